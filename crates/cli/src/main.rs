@@ -1,0 +1,157 @@
+//! `repurchase`: the umbrella command for people at a terminal.
+//!
+//! `generate` writes TheLook-schema data, `demo` runs everything end to end on local disk, and
+//! each worker is also a subcommand running exactly the code of its own binary.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use repurchase_cli::demo::{DemoConfig, run_demo};
+use repurchase_core::cli::{exit_code, parse_run_date, run_worker};
+use repurchase_core::logging::{self, LogFormat};
+use repurchase_core::{CoreError, DataRoot, ErrorClass, RunDate, StoreConfig};
+use repurchase_datagen::{GenConfig, OutputFormat, Profile};
+use repurchase_features::AnchorMode;
+
+#[derive(Debug, Parser)]
+#[command(name = "repurchase", version, about = "Predicts which TheLook customers buy again within 60 days.", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write the seven TheLook tables (and the ground truth) as a CSV or Parquet export.
+    Generate(GenerateArgs),
+    /// Generate data and run extract → build-features → train → calibrate → score on local disk.
+    Demo(DemoArgs),
+    /// The extract worker.
+    Extract(repurchase_extract::Args),
+    /// The build-features worker.
+    BuildFeatures(repurchase_features::Args),
+    /// The train worker.
+    Train(repurchase_train::Args),
+    /// The calibrate worker.
+    Calibrate(repurchase_calibrate::Args),
+    /// The score worker.
+    Score(repurchase_score::Args),
+}
+
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    /// Number of customers (TheLook has 100,000).
+    #[arg(long, env = "REPURCHASE_USERS", default_value_t = 100_000)]
+    users: u64,
+    /// Seed: the same seed gives the same data.
+    #[arg(long, env = "REPURCHASE_SEED", default_value_t = 42)]
+    seed: u64,
+    /// Last day of data, YYYY-MM-DD.
+    #[arg(long, env = "REPURCHASE_END_DATE", value_parser = parse_run_date)]
+    end_date: RunDate,
+    /// Output folder: plain path, file://, s3:// or memory://.
+    #[arg(long, env = "REPURCHASE_OUT")]
+    out: String,
+    /// signal (a learnable repurchase process, with ground truth) or thelook (TheLook's own generator).
+    #[arg(long, env = "REPURCHASE_PROFILE", default_value = "signal")]
+    profile: Profile,
+    /// csv (like a BigQuery export) or parquet.
+    #[arg(long, env = "REPURCHASE_FORMAT", default_value = "csv")]
+    format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Number of customers (TheLook has 100,000).
+    #[arg(long, env = "REPURCHASE_USERS", default_value_t = 100_000)]
+    users: u64,
+    /// Seed of the generated data.
+    #[arg(long, env = "REPURCHASE_SEED", default_value_t = 42)]
+    seed: u64,
+    /// Run date (and last day of generated data).
+    #[arg(long, env = "REPURCHASE_RUN_DATE", default_value = "2025-06-30", value_parser = parse_run_date)]
+    run_date: RunDate,
+    /// signal or thelook.
+    #[arg(long, env = "REPURCHASE_PROFILE", default_value = "signal")]
+    profile: Profile,
+    /// first-order or every-order.
+    #[arg(long, env = "REPURCHASE_ANCHOR", default_value = "first-order")]
+    anchor: AnchorMode,
+    /// Working folder; gets source/ (generated export) and lake/ (the data root).
+    #[arg(long, env = "REPURCHASE_DEMO_DIR", default_value = "./demo-data")]
+    dir: PathBuf,
+    /// Days in the validation window.
+    #[arg(long, default_value_t = 120)]
+    valid_days: u32,
+    /// Days in the held-out test window.
+    #[arg(long, default_value_t = 120)]
+    test_days: u32,
+    /// Log format (text or json); default text on a terminal.
+    #[arg(long, env = "REPURCHASE_LOG_FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Extract(a) => run_worker("extract", &a.common.clone(), repurchase_extract::run(a)),
+        Command::BuildFeatures(a) => run_worker("build-features", &a.common.clone(), repurchase_features::run(a)),
+        Command::Train(a) => run_worker("train", &a.common.clone(), repurchase_train::run(a)),
+        Command::Calibrate(a) => run_worker("calibrate", &a.common.clone(), repurchase_calibrate::run(a)),
+        Command::Score(a) => run_worker("score", &a.common.clone(), repurchase_score::run(a)),
+        Command::Generate(a) => generate(a),
+        Command::Demo(a) => demo(a),
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().ok()
+}
+
+fn fail(e: &CoreError) -> ExitCode {
+    tracing::error!(error = %repurchase_core::cli::error_chain(e), "failed");
+    exit_code(e.class())
+}
+
+fn generate(a: GenerateArgs) -> ExitCode {
+    logging::init(LogFormat::detect(None));
+    let Some(rt) = runtime() else { return exit_code(ErrorClass::Bug) };
+    let result: Result<(), CoreError> = rt.block_on(async {
+        let cfg = GenConfig::new(a.users, a.seed, a.end_date.date(), a.profile);
+        let root = DataRoot::open(&a.out, &StoreConfig::from_env())?;
+        let generated = repurchase_datagen::generate(&cfg).map_err(|e| CoreError::Invalid(e.to_string()))?;
+        let summary = repurchase_datagen::write(&root, &generated, a.format).await.map_err(|e| CoreError::Invalid(e.to_string()))?;
+        for (table, rows) in &summary.rows {
+            println!("{table:<22} {rows:>10}");
+        }
+        println!("written to {root}");
+        Ok(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn demo(a: DemoArgs) -> ExitCode {
+    logging::init(LogFormat::detect(a.log_format.as_deref()));
+    let Some(rt) = runtime() else { return exit_code(ErrorClass::Bug) };
+    let cfg = DemoConfig {
+        users: a.users,
+        seed: a.seed,
+        run_date: a.run_date,
+        profile: a.profile,
+        anchor: a.anchor,
+        dir: a.dir,
+        format: OutputFormat::Csv,
+        valid_days: a.valid_days,
+        test_days: a.test_days,
+    };
+    match rt.block_on(run_demo(&cfg)) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}

@@ -1,0 +1,82 @@
+//! The fixed layout of a data root: which dataset lives where, partitioned by run date.
+//!
+//! ```text
+//! raw/<table>/run_date=D/            extract
+//! features/train/run_date=D/         build-features (labelled anchors)
+//! features/score/run_date=D/         build-features (anchors whose 60-day window is open)
+//! models/run_date=D/                 train (model.json, model_card.json)
+//! models/run_date=D/calibration/     calibrate (calibrator.json, metrics.json)
+//! scores/run_date=D/                 score
+//! ```
+//! Every partition holds a `_manifest.json`, written last; see [`crate::manifest`].
+
+use std::fmt;
+
+use crate::run_date::RunDate;
+use crate::schema::Table;
+
+pub const MANIFEST_FILE: &str = "_manifest.json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dataset {
+    Raw(Table),
+    FeaturesTrain,
+    FeaturesScore,
+    Model,
+    Calibration,
+    Scores,
+}
+
+impl Dataset {
+    /// Folder holding all run-date partitions of this dataset.
+    pub fn dir(self) -> String {
+        match self {
+            Dataset::Raw(t) => format!("raw/{}", t.name()),
+            Dataset::FeaturesTrain => "features/train".into(),
+            Dataset::FeaturesScore => "features/score".into(),
+            Dataset::Model | Dataset::Calibration => "models".into(),
+            Dataset::Scores => "scores".into(),
+        }
+    }
+
+    /// Folder of one run date's partition.
+    pub fn partition(self, run_date: RunDate) -> String {
+        match self {
+            Dataset::Calibration => format!("models/run_date={run_date}/calibration"),
+            _ => format!("{}/run_date={run_date}", self.dir()),
+        }
+    }
+
+    pub fn manifest_path(self, run_date: RunDate) -> String {
+        format!("{}/{MANIFEST_FILE}", self.partition(run_date))
+    }
+
+    /// Parses the `run_date=D` folder name of a partition.
+    pub fn parse_partition_dir(name: &str) -> Option<RunDate> {
+        name.strip_prefix("run_date=")?.parse().ok()
+    }
+}
+
+impl fmt::Display for Dataset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dataset::Calibration => f.write_str("models/calibration"),
+            _ => f.write_str(&self.dir()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_matches_the_readme() {
+        let d: RunDate = "2024-03-01".parse().unwrap();
+        assert_eq!(Dataset::Raw(Table::OrderItems).partition(d), "raw/order_items/run_date=2024-03-01");
+        assert_eq!(Dataset::FeaturesScore.manifest_path(d), "features/score/run_date=2024-03-01/_manifest.json");
+        assert_eq!(Dataset::Calibration.partition(d), "models/run_date=2024-03-01/calibration");
+        assert_eq!(Dataset::parse_partition_dir("run_date=2024-03-01"), Some(d));
+        assert_eq!(Dataset::parse_partition_dir("run_date=junk"), None);
+    }
+}

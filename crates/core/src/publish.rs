@@ -1,0 +1,115 @@
+//! Writing a partition so that it appears whole or not at all.
+//!
+//! Protocol: (1) delete the old manifest, which unpublishes the partition; (2) delete the old files;
+//! (3) write the new files; (4) write `_manifest.json` last. Readers open only partitions that have
+//! a manifest and read only the files it lists, so a crash at any point leaves either the previous
+//! partition (before step 1) or an unpublished one, never a mix.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::datatypes::Schema;
+use arrow::record_batch::RecordBatch;
+use bytes::Bytes;
+use object_store::buffered::BufWriter;
+use tokio::io::AsyncWriteExt;
+use tracing::info;
+
+use crate::error::{CoreError, Result};
+use crate::layout::Dataset;
+use crate::manifest::{FORMAT_VERSION, FileEntry, InputRef, Manifest, sha256_hex};
+use crate::parquet_io;
+use crate::run_date::RunDate;
+use crate::storage::DataRoot;
+
+pub struct PartitionWriter {
+    root: DataRoot,
+    dataset: Dataset,
+    run_date: RunDate,
+    files: Vec<FileEntry>,
+    rows: u64,
+}
+
+impl PartitionWriter {
+    /// Unpublishes and clears the partition, ready for new files.
+    pub async fn begin(root: &DataRoot, dataset: Dataset, run_date: RunDate) -> Result<Self> {
+        root.delete(&dataset.manifest_path(run_date)).await?;
+        let removed = root.delete_prefix(&dataset.partition(run_date)).await?;
+        if removed > 0 {
+            info!(dataset = %dataset, run_date = %run_date, removed, "replacing existing partition");
+        }
+        Ok(PartitionWriter { root: root.clone(), dataset, run_date, files: Vec::new(), rows: 0 })
+    }
+
+    pub fn partition_url(&self) -> String {
+        self.root.url(&self.dataset.partition(self.run_date))
+    }
+
+    /// Writes record batches as one Parquet file of the partition.
+    pub async fn write_parquet(&mut self, name: &str, schema: Arc<Schema>, batches: &[RecordBatch]) -> Result<u64> {
+        let rel = format!("{}/{name}", self.dataset.partition(self.run_date));
+        let bytes = parquet_io::encode(&schema, batches).map_err(|source| CoreError::Parquet { path: self.root.url(&rel), source })?;
+        let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        self.upload(name, Bytes::from(bytes), Some(rows)).await?;
+        self.rows += rows;
+        Ok(rows)
+    }
+
+    /// Writes a non-tabular artefact (model, card, metrics) into the partition.
+    pub async fn write_bytes(&mut self, name: &str, bytes: Bytes) -> Result<()> {
+        self.upload(name, bytes, None).await
+    }
+
+    async fn upload(&mut self, name: &str, bytes: Bytes, rows: Option<u64>) -> Result<()> {
+        let rel = format!("{}/{name}", self.dataset.partition(self.run_date));
+        let sha = sha256_hex(&bytes);
+        let len = bytes.len() as u64;
+        // BufWriter switches to a multipart upload past its buffer size, so large files stream to S3
+        // in parts (and a failed part is retried on its own).
+        let mut w = BufWriter::new(self.root.store().clone(), self.root.path(&rel));
+        let res = async {
+            w.write_all(&bytes).await?;
+            w.shutdown().await
+        }
+        .await;
+        if let Err(e) = res {
+            let _ = w.abort().await;
+            let source = match e.into_inner() {
+                Some(inner) => match inner.downcast::<object_store::Error>() {
+                    Ok(store_err) => *store_err,
+                    Err(other) => object_store::Error::Generic { store: "upload", source: other },
+                },
+                None => object_store::Error::Generic { store: "upload", source: "write failed".into() },
+            };
+            return Err(CoreError::store("put", self.root.url(&rel), source));
+        }
+        self.files.push(FileEntry { name: name.to_string(), rows, bytes: len, sha256: sha });
+        Ok(())
+    }
+
+    /// Publishes the partition by writing its manifest.
+    pub async fn commit(
+        self,
+        stage: &str,
+        parameters: serde_json::Value,
+        schema: Option<&Schema>,
+        inputs: Vec<InputRef>,
+        counters: BTreeMap<String, u64>,
+    ) -> Result<Manifest> {
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            dataset: self.dataset.to_string(),
+            run_date: self.run_date,
+            stage: stage.to_string(),
+            code_version: crate::code_version(),
+            parameters,
+            files: self.files,
+            row_count: self.rows,
+            schema: schema.map(Manifest::schema_entries).unwrap_or_default(),
+            inputs,
+            counters,
+        };
+        self.root.put(&self.dataset.manifest_path(self.run_date), Bytes::from(manifest.to_bytes())).await?;
+        Ok(manifest)
+    }
+}

@@ -1,0 +1,263 @@
+//! Storage addressed by URL: one code path for local disk, S3 and in-memory stores.
+//!
+//! A [`DataRoot`] is parsed from `file:///path`, a plain path, `s3://bucket/prefix` or
+//! `memory://name/prefix`, and hands out object paths below its prefix, URLs that DataFusion can
+//! read, and the few object operations the workers need.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use bytes::Bytes;
+use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path as ObjPath;
+use object_store::{BackoffConfig, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use url::Url;
+
+use crate::config::StoreConfig;
+use crate::error::{CoreError, Result};
+
+/// In-memory stores live for the process and are shared by name, so that several workers run in
+/// one test process see the same `memory://name` root.
+static MEMORY_STORES: LazyLock<Mutex<HashMap<String, Arc<InMemory>>>> = LazyLock::new(Default::default);
+
+#[derive(Clone)]
+pub struct DataRoot {
+    /// Scheme and authority only (`s3://bucket`, `file://`, `memory://name`): what DataFusion keys
+    /// its object-store registry on.
+    store_url: Url,
+    store: Arc<dyn ObjectStore>,
+    /// Path of the root inside the store, without leading or trailing slash.
+    prefix: String,
+    display: String,
+}
+
+impl std::fmt::Debug for DataRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.display)
+    }
+}
+
+impl std::fmt::Display for DataRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.display)
+    }
+}
+
+impl DataRoot {
+    /// Parses a data-root specification and builds the matching object store.
+    pub fn open(spec: &str, cfg: &StoreConfig) -> Result<Self> {
+        let invalid = |reason: String| CoreError::InvalidDataRoot { url: spec.to_string(), reason };
+        let spec = spec.trim();
+        if spec.is_empty() {
+            return Err(invalid("empty".into()));
+        }
+        if !spec.contains("://") {
+            return Self::local(std::path::Path::new(spec), spec);
+        }
+        let url = Url::parse(spec).map_err(|e| invalid(e.to_string()))?;
+        match url.scheme() {
+            "file" => {
+                let path = url.to_file_path().map_err(|_| invalid("not an absolute file path".into()))?;
+                Self::local(&path, spec)
+            }
+            "s3" | "s3a" => {
+                let bucket = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| invalid("missing bucket".into()))?;
+                let mut builder = AmazonS3Builder::new();
+                for (k, v) in &cfg.s3 {
+                    builder = builder.with_config(*k, v.clone());
+                }
+                let retry = RetryConfig {
+                    backoff: BackoffConfig::default(),
+                    max_retries: cfg.max_retries,
+                    retry_timeout: cfg.retry_timeout,
+                };
+                let store = builder
+                    .with_bucket_name(bucket)
+                    .with_retry(retry)
+                    .build()
+                    .map_err(|e| invalid(format!("cannot configure S3: {e}")))?;
+                Ok(DataRoot {
+                    store_url: Url::parse(&format!("s3://{bucket}")).map_err(|e| invalid(e.to_string()))?,
+                    store: Arc::new(store),
+                    prefix: trim_slashes(url.path()),
+                    display: spec.trim_end_matches('/').to_string(),
+                })
+            }
+            "memory" => {
+                let name = url.host_str().unwrap_or("default").to_string();
+                let store = MEMORY_STORES.lock().expect("memory store registry").entry(name.clone()).or_default().clone();
+                Ok(DataRoot {
+                    store_url: Url::parse(&format!("memory://{name}")).map_err(|e| invalid(e.to_string()))?,
+                    store,
+                    prefix: trim_slashes(url.path()),
+                    display: spec.trim_end_matches('/').to_string(),
+                })
+            }
+            other => Err(invalid(format!("unsupported scheme {other:?}; use file://, s3:// or memory://"))),
+        }
+    }
+
+    fn local(path: &std::path::Path, spec: &str) -> Result<Self> {
+        std::fs::create_dir_all(path).map_err(|source| CoreError::Io { path: path.display().to_string(), source })?;
+        let abs = std::fs::canonicalize(path).map_err(|source| CoreError::Io { path: path.display().to_string(), source })?;
+        let store = LocalFileSystem::new().with_automatic_cleanup(true);
+        Ok(DataRoot {
+            store_url: Url::parse("file://").expect("static url"),
+            store: Arc::new(store),
+            prefix: trim_slashes(&abs.to_string_lossy()),
+            display: if spec.contains("://") { spec.trim_end_matches('/').to_string() } else { abs.display().to_string() },
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// Object path of `rel` (a `/`-separated path relative to the root).
+    pub fn path(&self, rel: &str) -> ObjPath {
+        let rel = trim_slashes(rel);
+        match (self.prefix.is_empty(), rel.is_empty()) {
+            (true, _) => ObjPath::from(rel),
+            (false, true) => ObjPath::from(self.prefix.as_str()),
+            (false, false) => ObjPath::from(format!("{}/{}", self.prefix, rel)),
+        }
+    }
+
+    /// Full URL of `rel`, in the form DataFusion's listing tables accept.
+    pub fn url(&self, rel: &str) -> String {
+        let path = self.path(rel);
+        let base = self.store_url.as_str().trim_end_matches('/');
+        format!("{base}/{}", path.as_ref())
+    }
+
+    /// Makes this root's store known to a DataFusion session.
+    pub fn register(&self, ctx: &SessionContext) {
+        ctx.runtime_env().register_object_store(&self.store_url, self.store.clone());
+    }
+
+    pub async fn put(&self, rel: &str, bytes: Bytes) -> Result<()> {
+        let path = self.path(rel);
+        self.store.put(&path, PutPayload::from(bytes)).await.map_err(|e| CoreError::store("put", self.url(rel), e))?;
+        Ok(())
+    }
+
+    pub async fn get(&self, rel: &str) -> Result<Bytes> {
+        let path = self.path(rel);
+        let res = self.store.get(&path).await.map_err(|e| CoreError::store("get", self.url(rel), e))?;
+        res.bytes().await.map_err(|e| CoreError::store("get", self.url(rel), e))
+    }
+
+    /// `Ok(None)` when the object does not exist.
+    pub async fn get_opt(&self, rel: &str) -> Result<Option<Bytes>> {
+        match self.get(rel).await {
+            Ok(b) => Ok(Some(b)),
+            Err(CoreError::Store { source: object_store::Error::NotFound { .. }, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn exists(&self, rel: &str) -> Result<bool> {
+        match self.store.head(&self.path(rel)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(CoreError::store("head", self.url(rel), e)),
+        }
+    }
+
+    /// Every object below `rel`, sorted by path (listing order differs between stores).
+    pub async fn list(&self, rel: &str) -> Result<Vec<ObjectMeta>> {
+        let prefix = self.path(rel);
+        let mut out: Vec<ObjectMeta> = match self.store.list(Some(&prefix)).try_collect().await {
+            Ok(v) => v,
+            // A local directory that does not exist lists as an error on some platforms.
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(CoreError::store("list", self.url(rel), e)),
+        };
+        out.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(out)
+    }
+
+    /// Names of the immediate sub-"directories" of `rel` (e.g. the `run_date=…` folders).
+    pub async fn list_dirs(&self, rel: &str) -> Result<Vec<String>> {
+        let prefix = self.path(rel);
+        let res = match self.store.list_with_delimiter(Some(&prefix)).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(CoreError::store("list", self.url(rel), e)),
+        };
+        let mut names: Vec<String> =
+            res.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_string)).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    pub async fn delete(&self, rel: &str) -> Result<()> {
+        match self.store.delete(&self.path(rel)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(CoreError::store("delete", self.url(rel), e)),
+        }
+    }
+
+    /// Deletes every object below `rel`.
+    pub async fn delete_prefix(&self, rel: &str) -> Result<usize> {
+        let objects = self.list(rel).await?;
+        for meta in &objects {
+            match self.store.delete(&meta.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(CoreError::store("delete", meta.location.to_string(), e)),
+            }
+        }
+        Ok(objects.len())
+    }
+
+    /// Path of an object relative to this root (inverse of [`DataRoot::path`]).
+    pub fn relative(&self, path: &ObjPath) -> String {
+        let s = path.as_ref();
+        if self.prefix.is_empty() {
+            return s.to_string();
+        }
+        s.strip_prefix(&self.prefix).map(|r| r.trim_start_matches('/').to_string()).unwrap_or_else(|| s.to_string())
+    }
+}
+
+fn trim_slashes(s: &str) -> String {
+    s.trim_matches('/').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_roots_are_shared_by_name_and_prefixed() {
+        let cfg = StoreConfig::default();
+        let a = DataRoot::open("memory://shared-test/base", &cfg).unwrap();
+        a.put("x/y.txt", Bytes::from_static(b"hi")).await.unwrap();
+        let b = DataRoot::open("memory://shared-test/base/", &cfg).unwrap();
+        assert_eq!(b.get("x/y.txt").await.unwrap(), Bytes::from_static(b"hi"));
+        assert_eq!(a.url("x/y.txt"), "memory://shared-test/base/x/y.txt");
+        assert_eq!(b.list_dirs("").await.unwrap(), vec!["x".to_string()]);
+        assert!(b.get_opt("x/none").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn plain_paths_become_file_urls() {
+        let dir = std::env::temp_dir().join(format!("repurchase-storage-test-{}", std::process::id()));
+        let root = DataRoot::open(dir.to_str().unwrap(), &StoreConfig::default()).unwrap();
+        root.put("a/b.bin", Bytes::from_static(b"1")).await.unwrap();
+        assert!(root.url("a/b.bin").starts_with("file:///"));
+        assert!(dir.join("a/b.bin").exists());
+        assert_eq!(root.delete_prefix("a").await.unwrap(), 1);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn rejects_unknown_schemes() {
+        let err = DataRoot::open("ftp://x/y", &StoreConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("unsupported scheme"), "{err}");
+    }
+}

@@ -1,0 +1,211 @@
+//! Synthetic data shaped like Google's TheLook eCommerce dataset, for demos and end-to-end tests
+//! of the repurchase pipeline.
+//!
+//! [`generate`] builds the seven TheLook tables in memory, deterministically for a [`GenConfig`];
+//! [`write`] stores them below a data root as BigQuery-style CSV or Parquet. Two profiles exist:
+//!
+//! * [`Profile::Thelook`] mimics TheLook's own generator: orders at random times with independent
+//!   statuses, so nothing about a customer predicts repurchase.
+//! * [`Profile::Signal`] (default) keeps the same schema and similar marginals but draws every
+//!   Complete order's chance of a Complete follow-up within 60 days from a known logistic model of
+//!   the customer's history (see `signal.rs`). Those probabilities and the realised labels are
+//!   returned as the truth table, so a model's scores can be compared with the best achievable.
+//!
+//! Ids are assigned sequentially user by user, as TheLook does, which is why they must never be
+//! used as features.
+
+mod build;
+mod catalog;
+mod csv;
+mod error;
+mod names;
+mod reference;
+mod signal;
+mod simulate;
+mod timefmt;
+mod write;
+
+use std::fmt;
+use std::str::FromStr;
+
+use arrow::record_batch::RecordBatch;
+use chrono::NaiveDate;
+use repurchase_core::schema::Table;
+
+pub use build::truth_schema;
+pub use error::DatagenError;
+pub use timefmt::format_bigquery_ts;
+pub use write::{OutputFormat, TRUTH_PATH, WriteSummary, write};
+
+use crate::build::{ChunkBatches, Offsets};
+use crate::catalog::Catalog;
+use crate::simulate::{Chunk, Simulator};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// Orders follow a known repurchase model; a truth table is produced.
+    #[default]
+    Signal,
+    /// TheLook's own generator: no signal, no truth table.
+    Thelook,
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Profile::Signal => "signal",
+            Profile::Thelook => "thelook",
+        })
+    }
+}
+
+impl FromStr for Profile {
+    type Err = DatagenError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "signal" => Ok(Profile::Signal),
+            "thelook" => Ok(Profile::Thelook),
+            _ => Err(DatagenError::UnknownValue { what: "profile", value: s.to_string(), expected: "signal, thelook" }),
+        }
+    }
+}
+
+/// Users beyond this would need tens of gigabytes in memory; generate several roots instead.
+const MAX_USERS: u64 = 20_000_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenConfig {
+    pub users: u64,
+    pub seed: u64,
+    /// First day users can sign up.
+    pub start_date: NaiveDate,
+    /// Last day of data, inclusive: no timestamp is later than its 23:59:59.999999.
+    pub end_date: NaiveDate,
+    pub profile: Profile,
+}
+
+impl GenConfig {
+    /// TheLook's history starts in 2019.
+    pub const DEFAULT_START_DATE: NaiveDate = match NaiveDate::from_ymd_opt(2019, 1, 1) {
+        Some(d) => d,
+        None => panic!("2019-01-01 is a valid date"),
+    };
+
+    pub fn new(users: u64, seed: u64, end_date: NaiveDate, profile: Profile) -> Self {
+        GenConfig { users, seed, start_date: Self::DEFAULT_START_DATE, end_date, profile }
+    }
+
+    pub fn validate(&self) -> Result<(), DatagenError> {
+        if self.users < 1 {
+            return Err(DatagenError::InvalidConfig("users must be at least 1".into()));
+        }
+        if self.users > MAX_USERS {
+            return Err(DatagenError::InvalidConfig(format!(
+                "{} users is more than the {MAX_USERS} one in-memory run supports",
+                self.users
+            )));
+        }
+        if self.start_date >= self.end_date {
+            return Err(DatagenError::InvalidConfig(format!(
+                "start date {} must be before end date {}",
+                self.start_date, self.end_date
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The generated tables, in [`Table::ALL`] order, and the truth table of the signal profile.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub tables: Vec<(Table, RecordBatch)>,
+    pub truth: Option<RecordBatch>,
+}
+
+impl Generated {
+    pub fn table(&self, table: Table) -> Option<&RecordBatch> {
+        self.tables.iter().find(|(t, _)| *t == table).map(|(_, b)| b)
+    }
+}
+
+/// Generates every table for `cfg`. Pure: the same config always gives identical batches,
+/// whatever the number of threads used.
+pub fn generate(cfg: &GenConfig) -> Result<Generated, DatagenError> {
+    cfg.validate()?;
+    let reference = reference::reference()?;
+    let catalog = Catalog::generate(cfg.seed, reference);
+    let sim = Simulator::new(cfg, &catalog, reference);
+
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as u64;
+    // Small runs are not worth a thread each.
+    let parts = threads.min(cfg.users.div_ceil(2_000)).max(1);
+    let per = cfg.users.div_ceil(parts);
+    let ranges: Vec<(i64, i64)> = (0..parts)
+        .map(|k| (k * per + 1, ((k + 1) * per).min(cfg.users)))
+        .filter(|(a, b)| a <= b)
+        .map(|(a, b)| (a as i64, b as i64))
+        .collect();
+
+    let chunks: Vec<Chunk> = parallel(ranges, |(a, b)| Ok(sim.simulate(a, b)))?;
+    let mut offsets = Vec::with_capacity(chunks.len());
+    let mut off = Offsets::default();
+    for c in &chunks {
+        offsets.push(off);
+        off = off.after(c);
+    }
+    let built: Vec<ChunkBatches> = parallel(chunks.into_iter().zip(offsets).collect(), |(chunk, off)| {
+        build::chunk_batches(&chunk, off, &catalog, reference)
+    })?;
+
+    let mut users = Vec::new();
+    let mut orders = Vec::new();
+    let mut items = Vec::new();
+    let mut inventory = Vec::new();
+    let mut events = Vec::new();
+    let mut truth = Vec::new();
+    for b in built {
+        users.push(b.users);
+        orders.push(b.orders);
+        items.push(b.items);
+        inventory.push(b.inventory);
+        events.push(b.events);
+        truth.push(b.truth);
+    }
+    let cat = |t: Table, batches| build::concat(t.name(), t.schema(), batches);
+    let tables = vec![
+        (Table::Users, cat(Table::Users, users)?),
+        (Table::Orders, cat(Table::Orders, orders)?),
+        (Table::OrderItems, cat(Table::OrderItems, items)?),
+        (Table::Products, build::products(&catalog)?),
+        (Table::InventoryItems, cat(Table::InventoryItems, inventory)?),
+        (Table::Events, cat(Table::Events, events)?),
+        (Table::DistributionCenters, build::distribution_centers(reference)?),
+    ];
+    let truth = match cfg.profile {
+        Profile::Signal => Some(build::concat("anchor_truth", truth_schema(), truth)?),
+        Profile::Thelook => None,
+    };
+    Ok(Generated { tables, truth })
+}
+
+/// Runs `f` on every input on its own thread and returns the outputs in input order.
+fn parallel<I: Send, O: Send>(
+    inputs: Vec<I>,
+    f: impl Fn(I) -> Result<O, DatagenError> + Sync,
+) -> Result<Vec<O>, DatagenError> {
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = inputs.into_iter().map(|i| s.spawn(move || f(i))).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(DatagenError::Task { what: "generation".into(), reason: "worker thread panicked".into() })
+                })
+            })
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,222 @@
+//! Checks and point-in-time repairs applied to a loaded table before it is written.
+//!
+//! - Keys and required columns must be present: a null is an error naming the row.
+//! - Primary keys must be unique: a duplicate is an error naming both rows.
+//! - Rows created at or after the end of the run date are dropped (counted): a backfill for an
+//!   earlier date must not see later rows.
+//! - Later facts about earlier rows are rolled back (counted): a shipment, delivery, return or sale
+//!   timestamped after the run date is nulled, and an order's or item's status is set back to what
+//!   it was at the end of the run date (Returned → Complete → Shipped → Processing).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::compute::filter_record_batch;
+use repurchase_core::CoreError;
+use repurchase_core::schema::Table;
+
+pub type Counters = BTreeMap<String, u64>;
+
+fn bad(table: Table, message: String) -> CoreError {
+    CoreError::BadTable { table: table.name().to_string(), message }
+}
+
+fn ts_col<'a>(b: &'a RecordBatch, name: &str) -> Option<&'a TimestampMicrosecondArray> {
+    b.column_by_name(name)?.as_any().downcast_ref::<TimestampMicrosecondArray>()
+}
+
+/// Validates and repairs a table in place; returns the counters to record in its manifest.
+pub fn validate(table: Table, batches: Vec<RecordBatch>, run_end_us: i64) -> Result<(Vec<RecordBatch>, Counters), CoreError> {
+    let mut counters = Counters::new();
+    let rows_read: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+    counters.insert("rows_read".into(), rows_read);
+    if rows_read == 0 {
+        return Err(bad(table, "has no rows".into()));
+    }
+    check_required(table, &batches)?;
+    check_unique_key(table, &batches)?;
+
+    let mut out = Vec::with_capacity(batches.len());
+    let mut dropped = 0u64;
+    let mut nulled = 0u64;
+    let mut rolled_back = 0u64;
+    for b in batches {
+        let b = match table.time_column() {
+            Some(col) => {
+                let ts = ts_col(&b, col).ok_or_else(|| bad(table, format!("{col} is not a timestamp")))?;
+                let keep: BooleanArray = ts.iter().map(|v| Some(v.is_some_and(|t| t < run_end_us))).collect();
+                let kept = filter_record_batch(&b, &keep).map_err(|e| bad(table, e.to_string()))?;
+                dropped += (b.num_rows() - kept.num_rows()) as u64;
+                kept
+            }
+            None => b,
+        };
+        let (b, n, r) = roll_back_later_facts(table, b, run_end_us)?;
+        nulled += n;
+        rolled_back += r;
+        if b.num_rows() > 0 {
+            out.push(b);
+        }
+    }
+    counters.insert("rows_dropped_created_after_run_date".into(), dropped);
+    counters.insert("timestamps_nulled_after_run_date".into(), nulled);
+    counters.insert("statuses_rolled_back".into(), rolled_back);
+    counters.insert("rows_written".into(), out.iter().map(|b| b.num_rows() as u64).sum());
+    Ok((out, counters))
+}
+
+fn check_required(table: Table, batches: &[RecordBatch]) -> Result<(), CoreError> {
+    for col in table.required() {
+        let mut row0 = 0u64;
+        for b in batches {
+            let c = b.column_by_name(col).ok_or_else(|| bad(table, format!("missing column {col:?}")))?;
+            if c.null_count() > 0 {
+                let i = (0..c.len()).find(|i| c.is_null(*i)).unwrap_or(0);
+                return Err(bad(table, format!("column {col:?}, row {}: null, but the column is required", row0 + i as u64 + 1)));
+            }
+            row0 += b.num_rows() as u64;
+        }
+    }
+    Ok(())
+}
+
+fn check_unique_key(table: Table, batches: &[RecordBatch]) -> Result<(), CoreError> {
+    let key = table.key();
+    let mut seen: HashMap<i64, u64> = HashMap::new();
+    let mut row = 0u64;
+    for b in batches {
+        let ids = b
+            .column_by_name(key)
+            .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+            .ok_or_else(|| bad(table, format!("key column {key:?} is not an integer")))?;
+        for v in ids.iter() {
+            row += 1;
+            let Some(v) = v else { continue };
+            if let Some(first) = seen.insert(v, row) {
+                return Err(bad(table, format!("column {key:?}, row {row}: duplicate key {v} (first seen at row {first})")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Nulls timestamps after the run date and sets statuses back; returns (batch, nulled, rolled back).
+fn roll_back_later_facts(table: Table, b: RecordBatch, run_end_us: i64) -> Result<(RecordBatch, u64, u64), CoreError> {
+    let columns: &[&str] = match table {
+        Table::Orders | Table::OrderItems => &["shipped_at", "delivered_at", "returned_at"],
+        Table::InventoryItems => &["sold_at"],
+        _ => return Ok((b, 0, 0)),
+    };
+    let schema = b.schema();
+    let mut arrays: Vec<ArrayRef> = b.columns().to_vec();
+    let mut nulled = 0u64;
+    for name in columns {
+        let idx = schema.index_of(name).map_err(|e| bad(table, e.to_string()))?;
+        let ts = ts_col(&b, name).ok_or_else(|| bad(table, format!("{name} is not a timestamp")))?;
+        if ts.iter().flatten().any(|t| t >= run_end_us) {
+            let fixed: TimestampMicrosecondArray = ts.iter().map(|v| v.filter(|t| *t < run_end_us)).collect();
+            nulled += (fixed.null_count() - ts.null_count()) as u64;
+            arrays[idx] = Arc::new(fixed.with_timezone("UTC"));
+        }
+    }
+    let mut rolled_back = 0u64;
+    if matches!(table, Table::Orders | Table::OrderItems) && nulled > 0 {
+        let get = |name: &str| -> Result<TimestampMicrosecondArray, CoreError> {
+            let idx = schema.index_of(name).map_err(|e| bad(table, e.to_string()))?;
+            arrays[idx]
+                .as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+                .cloned()
+                .ok_or_else(|| bad(table, format!("{name} is not a timestamp")))
+        };
+        let (shipped, delivered, returned) = (get("shipped_at")?, get("delivered_at")?, get("returned_at")?);
+        let sidx = schema.index_of("status").map_err(|e| bad(table, e.to_string()))?;
+        let status = arrays[sidx].as_any().downcast_ref::<StringArray>().cloned().ok_or_else(|| bad(table, "status is not text".into()))?;
+        let fixed: StringArray = (0..status.len())
+            .map(|i| {
+                let s = status.is_valid(i).then(|| status.value(i));
+                let at_run_end = match s {
+                    Some("Returned") | Some("Complete") | Some("Shipped") => Some(if returned.is_valid(i) {
+                        "Returned"
+                    } else if delivered.is_valid(i) {
+                        "Complete"
+                    } else if shipped.is_valid(i) {
+                        "Shipped"
+                    } else {
+                        "Processing"
+                    }),
+                    other => other,
+                };
+                if at_run_end != s && !(s == Some("Shipped") && at_run_end == Some("Complete")) {
+                    rolled_back += 1;
+                    at_run_end
+                } else {
+                    s
+                }
+            })
+            .collect();
+        arrays[sidx] = Arc::new(fixed);
+    }
+    let out = RecordBatch::try_new(schema, arrays).map_err(|e| bad(table, e.to_string()))?;
+    Ok((out, nulled, rolled_back))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
+
+    const DAY: i64 = 86_400_000_000;
+
+    fn orders(rows: &[(i64, &str, i64, Option<i64>, Option<i64>, Option<i64>)]) -> RecordBatch {
+        let schema = Table::Orders.schema();
+        let mut id = Int64Builder::new();
+        let mut user = Int64Builder::new();
+        let mut status = StringBuilder::new();
+        let mut gender = StringBuilder::new();
+        let mut ts: Vec<TimestampMicrosecondBuilder> = (0..4).map(|_| TimestampMicrosecondBuilder::new().with_timezone("UTC")).collect();
+        let mut n = Int64Builder::new();
+        for (i, s, created, shipped, delivered, returned) in rows {
+            id.append_value(*i);
+            user.append_value(1);
+            status.append_value(s);
+            gender.append_value("F");
+            ts[0].append_value(*created);
+            ts[1].append_option(*returned);
+            ts[2].append_option(*shipped);
+            ts[3].append_option(*delivered);
+            n.append_value(1);
+        }
+        let mut cols: Vec<ArrayRef> = vec![Arc::new(id.finish()), Arc::new(user.finish()), Arc::new(status.finish()), Arc::new(gender.finish())];
+        for t in ts.iter_mut() {
+            cols.push(Arc::new(t.finish()));
+        }
+        cols.push(Arc::new(n.finish()));
+        RecordBatch::try_new(schema, cols).unwrap()
+    }
+
+    #[test]
+    fn drops_later_rows_and_rolls_back_later_facts() {
+        let end = 100 * DAY;
+        let b = orders(&[
+            (1, "Complete", 10 * DAY, Some(11 * DAY), Some(12 * DAY), None),
+            (2, "Returned", 98 * DAY, Some(99 * DAY), Some(99 * DAY + 5), Some(101 * DAY)),
+            (3, "Complete", 99 * DAY, Some(100 * DAY), Some(101 * DAY), None),
+            (4, "Processing", end, None, None, None),
+        ]);
+        let (out, c) = validate(Table::Orders, vec![b], end).unwrap();
+        assert_eq!(c["rows_dropped_created_after_run_date"], 1);
+        assert_eq!(c["timestamps_nulled_after_run_date"], 3);
+        assert_eq!(c["statuses_rolled_back"], 2);
+        let status = out[0].column(2).as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(status.iter().collect::<Vec<_>>(), vec![Some("Complete"), Some("Complete"), Some("Processing")]);
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors_naming_rows() {
+        let b = orders(&[(1, "Complete", 0, None, None, None), (1, "Complete", 1, None, None, None)]);
+        let err = validate(Table::Orders, vec![b], DAY).unwrap_err().to_string();
+        assert!(err.contains("orders") && err.contains("row 2") && err.contains("duplicate key 1"), "{err}");
+    }
+}

@@ -1,0 +1,224 @@
+//! The `build-features` worker.
+//!
+//! Reads the raw TheLook partitions of a run date, runs `sql/features/anchors.sql` with DataFusion
+//! and writes two partitions: `features/train` (anchors whose 60-day window closed before the end of
+//! the run date, with their label) and `features/score` (anchors whose window is still open: the
+//! population to score, with whether they already repurchased).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use arrow::array::{Array, BooleanArray, Int64Array, RecordBatch};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use clap::Args as ClapArgs;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::scalar::ScalarValue;
+use repurchase_core::cli::CommonArgs;
+use repurchase_core::layout::Dataset;
+use repurchase_core::logging::StepTimer;
+use repurchase_core::manifest::InputRef;
+use repurchase_core::parquet_io::register_partition;
+use repurchase_core::publish::PartitionWriter;
+use repurchase_core::schema::Table;
+use repurchase_core::{CoreError, DataRoot, Result, RunDate, sql_file};
+use serde::Serialize;
+use tracing::info;
+
+pub const STAGE: &str = "build-features";
+
+/// Columns of a feature table that are not model features.
+pub const META_COLUMNS: [&str; 5] = ["user_id", "order_id", "anchor_time", "label", "repurchased_so_far"];
+
+/// Which completed orders are anchors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnchorMode {
+    /// Each customer's first completed order (the product's definition of repurchase).
+    #[default]
+    FirstOrder,
+    /// Every completed order (what the original analysis did).
+    EveryOrder,
+}
+
+impl FromStr for AnchorMode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s {
+            "first-order" => Ok(AnchorMode::FirstOrder),
+            "every-order" => Ok(AnchorMode::EveryOrder),
+            other => Err(format!("unknown anchor mode {other:?}: use first-order or every-order")),
+        }
+    }
+}
+
+impl fmt::Display for AnchorMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AnchorMode::FirstOrder => "first-order",
+            AnchorMode::EveryOrder => "every-order",
+        })
+    }
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Anchors: first-order (each customer's first completed order) or every-order.
+    #[arg(long, env = "REPURCHASE_ANCHOR", default_value = "first-order")]
+    pub anchor: AnchorMode,
+
+    /// Label horizon in days: a repurchase is another completed order within this many days.
+    #[arg(long, env = "REPURCHASE_HORIZON_DAYS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub horizon_days: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub anchors: u64,
+    pub train_rows: u64,
+    pub score_rows: u64,
+    pub train_positives: u64,
+}
+
+/// Raw tables the feature query reads.
+const INPUT_TABLES: [Table; 6] =
+    [Table::Users, Table::Orders, Table::OrderItems, Table::Products, Table::Events, Table::DistributionCenters];
+
+pub async fn run(args: Args) -> Result<Outcome> {
+    let root = args.common.open_root()?;
+    build(&root, args.common.run_date, args.anchor, args.horizon_days).await
+}
+
+/// Builds both feature partitions for `run_date` under `root`.
+pub async fn build(root: &DataRoot, run_date: RunDate, anchor: AnchorMode, horizon_days: u32) -> Result<Outcome> {
+    let timer = StepTimer::start("features-query");
+    let ctx = session();
+    let mut inputs: Vec<InputRef> = Vec::new();
+    let mut rows_in = 0;
+    for table in INPUT_TABLES {
+        let (_, input) = register_partition(&ctx, root, Dataset::Raw(table), run_date, table.name()).await?;
+        rows_in += input.row_count;
+        inputs.push(input);
+    }
+    let batches = compute(&ctx, run_date, anchor, horizon_days).await?;
+    let anchors: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+    timer.finish(rows_in, anchors);
+
+    let timer = StepTimer::start("features-write");
+    let (train, score) = split(&batches)?;
+    let train_rows: u64 = train.batches.iter().map(|b| b.num_rows() as u64).sum();
+    let score_rows: u64 = score.batches.iter().map(|b| b.num_rows() as u64).sum();
+    let train_positives = count_positive(&train.batches, "label");
+    let already = count_positive(&score.batches, "repurchased_so_far");
+    let missing_user = count_null(&batches, "tenure_days");
+
+    let params = serde_json::json!({
+        "anchor": anchor.to_string(),
+        "horizon_days": horizon_days,
+        "run_end": run_date.end_exclusive().to_rfc3339(),
+        "sql": "features/anchors.sql",
+    });
+    let mut counters = BTreeMap::from([
+        ("anchors".to_string(), anchors),
+        ("anchors_labelled".to_string(), train_rows),
+        ("anchors_open_window".to_string(), score_rows),
+        ("anchors_without_user_row".to_string(), missing_user),
+    ]);
+    counters.insert("positives".into(), train_positives);
+    let mut w = PartitionWriter::begin(root, Dataset::FeaturesTrain, run_date).await?;
+    w.write_parquet("part-00000.parquet", train.schema.clone(), &train.batches).await?;
+    w.commit(STAGE, params.clone(), Some(&train.schema), inputs.clone(), counters.clone()).await?;
+
+    counters.insert("positives".into(), 0);
+    counters.insert("already_repurchased".into(), already);
+    let mut w = PartitionWriter::begin(root, Dataset::FeaturesScore, run_date).await?;
+    w.write_parquet("part-00000.parquet", score.schema.clone(), &score.batches).await?;
+    w.commit(STAGE, params, Some(&score.schema), inputs, counters).await?;
+    timer.finish(anchors, train_rows + score_rows);
+    info!(anchors, train_rows, score_rows, train_positives, missing_user, "features written");
+    Ok(Outcome { anchors, train_rows, score_rows, train_positives })
+}
+
+/// Session settings fixed here so results do not depend on the machine's core count.
+pub fn session() -> SessionContext {
+    let config = SessionConfig::new().with_target_partitions(4).with_batch_size(8192);
+    SessionContext::new_with_config(config)
+}
+
+/// Runs the feature query over tables already registered in `ctx`.
+pub async fn compute(ctx: &SessionContext, run_date: RunDate, anchor: AnchorMode, horizon_days: u32) -> Result<Vec<RecordBatch>> {
+    let sql = sql_file!("features/anchors.sql");
+    let horizon_us = i64::from(horizon_days) * 86_400_000_000;
+    let df = sql
+        .dataframe(
+            ctx,
+            vec![
+                ("run_end_us", ScalarValue::Int64(Some(run_date.end_exclusive_micros()))),
+                ("horizon_us", ScalarValue::Int64(Some(horizon_us))),
+                ("first_only", ScalarValue::Boolean(Some(anchor == AnchorMode::FirstOrder))),
+            ],
+        )
+        .await?;
+    df.collect().await.map_err(|e| CoreError::query(sql.name, e))
+}
+
+pub struct Part {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+/// Splits query output on `window_closed`: closed windows keep `label`; open windows get it
+/// renamed to `repurchased_so_far` (a repurchase already seen inside the still-open window).
+pub fn split(batches: &[RecordBatch]) -> Result<(Part, Part)> {
+    let Some(first) = batches.first() else {
+        return Err(CoreError::Invalid("feature query returned no batch".into()));
+    };
+    let schema = first.schema();
+    let wc = schema.index_of("window_closed").map_err(|e| CoreError::arrow("window_closed", e))?;
+    let keep: Vec<usize> = (0..schema.fields().len()).filter(|i| *i != wc).collect();
+    let train_schema = Arc::new(schema.project(&keep).map_err(|e| CoreError::arrow("project", e))?);
+    let label_idx = train_schema.index_of("label").map_err(|e| CoreError::arrow("label", e))?;
+    let score_fields: Vec<Field> = train_schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| if i == label_idx { f.as_ref().clone().with_name("repurchased_so_far") } else { f.as_ref().clone() })
+        .collect();
+    let score_schema = Arc::new(Schema::new(score_fields));
+    let (mut train, mut score) = (Vec::new(), Vec::new());
+    for b in batches {
+        let closed = b
+            .column(wc)
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| CoreError::Invalid("window_closed is not boolean".into()))?;
+        let open = arrow::compute::not(closed).map_err(|e| CoreError::arrow("not", e))?;
+        let projected = b.project(&keep).map_err(|e| CoreError::arrow("project", e))?;
+        let t = filter_record_batch(&projected, closed).map_err(|e| CoreError::arrow("filter", e))?;
+        let s = filter_record_batch(&projected, &open).map_err(|e| CoreError::arrow("filter", e))?;
+        if t.num_rows() > 0 {
+            train.push(t);
+        }
+        if s.num_rows() > 0 {
+            score.push(RecordBatch::try_new(score_schema.clone(), s.columns().to_vec()).map_err(|e| CoreError::arrow("rename", e))?);
+        }
+    }
+    Ok((Part { schema: train_schema, batches: train }, Part { schema: score_schema, batches: score }))
+}
+
+fn count_positive(batches: &[RecordBatch], column: &str) -> u64 {
+    batches
+        .iter()
+        .filter_map(|b| b.column_by_name(column))
+        .filter_map(|c| c.as_any().downcast_ref::<Int64Array>().map(|a| a.iter().filter(|v| *v == Some(1)).count() as u64))
+        .sum()
+}
+
+fn count_null(batches: &[RecordBatch], column: &str) -> u64 {
+    batches.iter().filter_map(|b| b.column_by_name(column)).map(|c| c.null_count() as u64).sum()
+}

@@ -1,0 +1,171 @@
+//! A feature partition in memory: identifiers, label and feature columns.
+//!
+//! Which columns are features is decided here, once: every column that is not a meta column
+//! (user, anchor order, anchor time, label) is a feature — numbers as numbers, text as categories —
+//! and a column that looks like an identifier is refused outright, because TheLook assigns IDs
+//! user by user and any ID-derived feature leaks the future.
+
+use std::collections::BTreeMap;
+
+use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::DataType;
+use repurchase_core::CoreError;
+use serde::{Deserialize, Serialize};
+
+/// Columns of a feature table that are never model features.
+pub const META_COLUMNS: [&str; 5] = ["user_id", "order_id", "anchor_time", "label", "repurchased_so_far"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureKind {
+    Numeric,
+    Categorical,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureSpec {
+    pub name: String,
+    pub kind: FeatureKind,
+}
+
+/// True for names that denote surrogate identifiers (`id`, `*_id`, `sku`, …).
+pub fn is_identifier(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n == "id" || n.ends_with("_id") || n.ends_with("_ids") || n.contains("sku") || n.starts_with("id_")
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FeatureTable {
+    pub user_id: Vec<i64>,
+    pub order_id: Vec<i64>,
+    pub anchor_us: Vec<i64>,
+    /// Present for labelled partitions.
+    pub label: Option<Vec<bool>>,
+    /// "Already repurchased inside the open window" for score partitions.
+    pub repurchased_so_far: Option<Vec<bool>>,
+    pub specs: Vec<FeatureSpec>,
+    /// NaN marks a missing value.
+    pub numeric: BTreeMap<String, Vec<f64>>,
+    pub categorical: BTreeMap<String, Vec<Option<String>>>,
+}
+
+fn err(msg: String) -> CoreError {
+    CoreError::BadTable { table: "features".into(), message: msg }
+}
+
+impl FeatureTable {
+    pub fn len(&self) -> usize {
+        self.order_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order_id.is_empty()
+    }
+
+    /// Builds the table from feature-partition batches (all with the same schema).
+    pub fn from_batches(batches: &[RecordBatch]) -> Result<FeatureTable, CoreError> {
+        let mut t = FeatureTable::default();
+        let Some(first) = batches.first() else { return Ok(t) };
+        let schema = first.schema();
+        for f in schema.fields() {
+            if META_COLUMNS.contains(&f.name().as_str()) {
+                continue;
+            }
+            if is_identifier(f.name()) {
+                return Err(CoreError::Invalid(format!(
+                    "column {:?} looks like an identifier and must not be a model feature",
+                    f.name()
+                )));
+            }
+            let kind = match f.data_type() {
+                DataType::Float64 | DataType::Int64 => FeatureKind::Numeric,
+                DataType::Utf8 => FeatureKind::Categorical,
+                other => return Err(err(format!("feature {:?} has unsupported type {other}", f.name()))),
+            };
+            t.specs.push(FeatureSpec { name: f.name().clone(), kind });
+        }
+        let has_label = schema.index_of("label").is_ok();
+        let has_so_far = schema.index_of("repurchased_so_far").is_ok();
+        let mut label = Vec::new();
+        let mut so_far = Vec::new();
+        for b in batches {
+            t.user_id.extend(int_col(b, "user_id")?.iter().map(|v| v.unwrap_or(-1)));
+            t.order_id.extend(int_col(b, "order_id")?.iter().map(|v| v.unwrap_or(-1)));
+            let ts = b
+                .column_by_name("anchor_time")
+                .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+                .ok_or_else(|| err("anchor_time missing or not a timestamp".into()))?;
+            t.anchor_us.extend(ts.iter().map(|v| v.unwrap_or(i64::MIN)));
+            if has_label {
+                let l = int_col(b, "label")?;
+                if l.null_count() > 0 {
+                    return Err(err("label has nulls in a labelled partition".into()));
+                }
+                label.extend(l.values().iter().map(|v| *v == 1));
+            }
+            if has_so_far {
+                so_far.extend(int_col(b, "repurchased_so_far")?.iter().map(|v| v == Some(1)));
+            }
+            for spec in &t.specs {
+                let col = b.column_by_name(&spec.name).ok_or_else(|| err(format!("batch lacks column {}", spec.name)))?;
+                match spec.kind {
+                    FeatureKind::Numeric => {
+                        let dst = t.numeric.entry(spec.name.clone()).or_default();
+                        if let Some(a) = col.as_any().downcast_ref::<Float64Array>() {
+                            dst.extend(a.iter().map(|v| v.unwrap_or(f64::NAN)));
+                        } else if let Some(a) = col.as_any().downcast_ref::<Int64Array>() {
+                            dst.extend(a.iter().map(|v| v.map_or(f64::NAN, |x| x as f64)));
+                        }
+                    }
+                    FeatureKind::Categorical => {
+                        let a = col.as_any().downcast_ref::<StringArray>().ok_or_else(|| err(format!("{} is not text", spec.name)))?;
+                        t.categorical.entry(spec.name.clone()).or_default().extend(a.iter().map(|v| v.map(str::to_string)));
+                    }
+                }
+            }
+        }
+        t.label = has_label.then_some(label);
+        t.repurchased_so_far = has_so_far.then_some(so_far);
+        Ok(t)
+    }
+
+    /// The rows at `idx`, in that order.
+    pub fn take(&self, idx: &[usize]) -> FeatureTable {
+        let pick_i = |v: &Vec<i64>| idx.iter().map(|&i| v[i]).collect::<Vec<_>>();
+        FeatureTable {
+            user_id: pick_i(&self.user_id),
+            order_id: pick_i(&self.order_id),
+            anchor_us: pick_i(&self.anchor_us),
+            label: self.label.as_ref().map(|l| idx.iter().map(|&i| l[i]).collect()),
+            repurchased_so_far: self.repurchased_so_far.as_ref().map(|l| idx.iter().map(|&i| l[i]).collect()),
+            specs: self.specs.clone(),
+            numeric: self.numeric.iter().map(|(k, v)| (k.clone(), idx.iter().map(|&i| v[i]).collect())).collect(),
+            categorical: self.categorical.iter().map(|(k, v)| (k.clone(), idx.iter().map(|&i| v[i].clone()).collect())).collect(),
+        }
+    }
+
+    pub fn labels(&self) -> Result<&[bool], CoreError> {
+        self.label.as_deref().ok_or_else(|| err("partition has no label column".into()))
+    }
+}
+
+fn int_col<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Int64Array, CoreError> {
+    b.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+        .ok_or_else(|| err(format!("column {name:?} missing or not an integer")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_recognised() {
+        for name in ["id", "user_id", "order_id", "inventory_item_id", "product_sku", "session_id", "event_ids"] {
+            assert!(is_identifier(name), "{name}");
+        }
+        for name in ["age", "basket_value", "days_since_prev_completed", "main_category", "events_7d"] {
+            assert!(!is_identifier(name), "{name}");
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The `score` worker.
+//!
+//! Scores `features/score` of the run date: every anchor whose 60-day window is still open. The
+//! probability is the calibrated chance of another completed order within 60 days of the anchor,
+//! as estimated at the anchor time. Anchors that already repurchased inside their window are
+//! reported with `status = already_repurchased` and no probability. Decile 1 holds the highest
+//! tenth of probabilities among scored anchors.
+//!
+//! The model is the run date's own, or with `--model-date` any earlier published model (daily
+//! scoring with a weekly model); by default the latest calibrated model at or before the run date.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use clap::Args as ClapArgs;
+use repurchase_core::cli::{CommonArgs, parse_run_date};
+use repurchase_core::layout::Dataset;
+use repurchase_core::logging::StepTimer;
+use repurchase_core::publish::PartitionWriter;
+use repurchase_core::schema::ts_type;
+use repurchase_core::{CoreError, DataRoot, Result, RunDate};
+use repurchase_model::ModelArtifact;
+use repurchase_model::io::{load_features, read_artifact};
+use repurchase_model::metrics::decile_of;
+use serde::Serialize;
+use tracing::info;
+
+pub const STAGE: &str = "score";
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Run date of the model to use. Default: the latest calibrated model at or before the run date.
+    #[arg(long, env = "REPURCHASE_MODEL_DATE", value_parser = parse_run_date)]
+    pub model_date: Option<RunDate>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub model_version: String,
+    pub scored: u64,
+    pub already_repurchased: u64,
+}
+
+pub fn output_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("user_id", DataType::Int64, false),
+        Field::new("anchor_order_id", DataType::Int64, false),
+        Field::new("anchor_time", ts_type(), false),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("probability", DataType::Float64, true),
+        Field::new("decile", DataType::UInt32, true),
+        Field::new("predicted_repurchase", DataType::Boolean, true),
+        Field::new("model_version", DataType::Utf8, false),
+    ]))
+}
+
+pub async fn run(args: Args) -> Result<Outcome> {
+    let root = args.common.open_root()?;
+    score(&root, args.common.run_date, args.model_date).await
+}
+
+/// Latest run date ≤ `run_date` with a published calibration.
+pub async fn resolve_model_date(root: &DataRoot, run_date: RunDate) -> Result<RunDate> {
+    let mut best = None;
+    for d in root.list_dirs("models").await?.iter().filter_map(|n| Dataset::parse_partition_dir(n)) {
+        if d <= run_date && root.exists(&Dataset::Calibration.manifest_path(d)).await? {
+            best = Some(d);
+        }
+    }
+    best.ok_or_else(|| CoreError::NotPublished { path: root.url("models/run_date=*/calibration"), run_date: run_date.to_string() })
+}
+
+pub async fn score(root: &DataRoot, run_date: RunDate, model_date: Option<RunDate>) -> Result<Outcome> {
+    let model_date = match model_date {
+        Some(d) if d > run_date => {
+            return Err(CoreError::Invalid(format!("--model-date {d} is after the run date {run_date}: a model cannot come from the future")));
+        }
+        Some(d) => d,
+        None => resolve_model_date(root, run_date).await?,
+    };
+    let timer = StepTimer::start("score");
+    let (model_bytes, _, model_input) = read_artifact(root, Dataset::Model, model_date, "model.json").await?;
+    let model = ModelArtifact::from_bytes(&model_bytes)?;
+    let (cal, metrics, cal_input) = repurchase_calibrate::read_calibration(root, model_date).await?;
+    let (table, _, features_input) = load_features(root, Dataset::FeaturesScore, run_date).await?;
+
+    let already: Vec<bool> = table.repurchased_so_far.clone().unwrap_or_else(|| vec![false; table.len()]);
+    let open_idx: Vec<usize> = (0..table.len()).filter(|i| !already[*i]).collect();
+    let open = table.take(&open_idx);
+    let probs = cal.predict_all(&model.predict(&open)?);
+
+    // Rank open anchors by probability (ties by anchor order) for deciles.
+    let mut order: Vec<usize> = (0..open.len()).collect();
+    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(open.order_id[a].cmp(&open.order_id[b])));
+    let mut decile = vec![0u32; open.len()];
+    for (rank, &i) in order.iter().enumerate() {
+        decile[i] = decile_of(rank, open.len());
+    }
+    let mut prob_full: Vec<Option<f64>> = vec![None; table.len()];
+    let mut decile_full: Vec<Option<u32>> = vec![None; table.len()];
+    for (k, &i) in open_idx.iter().enumerate() {
+        prob_full[i] = Some(probs[k]);
+        decile_full[i] = Some(decile[k]);
+    }
+    let n = table.len();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(table.user_id.clone())),
+        Arc::new(Int64Array::from(table.order_id.clone())),
+        Arc::new(TimestampMicrosecondArray::from(table.anchor_us.clone()).with_timezone("UTC")),
+        Arc::new(StringArray::from_iter_values(already.iter().map(|a| if *a { "already_repurchased" } else { "open" }))),
+        Arc::new(Float64Array::from(prob_full.clone())),
+        Arc::new(UInt32Array::from(decile_full)),
+        Arc::new(BooleanArray::from(prob_full.iter().map(|p| p.map(|p| p >= metrics.threshold)).collect::<Vec<_>>())),
+        Arc::new(StringArray::from(vec![metrics.model_version.clone(); n])),
+    ];
+    let schema = output_schema();
+    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| CoreError::arrow("scores", e))?;
+    let scored = open.len() as u64;
+    let already_n = (n - open.len()) as u64;
+    timer.finish(n as u64, scored);
+
+    let mut w = PartitionWriter::begin(root, Dataset::Scores, run_date).await?;
+    w.write_parquet("part-00000.parquet", schema.clone(), &[batch]).await?;
+    let params = serde_json::json!({
+        "model_date": model_date.to_string(),
+        "model_version": metrics.model_version,
+        "threshold": metrics.threshold,
+    });
+    let counters = BTreeMap::from([("scored".to_string(), scored), ("already_repurchased".to_string(), already_n)]);
+    w.commit(STAGE, params, Some(&schema), vec![features_input, model_input, cal_input], counters).await?;
+    info!(scored, already_repurchased = already_n, model_version = %metrics.model_version, "scores written");
+    Ok(Outcome { model_version: metrics.model_version, scored, already_repurchased: already_n })
+}

@@ -1,0 +1,199 @@
+//! The `train` worker.
+//!
+//! Reads `features/train` of the run date, splits it into out-of-time windows
+//! ([`repurchase_model::split::Windows`]), fits target encoders and the GBDT on the training
+//! window with early stopping on the validation window, and writes `models/run_date=D/` with
+//! `model.json` (everything `score` needs) and `model_card.json` (what a reviewer needs).
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use clap::Args as ClapArgs;
+use repurchase_core::cli::CommonArgs;
+use repurchase_core::layout::Dataset;
+use repurchase_core::logging::StepTimer;
+use repurchase_core::manifest::sha256_hex;
+use repurchase_core::publish::PartitionWriter;
+use repurchase_core::{CoreError, DataRoot, Result, RunDate};
+use repurchase_model::io::load_features;
+use repurchase_model::metrics::{Summary, summary};
+use repurchase_model::split::Windows;
+use repurchase_model::table::FeatureTable;
+use repurchase_model::{BoosterParams, ModelArtifact};
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+pub const STAGE: &str = "train";
+
+/// Fewest rows (and positives) a window needs for the model and its metrics to mean anything.
+const MIN_ROWS: usize = 50;
+const MIN_POSITIVES: usize = 5;
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Days of anchors in the validation window (early stopping, calibration).
+    #[arg(long, env = "REPURCHASE_VALID_DAYS", default_value_t = 120)]
+    pub valid_days: u32,
+
+    /// Days of anchors in the held-out test window (the reported metrics).
+    #[arg(long, env = "REPURCHASE_TEST_DAYS", default_value_t = 120)]
+    pub test_days: u32,
+
+    /// Upper bound on boosting rounds; early stopping usually ends sooner.
+    #[arg(long, env = "REPURCHASE_MAX_ITERATIONS", default_value_t = 1000)]
+    pub max_iterations: usize,
+
+    /// Learning rate (shrinkage) of each tree.
+    #[arg(long, env = "REPURCHASE_LEARNING_RATE", default_value_t = 0.05)]
+    pub learning_rate: f32,
+
+    /// Maximum depth of each tree.
+    #[arg(long, env = "REPURCHASE_MAX_DEPTH", default_value_t = 4)]
+    pub max_depth: usize,
+
+    /// Seed for anything random in training.
+    #[arg(long, env = "REPURCHASE_SEED", default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WindowStats {
+    pub rows: u64,
+    pub positives: u64,
+}
+
+/// What a reviewer needs to know about a model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelCard {
+    pub model_version: String,
+    pub run_date: RunDate,
+    pub anchor: String,
+    pub windows: Windows,
+    pub train: WindowStats,
+    pub validation: WindowStats,
+    pub test: WindowStats,
+    pub params: BoosterParams,
+    pub iterations: usize,
+    pub features: Vec<repurchase_model::table::FeatureSpec>,
+    pub feature_importance: Vec<(String, f64)>,
+    /// Uncalibrated model on the validation and test windows; calibrated figures are in
+    /// `calibration/metrics.json`.
+    pub raw_validation: Summary,
+    pub raw_test: Summary,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub model_version: String,
+    pub train_rows: u64,
+    pub iterations: usize,
+    pub test_auc: Option<f64>,
+}
+
+pub async fn run(args: Args) -> Result<Outcome> {
+    let root = args.common.open_root()?;
+    let params = BoosterParams {
+        max_iterations: args.max_iterations,
+        learning_rate: args.learning_rate,
+        max_depth: args.max_depth,
+        seed: args.seed,
+        ..BoosterParams::default()
+    };
+    train(&root, args.common.run_date, args.valid_days, args.test_days, &params).await
+}
+
+fn stats(t: &FeatureTable) -> Result<WindowStats> {
+    Ok(WindowStats { rows: t.len() as u64, positives: t.labels()?.iter().filter(|l| **l).count() as u64 })
+}
+
+fn check_window(name: &str, s: &WindowStats, start: &str, end: &str) -> Result<()> {
+    if (s.rows as usize) < MIN_ROWS || (s.positives as usize) < MIN_POSITIVES || s.positives == s.rows {
+        return Err(CoreError::Invalid(format!(
+            "the {name} window ({start} .. {end}) has {} labelled anchors with {} repurchases; at least {MIN_ROWS} rows and {MIN_POSITIVES} repurchases (and some non-repurchases) are needed: use a later run date, more history, or different --valid-days/--test-days",
+            s.rows, s.positives
+        )));
+    }
+    Ok(())
+}
+
+pub async fn train(root: &DataRoot, run_date: RunDate, valid_days: u32, test_days: u32, params: &BoosterParams) -> Result<Outcome> {
+    let timer = StepTimer::start("load-features");
+    let (table, features_manifest, input) = load_features(root, Dataset::FeaturesTrain, run_date).await?;
+    timer.finish(table.len() as u64, table.len() as u64);
+    let horizon_days = features_manifest.parameters.get("horizon_days").and_then(|v| v.as_u64()).unwrap_or(60) as u32;
+    let anchor = features_manifest.parameters.get("anchor").and_then(|v| v.as_str()).unwrap_or("first-order").to_string();
+    let windows = Windows::new(run_date, horizon_days, valid_days, test_days);
+    let (tr, va, te) = windows.indices(&table.anchor_us);
+    let (train_t, valid_t, test_t) = (table.take(&tr), table.take(&va), table.take(&te));
+    let (s_tr, s_va, s_te) = (stats(&train_t)?, stats(&valid_t)?, stats(&test_t)?);
+    let r = &windows.readable;
+    check_window("training", &s_tr, "the beginning", &r[0].1)?;
+    check_window("validation", &s_va, &r[1].1, &r[2].1)?;
+    check_window("test", &s_te, &r[3].1, &r[4].1)?;
+
+    let timer = StepTimer::start("fit");
+    let fit_params = params.clone();
+    let (train_c, valid_c) = (train_t.clone(), valid_t.clone());
+    // Fitting is CPU-bound and uses its own thread pool.
+    let artifact = tokio::task::spawn_blocking(move || ModelArtifact::fit(&train_c, &valid_c, &fit_params))
+        .await
+        .map_err(|e| CoreError::Invalid(format!("training task failed: {e}")))??;
+    timer.finish(s_tr.rows, artifact.iterations as u64);
+
+    let raw_validation = summary(&artifact.predict(&valid_t)?, valid_t.labels()?);
+    let raw_test = summary(&artifact.predict(&test_t)?, test_t.labels()?);
+    let model_bytes = artifact.to_bytes();
+    let model_version = format!("{run_date}-{}", &sha256_hex(&model_bytes)[..12]);
+    let card = ModelCard {
+        model_version: model_version.clone(),
+        run_date,
+        anchor,
+        windows,
+        train: s_tr.clone(),
+        validation: s_va,
+        test: s_te,
+        params: params.clone(),
+        iterations: artifact.iterations,
+        features: artifact.features.clone(),
+        feature_importance: artifact.importance()?,
+        raw_validation,
+        raw_test: raw_test.clone(),
+        notes: vec![
+            "Out-of-time evaluation: each window's labels are known before the next window starts.".into(),
+            "Identifiers (user, order, item, event, inventory ids, sku) are never features; see repurchase_model::table::is_identifier.".into(),
+            "Categorical features are target-encoded on the training window only (out-of-fold for training rows).".into(),
+        ],
+    };
+    info!(model_version = %model_version, iterations = artifact.iterations, test_auc = ?raw_test.roc_auc, "model trained");
+
+    let mut w = PartitionWriter::begin(root, Dataset::Model, run_date).await?;
+    w.write_bytes("model.json", Bytes::from(model_bytes)).await?;
+    let mut card_bytes = serde_json::to_vec_pretty(&card).map_err(|e| CoreError::Invalid(e.to_string()))?;
+    card_bytes.push(b'\n');
+    w.write_bytes("model_card.json", Bytes::from(card_bytes)).await?;
+    let counters = BTreeMap::from([
+        ("train_rows".to_string(), card.train.rows),
+        ("validation_rows".to_string(), card.validation.rows),
+        ("test_rows".to_string(), card.test.rows),
+        ("iterations".to_string(), artifact.iterations as u64),
+    ]);
+    let manifest_params = serde_json::json!({
+        "model_version": model_version,
+        "valid_days": valid_days,
+        "test_days": test_days,
+        "horizon_days": horizon_days,
+        "booster": params,
+    });
+    w.commit(STAGE, manifest_params, None, vec![input], counters).await?;
+    Ok(Outcome { model_version, train_rows: card.train.rows, iterations: artifact.iterations, test_auc: raw_test.roc_auc })
+}
+
+/// Reads the model card of a published model partition.
+pub async fn read_card(root: &DataRoot, run_date: RunDate) -> Result<ModelCard> {
+    let (bytes, _, _) = repurchase_model::io::read_artifact(root, Dataset::Model, run_date, "model_card.json").await?;
+    serde_json::from_slice(&bytes).map_err(|e| CoreError::BadManifest { path: "model_card.json".into(), reason: e.to_string() })
+}

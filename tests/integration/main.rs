@@ -1,0 +1,9 @@
+//! The one integration-test binary: the workers end to end on real Parquet, through the same
+//! object-store and DataFusion code paths production uses (`memory://` and local disk here).
+
+mod cli;
+mod fixtures;
+mod labels;
+mod leakage;
+mod pipeline;
+mod support;
