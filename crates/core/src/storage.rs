@@ -130,6 +130,9 @@ impl DataRoot {
     /// Full URL of `rel`, in the form DataFusion's listing tables accept.
     pub fn url(&self, rel: &str) -> String {
         let path = self.path(rel);
+        if self.store_url.scheme() == "file" {
+            return format!("file:///{}", path.as_ref());
+        }
         let base = self.store_url.as_str().trim_end_matches('/');
         format!("{base}/{}", path.as_ref())
     }

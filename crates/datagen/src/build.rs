@@ -73,7 +73,8 @@ pub(crate) fn chunk_batches(
 }
 
 fn batch(table: Table, columns: Vec<ArrayRef>) -> Result<RecordBatch, DatagenError> {
-    RecordBatch::try_new(table.schema(), columns).map_err(|source| DatagenError::Arrow { table: table.name().into(), source })
+    RecordBatch::try_new(table.schema(), columns)
+        .map_err(|source| DatagenError::Arrow { table: table.name().into(), source })
 }
 
 fn ids(offset: i64, n: usize) -> ArrayRef {

@@ -180,6 +180,8 @@ mod tests {
         assert!(c.products.iter().all(|p| p.sku.len() == 32 && p.cost > 0.0 && p.cost < p.retail_price * 1.2));
         assert!(c.products.iter().any(|p| p.name.contains(',')));
         let again = Catalog::generate(42, r);
-        assert!(c.products.iter().zip(&again.products).all(|(a, b)| a.name == b.name && a.retail_price == b.retail_price));
+        assert!(
+            c.products.iter().zip(&again.products).all(|(a, b)| a.name == b.name && a.retail_price == b.retail_price)
+        );
     }
 }

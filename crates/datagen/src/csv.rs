@@ -186,8 +186,12 @@ mod tests {
                 Arc::new(StringArray::from(vec![Some("Levi's 501, \"Dark\" 32\""), None, Some("plain")])),
                 Arc::new(Float64Array::from(vec![Some(0.1 + 0.2), Some(19.99), None])),
                 Arc::new(
-                    TimestampMicrosecondArray::from(vec![Some(1_672_912_923_000_000), None, Some(1_672_912_923_123_456)])
-                        .with_timezone("UTC"),
+                    TimestampMicrosecondArray::from(vec![
+                        Some(1_672_912_923_000_000),
+                        None,
+                        Some(1_672_912_923_123_456),
+                    ])
+                    .with_timezone("UTC"),
                 ),
             ],
         )
@@ -205,7 +209,8 @@ mod tests {
     fn large_batches_split_and_rejoin_in_order() {
         let n = PARALLEL_MIN_ROWS + 12_345;
         let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
-        let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(0..n as i64))]).expect("batch");
+        let batch =
+            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(0..n as i64))]).expect("batch");
         let s = text(&batch);
         let mut lines = s.lines();
         assert_eq!(lines.next(), Some("v"));

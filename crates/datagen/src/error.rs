@@ -32,11 +32,12 @@ pub enum DatagenError {
     #[error("encoding {table} as csv: {reason}")]
     Csv { table: String, reason: String },
 
+    /// Boxed because core's error is large and every generator function returns this type.
     #[error("writing {path}: {source}")]
     Storage {
         path: String,
         #[source]
-        source: CoreError,
+        source: Box<CoreError>,
     },
 
     #[error("worker for {what} failed: {reason}")]
@@ -66,7 +67,7 @@ mod tests {
     fn classes() {
         assert_eq!(DatagenError::InvalidConfig("x".into()).class(), ErrorClass::BadInput);
         let io = CoreError::Io { path: "p".into(), source: std::io::Error::other("disk") };
-        assert_eq!(DatagenError::Storage { path: "p".into(), source: io }.class(), ErrorClass::Transient);
+        assert_eq!(DatagenError::Storage { path: "p".into(), source: Box::new(io) }.class(), ErrorClass::Transient);
         assert_eq!(DatagenError::Csv { table: "t".into(), reason: "r".into() }.class(), ErrorClass::Bug);
     }
 }

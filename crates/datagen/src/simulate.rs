@@ -60,7 +60,8 @@ pub(crate) enum Status {
 }
 
 impl Status {
-    const ALL: [Status; 5] = [Status::Complete, Status::Cancelled, Status::Returned, Status::Processing, Status::Shipped];
+    const ALL: [Status; 5] =
+        [Status::Complete, Status::Cancelled, Status::Returned, Status::Processing, Status::Shipped];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -75,10 +76,14 @@ impl Status {
 
 /// TheLook's order status shares (in `Status::ALL` order).
 const THELOOK_STATUS_W: [f64; 5] = [0.25, 0.15, 0.10, 0.20, 0.30];
-/// Statuses of signal-profile orders that are not forced repurchases. Complete is above TheLook's
-/// share and the others slightly below, so after the forced Complete repurchases are added the
-/// overall shares stay near TheLook's.
-const SIGNAL_STATUS_W: [f64; 5] = [0.30, 0.15, 0.12, 0.15, 0.28];
+/// Statuses of signal-profile orders that are not forced repurchases. Complete is slightly below
+/// TheLook's share, so after the forced Complete repurchases are added the overall shares stay
+/// near TheLook's.
+const SIGNAL_STATUS_W: [f64; 5] = [0.22, 0.16, 0.12, 0.18, 0.32];
+/// Chance that a user stops ordering after a non-Complete order, and after a Complete order that
+/// is not repurchased. Set so the signal profile has about as many orders per user as TheLook.
+const STOP_AFTER_OTHER: f64 = 0.5;
+const STOP_AFTER_NO_REPURCHASE: f64 = 0.55;
 const THELOOK_ORDERS_W: [f64; 5] = [0.2, 0.5, 0.2, 0.05, 0.05];
 const ITEMS_W: [f64; 4] = [0.7, 0.2, 0.05, 0.05];
 
@@ -283,7 +288,9 @@ impl<'a> Simulator<'a> {
 
         match self.profile {
             Profile::Thelook => self.thelook_orders(&mut rng, out, &ctx, created_s),
-            Profile::Signal => self.signal_orders(&mut rng, out, &ctx, created_s, created_at, USER_TRAFFIC[traffic as usize]),
+            Profile::Signal => {
+                self.signal_orders(&mut rng, out, &ctx, created_s, created_at, USER_TRAFFIC[traffic as usize])
+            }
         }
 
         let anonymous = match self.profile {
@@ -400,7 +407,13 @@ impl<'a> Simulator<'a> {
                     traffic_source: traffic,
                 };
                 let p_true = signal::sigmoid(signal::logit(&features));
-                out.truth.push(TruthRow { order: oi, user_id: user.id, anchor_time: order_at, p_true, repurchased: false });
+                out.truth.push(TruthRow {
+                    order: oi,
+                    user_id: user.id,
+                    anchor_time: order_at,
+                    p_true,
+                    repurchased: false,
+                });
                 prev_order_s = t;
                 if rng.random::<f64>() < p_true {
                     forced = true;
@@ -409,7 +422,7 @@ impl<'a> Simulator<'a> {
                 } else {
                     forced = false;
                     no_complete_until = t + WINDOW_DAYS * DAY;
-                    if rng.random_bool(0.35) {
+                    if rng.random_bool(STOP_AFTER_NO_REPURCHASE) {
                         break;
                     }
                     t = if rng.random_bool(0.3) {
@@ -423,7 +436,7 @@ impl<'a> Simulator<'a> {
             } else {
                 forced = false;
                 prev_order_s = t;
-                if rng.random_bool(0.3) {
+                if rng.random_bool(STOP_AFTER_OTHER) {
                     break;
                 }
                 t += HOUR + exp_secs(rng, 120.0);
@@ -596,7 +609,15 @@ impl<'a> Simulator<'a> {
         self.session_events(rng, out, session, start, product, &SESSION_KINDS[..len]);
     }
 
-    fn session_events(&self, rng: &mut ChaCha8Rng, out: &mut Chunk, session: u32, start: i64, product: u32, kinds: &[EventKind]) {
+    fn session_events(
+        &self,
+        rng: &mut ChaCha8Rng,
+        out: &mut Chunk,
+        session: u32,
+        start: i64,
+        product: u32,
+        kinds: &[EventKind],
+    ) {
         let mut s = start;
         for (i, &kind) in kinds.iter().enumerate() {
             if i > 0 {

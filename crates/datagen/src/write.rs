@@ -43,7 +43,11 @@ impl FromStr for OutputFormat {
         match s.trim().to_ascii_lowercase().as_str() {
             "csv" => Ok(OutputFormat::Csv),
             "parquet" => Ok(OutputFormat::Parquet),
-            _ => Err(DatagenError::UnknownValue { what: "output format", value: s.to_string(), expected: "csv, parquet" }),
+            _ => Err(DatagenError::UnknownValue {
+                what: "output format",
+                value: s.to_string(),
+                expected: "csv, parquet",
+            }),
         }
     }
 }
@@ -74,7 +78,13 @@ pub async fn write(root: &DataRoot, generated: &Generated, format: OutputFormat)
     Ok(summary)
 }
 
-async fn put(root: &DataRoot, rel: &str, name: &str, batch: &RecordBatch, format: OutputFormat) -> Result<u64, DatagenError> {
+async fn put(
+    root: &DataRoot,
+    rel: &str,
+    name: &str,
+    batch: &RecordBatch,
+    format: OutputFormat,
+) -> Result<u64, DatagenError> {
     let owned_name = name.to_string();
     // Cloning a batch only clones Arcs to its columns.
     let owned_batch = batch.clone();
@@ -82,7 +92,9 @@ async fn put(root: &DataRoot, rel: &str, name: &str, batch: &RecordBatch, format
         .await
         .map_err(|e| DatagenError::Task { what: format!("encoding {name}"), reason: e.to_string() })??;
     let len = encoded.len() as u64;
-    root.put(rel, encoded).await.map_err(|source| DatagenError::Storage { path: root.url(rel), source })?;
+    root.put(rel, encoded)
+        .await
+        .map_err(|source| DatagenError::Storage { path: root.url(rel), source: Box::new(source) })?;
     tracing::info!(table = name, rows = batch.num_rows(), bytes = len, path = %root.url(rel), "wrote table");
     Ok(len)
 }
