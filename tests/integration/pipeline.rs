@@ -23,7 +23,7 @@ async fn snapshot(root: &DataRoot) -> BTreeMap<String, Vec<u8>> {
 #[tokio::test]
 async fn signal_profile_end_to_end_counts_and_auc_near_oracle() {
     let d = date("2025-06-30");
-    let source = generated_source(20_000, 11, "2025-06-30", Profile::Signal, OutputFormat::Csv).await;
+    let source = generated_source(40_000, 11, "2025-06-30", Profile::Signal, OutputFormat::Csv).await;
     let lake = memory_root("e2e");
     let run = run_pipeline(&source, &lake, d, AnchorMode::FirstOrder, 180).await;
 

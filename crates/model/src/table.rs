@@ -79,7 +79,7 @@ impl FeatureTable {
             }
             let kind = match f.data_type() {
                 DataType::Float64 | DataType::Int64 => FeatureKind::Numeric,
-                DataType::Utf8 => FeatureKind::Categorical,
+                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => FeatureKind::Categorical,
                 other => return Err(err(format!("feature {:?} has unsupported type {other}", f.name()))),
             };
             t.specs.push(FeatureSpec { name: f.name().clone(), kind });
@@ -118,6 +118,8 @@ impl FeatureTable {
                         }
                     }
                     FeatureKind::Categorical => {
+                        // DataFusion reads Parquet text as string views; normalise to plain strings.
+                        let col = arrow::compute::cast(col, &DataType::Utf8).map_err(|e| err(format!("{}: {e}", spec.name)))?;
                         let a = col.as_any().downcast_ref::<StringArray>().ok_or_else(|| err(format!("{} is not text", spec.name)))?;
                         t.categorical.entry(spec.name.clone()).or_default().extend(a.iter().map(|v| v.map(str::to_string)));
                     }
