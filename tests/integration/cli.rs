@@ -6,7 +6,9 @@ use crate::support::binary;
 
 fn run(name: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(binary(name));
-    cmd.args(args).env_remove("RUST_LOG").env("REPURCHASE_LOG_FORMAT", "json");
+    cmd.args(args)
+        .env_remove("RUST_LOG")
+        .env("REPURCHASE_LOG_FORMAT", "json");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -20,9 +22,24 @@ fn stderr(o: &Output) -> String {
 #[test]
 fn help_documents_every_flag_and_its_variable() {
     for (bin, flags) in [
-        ("extract", &["--run-date", "--data-root", "--source", "--log-format"][..]),
-        ("build-features", &["--run-date", "--data-root", "--anchor", "--horizon-days"][..]),
-        ("train", &["--run-date", "--data-root", "--valid-days", "--test-days", "--seed"][..]),
+        (
+            "extract",
+            &["--run-date", "--data-root", "--source", "--log-format"][..],
+        ),
+        (
+            "build-features",
+            &["--run-date", "--data-root", "--anchor", "--horizon-days"][..],
+        ),
+        (
+            "train",
+            &[
+                "--run-date",
+                "--data-root",
+                "--valid-days",
+                "--test-days",
+                "--seed",
+            ][..],
+        ),
         ("calibrate", &["--run-date", "--data-root"][..]),
         ("score", &["--run-date", "--data-root", "--model-date"][..]),
     ] {
@@ -32,7 +49,10 @@ fn help_documents_every_flag_and_its_variable() {
         for flag in flags {
             assert!(help.contains(flag), "{bin} --help lacks {flag}");
         }
-        assert!(help.contains("REPURCHASE_DATA_ROOT") && help.contains("REPURCHASE_RUN_DATE"), "{bin} --help lacks env vars:\n{help}");
+        assert!(
+            help.contains("REPURCHASE_DATA_ROOT") && help.contains("REPURCHASE_RUN_DATE"),
+            "{bin} --help lacks env vars:\n{help}"
+        );
     }
 }
 
@@ -43,44 +63,96 @@ fn binaries_run_the_chain_with_json_logs_and_exit_codes() {
     let lake = dir.path().join("lake");
     let (src_s, lake_s) = (src.to_str().unwrap(), lake.to_str().unwrap());
     let generated = Command::new(binary("repurchase"))
-        .args(["generate", "--users", "4000", "--seed", "9", "--end-date", "2025-06-30", "--out", src_s])
+        .args([
+            "generate",
+            "--users",
+            "4000",
+            "--seed",
+            "9",
+            "--end-date",
+            "2025-06-30",
+            "--out",
+            src_s,
+        ])
         .output()
         .unwrap();
-    assert!(generated.status.success(), "generate: {}", stderr(&generated));
+    assert!(
+        generated.status.success(),
+        "generate: {}",
+        stderr(&generated)
+    );
     assert!(src.join("events.csv").exists() && src.join("truth/anchor_truth.parquet").exists());
 
-    let env = [("REPURCHASE_DATA_ROOT", lake_s), ("REPURCHASE_RUN_DATE", "2025-06-30")];
+    let env = [
+        ("REPURCHASE_DATA_ROOT", lake_s),
+        ("REPURCHASE_RUN_DATE", "2025-06-30"),
+    ];
     let out = run("extract", &["--source", src_s], &env);
     assert!(out.status.success(), "extract: {}", stderr(&out));
     // JSON lines carrying stage, run date and row counts.
     let logs = stderr(&out);
-    let line = logs.lines().find(|l| l.contains("step finished")).expect("a step log line");
+    let line = logs
+        .lines()
+        .find(|l| l.contains("step finished"))
+        .expect("a step log line");
     let v: serde_json::Value = serde_json::from_str(line).expect("json log line");
     assert_eq!(v["span"]["stage"], "extract");
     assert_eq!(v["span"]["run_date"], "2025-06-30");
-    assert!(v["rows_in"].is_number() && v["rows_out"].is_number() && v["duration_ms"].is_number(), "{line}");
+    assert!(
+        v["rows_in"].is_number() && v["rows_out"].is_number() && v["duration_ms"].is_number(),
+        "{line}"
+    );
 
-    for (bin, args) in [("build-features", vec![]), ("train", vec!["--valid-days", "180", "--test-days", "180"]), ("calibrate", vec![]), ("score", vec![])] {
+    for (bin, args) in [
+        ("build-features", vec![]),
+        ("train", vec!["--valid-days", "180", "--test-days", "180"]),
+        ("calibrate", vec![]),
+        ("score", vec![]),
+    ] {
         let out = run(bin, &args, &env);
         assert!(out.status.success(), "{bin}: {}", stderr(&out));
     }
-    assert!(lake.join("scores/run_date=2025-06-30/_manifest.json").exists());
+    assert!(
+        lake.join("scores/run_date=2025-06-30/_manifest.json")
+            .exists()
+    );
 
     // The umbrella command runs the same worker code.
-    let out = Command::new(binary("repurchase")).args(["score", "--run-date", "2025-06-30", "--data-root", lake_s]).output().unwrap();
+    let out = Command::new(binary("repurchase"))
+        .args(["score", "--run-date", "2025-06-30", "--data-root", lake_s])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "repurchase score: {}", stderr(&out));
 
     // Bad input: exit 2 and a message naming the problem; nothing written.
     let empty = dir.path().join("empty-source");
     std::fs::create_dir_all(&empty).unwrap();
-    let out = run("extract", &["--source", empty.to_str().unwrap(), "--run-date", "2025-07-01"], &env);
+    let out = run(
+        "extract",
+        &[
+            "--source",
+            empty.to_str().unwrap(),
+            "--run-date",
+            "2025-07-01",
+        ],
+        &env,
+    );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("users") && stderr(&out).contains("not found"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("users") && stderr(&out).contains("not found"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!lake.join("raw/users/run_date=2025-07-01").exists());
 
     let out = run("train", &["--run-date", "2025-13-01"], &env);
     assert_eq!(out.status.code(), Some(2));
     let out = run("score", &["--run-date", "2025-07-01"], &env);
-    assert_eq!(out.status.code(), Some(2), "score without features: {}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "score without features: {}",
+        stderr(&out)
+    );
     assert!(stderr(&out).contains("not published"), "{}", stderr(&out));
 }

@@ -2,14 +2,19 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
+use arrow::array::{
+    ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+};
 use arrow::datatypes::{DataType, SchemaRef};
 use bytes::Bytes;
 use repurchase_core::DataRoot;
 use repurchase_core::schema::Table;
 
 pub fn ts(s: &str) -> i64 {
-    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").expect("fixture timestamp").and_utc().timestamp_micros()
+    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+        .expect("fixture timestamp")
+        .and_utc()
+        .timestamp_micros()
 }
 
 #[derive(Clone, Debug)]
@@ -57,22 +62,46 @@ pub fn build(schema: &SchemaRef, rows: &[Vec<V>]) -> RecordBatch {
         let arr: ArrayRef = match field.data_type() {
             DataType::Int64 => {
                 let mut b = Int64Builder::new();
-                cells.for_each(|v| if let V::I(x) = v { b.append_value(x) } else { b.append_null() });
+                cells.for_each(|v| {
+                    if let V::I(x) = v {
+                        b.append_value(x)
+                    } else {
+                        b.append_null()
+                    }
+                });
                 Arc::new(b.finish())
             }
             DataType::Float64 => {
                 let mut b = Float64Builder::new();
-                cells.for_each(|v| if let V::F(x) = v { b.append_value(x) } else { b.append_null() });
+                cells.for_each(|v| {
+                    if let V::F(x) = v {
+                        b.append_value(x)
+                    } else {
+                        b.append_null()
+                    }
+                });
                 Arc::new(b.finish())
             }
             DataType::Utf8 => {
                 let mut b = StringBuilder::new();
-                cells.for_each(|v| if let V::S(x) = v { b.append_value(x) } else { b.append_null() });
+                cells.for_each(|v| {
+                    if let V::S(x) = v {
+                        b.append_value(x)
+                    } else {
+                        b.append_null()
+                    }
+                });
                 Arc::new(b.finish())
             }
             _ => {
                 let mut b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-                cells.for_each(|v| if let V::T(x) = v { b.append_value(x) } else { b.append_null() });
+                cells.for_each(|v| {
+                    if let V::T(x) = v {
+                        b.append_value(x)
+                    } else {
+                        b.append_null()
+                    }
+                });
                 Arc::new(b.finish())
             }
         };
@@ -89,42 +118,133 @@ impl Fixture {
             .users
             .iter()
             .map(|(id, created)| {
-                vec![V::I(*id), s("Ann"), s("Lee"), s("a@example.com"), V::I(30), s("F"), s("Texas"), s("1 Main St"), s("77084"), s("Houston"), s("United States"), V::F(29.8), V::F(-95.6), s("Search"), V::T(*created)]
+                vec![
+                    V::I(*id),
+                    s("Ann"),
+                    s("Lee"),
+                    s("a@example.com"),
+                    V::I(30),
+                    s("F"),
+                    s("Texas"),
+                    s("1 Main St"),
+                    s("77084"),
+                    s("Houston"),
+                    s("United States"),
+                    V::F(29.8),
+                    V::F(-95.6),
+                    s("Search"),
+                    V::T(*created),
+                ]
             })
             .collect();
         let mut orders = Vec::new();
         let mut items = Vec::new();
         let mut inventory = Vec::new();
         for o in &self.orders {
-            let shipped = matches!(o.status, "Complete" | "Returned" | "Shipped").then_some(o.created + HOUR);
-            let delivered = matches!(o.status, "Complete" | "Returned").then_some(o.created + 2 * HOUR);
+            let shipped =
+                matches!(o.status, "Complete" | "Returned" | "Shipped").then_some(o.created + HOUR);
+            let delivered =
+                matches!(o.status, "Complete" | "Returned").then_some(o.created + 2 * HOUR);
             let returned = (o.status == "Returned").then_some(o.created + 3 * HOUR);
             let t = |x: Option<i64>| x.map_or(V::Null, V::T);
-            orders.push(vec![V::I(o.id), V::I(o.user), s(o.status), s("F"), V::T(o.created), t(returned), t(shipped), t(delivered), V::I(1)]);
-            items.push(vec![V::I(o.id * 10), V::I(o.id), V::I(o.user), V::I(1), V::I(o.id * 10), s(o.status), V::T(o.created), t(shipped), t(delivered), t(returned), V::F(25.0)]);
-            inventory.push(vec![V::I(o.id * 10), V::I(1), V::T(o.created - HOUR), V::T(o.created), V::F(12.5), s("Jeans"), s("Nice Jeans"), s("Acme"), V::F(25.0), s("Women"), s("SKU1"), V::I(1)]);
+            orders.push(vec![
+                V::I(o.id),
+                V::I(o.user),
+                s(o.status),
+                s("F"),
+                V::T(o.created),
+                t(returned),
+                t(shipped),
+                t(delivered),
+                V::I(1),
+            ]);
+            items.push(vec![
+                V::I(o.id * 10),
+                V::I(o.id),
+                V::I(o.user),
+                V::I(1),
+                V::I(o.id * 10),
+                s(o.status),
+                V::T(o.created),
+                t(shipped),
+                t(delivered),
+                t(returned),
+                V::F(25.0),
+            ]);
+            inventory.push(vec![
+                V::I(o.id * 10),
+                V::I(1),
+                V::T(o.created - HOUR),
+                V::T(o.created),
+                V::F(12.5),
+                s("Jeans"),
+                s("Nice Jeans"),
+                s("Acme"),
+                V::F(25.0),
+                s("Women"),
+                s("SKU1"),
+                V::I(1),
+            ]);
         }
         let mut all_events = self.events.clone();
         if all_events.is_empty() {
             // extract refuses an empty table; one anonymous visit changes no feature.
-            all_events.push(Event { user: None, created: self.users.first().map_or(0, |u| u.1), source: "Email", kind: "home" });
+            all_events.push(Event {
+                user: None,
+                created: self.users.first().map_or(0, |u| u.1),
+                source: "Email",
+                kind: "home",
+            });
         }
         let events: Vec<Vec<V>> = all_events
             .iter()
             .enumerate()
             .map(|(i, e)| {
-                vec![V::I(i as i64 + 1), e.user.map_or(V::Null, V::I), V::I(1), V::S(format!("session-{i}")), V::T(e.created), s("10.0.0.1"), s("Houston"), s("Texas"), s("77084"), s("Chrome"), s(e.source), s("/home"), s(e.kind)]
+                vec![
+                    V::I(i as i64 + 1),
+                    e.user.map_or(V::Null, V::I),
+                    V::I(1),
+                    V::S(format!("session-{i}")),
+                    V::T(e.created),
+                    s("10.0.0.1"),
+                    s("Houston"),
+                    s("Texas"),
+                    s("77084"),
+                    s("Chrome"),
+                    s(e.source),
+                    s("/home"),
+                    s(e.kind),
+                ]
             })
             .collect();
-        let products = vec![vec![V::I(1), V::F(12.5), s("Jeans"), s("Nice Jeans"), s("Acme"), V::F(25.0), s("Women"), s("SKU1"), V::I(1)]];
+        let products = vec![vec![
+            V::I(1),
+            V::F(12.5),
+            s("Jeans"),
+            s("Nice Jeans"),
+            s("Acme"),
+            V::F(25.0),
+            s("Women"),
+            s("SKU1"),
+            V::I(1),
+        ]];
         let dcs = vec![vec![V::I(1), s("Memphis TN"), V::F(35.1), V::F(-89.9)]];
         let mut out = vec![
             (Table::Users, build(&Table::Users.schema(), &users)),
             (Table::Orders, build(&Table::Orders.schema(), &orders)),
-            (Table::OrderItems, build(&Table::OrderItems.schema(), &items)),
+            (
+                Table::OrderItems,
+                build(&Table::OrderItems.schema(), &items),
+            ),
             (Table::Products, build(&Table::Products.schema(), &products)),
-            (Table::InventoryItems, build(&Table::InventoryItems.schema(), &inventory)),
-            (Table::DistributionCenters, build(&Table::DistributionCenters.schema(), &dcs)),
+            (
+                Table::InventoryItems,
+                build(&Table::InventoryItems.schema(), &inventory),
+            ),
+            (
+                Table::DistributionCenters,
+                build(&Table::DistributionCenters.schema(), &dcs),
+            ),
             (Table::Events, build(&Table::Events.schema(), &events)),
         ];
         out.sort_by_key(|(t, _)| *t);
@@ -134,8 +254,11 @@ impl Fixture {
     /// Writes the fixture as `<table>.parquet` files.
     pub async fn write(&self, root: &DataRoot) {
         for (table, batch) in self.tables() {
-            let bytes = repurchase_core::parquet_io::encode(&table.schema(), &[batch]).expect("encode");
-            root.put(&format!("{}.parquet", table.name()), Bytes::from(bytes)).await.expect("put");
+            let bytes =
+                repurchase_core::parquet_io::encode(&table.schema(), &[batch]).expect("encode");
+            root.put(&format!("{}.parquet", table.name()), Bytes::from(bytes))
+                .await
+                .expect("put");
         }
     }
 }

@@ -16,7 +16,12 @@ const DAY: i64 = 86_400_000_000;
 
 fn fixture() -> Fixture {
     let signup = ts("2023-01-01 00:00:00");
-    let o = |id, user, status, created: &str| Order { id, user, status, created: ts(created) };
+    let o = |id, user, status, created: &str| Order {
+        id,
+        user,
+        status,
+        created: ts(created),
+    };
     Fixture {
         users: (1..=8).map(|u| (u, signup)).collect(),
         orders: vec![
@@ -49,11 +54,20 @@ fn expected(f: &Fixture, every: bool, run_end: i64) -> (BTreeMap<i64, bool>, BTr
     let mut closed = BTreeMap::new();
     let mut open = BTreeMap::new();
     for (user, _) in &f.users {
-        let mut complete: Vec<&&Order> = visible.iter().filter(|o| o.user == *user && o.status == "Complete").collect();
+        let mut complete: Vec<&&Order> = visible
+            .iter()
+            .filter(|o| o.user == *user && o.status == "Complete")
+            .collect();
         complete.sort_by_key(|o| (o.created, o.id));
-        let anchors: Vec<&&Order> = if every { complete.clone() } else { complete.iter().take(1).copied().collect() };
+        let anchors: Vec<&&Order> = if every {
+            complete.clone()
+        } else {
+            complete.iter().take(1).copied().collect()
+        };
         for a in anchors {
-            let label = complete.iter().any(|c| c.id != a.id && c.created > a.created && c.created <= a.created + 60 * DAY);
+            let label = complete.iter().any(|c| {
+                c.id != a.id && c.created > a.created && c.created <= a.created + 60 * DAY
+            });
             if a.created + 60 * DAY < run_end {
                 closed.insert(a.id, label);
             } else {
@@ -69,13 +83,34 @@ async fn computed(mode: AnchorMode) -> (BTreeMap<i64, bool>, BTreeMap<i64, bool>
     fixture().write(&source).await;
     let lake = memory_root("labels-lake");
     let d = date("2024-12-31");
-    let ex = repurchase_extract::extract(&lake, d, &Source::Files(source)).await.expect("extract");
-    assert_eq!(ex.tables["orders"], 17, "the order after the run date is not extracted");
-    repurchase_features::build(&lake, d, mode, 60).await.expect("features");
-    let (train, _, _) = load_features(&lake, Dataset::FeaturesTrain, d).await.expect("train features");
-    let (score, manifest, _) = load_features(&lake, Dataset::FeaturesScore, d).await.expect("score features");
-    let closed = train.order_id.iter().zip(train.labels().unwrap()).map(|(o, l)| (*o, *l)).collect();
-    let open = score.order_id.iter().zip(score.repurchased_so_far.as_ref().unwrap()).map(|(o, l)| (*o, *l)).collect();
+    let ex = repurchase_extract::extract(&lake, d, &Source::Files(source))
+        .await
+        .expect("extract");
+    assert_eq!(
+        ex.tables["orders"], 17,
+        "the order after the run date is not extracted"
+    );
+    repurchase_features::build(&lake, d, mode, 60)
+        .await
+        .expect("features");
+    let (train, _, _) = load_features(&lake, Dataset::FeaturesTrain, d)
+        .await
+        .expect("train features");
+    let (score, manifest, _) = load_features(&lake, Dataset::FeaturesScore, d)
+        .await
+        .expect("score features");
+    let closed = train
+        .order_id
+        .iter()
+        .zip(train.labels().unwrap())
+        .map(|(o, l)| (*o, *l))
+        .collect();
+    let open = score
+        .order_id
+        .iter()
+        .zip(score.repurchased_so_far.as_ref().unwrap())
+        .map(|(o, l)| (*o, *l))
+        .collect();
     (closed, open, manifest.counters["already_repurchased"])
 }
 
@@ -92,10 +127,23 @@ async fn first_order_labels_match_independent_computation() {
     assert!(!closed[&31], "a cancelled order is not a repurchase");
     assert!(closed[&41], "same day, later is a repurchase");
     assert!(!closed[&51], "same instant is not strictly after");
-    assert!(!closed.contains_key(&52), "first order picks the lower id at a tie");
-    assert!(closed.contains_key(&62) && !closed[&62], "first completed order after a return; processing does not count");
-    assert!(closed.contains_key(&81), "window closing before the run end is labelled");
-    assert_eq!(open.get(&71), Some(&true), "open window, already repurchased");
+    assert!(
+        !closed.contains_key(&52),
+        "first order picks the lower id at a tie"
+    );
+    assert!(
+        closed.contains_key(&62) && !closed[&62],
+        "first completed order after a return; processing does not count"
+    );
+    assert!(
+        closed.contains_key(&81),
+        "window closing before the run end is labelled"
+    );
+    assert_eq!(
+        open.get(&71),
+        Some(&true),
+        "open window, already repurchased"
+    );
     assert_eq!(already, 1);
 }
 

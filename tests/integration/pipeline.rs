@@ -23,69 +23,140 @@ async fn snapshot(root: &DataRoot) -> BTreeMap<String, Vec<u8>> {
 #[tokio::test]
 async fn signal_profile_end_to_end_counts_and_auc_near_oracle() {
     let d = date("2025-06-30");
-    let source = generated_source(40_000, 11, "2025-06-30", Profile::Signal, OutputFormat::Csv).await;
+    let source =
+        generated_source(40_000, 11, "2025-06-30", Profile::Signal, OutputFormat::Csv).await;
     let lake = memory_root("e2e");
     let run = run_pipeline(&source, &lake, d, AnchorMode::FirstOrder, 180).await;
 
     // Counts agree from stage to stage.
-    assert_eq!(run.features.anchors, run.features.train_rows + run.features.score_rows);
-    assert_eq!(run.score.scored + run.score.already_repurchased, run.features.score_rows);
-    let (scores_manifest, _) = repurchase_core::Manifest::read(&lake, Dataset::Scores, d).await.unwrap();
+    assert_eq!(
+        run.features.anchors,
+        run.features.train_rows + run.features.score_rows
+    );
+    assert_eq!(
+        run.score.scored + run.score.already_repurchased,
+        run.features.score_rows
+    );
+    let (scores_manifest, _) = repurchase_core::Manifest::read(&lake, Dataset::Scores, d)
+        .await
+        .unwrap();
     assert_eq!(scores_manifest.row_count, run.features.score_rows);
-    assert_eq!(scores_manifest.inputs.len(), 3, "scores pin features, model and calibration");
+    assert_eq!(
+        scores_manifest.inputs.len(),
+        3,
+        "scores pin features, model and calibration"
+    );
     assert!(run.train.iterations > 10);
 
     // Held-out AUC against the generator's true probabilities on the same anchors.
     let truth = repurchase_cli::oracle::read_truth(&source).await.unwrap();
-    let (oracle, n) = repurchase_cli::oracle::oracle_test_auc(&lake, d, &truth).await.unwrap();
+    let (oracle, n) = repurchase_cli::oracle::oracle_test_auc(&lake, d, &truth)
+        .await
+        .unwrap();
     let oracle = oracle.expect("oracle auc");
     let model = run.calibrate.test_auc.expect("model auc");
     assert!(n > 300, "test window has {n} anchors");
-    assert!(model >= 0.9 * oracle, "model AUC {model:.3} < 0.9 × oracle {oracle:.3}");
-    assert!(model <= oracle + 0.03, "model AUC {model:.3} beats the oracle {oracle:.3}: leakage");
+    assert!(
+        model >= 0.9 * oracle,
+        "model AUC {model:.3} < 0.9 × oracle {oracle:.3}"
+    );
+    assert!(
+        model <= oracle + 0.03,
+        "model AUC {model:.3} beats the oracle {oracle:.3}: leakage"
+    );
 }
 
 #[tokio::test]
 async fn thelook_profile_is_barely_predictable() {
     let d = date("2025-06-30");
-    let source = generated_source(20_000, 5, "2025-06-30", Profile::Thelook, OutputFormat::Parquet).await;
+    let source = generated_source(
+        20_000,
+        5,
+        "2025-06-30",
+        Profile::Thelook,
+        OutputFormat::Parquet,
+    )
+    .await;
     let lake = memory_root("thelook");
     let run = run_pipeline(&source, &lake, d, AnchorMode::FirstOrder, 365).await;
     let auc = run.calibrate.test_auc.expect("auc");
     // TheLook draws order dates independently: tenure and recency are the only signal.
-    assert!(auc < 0.80, "AUC {auc:.3} on TheLook-like data is too good to be true");
+    assert!(
+        auc < 0.80,
+        "AUC {auc:.3} on TheLook-like data is too good to be true"
+    );
 }
 
 #[tokio::test]
 async fn reruns_are_byte_identical() {
     let d = date("2025-06-30");
-    let source = generated_source(6_000, 3, "2025-06-30", Profile::Signal, OutputFormat::Parquet).await;
+    let source = generated_source(
+        6_000,
+        3,
+        "2025-06-30",
+        Profile::Signal,
+        OutputFormat::Parquet,
+    )
+    .await;
     let lake = memory_root("idem");
     run_pipeline(&source, &lake, d, AnchorMode::EveryOrder, 180).await;
     let first = snapshot(&lake).await;
     run_pipeline(&source, &lake, d, AnchorMode::EveryOrder, 180).await;
     let second = snapshot(&lake).await;
-    assert_eq!(first.keys().collect::<Vec<_>>(), second.keys().collect::<Vec<_>>());
+    assert_eq!(
+        first.keys().collect::<Vec<_>>(),
+        second.keys().collect::<Vec<_>>()
+    );
     for (k, v) in &first {
-        assert!(v == &second[k], "{k} differs between two runs with the same inputs");
+        assert!(
+            v == &second[k],
+            "{k} differs between two runs with the same inputs"
+        );
     }
-    assert!(first.keys().any(|k| k.starts_with("scores/run_date=2025-06-30/part-")));
+    assert!(
+        first
+            .keys()
+            .any(|k| k.starts_with("scores/run_date=2025-06-30/part-"))
+    );
 }
 
 #[tokio::test]
 async fn readers_refuse_partitions_without_manifest() {
     let d = date("2025-06-30");
-    let source = generated_source(3_000, 4, "2025-06-30", Profile::Signal, OutputFormat::Parquet).await;
+    let source = generated_source(
+        3_000,
+        4,
+        "2025-06-30",
+        Profile::Signal,
+        OutputFormat::Parquet,
+    )
+    .await;
     let lake = memory_root("unpublished");
-    repurchase_extract::extract(&lake, d, &repurchase_extract::Source::Files(source)).await.unwrap();
-    lake.delete(&Dataset::Raw(repurchase_core::schema::Table::Events).manifest_path(d)).await.unwrap();
-    let err = repurchase_features::build(&lake, d, AnchorMode::FirstOrder, 60).await.unwrap_err();
+    repurchase_extract::extract(&lake, d, &repurchase_extract::Source::Files(source))
+        .await
+        .unwrap();
+    lake.delete(&Dataset::Raw(repurchase_core::schema::Table::Events).manifest_path(d))
+        .await
+        .unwrap();
+    let err = repurchase_features::build(&lake, d, AnchorMode::FirstOrder, 60)
+        .await
+        .unwrap_err();
     assert!(matches!(err, CoreError::NotPublished { .. }), "{err}");
     assert_eq!(err.class(), ErrorClass::BadInput);
-    assert!(err.to_string().contains("raw/events/run_date=2025-06-30"), "{err}");
+    assert!(
+        err.to_string().contains("raw/events/run_date=2025-06-30"),
+        "{err}"
+    );
     // Nothing downstream was written.
-    assert!(!lake.exists(&Dataset::FeaturesTrain.manifest_path(d)).await.unwrap());
-    let err = repurchase_train::train(&lake, d, 90, 90, &BoosterParams::default()).await.unwrap_err();
+    assert!(
+        !lake
+            .exists(&Dataset::FeaturesTrain.manifest_path(d))
+            .await
+            .unwrap()
+    );
+    let err = repurchase_train::train(&lake, d, 90, 90, &BoosterParams::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, CoreError::NotPublished { .. }), "{err}");
 }
 
@@ -96,11 +167,18 @@ async fn local_disk_and_memory_give_identical_scores() {
     let mem = memory_root("disk-vs-mem");
     run_pipeline(&source, &mem, d, AnchorMode::FirstOrder, 180).await;
     let dir = tempfile::tempdir().unwrap();
-    let disk = DataRoot::open(&format!("file://{}", dir.path().display()), &repurchase_core::StoreConfig::default()).unwrap();
+    let disk = DataRoot::open(
+        &format!("file://{}", dir.path().display()),
+        &repurchase_core::StoreConfig::default(),
+    )
+    .unwrap();
     run_pipeline(&source, &disk, d, AnchorMode::FirstOrder, 180).await;
     let rel = format!("{}/part-00000.parquet", Dataset::Scores.partition(d));
     assert_eq!(mem.get(&rel).await.unwrap(), disk.get(&rel).await.unwrap());
     assert!(dir.path().join(&rel).exists());
     let model = format!("{}/model.json", Dataset::Model.partition(d));
-    assert_eq!(mem.get(&model).await.unwrap(), disk.get(&model).await.unwrap());
+    assert_eq!(
+        mem.get(&model).await.unwrap(),
+        disk.get(&model).await.unwrap()
+    );
 }

@@ -17,15 +17,27 @@ pub fn date(s: &str) -> RunDate {
 /// A fresh, uniquely named in-memory root.
 pub fn memory_root(tag: &str) -> DataRoot {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    DataRoot::open(&format!("memory://{tag}-{}-{n}/root", std::process::id()), &StoreConfig::default()).expect("memory root")
+    DataRoot::open(
+        &format!("memory://{tag}-{}-{n}/root", std::process::id()),
+        &StoreConfig::default(),
+    )
+    .expect("memory root")
 }
 
 /// Generates a dataset into a fresh in-memory source folder.
-pub async fn generated_source(users: u64, seed: u64, end: &str, profile: Profile, format: OutputFormat) -> DataRoot {
+pub async fn generated_source(
+    users: u64,
+    seed: u64,
+    end: &str,
+    profile: Profile,
+    format: OutputFormat,
+) -> DataRoot {
     let source = memory_root("source");
     let cfg = GenConfig::new(users, seed, date(end).date(), profile);
     let generated = repurchase_datagen::generate(&cfg).expect("generate");
-    repurchase_datagen::write(&source, &generated, format).await.expect("write source");
+    repurchase_datagen::write(&source, &generated, format)
+        .await
+        .expect("write source");
     source
 }
 
@@ -37,13 +49,34 @@ pub struct PipelineRun {
 }
 
 /// extract → build-features → train → calibrate → score for one run date.
-pub async fn run_pipeline(source: &DataRoot, lake: &DataRoot, run_date: RunDate, anchor: AnchorMode, days: u32) -> PipelineRun {
-    repurchase_extract::extract(lake, run_date, &Source::Files(source.clone())).await.expect("extract");
-    let features = repurchase_features::build(lake, run_date, anchor, 60).await.expect("build-features");
-    let train = repurchase_train::train(lake, run_date, days, days, &BoosterParams::default()).await.expect("train");
-    let calibrate = repurchase_calibrate::calibrate(lake, run_date).await.expect("calibrate");
-    let score = repurchase_score::score(lake, run_date, None).await.expect("score");
-    PipelineRun { features, train, calibrate, score }
+pub async fn run_pipeline(
+    source: &DataRoot,
+    lake: &DataRoot,
+    run_date: RunDate,
+    anchor: AnchorMode,
+    days: u32,
+) -> PipelineRun {
+    repurchase_extract::extract(lake, run_date, &Source::Files(source.clone()))
+        .await
+        .expect("extract");
+    let features = repurchase_features::build(lake, run_date, anchor, 60)
+        .await
+        .expect("build-features");
+    let train = repurchase_train::train(lake, run_date, days, days, &BoosterParams::default())
+        .await
+        .expect("train");
+    let calibrate = repurchase_calibrate::calibrate(lake, run_date)
+        .await
+        .expect("calibrate");
+    let score = repurchase_score::score(lake, run_date, None)
+        .await
+        .expect("score");
+    PipelineRun {
+        features,
+        train,
+        calibrate,
+        score,
+    }
 }
 
 /// Path of a built workspace binary (the test script builds them before running the tests).
@@ -52,6 +85,10 @@ pub fn binary(name: &str) -> std::path::PathBuf {
     // target/<profile>/deps/integration-xxxx → target/<profile>/<name>
     let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
     let path = dir.join(name);
-    assert!(path.exists(), "{} not built: run `cargo build --workspace --bins` first (scripts/test does)", path.display());
+    assert!(
+        path.exists(),
+        "{} not built: run `cargo build --workspace --bins` first (scripts/test does)",
+        path.display()
+    );
     path
 }

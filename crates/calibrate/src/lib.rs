@@ -18,7 +18,9 @@ use repurchase_core::{CoreError, DataRoot, Result, RunDate};
 use repurchase_model::ModelArtifact;
 use repurchase_model::calibration::{CalibrationChoice, Calibrator, choose_calibrator};
 use repurchase_model::io::{load_features, read_artifact};
-use repurchase_model::metrics::{Confusion, DecileRow, Summary, confusion_at, deciles, f1_optimal_threshold, summary};
+use repurchase_model::metrics::{
+    Confusion, DecileRow, Summary, confusion_at, deciles, f1_optimal_threshold, summary,
+};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
@@ -62,11 +64,16 @@ pub async fn run(args: Args) -> Result<Outcome> {
 pub async fn calibrate(root: &DataRoot, run_date: RunDate) -> Result<Outcome> {
     let timer = StepTimer::start("calibrate");
     let card = repurchase_train::read_card(root, run_date).await?;
-    let (model_bytes, model_manifest, model_input) = read_artifact(root, Dataset::Model, run_date, "model.json").await?;
+    let (model_bytes, model_manifest, model_input) =
+        read_artifact(root, Dataset::Model, run_date, "model.json").await?;
     let model = ModelArtifact::from_bytes(&model_bytes)?;
     let (table, _, features_input) = load_features(root, Dataset::FeaturesTrain, run_date).await?;
     // The calibrator must see the model's own validation rows: refuse features rebuilt since.
-    if !model_manifest.inputs.iter().any(|i| i.manifest_sha256 == features_input.manifest_sha256) {
+    if !model_manifest
+        .inputs
+        .iter()
+        .any(|i| i.manifest_sha256 == features_input.manifest_sha256)
+    {
         return Err(CoreError::Invalid(format!(
             "features/train for {run_date} changed after the model was trained; rerun train before calibrate"
         )));
@@ -96,25 +103,53 @@ pub async fn calibrate(root: &DataRoot, run_date: RunDate) -> Result<Outcome> {
     info!(method = cal.name(), test_auc = ?metrics.test.roc_auc, test_brier = metrics.test.brier, test_ece = metrics.test.ece, threshold = metrics.threshold, "calibrated");
 
     let mut w = PartitionWriter::begin(root, Dataset::Calibration, run_date).await?;
-    let mut cal_bytes = serde_json::to_vec_pretty(cal).map_err(|e| CoreError::Invalid(e.to_string()))?;
+    let mut cal_bytes =
+        serde_json::to_vec_pretty(cal).map_err(|e| CoreError::Invalid(e.to_string()))?;
     cal_bytes.push(b'\n');
-    w.write_bytes("calibrator.json", Bytes::from(cal_bytes)).await?;
-    let mut metrics_bytes = serde_json::to_vec_pretty(&metrics).map_err(|e| CoreError::Invalid(e.to_string()))?;
+    w.write_bytes("calibrator.json", Bytes::from(cal_bytes))
+        .await?;
+    let mut metrics_bytes =
+        serde_json::to_vec_pretty(&metrics).map_err(|e| CoreError::Invalid(e.to_string()))?;
     metrics_bytes.push(b'\n');
-    w.write_bytes("metrics.json", Bytes::from(metrics_bytes)).await?;
+    w.write_bytes("metrics.json", Bytes::from(metrics_bytes))
+        .await?;
     let counters = BTreeMap::from([
         ("validation_rows".to_string(), valid.len() as u64),
         ("test_rows".to_string(), test.len() as u64),
     ]);
     let params = serde_json::json!({"model_version": card.model_version, "method": cal.name()});
-    w.commit(STAGE, params, None, vec![model_input, features_input], counters).await?;
-    Ok(Outcome { model_version: card.model_version, method: cal.name(), test_auc: metrics.test.roc_auc, test_brier: metrics.test.brier })
+    w.commit(
+        STAGE,
+        params,
+        None,
+        vec![model_input, features_input],
+        counters,
+    )
+    .await?;
+    Ok(Outcome {
+        model_version: card.model_version,
+        method: cal.name(),
+        test_auc: metrics.test.roc_auc,
+        test_brier: metrics.test.brier,
+    })
 }
 
 /// Reads the calibrator and metrics of a published calibration partition.
-pub async fn read_calibration(root: &DataRoot, run_date: RunDate) -> Result<(Calibrator, Metrics, repurchase_core::manifest::InputRef)> {
-    let (cal_bytes, _, input) = read_artifact(root, Dataset::Calibration, run_date, "calibrator.json").await?;
-    let (metrics_bytes, _, _) = read_artifact(root, Dataset::Calibration, run_date, "metrics.json").await?;
-    let bad = |e: serde_json::Error| CoreError::BadManifest { path: Dataset::Calibration.partition(run_date), reason: e.to_string() };
-    Ok((serde_json::from_slice(&cal_bytes).map_err(bad)?, serde_json::from_slice(&metrics_bytes).map_err(bad)?, input))
+pub async fn read_calibration(
+    root: &DataRoot,
+    run_date: RunDate,
+) -> Result<(Calibrator, Metrics, repurchase_core::manifest::InputRef)> {
+    let (cal_bytes, _, input) =
+        read_artifact(root, Dataset::Calibration, run_date, "calibrator.json").await?;
+    let (metrics_bytes, _, _) =
+        read_artifact(root, Dataset::Calibration, run_date, "metrics.json").await?;
+    let bad = |e: serde_json::Error| CoreError::BadManifest {
+        path: Dataset::Calibration.partition(run_date),
+        reason: e.to_string(),
+    };
+    Ok((
+        serde_json::from_slice(&cal_bytes).map_err(bad)?,
+        serde_json::from_slice(&metrics_bytes).map_err(bad)?,
+        input,
+    ))
 }

@@ -68,33 +68,79 @@ pub async fn run_demo(cfg: &DemoConfig) -> Result<DemoReport> {
         .map_err(|e| CoreError::Invalid(format!("generator task failed: {e}")))?
         .map_err(|e| CoreError::Invalid(e.to_string()))?;
     source.delete_prefix("").await?;
-    let written = repurchase_datagen::write(&source, &generated, cfg.format).await.map_err(|e| CoreError::Invalid(e.to_string()))?;
+    let written = repurchase_datagen::write(&source, &generated, cfg.format)
+        .await
+        .map_err(|e| CoreError::Invalid(e.to_string()))?;
     let gen_rows: u64 = written.rows.iter().map(|(_, r)| r).sum();
-    stages.push(StageLine { stage: "generate", rows: gen_rows, detail: format!("{} users, {} profile", cfg.users, cfg.profile), seconds: t.elapsed().as_secs_f64() });
+    stages.push(StageLine {
+        stage: "generate",
+        rows: gen_rows,
+        detail: format!("{} users, {} profile", cfg.users, cfg.profile),
+        seconds: t.elapsed().as_secs_f64(),
+    });
 
     let t = Instant::now();
     let ex = repurchase_extract::extract(&lake, d, &Source::Files(source.clone())).await?;
     let ex_rows: u64 = ex.tables.values().sum();
-    let detail = format!("events {}, orders {}", ex.tables.get("events").copied().unwrap_or(0), ex.tables.get("orders").copied().unwrap_or(0));
-    stages.push(StageLine { stage: "extract", rows: ex_rows, detail, seconds: t.elapsed().as_secs_f64() });
+    let detail = format!(
+        "events {}, orders {}",
+        ex.tables.get("events").copied().unwrap_or(0),
+        ex.tables.get("orders").copied().unwrap_or(0)
+    );
+    stages.push(StageLine {
+        stage: "extract",
+        rows: ex_rows,
+        detail,
+        seconds: t.elapsed().as_secs_f64(),
+    });
 
     let t = Instant::now();
     let f = repurchase_features::build(&lake, d, cfg.anchor, 60).await?;
-    let detail = format!("{} labelled ({} repurchased), {} open", f.train_rows, f.train_positives, f.score_rows);
-    stages.push(StageLine { stage: "build-features", rows: f.anchors, detail, seconds: t.elapsed().as_secs_f64() });
+    let detail = format!(
+        "{} labelled ({} repurchased), {} open",
+        f.train_rows, f.train_positives, f.score_rows
+    );
+    stages.push(StageLine {
+        stage: "build-features",
+        rows: f.anchors,
+        detail,
+        seconds: t.elapsed().as_secs_f64(),
+    });
 
     let t = Instant::now();
-    let tr = repurchase_train::train(&lake, d, cfg.valid_days, cfg.test_days, &BoosterParams::default()).await?;
-    stages.push(StageLine { stage: "train", rows: tr.train_rows, detail: format!("{} trees", tr.iterations), seconds: t.elapsed().as_secs_f64() });
+    let tr = repurchase_train::train(
+        &lake,
+        d,
+        cfg.valid_days,
+        cfg.test_days,
+        &BoosterParams::default(),
+    )
+    .await?;
+    stages.push(StageLine {
+        stage: "train",
+        rows: tr.train_rows,
+        detail: format!("{} trees", tr.iterations),
+        seconds: t.elapsed().as_secs_f64(),
+    });
 
     let t = Instant::now();
     let cal = repurchase_calibrate::calibrate(&lake, d).await?;
     let (_, metrics, _) = repurchase_calibrate::read_calibration(&lake, d).await?;
-    stages.push(StageLine { stage: "calibrate", rows: metrics.test.rows, detail: format!("{} calibration", cal.method), seconds: t.elapsed().as_secs_f64() });
+    stages.push(StageLine {
+        stage: "calibrate",
+        rows: metrics.test.rows,
+        detail: format!("{} calibration", cal.method),
+        seconds: t.elapsed().as_secs_f64(),
+    });
 
     let t = Instant::now();
     let sc = repurchase_score::score(&lake, d, None).await?;
-    stages.push(StageLine { stage: "score", rows: sc.scored, detail: format!("{} already repurchased", sc.already_repurchased), seconds: t.elapsed().as_secs_f64() });
+    stages.push(StageLine {
+        stage: "score",
+        rows: sc.scored,
+        detail: format!("{} already repurchased", sc.already_repurchased),
+        seconds: t.elapsed().as_secs_f64(),
+    });
 
     let oracle_auc = if generated.truth.is_some() {
         let truth = oracle::read_truth(&source).await?;
@@ -123,17 +169,47 @@ impl fmt::Display for DemoReport {
         writeln!(f, "\nrepurchase demo — {}", self.model_version)?;
         writeln!(f, "{:<16} {:>12} {:>9}  {}", "stage", "rows", "seconds", "")?;
         for s in &self.stages {
-            writeln!(f, "{:<16} {:>12} {:>9.2}  {}", s.stage, s.rows, s.seconds, s.detail)?;
+            writeln!(
+                f,
+                "{:<16} {:>12} {:>9.2}  {}",
+                s.stage, s.rows, s.seconds, s.detail
+            )?;
         }
         let show = |v: Option<f64>| v.map_or("n/a".to_string(), |x| format!("{x:.3}"));
-        writeln!(f, "\nheld-out test window: {} anchors, repurchase rate {:.1}%", self.test_rows, 100.0 * self.base_rate)?;
+        writeln!(
+            f,
+            "\nheld-out test window: {} anchors, repurchase rate {:.1}%",
+            self.test_rows,
+            100.0 * self.base_rate
+        )?;
         writeln!(f, "  ROC-AUC (model)        {}", show(self.test_auc))?;
-        writeln!(f, "  ROC-AUC (oracle)       {}   (the generator's true probabilities on the same anchors)", show(self.oracle_auc))?;
+        writeln!(
+            f,
+            "  ROC-AUC (oracle)       {}   (the generator's true probabilities on the same anchors)",
+            show(self.oracle_auc)
+        )?;
         if let (Some(m), Some(o)) = (self.test_auc, self.oracle_auc) {
             writeln!(f, "  model / oracle         {:.3}", m / o)?;
         }
-        writeln!(f, "  top decile observed    {:.1}%   (lift {:.2})", 100.0 * self.top_decile_rate, if self.base_rate > 0.0 { self.top_decile_rate / self.base_rate } else { 0.0 })?;
-        writeln!(f, "  Brier {:.4}, ECE {:.4}, calibration: {}", self.brier, self.ece, self.calibration)?;
-        writeln!(f, "\noutputs under {} (scores/, models/, features/, raw/); total {:.1} s", self.lake, self.total_seconds)
+        writeln!(
+            f,
+            "  top decile observed    {:.1}%   (lift {:.2})",
+            100.0 * self.top_decile_rate,
+            if self.base_rate > 0.0 {
+                self.top_decile_rate / self.base_rate
+            } else {
+                0.0
+            }
+        )?;
+        writeln!(
+            f,
+            "  Brier {:.4}, ECE {:.4}, calibration: {}",
+            self.brier, self.ece, self.calibration
+        )?;
+        writeln!(
+            f,
+            "\noutputs under {} (scores/, models/, features/, raw/); total {:.1} s",
+            self.lake, self.total_seconds
+        )
     }
 }

@@ -95,9 +95,15 @@ struct DemoArgs {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Extract(a) => run_worker("extract", &a.common.clone(), repurchase_extract::run(a)),
-        Command::BuildFeatures(a) => run_worker("build-features", &a.common.clone(), repurchase_features::run(a)),
+        Command::BuildFeatures(a) => run_worker(
+            "build-features",
+            &a.common.clone(),
+            repurchase_features::run(a),
+        ),
         Command::Train(a) => run_worker("train", &a.common.clone(), repurchase_train::run(a)),
-        Command::Calibrate(a) => run_worker("calibrate", &a.common.clone(), repurchase_calibrate::run(a)),
+        Command::Calibrate(a) => {
+            run_worker("calibrate", &a.common.clone(), repurchase_calibrate::run(a))
+        }
         Command::Score(a) => run_worker("score", &a.common.clone(), repurchase_score::run(a)),
         Command::Generate(a) => generate(a),
         Command::Demo(a) => demo(a),
@@ -105,7 +111,10 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> Option<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().ok()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .ok()
 }
 
 fn fail(e: &CoreError) -> ExitCode {
@@ -115,12 +124,17 @@ fn fail(e: &CoreError) -> ExitCode {
 
 fn generate(a: GenerateArgs) -> ExitCode {
     logging::init(LogFormat::detect(None));
-    let Some(rt) = runtime() else { return exit_code(ErrorClass::Bug) };
+    let Some(rt) = runtime() else {
+        return exit_code(ErrorClass::Bug);
+    };
     let result: Result<(), CoreError> = rt.block_on(async {
         let cfg = GenConfig::new(a.users, a.seed, a.end_date.date(), a.profile);
         let root = DataRoot::open(&a.out, &StoreConfig::from_env())?;
-        let generated = repurchase_datagen::generate(&cfg).map_err(|e| CoreError::Invalid(e.to_string()))?;
-        let summary = repurchase_datagen::write(&root, &generated, a.format).await.map_err(|e| CoreError::Invalid(e.to_string()))?;
+        let generated =
+            repurchase_datagen::generate(&cfg).map_err(|e| CoreError::Invalid(e.to_string()))?;
+        let summary = repurchase_datagen::write(&root, &generated, a.format)
+            .await
+            .map_err(|e| CoreError::Invalid(e.to_string()))?;
         for (table, rows) in &summary.rows {
             println!("{table:<22} {rows:>10}");
         }
@@ -135,7 +149,9 @@ fn generate(a: GenerateArgs) -> ExitCode {
 
 fn demo(a: DemoArgs) -> ExitCode {
     logging::init(LogFormat::detect(a.log_format.as_deref()));
-    let Some(rt) = runtime() else { return exit_code(ErrorClass::Bug) };
+    let Some(rt) = runtime() else {
+        return exit_code(ErrorClass::Bug);
+    };
     let cfg = DemoConfig {
         users: a.users,
         seed: a.seed,

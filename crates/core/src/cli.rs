@@ -54,7 +54,10 @@ where
     T: std::fmt::Debug,
 {
     logging::init(LogFormat::detect(common.log_format.as_deref()));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");

@@ -31,7 +31,11 @@ impl StoreConfig {
 
     /// Same as [`StoreConfig::from_env`] over an explicit list of variables (for tests).
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
-        let mut cfg = StoreConfig { max_retries: 10, retry_timeout: Duration::from_secs(180), ..Default::default() };
+        let mut cfg = StoreConfig {
+            max_retries: 10,
+            retry_timeout: Duration::from_secs(180),
+            ..Default::default()
+        };
         let mut endpoint_is_http = false;
         for (key, value) in vars {
             match key.as_str() {
@@ -47,7 +51,9 @@ impl StoreConfig {
                 }
                 k if k.starts_with("AWS_") => {
                     if let Ok(parsed) = k.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
-                        if matches!(parsed, AmazonS3ConfigKey::Endpoint) && value.starts_with("http://") {
+                        if matches!(parsed, AmazonS3ConfigKey::Endpoint)
+                            && value.starts_with("http://")
+                        {
                             endpoint_is_http = true;
                         }
                         cfg.s3.push((parsed, value));
@@ -76,8 +82,15 @@ impl fmt::Debug for StoreConfig {
             .iter()
             .map(|(k, v)| {
                 let name = k.as_ref();
-                let secret = name.contains("secret") || name.contains("token") || name.contains("key_id") || name.contains("customer_key");
-                if secret { format!("{name}=<redacted>") } else { format!("{name}={v}") }
+                let secret = name.contains("secret")
+                    || name.contains("token")
+                    || name.contains("key_id")
+                    || name.contains("customer_key");
+                if secret {
+                    format!("{name}=<redacted>")
+                } else {
+                    format!("{name}={v}")
+                }
             })
             .collect();
         f.debug_struct("StoreConfig")
@@ -96,13 +109,19 @@ mod tests {
     fn reads_aws_vars_and_redacts_secrets() {
         let cfg = StoreConfig::from_vars([
             ("AWS_REGION".to_string(), "eu-west-1".to_string()),
-            ("AWS_ENDPOINT_URL".to_string(), "http://127.0.0.1:9000".to_string()),
+            (
+                "AWS_ENDPOINT_URL".to_string(),
+                "http://127.0.0.1:9000".to_string(),
+            ),
             ("AWS_SECRET_ACCESS_KEY".to_string(), "hunter2".to_string()),
             ("HOME".to_string(), "/root".to_string()),
         ]);
         let names: Vec<&str> = cfg.s3.iter().map(|(k, _)| k.as_ref()).collect();
         assert!(names.contains(&"aws_region"));
-        assert!(names.iter().any(|n| n.ends_with("allow_http")), "http endpoint implies allow_http: {names:?}");
+        assert!(
+            names.iter().any(|n| n.ends_with("allow_http")),
+            "http endpoint implies allow_http: {names:?}"
+        );
         let shown = format!("{cfg:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("eu-west-1"));

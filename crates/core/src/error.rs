@@ -37,7 +37,9 @@ pub enum CoreError {
     #[error("invalid run date {value:?}: expected YYYY-MM-DD")]
     InvalidRunDate { value: String },
 
-    #[error("partition {path} is not published: no _manifest.json (run the stage that writes it for run date {run_date})")]
+    #[error(
+        "partition {path} is not published: no _manifest.json (run the stage that writes it for run date {run_date})"
+    )]
     NotPublished { path: String, run_date: String },
 
     #[error("manifest {path} is unreadable: {reason}")]
@@ -113,9 +115,10 @@ impl CoreError {
 pub fn classify_store_error(e: &object_store::Error) -> ErrorClass {
     use object_store::Error as E;
     match e {
-        E::NotFound { .. } | E::InvalidPath { .. } | E::PermissionDenied { .. } | E::Unauthenticated { .. } => {
-            ErrorClass::BadInput
-        }
+        E::NotFound { .. }
+        | E::InvalidPath { .. }
+        | E::PermissionDenied { .. }
+        | E::Unauthenticated { .. } => ErrorClass::BadInput,
         E::NotSupported { .. } | E::NotImplemented { .. } => ErrorClass::Bug,
         _ => ErrorClass::Transient,
     }
@@ -126,7 +129,9 @@ pub fn classify_datafusion_error(e: &datafusion::error::DataFusionError) -> Erro
     match e {
         D::ObjectStore(inner) => classify_store_error(inner),
         D::IoError(_) => ErrorClass::Transient,
-        D::ParquetError(_) | D::ArrowError(..) | D::SchemaError(..) | D::Plan(_) => ErrorClass::BadInput,
+        D::ParquetError(_) | D::ArrowError(..) | D::SchemaError(..) | D::Plan(_) => {
+            ErrorClass::BadInput
+        }
         D::Context(_, inner) => classify_datafusion_error(inner),
         D::External(inner) => match inner.downcast_ref::<object_store::Error>() {
             Some(store) => classify_store_error(store),
@@ -138,13 +143,23 @@ pub fn classify_datafusion_error(e: &datafusion::error::DataFusionError) -> Erro
 
 impl CoreError {
     pub fn store(op: &'static str, path: impl ToString, source: object_store::Error) -> Self {
-        CoreError::Store { op, path: path.to_string(), source }
+        CoreError::Store {
+            op,
+            path: path.to_string(),
+            source,
+        }
     }
     pub fn query(query: impl ToString, source: datafusion::error::DataFusionError) -> Self {
-        CoreError::Query { query: query.to_string(), source }
+        CoreError::Query {
+            query: query.to_string(),
+            source,
+        }
     }
     pub fn arrow(context: impl ToString, source: arrow::error::ArrowError) -> Self {
-        CoreError::Arrow { context: context.to_string(), source }
+        CoreError::Arrow {
+            context: context.to_string(),
+            source,
+        }
     }
 }
 
@@ -154,15 +169,22 @@ mod tests {
 
     #[test]
     fn exit_codes_are_distinct() {
-        let codes = [ErrorClass::BadInput, ErrorClass::Transient, ErrorClass::Bug].map(ErrorClass::exit_code);
+        let codes = [ErrorClass::BadInput, ErrorClass::Transient, ErrorClass::Bug]
+            .map(ErrorClass::exit_code);
         assert_eq!(codes, [2, 75, 70]);
     }
 
     #[test]
     fn missing_object_is_bad_input_and_generic_is_transient() {
-        let nf = object_store::Error::NotFound { path: "x".into(), source: "gone".into() };
+        let nf = object_store::Error::NotFound {
+            path: "x".into(),
+            source: "gone".into(),
+        };
         assert_eq!(classify_store_error(&nf), ErrorClass::BadInput);
-        let generic = object_store::Error::Generic { store: "S3", source: "503 Slow Down".into() };
+        let generic = object_store::Error::Generic {
+            store: "S3",
+            source: "503 Slow Down".into(),
+        };
         assert_eq!(classify_store_error(&generic), ErrorClass::Transient);
     }
 }

@@ -73,9 +73,18 @@ mod tests {
     #[test]
     fn layout_matches_the_readme() {
         let d: RunDate = "2024-03-01".parse().unwrap();
-        assert_eq!(Dataset::Raw(Table::OrderItems).partition(d), "raw/order_items/run_date=2024-03-01");
-        assert_eq!(Dataset::FeaturesScore.manifest_path(d), "features/score/run_date=2024-03-01/_manifest.json");
-        assert_eq!(Dataset::Calibration.partition(d), "models/run_date=2024-03-01/calibration");
+        assert_eq!(
+            Dataset::Raw(Table::OrderItems).partition(d),
+            "raw/order_items/run_date=2024-03-01"
+        );
+        assert_eq!(
+            Dataset::FeaturesScore.manifest_path(d),
+            "features/score/run_date=2024-03-01/_manifest.json"
+        );
+        assert_eq!(
+            Dataset::Calibration.partition(d),
+            "models/run_date=2024-03-01/calibration"
+        );
         assert_eq!(Dataset::parse_partition_dir("run_date=2024-03-01"), Some(d));
         assert_eq!(Dataset::parse_partition_dir("run_date=junk"), None);
     }

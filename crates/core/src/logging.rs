@@ -32,10 +32,19 @@ impl LogFormat {
 /// Installs the global subscriber (once; later calls are ignored, which tests rely on).
 /// `RUST_LOG` overrides the default `info` level.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,datafusion=warn,object_store=warn,aws=warn,hyper=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("info,datafusion=warn,object_store=warn,aws=warn,hyper=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
         LogFormat::Text => builder.compact().with_target(false).try_init(),
     };
 }
@@ -54,7 +63,10 @@ pub struct StepTimer {
 
 impl StepTimer {
     pub fn start(step: &'static str) -> Self {
-        StepTimer { step, started: Instant::now() }
+        StepTimer {
+            step,
+            started: Instant::now(),
+        }
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -63,7 +75,13 @@ impl StepTimer {
 
     pub fn finish(self, rows_in: u64, rows_out: u64) -> Duration {
         let elapsed = self.started.elapsed();
-        info!(step = self.step, rows_in, rows_out, duration_ms = elapsed.as_millis() as u64, "step finished");
+        info!(
+            step = self.step,
+            rows_in,
+            rows_out,
+            duration_ms = elapsed.as_millis() as u64,
+            "step finished"
+        );
         elapsed
     }
 }

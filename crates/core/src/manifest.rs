@@ -67,7 +67,11 @@ impl Manifest {
         schema
             .fields()
             .iter()
-            .map(|f| FieldEntry { name: f.name().clone(), data_type: f.data_type().to_string(), nullable: f.is_nullable() })
+            .map(|f| FieldEntry {
+                name: f.name().clone(),
+                data_type: f.data_type().to_string(),
+                nullable: f.is_nullable(),
+            })
             .collect()
     }
 
@@ -78,18 +82,31 @@ impl Manifest {
     }
 
     /// Reads and parses the manifest of a partition; [`CoreError::NotPublished`] when absent.
-    pub async fn read(root: &DataRoot, dataset: Dataset, run_date: RunDate) -> Result<(Manifest, InputRef)> {
+    pub async fn read(
+        root: &DataRoot,
+        dataset: Dataset,
+        run_date: RunDate,
+    ) -> Result<(Manifest, InputRef)> {
         let rel = dataset.manifest_path(run_date);
-        let bytes = root.get_opt(&rel).await?.ok_or_else(|| CoreError::NotPublished {
-            path: root.url(&dataset.partition(run_date)),
-            run_date: run_date.to_string(),
-        })?;
-        let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| CoreError::BadManifest { path: root.url(&rel), reason: e.to_string() })?;
+        let bytes = root
+            .get_opt(&rel)
+            .await?
+            .ok_or_else(|| CoreError::NotPublished {
+                path: root.url(&dataset.partition(run_date)),
+                run_date: run_date.to_string(),
+            })?;
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| CoreError::BadManifest {
+                path: root.url(&rel),
+                reason: e.to_string(),
+            })?;
         if manifest.format_version != FORMAT_VERSION {
             return Err(CoreError::BadManifest {
                 path: root.url(&rel),
-                reason: format!("format_version {} is not {FORMAT_VERSION}", manifest.format_version),
+                reason: format!(
+                    "format_version {} is not {FORMAT_VERSION}",
+                    manifest.format_version
+                ),
             });
         }
         let input = InputRef {

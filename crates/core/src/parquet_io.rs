@@ -5,7 +5,9 @@ use std::sync::Arc;
 use arrow::datatypes::Schema;
 use arrow::record_batch::RecordBatch;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::prelude::SessionContext;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -58,16 +60,23 @@ pub async fn register_partition(
         .collect::<datafusion::error::Result<_>>()
         .map_err(|e| CoreError::query(format!("register {name}"), e))?;
     if urls.is_empty() {
-        return Err(CoreError::BadManifest { path: root.url(&partition), reason: "lists no parquet file".into() });
+        return Err(CoreError::BadManifest {
+            path: root.url(&partition),
+            reason: "lists no parquet file".into(),
+        });
     }
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .infer_schema(&ctx.state())
         .await
         .map_err(|e| CoreError::query(format!("open {}", root.url(&partition)), e))?;
-    let table = ListingTable::try_new(config).map_err(|e| CoreError::query(format!("open {name}"), e))?;
-    ctx.deregister_table(name).map_err(|e| CoreError::query(format!("register {name}"), e))?;
-    ctx.register_table(name, Arc::new(table)).map_err(|e| CoreError::query(format!("register {name}"), e))?;
+    let table =
+        ListingTable::try_new(config).map_err(|e| CoreError::query(format!("open {name}"), e))?;
+    ctx.deregister_table(name)
+        .map_err(|e| CoreError::query(format!("register {name}"), e))?;
+    ctx.register_table(name, Arc::new(table))
+        .map_err(|e| CoreError::query(format!("register {name}"), e))?;
     Ok((manifest, input))
 }

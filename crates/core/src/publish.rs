@@ -38,7 +38,13 @@ impl PartitionWriter {
         if removed > 0 {
             info!(dataset = %dataset, run_date = %run_date, removed, "replacing existing partition");
         }
-        Ok(PartitionWriter { root: root.clone(), dataset, run_date, files: Vec::new(), rows: 0 })
+        Ok(PartitionWriter {
+            root: root.clone(),
+            dataset,
+            run_date,
+            files: Vec::new(),
+            rows: 0,
+        })
     }
 
     pub fn partition_url(&self) -> String {
@@ -46,9 +52,17 @@ impl PartitionWriter {
     }
 
     /// Writes record batches as one Parquet file of the partition.
-    pub async fn write_parquet(&mut self, name: &str, schema: Arc<Schema>, batches: &[RecordBatch]) -> Result<u64> {
+    pub async fn write_parquet(
+        &mut self,
+        name: &str,
+        schema: Arc<Schema>,
+        batches: &[RecordBatch],
+    ) -> Result<u64> {
         let rel = format!("{}/{name}", self.dataset.partition(self.run_date));
-        let bytes = parquet_io::encode(&schema, batches).map_err(|source| CoreError::Parquet { path: self.root.url(&rel), source })?;
+        let bytes = parquet_io::encode(&schema, batches).map_err(|source| CoreError::Parquet {
+            path: self.root.url(&rel),
+            source,
+        })?;
         let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
         self.upload(name, Bytes::from(bytes), Some(rows)).await?;
         self.rows += rows;
@@ -77,13 +91,24 @@ impl PartitionWriter {
             let source = match e.into_inner() {
                 Some(inner) => match inner.downcast::<object_store::Error>() {
                     Ok(store_err) => *store_err,
-                    Err(other) => object_store::Error::Generic { store: "upload", source: other },
+                    Err(other) => object_store::Error::Generic {
+                        store: "upload",
+                        source: other,
+                    },
                 },
-                None => object_store::Error::Generic { store: "upload", source: "write failed".into() },
+                None => object_store::Error::Generic {
+                    store: "upload",
+                    source: "write failed".into(),
+                },
             };
             return Err(CoreError::store("put", self.root.url(&rel), source));
         }
-        self.files.push(FileEntry { name: name.to_string(), rows, bytes: len, sha256: sha });
+        self.files.push(FileEntry {
+            name: name.to_string(),
+            rows,
+            bytes: len,
+            sha256: sha,
+        });
         Ok(())
     }
 
@@ -109,7 +134,12 @@ impl PartitionWriter {
             inputs,
             counters,
         };
-        self.root.put(&self.dataset.manifest_path(self.run_date), Bytes::from(manifest.to_bytes())).await?;
+        self.root
+            .put(
+                &self.dataset.manifest_path(self.run_date),
+                Bytes::from(manifest.to_bytes()),
+            )
+            .await?;
         Ok(manifest)
     }
 }

@@ -25,7 +25,10 @@ impl RunDate {
 
     /// Exclusive end of the run date: the first instant that does not belong to it.
     pub fn end_exclusive(self) -> DateTime<Utc> {
-        (self.0 + Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
+        (self.0 + Duration::days(1))
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc()
     }
 
     pub fn end_exclusive_micros(self) -> i64 {
@@ -43,14 +46,24 @@ impl FromStr for RunDate {
     /// Accepts exactly `YYYY-MM-DD`: anything else (times, whitespace, SQL) is refused so a run date
     /// can be embedded in paths and queries as a validated value.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || CoreError::InvalidRunDate { value: s.to_string() };
+        let bad = || CoreError::InvalidRunDate {
+            value: s.to_string(),
+        };
         let bytes = s.as_bytes();
         let shape_ok = bytes.len() == 10
-            && bytes.iter().enumerate().all(|(i, b)| if i == 4 || i == 7 { *b == b'-' } else { b.is_ascii_digit() });
+            && bytes.iter().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    *b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
         if !shape_ok {
             return Err(bad());
         }
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").map(RunDate).map_err(|_| bad())
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map(RunDate)
+            .map_err(|_| bad())
     }
 }
 
@@ -86,7 +99,14 @@ mod tests {
 
     #[test]
     fn refuses_anything_but_a_date() {
-        for bad in ["2024-2-28", "2024-02-30", "2024-02-28'; DROP TABLE x; --", " 2024-02-28", "20240228", ""] {
+        for bad in [
+            "2024-2-28",
+            "2024-02-30",
+            "2024-02-28'; DROP TABLE x; --",
+            " 2024-02-28",
+            "20240228",
+            "",
+        ] {
             assert!(bad.parse::<RunDate>().is_err(), "{bad:?} accepted");
         }
     }

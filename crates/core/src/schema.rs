@@ -161,7 +161,12 @@ impl Table {
                 ("uri", Str),
                 ("event_type", Str),
             ],
-            Table::DistributionCenters => &[("id", Int), ("name", Str), ("latitude", Float), ("longitude", Float)],
+            Table::DistributionCenters => &[
+                ("id", Int),
+                ("name", Str),
+                ("latitude", Float),
+                ("longitude", Float),
+            ],
         }
     }
 
@@ -224,12 +229,28 @@ mod tests {
         let names: Vec<&str> = orders.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(
             names,
-            ["order_id", "user_id", "status", "gender", "created_at", "returned_at", "shipped_at", "delivered_at", "num_of_item"]
+            [
+                "order_id",
+                "user_id",
+                "status",
+                "gender",
+                "created_at",
+                "returned_at",
+                "shipped_at",
+                "delivered_at",
+                "num_of_item"
+            ]
         );
         assert_eq!(Table::Events.schema().fields().len(), 13);
         assert_eq!(Table::Users.schema().fields().len(), 15);
         assert_eq!(Table::InventoryItems.schema().fields().len(), 12);
-        assert!(!Table::Orders.schema().field_with_name("user_id").unwrap().is_nullable());
+        assert!(
+            !Table::Orders
+                .schema()
+                .field_with_name("user_id")
+                .unwrap()
+                .is_nullable()
+        );
         assert_eq!("order_items".parse::<Table>().unwrap(), Table::OrderItems);
         assert!("orders; drop".parse::<Table>().is_err());
     }

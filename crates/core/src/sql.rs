@@ -19,12 +19,20 @@ pub struct SqlFile {
 
 impl SqlFile {
     /// Plans the query and binds its parameters.
-    pub async fn dataframe(&self, ctx: &SessionContext, params: Vec<(&str, ScalarValue)>) -> Result<DataFrame> {
-        let df = ctx.sql(self.text).await.map_err(|e| CoreError::query(self.name, e))?;
+    pub async fn dataframe(
+        &self,
+        ctx: &SessionContext,
+        params: Vec<(&str, ScalarValue)>,
+    ) -> Result<DataFrame> {
+        let df = ctx
+            .sql(self.text)
+            .await
+            .map_err(|e| CoreError::query(self.name, e))?;
         if params.is_empty() {
             return Ok(df);
         }
-        df.with_param_values(params).map_err(|e| CoreError::query(self.name, e))
+        df.with_param_values(params)
+            .map_err(|e| CoreError::query(self.name, e))
     }
 }
 

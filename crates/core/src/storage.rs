@@ -14,7 +14,9 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjPath;
-use object_store::{BackoffConfig, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{
+    BackoffConfig, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
+};
 use url::Url;
 
 use crate::config::StoreConfig;
@@ -22,7 +24,8 @@ use crate::error::{CoreError, Result};
 
 /// In-memory stores live for the process and are shared by name, so that several workers run in
 /// one test process see the same `memory://name` root.
-static MEMORY_STORES: LazyLock<Mutex<HashMap<String, Arc<InMemory>>>> = LazyLock::new(Default::default);
+static MEMORY_STORES: LazyLock<Mutex<HashMap<String, Arc<InMemory>>>> =
+    LazyLock::new(Default::default);
 
 #[derive(Clone)]
 pub struct DataRoot {
@@ -50,7 +53,10 @@ impl std::fmt::Display for DataRoot {
 impl DataRoot {
     /// Parses a data-root specification and builds the matching object store.
     pub fn open(spec: &str, cfg: &StoreConfig) -> Result<Self> {
-        let invalid = |reason: String| CoreError::InvalidDataRoot { url: spec.to_string(), reason };
+        let invalid = |reason: String| CoreError::InvalidDataRoot {
+            url: spec.to_string(),
+            reason,
+        };
         let spec = spec.trim();
         if spec.is_empty() {
             return Err(invalid("empty".into()));
@@ -61,11 +67,16 @@ impl DataRoot {
         let url = Url::parse(spec).map_err(|e| invalid(e.to_string()))?;
         match url.scheme() {
             "file" => {
-                let path = url.to_file_path().map_err(|_| invalid("not an absolute file path".into()))?;
+                let path = url
+                    .to_file_path()
+                    .map_err(|_| invalid("not an absolute file path".into()))?;
                 Self::local(&path, spec)
             }
             "s3" | "s3a" => {
-                let bucket = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| invalid("missing bucket".into()))?;
+                let bucket = url
+                    .host_str()
+                    .filter(|h| !h.is_empty())
+                    .ok_or_else(|| invalid("missing bucket".into()))?;
                 let mut builder = AmazonS3Builder::new();
                 for (k, v) in &cfg.s3 {
                     builder = builder.with_config(*k, v.clone());
@@ -81,7 +92,8 @@ impl DataRoot {
                     .build()
                     .map_err(|e| invalid(format!("cannot configure S3: {e}")))?;
                 Ok(DataRoot {
-                    store_url: Url::parse(&format!("s3://{bucket}")).map_err(|e| invalid(e.to_string()))?,
+                    store_url: Url::parse(&format!("s3://{bucket}"))
+                        .map_err(|e| invalid(e.to_string()))?,
                     store: Arc::new(store),
                     prefix: trim_slashes(url.path()),
                     display: spec.trim_end_matches('/').to_string(),
@@ -89,27 +101,45 @@ impl DataRoot {
             }
             "memory" => {
                 let name = url.host_str().unwrap_or("default").to_string();
-                let store = MEMORY_STORES.lock().expect("memory store registry").entry(name.clone()).or_default().clone();
+                let store = MEMORY_STORES
+                    .lock()
+                    .expect("memory store registry")
+                    .entry(name.clone())
+                    .or_default()
+                    .clone();
                 Ok(DataRoot {
-                    store_url: Url::parse(&format!("memory://{name}")).map_err(|e| invalid(e.to_string()))?,
+                    store_url: Url::parse(&format!("memory://{name}"))
+                        .map_err(|e| invalid(e.to_string()))?,
                     store,
                     prefix: trim_slashes(url.path()),
                     display: spec.trim_end_matches('/').to_string(),
                 })
             }
-            other => Err(invalid(format!("unsupported scheme {other:?}; use file://, s3:// or memory://"))),
+            other => Err(invalid(format!(
+                "unsupported scheme {other:?}; use file://, s3:// or memory://"
+            ))),
         }
     }
 
     fn local(path: &std::path::Path, spec: &str) -> Result<Self> {
-        std::fs::create_dir_all(path).map_err(|source| CoreError::Io { path: path.display().to_string(), source })?;
-        let abs = std::fs::canonicalize(path).map_err(|source| CoreError::Io { path: path.display().to_string(), source })?;
+        std::fs::create_dir_all(path).map_err(|source| CoreError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let abs = std::fs::canonicalize(path).map_err(|source| CoreError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         let store = LocalFileSystem::new().with_automatic_cleanup(true);
         Ok(DataRoot {
             store_url: Url::parse("file://").expect("static url"),
             store: Arc::new(store),
             prefix: trim_slashes(&abs.to_string_lossy()),
-            display: if spec.contains("://") { spec.trim_end_matches('/').to_string() } else { abs.display().to_string() },
+            display: if spec.contains("://") {
+                spec.trim_end_matches('/').to_string()
+            } else {
+                abs.display().to_string()
+            },
         })
     }
 
@@ -139,26 +169,39 @@ impl DataRoot {
 
     /// Makes this root's store known to a DataFusion session.
     pub fn register(&self, ctx: &SessionContext) {
-        ctx.runtime_env().register_object_store(&self.store_url, self.store.clone());
+        ctx.runtime_env()
+            .register_object_store(&self.store_url, self.store.clone());
     }
 
     pub async fn put(&self, rel: &str, bytes: Bytes) -> Result<()> {
         let path = self.path(rel);
-        self.store.put(&path, PutPayload::from(bytes)).await.map_err(|e| CoreError::store("put", self.url(rel), e))?;
+        self.store
+            .put(&path, PutPayload::from(bytes))
+            .await
+            .map_err(|e| CoreError::store("put", self.url(rel), e))?;
         Ok(())
     }
 
     pub async fn get(&self, rel: &str) -> Result<Bytes> {
         let path = self.path(rel);
-        let res = self.store.get(&path).await.map_err(|e| CoreError::store("get", self.url(rel), e))?;
-        res.bytes().await.map_err(|e| CoreError::store("get", self.url(rel), e))
+        let res = self
+            .store
+            .get(&path)
+            .await
+            .map_err(|e| CoreError::store("get", self.url(rel), e))?;
+        res.bytes()
+            .await
+            .map_err(|e| CoreError::store("get", self.url(rel), e))
     }
 
     /// `Ok(None)` when the object does not exist.
     pub async fn get_opt(&self, rel: &str) -> Result<Option<Bytes>> {
         match self.get(rel).await {
             Ok(b) => Ok(Some(b)),
-            Err(CoreError::Store { source: object_store::Error::NotFound { .. }, .. }) => Ok(None),
+            Err(CoreError::Store {
+                source: object_store::Error::NotFound { .. },
+                ..
+            }) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -192,8 +235,11 @@ impl DataRoot {
             Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
             Err(e) => return Err(CoreError::store("list", self.url(rel), e)),
         };
-        let mut names: Vec<String> =
-            res.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_string)).collect();
+        let mut names: Vec<String> = res
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect();
         names.sort();
         Ok(names)
     }
@@ -223,7 +269,9 @@ impl DataRoot {
         if self.prefix.is_empty() {
             return s.to_string();
         }
-        s.strip_prefix(&self.prefix).map(|r| r.trim_start_matches('/').to_string()).unwrap_or_else(|| s.to_string())
+        s.strip_prefix(&self.prefix)
+            .map(|r| r.trim_start_matches('/').to_string())
+            .unwrap_or_else(|| s.to_string())
     }
 }
 
@@ -249,7 +297,8 @@ mod tests {
 
     #[tokio::test]
     async fn plain_paths_become_file_urls() {
-        let dir = std::env::temp_dir().join(format!("repurchase-storage-test-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("repurchase-storage-test-{}", std::process::id()));
         let root = DataRoot::open(dir.to_str().unwrap(), &StoreConfig::default()).unwrap();
         root.put("a/b.bin", Bytes::from_static(b"1")).await.unwrap();
         assert!(root.url("a/b.bin").starts_with("file:///"));

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, StringBuilder, TimestampMicrosecondArray,
+    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, StringBuilder,
+    TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -73,12 +74,16 @@ pub(crate) fn chunk_batches(
 }
 
 fn batch(table: Table, columns: Vec<ArrayRef>) -> Result<RecordBatch, DatagenError> {
-    RecordBatch::try_new(table.schema(), columns)
-        .map_err(|source| DatagenError::Arrow { table: table.name().into(), source })
+    RecordBatch::try_new(table.schema(), columns).map_err(|source| DatagenError::Arrow {
+        table: table.name().into(),
+        source,
+    })
 }
 
 fn ids(offset: i64, n: usize) -> ArrayRef {
-    Arc::new(Int64Array::from_iter_values((0..n as i64).map(|i| offset + i + 1)))
+    Arc::new(Int64Array::from_iter_values(
+        (0..n as i64).map(|i| offset + i + 1),
+    ))
 }
 
 fn ints(values: impl Iterator<Item = i64>) -> ArrayRef {
@@ -98,7 +103,11 @@ fn ts(values: impl Iterator<Item = i64>) -> ArrayRef {
 }
 
 fn ts_opt(values: impl Iterator<Item = Option<i64>>) -> ArrayRef {
-    Arc::new(values.collect::<TimestampMicrosecondArray>().with_timezone("UTC"))
+    Arc::new(
+        values
+            .collect::<TimestampMicrosecondArray>()
+            .with_timezone("UTC"),
+    )
 }
 
 fn users(chunk: &Chunk, reference: &Reference) -> Result<RecordBatch, DatagenError> {
@@ -157,7 +166,11 @@ fn orders(chunk: &Chunk, off: Offsets) -> Result<RecordBatch, DatagenError> {
     )
 }
 
-fn order_items(chunk: &Chunk, off: Offsets, catalog: &Catalog) -> Result<RecordBatch, DatagenError> {
+fn order_items(
+    chunk: &Chunk,
+    off: Offsets,
+    catalog: &Catalog,
+) -> Result<RecordBatch, DatagenError> {
     let it = &chunk.items;
     let order = |i: usize| &chunk.orders[it[i].order as usize];
     let n = it.len();
@@ -168,7 +181,10 @@ fn order_items(chunk: &Chunk, off: Offsets, catalog: &Catalog) -> Result<RecordB
             ints(it.iter().map(|r| off.order + i64::from(r.order) + 1)),
             ints((0..n).map(|i| order(i).user_id)),
             ints(it.iter().map(|r| catalog.product(r.product).id)),
-            ints(it.iter().map(|r| off.inventory + i64::from(r.inventory) + 1)),
+            ints(
+                it.iter()
+                    .map(|r| off.inventory + i64::from(r.inventory) + 1),
+            ),
             strs((0..n).map(|i| order(i).status.name())),
             ts((0..n).map(|i| order(i).created_at)),
             ts_opt((0..n).map(|i| order(i).shipped_at)),
@@ -202,7 +218,12 @@ fn inventory(chunk: &Chunk, off: Offsets, catalog: &Catalog) -> Result<RecordBat
     )
 }
 
-fn events(chunk: &Chunk, off: Offsets, catalog: &Catalog, reference: &Reference) -> Result<RecordBatch, DatagenError> {
+fn events(
+    chunk: &Chunk,
+    off: Offsets,
+    catalog: &Catalog,
+    reference: &Reference,
+) -> Result<RecordBatch, DatagenError> {
     let ev = &chunk.events;
     let n = ev.len();
     let session = |i: usize| &chunk.sessions[ev[i].session as usize];
@@ -293,10 +314,17 @@ fn truth(chunk: &Chunk, off: Offsets) -> Result<RecordBatch, DatagenError> {
             ints(t.iter().map(|r| r.user_id)),
             ts(t.iter().map(|r| r.anchor_time)),
             floats(t.iter().map(|r| r.p_true)),
-            Arc::new(t.iter().map(|r| Some(r.repurchased)).collect::<BooleanArray>()),
+            Arc::new(
+                t.iter()
+                    .map(|r| Some(r.repurchased))
+                    .collect::<BooleanArray>(),
+            ),
         ],
     )
-    .map_err(|source| DatagenError::Arrow { table: "anchor_truth".into(), source })
+    .map_err(|source| DatagenError::Arrow {
+        table: "anchor_truth".into(),
+        source,
+    })
 }
 
 pub(crate) fn products(catalog: &Catalog) -> Result<RecordBatch, DatagenError> {
@@ -306,11 +334,17 @@ pub(crate) fn products(catalog: &Catalog) -> Result<RecordBatch, DatagenError> {
         vec![
             ints(p.iter().map(|r| r.id)),
             floats(p.iter().map(|r| r.cost)),
-            strs(p.iter().map(|r| catalog.categories[r.category as usize].name)),
+            strs(
+                p.iter()
+                    .map(|r| catalog.categories[r.category as usize].name),
+            ),
             strs(p.iter().map(|r| r.name.as_str())),
             strs(p.iter().map(|r| catalog.brands[r.brand as usize].as_str())),
             floats(p.iter().map(|r| r.retail_price)),
-            strs(p.iter().map(|r| catalog.categories[r.category as usize].dept.name())),
+            strs(
+                p.iter()
+                    .map(|r| catalog.categories[r.category as usize].dept.name()),
+            ),
             strs(p.iter().map(|r| r.sku.as_str())),
             ints(p.iter().map(|r| r.distribution_center_id)),
         ],
@@ -332,8 +366,15 @@ pub(crate) fn distribution_centers(reference: &Reference) -> Result<RecordBatch,
 
 /// Concatenates per-chunk batches column by column, releasing each column's pieces as soon as
 /// it is joined so the peak stays near one copy of the table.
-pub(crate) fn concat(name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<RecordBatch, DatagenError> {
-    let err = |source| DatagenError::Arrow { table: name.to_string(), source };
+pub(crate) fn concat(
+    name: &str,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<RecordBatch, DatagenError> {
+    let err = |source| DatagenError::Arrow {
+        table: name.to_string(),
+        source,
+    };
     if batches.len() == 1 {
         if let Some(b) = batches.into_iter().next() {
             return Ok(b);

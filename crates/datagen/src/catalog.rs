@@ -84,13 +84,27 @@ impl Catalog {
             .collect();
         let zipf_total = zipf_cum.last().copied().unwrap_or(1.0);
 
-        let mut products = Vec::with_capacity(reference.categories.iter().map(|c| c.n_products as usize).sum());
+        let mut products = Vec::with_capacity(
+            reference
+                .categories
+                .iter()
+                .map(|c| c.n_products as usize)
+                .sum(),
+        );
         let mut categories = Vec::with_capacity(reference.categories.len());
         let mut by_dept: [Vec<u32>; 2] = Default::default();
         for stats in &reference.categories {
-            let dept = if stats.department == "Men" { Dept::Men } else { Dept::Women };
+            let dept = if stats.department == "Men" {
+                Dept::Men
+            } else {
+                Dept::Women
+            };
             let ci = categories.len() as u16;
-            categories.push(Category { name: stats.category, dept, slug: names::slug(stats.category) });
+            categories.push(Category {
+                name: stats.category,
+                dept,
+                slug: names::slug(stats.category),
+            });
             // Each category has its own brand popularity order, as real catalogues do.
             let mut order: Vec<u16> = (0..brands.len() as u16).collect();
             order.shuffle(&mut rng);
@@ -98,11 +112,19 @@ impl Catalog {
             let nouns = names::nouns(stats.category);
             for _ in 0..stats.n_products {
                 let id = products.len() as i64 + 1;
-                let raw = price_dist.map(|d| d.sample(&mut rng)).unwrap_or(stats.avg_price);
-                let retail_price = (raw.clamp(stats.min_price, stats.max_price) * 100.0).round() / 100.0;
-                let cost = (retail_price * stats.cost_ratio * rng.random_range(0.9..1.1) * 10_000.0).round() / 10_000.0;
+                let raw = price_dist
+                    .map(|d| d.sample(&mut rng))
+                    .unwrap_or(stats.avg_price);
+                let retail_price =
+                    (raw.clamp(stats.min_price, stats.max_price) * 100.0).round() / 100.0;
+                let cost =
+                    (retail_price * stats.cost_ratio * rng.random_range(0.9..1.1) * 10_000.0)
+                        .round()
+                        / 10_000.0;
                 let x = rng.random_range(0.0..zipf_total);
-                let rank = zipf_cum.partition_point(|&c| c <= x).min(zipf_cum.len() - 1);
+                let rank = zipf_cum
+                    .partition_point(|&c| c <= x)
+                    .min(zipf_cum.len() - 1);
                 let brand = order[rank];
                 let adjective = names::ADJECTIVES[rng.random_range(0..names::ADJECTIVES.len())];
                 let noun = nouns[rng.random_range(0..nouns.len())];
@@ -124,7 +146,13 @@ impl Catalog {
                 });
             }
         }
-        Catalog { products, categories, brands, brand_slugs, by_dept }
+        Catalog {
+            products,
+            categories,
+            brands,
+            brand_slugs,
+            by_dept,
+        }
     }
 
     /// A product of the department, uniformly (so categories appear in catalogue proportions).
@@ -166,7 +194,12 @@ mod tests {
         let r = reference().expect("reference");
         let c = Catalog::generate(42, r);
         assert_eq!(c.products.len(), 29_120);
-        assert!(c.products.iter().enumerate().all(|(i, p)| p.id == i as i64 + 1));
+        assert!(
+            c.products
+                .iter()
+                .enumerate()
+                .all(|(i, p)| p.id == i as i64 + 1)
+        );
         for (stats, cat) in r.categories.iter().zip(&c.categories) {
             let prices: Vec<f64> = c
                 .products
@@ -175,13 +208,24 @@ mod tests {
                 .map(|p| p.retail_price)
                 .collect();
             assert_eq!(prices.len(), stats.n_products as usize);
-            assert!(prices.iter().all(|&p| p >= stats.min_price && p <= stats.max_price));
+            assert!(
+                prices
+                    .iter()
+                    .all(|&p| p >= stats.min_price && p <= stats.max_price)
+            );
         }
-        assert!(c.products.iter().all(|p| p.sku.len() == 32 && p.cost > 0.0 && p.cost < p.retail_price * 1.2));
+        assert!(
+            c.products
+                .iter()
+                .all(|p| p.sku.len() == 32 && p.cost > 0.0 && p.cost < p.retail_price * 1.2)
+        );
         assert!(c.products.iter().any(|p| p.name.contains(',')));
         let again = Catalog::generate(42, r);
         assert!(
-            c.products.iter().zip(&again.products).all(|(a, b)| a.name == b.name && a.retail_price == b.retail_price)
+            c.products
+                .iter()
+                .zip(&again.products)
+                .all(|(a, b)| a.name == b.name && a.retail_price == b.retail_price)
         );
     }
 }

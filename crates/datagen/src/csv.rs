@@ -7,7 +7,9 @@
 
 use std::fmt::Write as _;
 
-use arrow::array::{Array, BooleanArray, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use arrow::array::{
+    Array, BooleanArray, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
+};
 use arrow::datatypes::{DataType, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
@@ -29,7 +31,9 @@ pub(crate) fn encode(batch: &RecordBatch) -> Result<Vec<u8>, String> {
     out.push(b'\n');
 
     let rows = batch.num_rows();
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     if rows < PARALLEL_MIN_ROWS || threads == 1 {
         write_rows(&mut out, batch)?;
         return Ok(out);
@@ -49,7 +53,10 @@ pub(crate) fn encode(batch: &RecordBatch) -> Result<Vec<u8>, String> {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("csv formatting thread panicked".to_string())))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("csv formatting thread panicked".to_string()))
+            })
             .collect()
     });
     let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
@@ -102,7 +109,9 @@ fn write_rows(out: &mut Vec<u8>, batch: &RecordBatch) -> Result<(), String> {
                 Col::Float(a) if a.is_valid(row) => write_f64(out, a.value(row)),
                 Col::Str(a) if a.is_valid(row) => write_str_field(out, a.value(row)),
                 Col::Ts(a) if a.is_valid(row) => write_bigquery_ts(out, a.value(row)),
-                Col::Bool(a) if a.is_valid(row) => out.extend_from_slice(if a.value(row) { b"true" } else { b"false" }),
+                Col::Bool(a) if a.is_valid(row) => {
+                    out.extend_from_slice(if a.value(row) { b"true" } else { b"false" })
+                }
                 // NULL is an empty field.
                 _ => {}
             }
@@ -183,7 +192,11 @@ mod tests {
             schema,
             vec![
                 Arc::new(Int64Array::from(vec![1, -22, 3])),
-                Arc::new(StringArray::from(vec![Some("Levi's 501, \"Dark\" 32\""), None, Some("plain")])),
+                Arc::new(StringArray::from(vec![
+                    Some("Levi's 501, \"Dark\" 32\""),
+                    None,
+                    Some("plain"),
+                ])),
                 Arc::new(Float64Array::from(vec![Some(0.1 + 0.2), Some(19.99), None])),
                 Arc::new(
                     TimestampMicrosecondArray::from(vec![
@@ -209,8 +222,11 @@ mod tests {
     fn large_batches_split_and_rejoin_in_order() {
         let n = PARALLEL_MIN_ROWS + 12_345;
         let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
-        let batch =
-            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(0..n as i64))]).expect("batch");
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Int64Array::from_iter_values(0..n as i64))],
+        )
+        .expect("batch");
         let s = text(&batch);
         let mut lines = s.lines();
         assert_eq!(lines.next(), Some("v"));

@@ -9,11 +9,19 @@ pub enum DatagenError {
     InvalidConfig(String),
 
     #[error("unknown {what} {value:?}; expected one of {expected}")]
-    UnknownValue { what: &'static str, value: String, expected: &'static str },
+    UnknownValue {
+        what: &'static str,
+        value: String,
+        expected: &'static str,
+    },
 
     /// The CSVs are compiled into the binary, so a parse failure is a broken build, not bad input.
     #[error("embedded reference table {file}, line {line}: {reason}")]
-    Reference { file: &'static str, line: usize, reason: String },
+    Reference {
+        file: &'static str,
+        line: usize,
+        reason: String,
+    },
 
     #[error("building the {table} batch: {source}")]
     Arrow {
@@ -47,7 +55,9 @@ pub enum DatagenError {
 impl DatagenError {
     pub fn class(&self) -> ErrorClass {
         match self {
-            DatagenError::InvalidConfig(_) | DatagenError::UnknownValue { .. } => ErrorClass::BadInput,
+            DatagenError::InvalidConfig(_) | DatagenError::UnknownValue { .. } => {
+                ErrorClass::BadInput
+            }
             // Core already tells a flaky store (transient) from a wrong root or missing permission.
             DatagenError::Storage { source, .. } => source.class(),
             DatagenError::Reference { .. }
@@ -65,9 +75,29 @@ mod tests {
 
     #[test]
     fn classes() {
-        assert_eq!(DatagenError::InvalidConfig("x".into()).class(), ErrorClass::BadInput);
-        let io = CoreError::Io { path: "p".into(), source: std::io::Error::other("disk") };
-        assert_eq!(DatagenError::Storage { path: "p".into(), source: Box::new(io) }.class(), ErrorClass::Transient);
-        assert_eq!(DatagenError::Csv { table: "t".into(), reason: "r".into() }.class(), ErrorClass::Bug);
+        assert_eq!(
+            DatagenError::InvalidConfig("x".into()).class(),
+            ErrorClass::BadInput
+        );
+        let io = CoreError::Io {
+            path: "p".into(),
+            source: std::io::Error::other("disk"),
+        };
+        assert_eq!(
+            DatagenError::Storage {
+                path: "p".into(),
+                source: Box::new(io)
+            }
+            .class(),
+            ErrorClass::Transient
+        );
+        assert_eq!(
+            DatagenError::Csv {
+                table: "t".into(),
+                reason: "r".into()
+            }
+            .class(),
+            ErrorClass::Bug
+        );
     }
 }

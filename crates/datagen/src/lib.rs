@@ -65,7 +65,11 @@ impl FromStr for Profile {
         match s.trim().to_ascii_lowercase().as_str() {
             "signal" => Ok(Profile::Signal),
             "thelook" => Ok(Profile::Thelook),
-            _ => Err(DatagenError::UnknownValue { what: "profile", value: s.to_string(), expected: "signal, thelook" }),
+            _ => Err(DatagenError::UnknownValue {
+                what: "profile",
+                value: s.to_string(),
+                expected: "signal, thelook",
+            }),
         }
     }
 }
@@ -92,12 +96,20 @@ impl GenConfig {
     };
 
     pub fn new(users: u64, seed: u64, end_date: NaiveDate, profile: Profile) -> Self {
-        GenConfig { users, seed, start_date: Self::DEFAULT_START_DATE, end_date, profile }
+        GenConfig {
+            users,
+            seed,
+            start_date: Self::DEFAULT_START_DATE,
+            end_date,
+            profile,
+        }
     }
 
     pub fn validate(&self) -> Result<(), DatagenError> {
         if self.users < 1 {
-            return Err(DatagenError::InvalidConfig("users must be at least 1".into()));
+            return Err(DatagenError::InvalidConfig(
+                "users must be at least 1".into(),
+            ));
         }
         if self.users > MAX_USERS {
             return Err(DatagenError::InvalidConfig(format!(
@@ -124,7 +136,10 @@ pub struct Generated {
 
 impl Generated {
     pub fn table(&self, table: Table) -> Option<&RecordBatch> {
-        self.tables.iter().find(|(t, _)| *t == table).map(|(_, b)| b)
+        self.tables
+            .iter()
+            .find(|(t, _)| *t == table)
+            .map(|(_, b)| b)
     }
 }
 
@@ -136,7 +151,9 @@ pub fn generate(cfg: &GenConfig) -> Result<Generated, DatagenError> {
     let catalog = Catalog::generate(cfg.seed, reference);
     let sim = Simulator::new(cfg, &catalog, reference);
 
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as u64;
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as u64;
     // Small runs are not worth a thread each.
     let parts = threads.min(cfg.users.div_ceil(2_000)).max(1);
     let per = cfg.users.div_ceil(parts);
@@ -153,9 +170,10 @@ pub fn generate(cfg: &GenConfig) -> Result<Generated, DatagenError> {
         offsets.push(off);
         off = off.after(c);
     }
-    let built: Vec<ChunkBatches> = parallel(chunks.into_iter().zip(offsets).collect(), |(chunk, off)| {
-        build::chunk_batches(&chunk, off, &catalog, reference)
-    })?;
+    let built: Vec<ChunkBatches> =
+        parallel(chunks.into_iter().zip(offsets).collect(), |(chunk, off)| {
+            build::chunk_batches(&chunk, off, &catalog, reference)
+        })?;
 
     let mut users = Vec::new();
     let mut orders = Vec::new();
@@ -177,9 +195,15 @@ pub fn generate(cfg: &GenConfig) -> Result<Generated, DatagenError> {
         (Table::Orders, cat(Table::Orders, orders)?),
         (Table::OrderItems, cat(Table::OrderItems, items)?),
         (Table::Products, build::products(&catalog)?),
-        (Table::InventoryItems, cat(Table::InventoryItems, inventory)?),
+        (
+            Table::InventoryItems,
+            cat(Table::InventoryItems, inventory)?,
+        ),
         (Table::Events, cat(Table::Events, events)?),
-        (Table::DistributionCenters, build::distribution_centers(reference)?),
+        (
+            Table::DistributionCenters,
+            build::distribution_centers(reference)?,
+        ),
     ];
     let truth = match cfg.profile {
         Profile::Signal => Some(build::concat("anchor_truth", truth_schema(), truth)?),
@@ -200,7 +224,10 @@ fn parallel<I: Send, O: Send>(
             .into_iter()
             .map(|h| {
                 h.join().unwrap_or_else(|_| {
-                    Err(DatagenError::Task { what: "generation".into(), reason: "worker thread panicked".into() })
+                    Err(DatagenError::Task {
+                        what: "generation".into(),
+                        reason: "worker thread panicked".into(),
+                    })
                 })
             })
             .collect()

@@ -338,19 +338,41 @@ pub(crate) const STREETS: &[&str] = &[
     "Railroad",
 ];
 
-pub(crate) const STREET_SUFFIXES: &[&str] =
-    &["Street", "Avenue", "Road", "Lane", "Drive", "Court", "Boulevard", "Way", "Place", "Terrace"];
+pub(crate) const STREET_SUFFIXES: &[&str] = &[
+    "Street",
+    "Avenue",
+    "Road",
+    "Lane",
+    "Drive",
+    "Court",
+    "Boulevard",
+    "Way",
+    "Place",
+    "Terrace",
+];
 
 /// Brand names are prefix + suffix combinations plus a few hand-written ones, giving a fixed
 /// list of ~110 names that does not depend on the seed.
-const BRAND_PREFIXES: &[&str] =
-    &["North", "Blue", "Stone", "Silver", "Urban", "Wild", "Red", "Iron", "Coast", "Pine", "Grey", "Bright"];
-const BRAND_SUFFIXES: &[&str] = &["field", "wood", "line", " & Co.", "haven", "ridge", " Supply", "peak", "wear"];
-const HAND_BRANDS: &[&str] = &["Kelly's Outfitters", "Maison Lune", "Rowan & Finch", "O'Hara Denim", "Atelier Nord"];
+const BRAND_PREFIXES: &[&str] = &[
+    "North", "Blue", "Stone", "Silver", "Urban", "Wild", "Red", "Iron", "Coast", "Pine", "Grey",
+    "Bright",
+];
+const BRAND_SUFFIXES: &[&str] = &[
+    "field", "wood", "line", " & Co.", "haven", "ridge", " Supply", "peak", "wear",
+];
+const HAND_BRANDS: &[&str] = &[
+    "Kelly's Outfitters",
+    "Maison Lune",
+    "Rowan & Finch",
+    "O'Hara Denim",
+    "Atelier Nord",
+];
 
 pub(crate) fn brand_names() -> Vec<String> {
-    let mut out: Vec<String> =
-        BRAND_PREFIXES.iter().flat_map(|p| BRAND_SUFFIXES.iter().map(move |s| format!("{p}{s}"))).collect();
+    let mut out: Vec<String> = BRAND_PREFIXES
+        .iter()
+        .flat_map(|p| BRAND_SUFFIXES.iter().map(move |s| format!("{p}{s}")))
+        .collect();
     out.extend(HAND_BRANDS.iter().map(|s| s.to_string()));
     out
 }
@@ -383,36 +405,93 @@ pub(crate) const ADJECTIVES: &[&str] = &[
     "Washed",
 ];
 
-pub(crate) const COLORS: &[&str] =
-    &["Black", "Navy", "White", "Heather Grey", "Olive", "Burgundy", "Charcoal", "Khaki", "Indigo", "Blush"];
+pub(crate) const COLORS: &[&str] = &[
+    "Black",
+    "Navy",
+    "White",
+    "Heather Grey",
+    "Olive",
+    "Burgundy",
+    "Charcoal",
+    "Khaki",
+    "Indigo",
+    "Blush",
+];
 
 /// A few singular-ish product nouns per category.
 pub(crate) fn nouns(category: &str) -> &'static [&'static str] {
     match category {
-        "Jeans" => &["Jean", "Slim Jean", "Bootcut Jean", "Straight Leg Jean", "Skinny Jean"],
+        "Jeans" => &[
+            "Jean",
+            "Slim Jean",
+            "Bootcut Jean",
+            "Straight Leg Jean",
+            "Skinny Jean",
+        ],
         "Underwear" => &["Boxer Brief", "Trunk", "Brief", "Boxer"],
         "Tops & Tees" => &["Tee", "Crew Neck T-Shirt", "V-Neck Tee", "Polo", "Henley"],
         "Pants" => &["Chino Pant", "Cargo Pant", "Jogger", "Trouser"],
         "Sweaters" => &["Sweater", "Cardigan", "Pullover", "Turtleneck"],
-        "Fashion Hoodies & Sweatshirts" => &["Hoodie", "Sweatshirt", "Zip Hoodie", "Crewneck Sweatshirt"],
+        "Fashion Hoodies & Sweatshirts" => {
+            &["Hoodie", "Sweatshirt", "Zip Hoodie", "Crewneck Sweatshirt"]
+        }
         "Sleep & Lounge" => &["Pajama Set", "Lounge Pant", "Robe", "Sleep Shirt"],
-        "Shorts" => &["Short", "Cargo Short", "9\" Short", "7\" Chino Short", "Board Short"],
-        "Swim" => &["Swim Trunk", "Bikini Top", "One-Piece Swimsuit", "Rash Guard"],
+        "Shorts" => &[
+            "Short",
+            "Cargo Short",
+            "9\" Short",
+            "7\" Chino Short",
+            "Board Short",
+        ],
+        "Swim" => &[
+            "Swim Trunk",
+            "Bikini Top",
+            "One-Piece Swimsuit",
+            "Rash Guard",
+        ],
         "Socks" => &["Crew Sock", "Ankle Sock", "Dress Sock", "Sock 3-Pack"],
         "Socks & Hosiery" => &["Tights", "Knee High Sock", "No-Show Sock", "Sheer Hosiery"],
-        "Outerwear & Coats" => &["Parka", "Peacoat", "Down Jacket", "Rain Jacket", "Trench Coat"],
+        "Outerwear & Coats" => &[
+            "Parka",
+            "Peacoat",
+            "Down Jacket",
+            "Rain Jacket",
+            "Trench Coat",
+        ],
         "Accessories" => &["Belt", "Beanie", "Scarf", "Wallet", "Cap", "Sunglasses"],
-        "Active" => &["Training Tee", "Running Short", "Track Jacket", "Sports Bra", "Yoga Pant"],
+        "Active" => &[
+            "Training Tee",
+            "Running Short",
+            "Track Jacket",
+            "Sports Bra",
+            "Yoga Pant",
+        ],
         "Suits & Sport Coats" => &["Suit Jacket", "Sport Coat", "Blazer", "Two-Piece Suit"],
         "Suits" => &["Pant Suit", "Skirt Suit", "Suit Jacket"],
         "Intimates" => &["Bra", "Bralette", "Panty", "Camisole", "Thong"],
-        "Dresses" => &["Maxi Dress", "Midi Dress", "Wrap Dress", "Shift Dress", "Sundress"],
-        "Maternity" => &["Maternity Top", "Maternity Jean", "Nursing Bra", "Maternity Dress"],
+        "Dresses" => &[
+            "Maxi Dress",
+            "Midi Dress",
+            "Wrap Dress",
+            "Shift Dress",
+            "Sundress",
+        ],
+        "Maternity" => &[
+            "Maternity Top",
+            "Maternity Jean",
+            "Nursing Bra",
+            "Maternity Dress",
+        ],
         "Plus" => &["Plus Size Top", "Plus Size Dress", "Plus Size Jean"],
         "Pants & Capris" => &["Capri", "Wide Leg Pant", "Cropped Pant", "Palazzo Pant"],
         "Leggings" => &["Legging", "High Waist Legging", "Capri Legging"],
         "Blazers & Jackets" => &["Blazer", "Denim Jacket", "Moto Jacket", "Bomber Jacket"],
-        "Skirts" => &["Pencil Skirt", "Mini Skirt", "Pleated Skirt", "A-Line Skirt"],
+        "Skirts" => &[
+            "Pencil Skirt",
+            "Mini Skirt",
+            "Pleated Skirt",
+            "A-Line Skirt",
+        ],
         "Jumpsuits & Rompers" => &["Jumpsuit", "Romper", "Overall"],
         "Clothing Sets" => &["Two-Piece Set", "Co-ord Set", "Tracksuit Set"],
         _ => &["Item"],
@@ -421,5 +500,8 @@ pub(crate) fn nouns(category: &str) -> &'static [&'static str] {
 
 /// Lower-case alphanumerics only: how category and brand appear in TheLook's URIs.
 pub(crate) fn slug(s: &str) -> String {
-    s.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect()
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }

@@ -73,7 +73,11 @@ static REFERENCE: OnceLock<Result<Reference, ParseError>> = OnceLock::new();
 pub(crate) fn reference() -> Result<&'static Reference, DatagenError> {
     match REFERENCE.get_or_init(parse_all) {
         Ok(r) => Ok(r),
-        Err((file, line, reason)) => Err(DatagenError::Reference { file, line: *line, reason: reason.clone() }),
+        Err((file, line, reason)) => Err(DatagenError::Reference {
+            file,
+            line: *line,
+            reason: reason.clone(),
+        }),
     }
 }
 
@@ -128,11 +132,20 @@ fn parse_all() -> Result<Reference, ParseError> {
         })
         .collect::<Result<Vec<_>, ParseError>>()?;
 
-    Ok(Reference { centers, locations, cumulative_pop, categories })
+    Ok(Reference {
+        centers,
+        locations,
+        cumulative_pop,
+        categories,
+    })
 }
 
 /// Data rows (header skipped) split on commas. The embedded files contain no quoted fields.
-fn rows(file: &'static str, text: &'static str, width: usize) -> Result<Vec<(usize, Vec<&'static str>)>, ParseError> {
+fn rows(
+    file: &'static str,
+    text: &'static str,
+    width: usize,
+) -> Result<Vec<(usize, Vec<&'static str>)>, ParseError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate().skip(1) {
         let line = line.trim_end_matches('\r');
@@ -141,7 +154,11 @@ fn rows(file: &'static str, text: &'static str, width: usize) -> Result<Vec<(usi
         }
         let fields: Vec<&'static str> = line.split(',').collect();
         if fields.len() != width {
-            return Err((file, i + 1, format!("expected {width} fields, found {}", fields.len())));
+            return Err((
+                file,
+                i + 1,
+                format!("expected {width} fields, found {}", fields.len()),
+            ));
         }
         out.push((i + 1, fields));
     }
@@ -149,7 +166,9 @@ fn rows(file: &'static str, text: &'static str, width: usize) -> Result<Vec<(usi
 }
 
 fn num<T: std::str::FromStr>(file: &'static str, line: usize, s: &str) -> Result<T, ParseError> {
-    s.trim().parse().map_err(|_| (file, line, format!("not a number: {s:?}")))
+    s.trim()
+        .parse()
+        .map_err(|_| (file, line, format!("not a number: {s:?}")))
 }
 
 #[cfg(test)]
@@ -163,7 +182,10 @@ mod tests {
         assert_eq!(r.centers.len(), 10);
         assert_eq!(r.centers[0].name, "Memphis TN");
         assert!(r.locations.len() > 19_000, "{}", r.locations.len());
-        assert_eq!(r.categories.iter().map(|c| c.n_products).sum::<u32>(), 29_120);
+        assert_eq!(
+            r.categories.iter().map(|c| c.n_products).sum::<u32>(),
+            29_120
+        );
     }
 
     #[test]
@@ -171,8 +193,11 @@ mod tests {
         let r = reference().expect("embedded data parses");
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         let n = 50_000;
-        let us =
-            (0..n).filter(|_| r.locations[r.sample_location(&mut rng) as usize].country == "United States").count();
+        let us = (0..n)
+            .filter(|_| {
+                r.locations[r.sample_location(&mut rng) as usize].country == "United States"
+            })
+            .count();
         let us_pop: u64 = {
             let mut prev = 0;
             let mut s = 0;
@@ -185,6 +210,9 @@ mod tests {
             s
         };
         let expected = us_pop as f64 / *r.cumulative_pop.last().expect("rows") as f64;
-        assert!((us as f64 / n as f64 - expected).abs() < 0.02, "{us} vs {expected}");
+        assert!(
+            (us as f64 / n as f64 - expected).abs() < 0.02,
+            "{us} vs {expected}"
+        );
     }
 }

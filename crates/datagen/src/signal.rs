@@ -33,7 +33,8 @@ pub(crate) fn logit(f: &AnchorFeatures<'_>) -> f64 {
         Some(d) if d < 180.0 => 0.4,
         Some(_) => 0.0,
     };
-    INTERCEPT + 0.55 * f64::from(f.n_prev_complete.min(3)) + recency - 0.30 * (1.0 + f.tenure_days.max(0.0) / 30.0).ln()
+    INTERCEPT + 0.55 * f64::from(f.n_prev_complete.min(3)) + recency
+        - 0.30 * (1.0 + f.tenure_days.max(0.0) / 30.0).ln()
         + 0.45 * f64::from(f.browse_sessions_14d.min(4))
         - 0.7 * f64::from(f.n_prev_returned.min(2))
         + 0.35 * (f.basket_value.max(0.01) / 60.0).ln()

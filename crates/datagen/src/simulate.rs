@@ -60,8 +60,13 @@ pub(crate) enum Status {
 }
 
 impl Status {
-    const ALL: [Status; 5] =
-        [Status::Complete, Status::Cancelled, Status::Returned, Status::Processing, Status::Shipped];
+    const ALL: [Status; 5] = [
+        Status::Complete,
+        Status::Cancelled,
+        Status::Returned,
+        Status::Processing,
+        Status::Shipped,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -227,8 +232,16 @@ struct UserCtx {
 
 impl<'a> Simulator<'a> {
     pub fn new(cfg: &GenConfig, catalog: &'a Catalog, reference: &'a Reference) -> Self {
-        let start_s = cfg.start_date.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp()).unwrap_or(0);
-        let end_s = cfg.end_date.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp()).unwrap_or(0);
+        let start_s = cfg
+            .start_date
+            .and_hms_opt(0, 0, 0)
+            .map(|d| d.and_utc().timestamp())
+            .unwrap_or(0);
+        let end_s = cfg
+            .end_date
+            .and_hms_opt(0, 0, 0)
+            .map(|d| d.and_utc().timestamp())
+            .unwrap_or(0);
         Simulator {
             profile: cfg.profile,
             seed: cfg.seed,
@@ -260,9 +273,18 @@ impl<'a> Simulator<'a> {
     }
 
     fn simulate_user(&self, uid: i64, out: &mut Chunk) {
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ (uid as u64).wrapping_mul(USER_SEED_MULT));
-        let gender = if rng.random_bool(0.5) { Gender::M } else { Gender::F };
-        let first_names = if gender == Gender::M { names::FIRST_MALE } else { names::FIRST_FEMALE };
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(self.seed ^ (uid as u64).wrapping_mul(USER_SEED_MULT));
+        let gender = if rng.random_bool(0.5) {
+            Gender::M
+        } else {
+            Gender::F
+        };
+        let first_names = if gender == Gender::M {
+            names::FIRST_MALE
+        } else {
+            names::FIRST_FEMALE
+        };
         let location = self.reference.sample_location(&mut rng);
         let loc = &self.reference.locations[location as usize];
         let created_s = rng.random_range(self.start_s..=self.last_s);
@@ -278,19 +300,29 @@ impl<'a> Simulator<'a> {
             longitude: round6(loc.longitude + rng.random_range(-0.005..0.005)),
             street_number: rng.random_range(1..10_000),
             street: names::STREETS[rng.random_range(0..names::STREETS.len())],
-            street_suffix: names::STREET_SUFFIXES[rng.random_range(0..names::STREET_SUFFIXES.len())],
+            street_suffix: names::STREET_SUFFIXES
+                [rng.random_range(0..names::STREET_SUFFIXES.len())],
             traffic,
             created_at: stamp(&mut rng, created_s),
         };
         let created_at = user.created_at;
         out.users.push(user);
-        let ctx = UserCtx { id: uid, gender, location };
+        let ctx = UserCtx {
+            id: uid,
+            gender,
+            location,
+        };
 
         match self.profile {
             Profile::Thelook => self.thelook_orders(&mut rng, out, &ctx, created_s),
-            Profile::Signal => {
-                self.signal_orders(&mut rng, out, &ctx, created_s, created_at, USER_TRAFFIC[traffic as usize])
-            }
+            Profile::Signal => self.signal_orders(
+                &mut rng,
+                out,
+                &ctx,
+                created_s,
+                created_at,
+                USER_TRAFFIC[traffic as usize],
+            ),
         }
 
         let anonymous = match self.profile {
@@ -303,7 +335,13 @@ impl<'a> Simulator<'a> {
     }
 
     /// TheLook's own generator: a number of orders at independent uniform times, independent statuses.
-    fn thelook_orders(&self, rng: &mut ChaCha8Rng, out: &mut Chunk, user: &UserCtx, created_s: i64) {
+    fn thelook_orders(
+        &self,
+        rng: &mut ChaCha8Rng,
+        out: &mut Chunk,
+        user: &UserCtx,
+        created_s: i64,
+    ) {
         let n = pick(rng, &THELOOK_ORDERS_W);
         let mut times = [0i64; 4];
         for t in times.iter_mut().take(n) {
@@ -349,7 +387,8 @@ impl<'a> Simulator<'a> {
 
         loop {
             let n_orders = out.orders.len() - first_order;
-            if t > self.last_s || n_orders >= HARD_MAX_ORDERS || (!forced && n_orders >= MAX_ORDERS) {
+            if t > self.last_s || n_orders >= HARD_MAX_ORDERS || (!forced && n_orders >= MAX_ORDERS)
+            {
                 break;
             }
             // Browsing before this order, never before the previous one: what was observable at an
@@ -386,14 +425,26 @@ impl<'a> Simulator<'a> {
                     .iter()
                     .copied()
                     .reduce(|a, b| {
-                        if self.catalog.product(b).retail_price > self.catalog.product(a).retail_price { b } else { a }
+                        if self.catalog.product(b).retail_price
+                            > self.catalog.product(a).retail_price
+                        {
+                            b
+                        } else {
+                            a
+                        }
                     })
                     .unwrap_or(products[0]);
                 let features = AnchorFeatures {
-                    n_prev_complete: history.iter().filter(|o| o.status == Status::Complete).count() as u32,
+                    n_prev_complete: history
+                        .iter()
+                        .filter(|o| o.status == Status::Complete)
+                        .count() as u32,
                     n_prev_returned: history
                         .iter()
-                        .filter(|o| o.status == Status::Returned && o.returned_at.is_some_and(|r| r < order_at))
+                        .filter(|o| {
+                            o.status == Status::Returned
+                                && o.returned_at.is_some_and(|r| r < order_at)
+                        })
                         .count() as u32,
                     days_since_prev_complete: history
                         .iter()
@@ -401,8 +452,14 @@ impl<'a> Simulator<'a> {
                         .find(|o| o.status == Status::Complete)
                         .map(|o| (order_at - o.created_at) as f64 / (DAY * MICROS_PER_SEC) as f64),
                     tenure_days: (order_at - created_at) as f64 / (DAY * MICROS_PER_SEC) as f64,
-                    browse_sessions_14d: browse_starts.iter().filter(|&&s| s >= t - 14 * DAY && s < t).count() as u32,
-                    basket_value: products.iter().map(|&p| self.catalog.product(p).retail_price).sum(),
+                    browse_sessions_14d: browse_starts
+                        .iter()
+                        .filter(|&&s| s >= t - 14 * DAY && s < t)
+                        .count() as u32,
+                    basket_value: products
+                        .iter()
+                        .map(|&p| self.catalog.product(p).retail_price)
+                        .sum(),
                     main_category: self.catalog.category_of(main).name,
                     traffic_source: traffic,
                 };
@@ -448,9 +505,11 @@ impl<'a> Simulator<'a> {
         let orders = &out.orders[first_order..];
         for row in &mut out.truth[first_truth..] {
             let window_end = row.anchor_time + WINDOW_DAYS * DAY * MICROS_PER_SEC;
-            row.repurchased = orders
-                .iter()
-                .any(|o| o.status == Status::Complete && o.created_at > row.anchor_time && o.created_at <= window_end);
+            row.repurchased = orders.iter().any(|o| {
+                o.status == Status::Complete
+                    && o.created_at > row.anchor_time
+                    && o.created_at <= window_end
+            });
         }
     }
 
@@ -475,7 +534,8 @@ impl<'a> Simulator<'a> {
         products: &[u32],
     ) -> u32 {
         let created_at = stamp(rng, t);
-        let (status, shipped_at, delivered_at, returned_at) = self.fulfil(rng, status, t, created_at);
+        let (status, shipped_at, delivered_at, returned_at) =
+            self.fulfil(rng, status, t, created_at);
         let oi = out.orders.len() as u32;
         out.orders.push(OrderRow {
             user_id: user.id,
@@ -490,14 +550,26 @@ impl<'a> Simulator<'a> {
         for &product in products {
             let inventory = out.inventory.len() as u32;
             let stocked = t - rng.random_range(HOUR..=90 * DAY);
-            out.inventory.push(InventoryRow { product, created_at: stamp(rng, stocked), sold_at: Some(created_at) });
+            out.inventory.push(InventoryRow {
+                product,
+                created_at: stamp(rng, stocked),
+                sold_at: Some(created_at),
+            });
             // Unsold stock of the same product: 1.7 rows per sold one on average, TheLook's ratio.
             let unsold = if rng.random_bool(0.7) { 2 } else { 1 };
             for _ in 0..unsold {
                 let s = rng.random_range(self.start_s..=self.last_s);
-                out.inventory.push(InventoryRow { product, created_at: stamp(rng, s), sold_at: None });
+                out.inventory.push(InventoryRow {
+                    product,
+                    created_at: stamp(rng, s),
+                    sold_at: None,
+                });
             }
-            out.items.push(ItemRow { order: oi, product, inventory });
+            out.items.push(ItemRow {
+                order: oi,
+                product,
+                inventory,
+            });
             self.purchase_session(rng, out, user, t, product);
         }
         oi
@@ -513,7 +585,10 @@ impl<'a> Simulator<'a> {
         t: i64,
         created_at: i64,
     ) -> (Status, Option<i64>, Option<i64>, Option<i64>) {
-        let ships = matches!(status, Status::Shipped | Status::Complete | Status::Returned);
+        let ships = matches!(
+            status,
+            Status::Shipped | Status::Complete | Status::Returned
+        );
         if !ships {
             return (status, None, None, None);
         }
@@ -525,7 +600,8 @@ impl<'a> Simulator<'a> {
         match self.profile {
             Profile::Signal => {
                 let shipped = stamp(rng, ship_s.min(self.last_s)).max(created_at);
-                let delivered = delivers.then(|| stamp(rng, deliver_s.min(self.last_s)).max(shipped));
+                let delivered =
+                    delivers.then(|| stamp(rng, deliver_s.min(self.last_s)).max(shipped));
                 let returned = match (returns, delivered) {
                     (true, Some(d)) => Some(stamp(rng, return_s.min(self.last_s)).max(d)),
                     _ => None,
@@ -544,12 +620,23 @@ impl<'a> Simulator<'a> {
                 if !returns || return_s > self.last_s {
                     return (Status::Complete, Some(shipped), Some(delivered), None);
                 }
-                (Status::Returned, Some(shipped), Some(delivered), Some(stamp(rng, return_s)))
+                (
+                    Status::Returned,
+                    Some(shipped),
+                    Some(delivered),
+                    Some(stamp(rng, return_s)),
+                )
             }
         }
     }
 
-    fn new_session(&self, rng: &mut ChaCha8Rng, out: &mut Chunk, user_id: Option<i64>, location: u32) -> u32 {
+    fn new_session(
+        &self,
+        rng: &mut ChaCha8Rng,
+        out: &mut Chunk,
+        user_id: Option<i64>,
+        location: u32,
+    ) -> u32 {
         // UUID v4 layout: version nibble 4, variant bits 10.
         let raw: u128 = rng.random();
         let id = (raw & !(0xF << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
@@ -567,7 +654,14 @@ impl<'a> Simulator<'a> {
     }
 
     /// home → department → product → cart → purchase, the purchase a few seconds before the order.
-    fn purchase_session(&self, rng: &mut ChaCha8Rng, out: &mut Chunk, user: &UserCtx, t: i64, product: u32) {
+    fn purchase_session(
+        &self,
+        rng: &mut ChaCha8Rng,
+        out: &mut Chunk,
+        user: &UserCtx,
+        t: i64,
+        product: u32,
+    ) {
         let purchase = t - rng.random_range(2..=30);
         let cart = purchase - rng.random_range(5..=120);
         let viewed = cart - rng.random_range(10..=300);
@@ -583,7 +677,13 @@ impl<'a> Simulator<'a> {
         ];
         for (i, (kind, s)) in steps.into_iter().enumerate() {
             let created_at = stamp(rng, s);
-            out.events.push(EventRow { session, created_at, product, sequence_number: i as u8 + 1, kind });
+            out.events.push(EventRow {
+                session,
+                created_at,
+                product,
+                sequence_number: i as u8 + 1,
+                kind,
+            });
         }
     }
 
@@ -602,7 +702,11 @@ impl<'a> Simulator<'a> {
         let hi = self.last_s - 1200;
         let start = rng.random_range(user_created_s.min(hi)..=hi);
         let len = pick(rng, &ANON_LEN_W) + 1;
-        let dept = if rng.random_bool(0.5) { Dept::Men } else { Dept::Women };
+        let dept = if rng.random_bool(0.5) {
+            Dept::Men
+        } else {
+            Dept::Women
+        };
         let product = self.catalog.draw(dept, rng);
         let location = self.reference.sample_location(rng);
         let session = self.new_session(rng, out, None, location);
@@ -624,19 +728,34 @@ impl<'a> Simulator<'a> {
                 s += rng.random_range(5..=180);
             }
             let created_at = stamp(rng, s);
-            out.events.push(EventRow { session, created_at, product, sequence_number: i as u8 + 1, kind });
+            out.events.push(EventRow {
+                session,
+                created_at,
+                product,
+                sequence_number: i as u8 + 1,
+                kind,
+            });
         }
     }
 }
 
-const SESSION_KINDS: [EventKind; 5] =
-    [EventKind::Home, EventKind::Department, EventKind::Product, EventKind::Cart, EventKind::Cancel];
+const SESSION_KINDS: [EventKind; 5] = [
+    EventKind::Home,
+    EventKind::Department,
+    EventKind::Product,
+    EventKind::Cart,
+    EventKind::Cancel,
+];
 
 /// Microsecond timestamp of a whole second; one in ten gets a sub-second part so both of
 /// BigQuery's export formats occur.
 fn stamp(rng: &mut ChaCha8Rng, secs: i64) -> i64 {
     let base = secs * MICROS_PER_SEC;
-    if rng.random_bool(0.1) { base + rng.random_range(1..MICROS_PER_SEC) } else { base }
+    if rng.random_bool(0.1) {
+        base + rng.random_range(1..MICROS_PER_SEC)
+    } else {
+        base
+    }
 }
 
 fn exp_secs(rng: &mut ChaCha8Rng, mean_days: f64) -> i64 {

@@ -27,30 +27,52 @@ fn table(g: &Generated, t: Table) -> &RecordBatch {
 }
 
 fn i64s(b: &RecordBatch, col: &str) -> Vec<Option<i64>> {
-    let a = b.column_by_name(col).expect("column").as_primitive::<Int64Type>();
-    (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i))).collect()
+    let a = b
+        .column_by_name(col)
+        .expect("column")
+        .as_primitive::<Int64Type>();
+    (0..a.len())
+        .map(|i| a.is_valid(i).then(|| a.value(i)))
+        .collect()
 }
 
 fn req_i64s(b: &RecordBatch, col: &str) -> Vec<i64> {
-    i64s(b, col).into_iter().map(|v| v.expect("not null")).collect()
+    i64s(b, col)
+        .into_iter()
+        .map(|v| v.expect("not null"))
+        .collect()
 }
 
 fn f64s(b: &RecordBatch, col: &str) -> Vec<f64> {
-    b.column_by_name(col).expect("column").as_primitive::<Float64Type>().values().to_vec()
+    b.column_by_name(col)
+        .expect("column")
+        .as_primitive::<Float64Type>()
+        .values()
+        .to_vec()
 }
 
 fn tss(b: &RecordBatch, col: &str) -> Vec<Option<i64>> {
-    let a = b.column_by_name(col).expect("column").as_primitive::<TimestampMicrosecondType>();
-    (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i))).collect()
+    let a = b
+        .column_by_name(col)
+        .expect("column")
+        .as_primitive::<TimestampMicrosecondType>();
+    (0..a.len())
+        .map(|i| a.is_valid(i).then(|| a.value(i)))
+        .collect()
 }
 
 fn strs(b: &RecordBatch, col: &str) -> Vec<Option<String>> {
     let a = b.column_by_name(col).expect("column").as_string::<i32>();
-    (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i).to_string())).collect()
+    (0..a.len())
+        .map(|i| a.is_valid(i).then(|| a.value(i).to_string()))
+        .collect()
 }
 
 fn req_strs(b: &RecordBatch, col: &str) -> Vec<String> {
-    strs(b, col).into_iter().map(|v| v.expect("not null")).collect()
+    strs(b, col)
+        .into_iter()
+        .map(|v| v.expect("not null"))
+        .collect()
 }
 
 fn shares(values: &[String]) -> HashMap<String, f64> {
@@ -68,12 +90,20 @@ fn assert_shares(what: &str, values: &[String], expected: &[(&str, f64)], tol: f
     let got = shares(values);
     for (k, p) in expected {
         let g = got.get(*k).copied().unwrap_or(0.0);
-        assert!((g - p).abs() <= tol, "{what}: share of {k} is {g:.3}, expected {p} ± {tol}; all: {got:?}");
+        assert!(
+            (g - p).abs() <= tol,
+            "{what}: share of {k} is {g:.3}, expected {p} ± {tol}; all: {got:?}"
+        );
     }
 }
 
 fn end_exclusive_micros() -> i64 {
-    END.succ_opt().expect("date").and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros()
+    END.succ_opt()
+        .expect("date")
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc()
+        .timestamp_micros()
 }
 
 /// `repurchased` recomputed from the orders table alone: another Complete order of the same user
@@ -82,11 +112,17 @@ fn labels_from_orders(orders: &RecordBatch) -> HashMap<i64, bool> {
     let ids = req_i64s(orders, "order_id");
     let users = req_i64s(orders, "user_id");
     let status = req_strs(orders, "status");
-    let created: Vec<i64> = tss(orders, "created_at").into_iter().map(|v| v.expect("created")).collect();
+    let created: Vec<i64> = tss(orders, "created_at")
+        .into_iter()
+        .map(|v| v.expect("created"))
+        .collect();
     let mut complete_by_user: HashMap<i64, Vec<i64>> = HashMap::new();
     for i in 0..ids.len() {
         if status[i] == "Complete" {
-            complete_by_user.entry(users[i]).or_default().push(created[i]);
+            complete_by_user
+                .entry(users[i])
+                .or_default()
+                .push(created[i]);
         }
     }
     let window = 60 * 86_400 * 1_000_000;
@@ -94,7 +130,9 @@ fn labels_from_orders(orders: &RecordBatch) -> HashMap<i64, bool> {
         .filter(|&i| status[i] == "Complete")
         .map(|i| {
             let t = created[i];
-            let yes = complete_by_user[&users[i]].iter().any(|&c| c > t && c <= t + window);
+            let yes = complete_by_user[&users[i]]
+                .iter()
+                .any(|&c| c > t && c <= t + window);
             (ids[i], yes)
         })
         .collect()
@@ -108,12 +146,21 @@ fn config_validation_and_parsing() {
     let err = c.validate().expect_err("start == end is rejected");
     assert_eq!(err.class(), repurchase_core::ErrorClass::BadInput);
     assert!(generate(&c).is_err());
-    assert_eq!("signal".parse::<Profile>().expect("parses"), Profile::Signal);
-    assert_eq!("TheLook".parse::<Profile>().expect("parses"), Profile::Thelook);
+    assert_eq!(
+        "signal".parse::<Profile>().expect("parses"),
+        Profile::Signal
+    );
+    assert_eq!(
+        "TheLook".parse::<Profile>().expect("parses"),
+        Profile::Thelook
+    );
     assert!("other".parse::<Profile>().is_err());
     assert_eq!(Profile::default(), Profile::Signal);
     assert_eq!(Profile::Thelook.to_string(), "thelook");
-    assert_eq!("parquet".parse::<OutputFormat>().expect("parses"), OutputFormat::Parquet);
+    assert_eq!(
+        "parquet".parse::<OutputFormat>().expect("parses"),
+        OutputFormat::Parquet
+    );
     assert_eq!(OutputFormat::default(), OutputFormat::Csv);
     assert!("json".parse::<OutputFormat>().is_err());
     assert_eq!(
@@ -147,7 +194,10 @@ fn users_do_not_depend_on_how_many_are_generated() {
     assert_eq!(s, &table(&large, Table::Users).slice(0, 300));
     let so = table(&small, Table::Orders);
     assert_eq!(so, &table(&large, Table::Orders).slice(0, so.num_rows()));
-    assert_eq!(table(&small, Table::Products), table(&large, Table::Products));
+    assert_eq!(
+        table(&small, Table::Products),
+        table(&large, Table::Products)
+    );
 }
 
 #[test]
@@ -161,12 +211,24 @@ fn schemas_are_exactly_thelooks() {
             assert!(b.num_rows() > 0, "{t} is empty");
         }
         match profile {
-            Profile::Signal => assert_eq!(g.truth.as_ref().expect("truth").schema(), truth_schema()),
+            Profile::Signal => {
+                assert_eq!(g.truth.as_ref().expect("truth").schema(), truth_schema())
+            }
             Profile::Thelook => assert!(g.truth.is_none()),
         }
     }
-    assert_eq!(table(&gen_ok(&cfg(10, 3, Profile::Thelook)), Table::Products).num_rows(), 29_120);
-    assert_eq!(table(&gen_ok(&cfg(10, 3, Profile::Thelook)), Table::DistributionCenters).num_rows(), 10);
+    assert_eq!(
+        table(&gen_ok(&cfg(10, 3, Profile::Thelook)), Table::Products).num_rows(),
+        29_120
+    );
+    assert_eq!(
+        table(
+            &gen_ok(&cfg(10, 3, Profile::Thelook)),
+            Table::DistributionCenters
+        )
+        .num_rows(),
+        10
+    );
 }
 
 #[test]
@@ -181,44 +243,95 @@ fn thelook_marginals() {
     assert_shares(
         "order status",
         &req_strs(orders, "status"),
-        &[("Complete", 0.25), ("Cancelled", 0.15), ("Returned", 0.10), ("Processing", 0.20), ("Shipped", 0.30)],
+        &[
+            ("Complete", 0.25),
+            ("Cancelled", 0.15),
+            ("Returned", 0.10),
+            ("Processing", 0.20),
+            ("Shipped", 0.30),
+        ],
         0.03,
     );
     assert_shares(
         "user traffic",
         &req_strs(users, "traffic_source"),
-        &[("Search", 0.70), ("Organic", 0.15), ("Facebook", 0.06), ("Email", 0.05), ("Display", 0.04)],
+        &[
+            ("Search", 0.70),
+            ("Organic", 0.15),
+            ("Facebook", 0.06),
+            ("Email", 0.05),
+            ("Display", 0.04),
+        ],
         0.03,
     );
-    assert_shares("gender", &req_strs(users, "gender"), &[("M", 0.5), ("F", 0.5)], 0.03);
-    let n_items: Vec<String> = req_i64s(orders, "num_of_item").iter().map(|n| n.to_string()).collect();
-    assert_shares("items per order", &n_items, &[("1", 0.70), ("2", 0.20), ("3", 0.05), ("4", 0.05)], 0.03);
+    assert_shares(
+        "gender",
+        &req_strs(users, "gender"),
+        &[("M", 0.5), ("F", 0.5)],
+        0.03,
+    );
+    let n_items: Vec<String> = req_i64s(orders, "num_of_item")
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_shares(
+        "items per order",
+        &n_items,
+        &[("1", 0.70), ("2", 0.20), ("3", 0.05), ("4", 0.05)],
+        0.03,
+    );
     let orders_per_user = orders.num_rows() as f64 / n_users;
-    assert!((orders_per_user - 1.25).abs() < 0.08, "orders per user {orders_per_user}");
+    assert!(
+        (orders_per_user - 1.25).abs() < 0.08,
+        "orders per user {orders_per_user}"
+    );
     let ratio = table(&g, Table::InventoryItems).num_rows() as f64 / items.num_rows() as f64;
     assert!((ratio - 2.7).abs() < 0.1, "inventory per item {ratio}");
     let events_per_user = events.num_rows() as f64 / n_users;
-    assert!((events_per_user - 24.3).abs() < 2.0, "events per user {events_per_user}");
+    assert!(
+        (events_per_user - 24.3).abs() < 2.0,
+        "events per user {events_per_user}"
+    );
     assert_shares(
         "event traffic",
         &req_strs(events, "traffic_source"),
-        &[("Email", 0.45), ("Adwords", 0.30), ("YouTube", 0.10), ("Facebook", 0.10), ("Organic", 0.05)],
+        &[
+            ("Email", 0.45),
+            ("Adwords", 0.30),
+            ("YouTube", 0.10),
+            ("Facebook", 0.10),
+            ("Organic", 0.05),
+        ],
         0.03,
     );
     assert_shares(
         "browser",
         &req_strs(events, "browser"),
-        &[("Chrome", 0.5), ("Safari", 0.2), ("Firefox", 0.2), ("IE", 0.05), ("Other", 0.05)],
+        &[
+            ("Chrome", 0.5),
+            ("Safari", 0.2),
+            ("Firefox", 0.2),
+            ("IE", 0.05),
+            ("Other", 0.05),
+        ],
         0.03,
     );
     let ages = req_i64s(users, "age");
     assert!(ages.iter().all(|a| (12..=70).contains(a)));
     // Items are bought from the user's own department.
-    let gender_of: HashMap<i64, String> = req_i64s(users, "id").into_iter().zip(req_strs(users, "gender")).collect();
+    let gender_of: HashMap<i64, String> = req_i64s(users, "id")
+        .into_iter()
+        .zip(req_strs(users, "gender"))
+        .collect();
     let products = table(&g, Table::Products);
-    let dept_of: HashMap<i64, String> =
-        req_i64s(products, "id").into_iter().zip(req_strs(products, "department")).collect();
-    for (u, p) in req_i64s(items, "user_id").into_iter().zip(req_i64s(items, "product_id")) {
+    let dept_of: HashMap<i64, String> = req_i64s(products, "id")
+        .into_iter()
+        .zip(req_strs(products, "department"))
+        .collect();
+    for (u, p) in req_i64s(items, "user_id")
+        .into_iter()
+        .zip(req_i64s(items, "product_id"))
+    {
         let want = if gender_of[&u] == "M" { "Men" } else { "Women" };
         assert_eq!(dept_of[&p], want);
     }
@@ -231,14 +344,31 @@ fn signal_marginals_stay_close_to_thelook() {
     assert_shares(
         "signal order status",
         &req_strs(orders, "status"),
-        &[("Complete", 0.25), ("Cancelled", 0.15), ("Returned", 0.12), ("Processing", 0.17), ("Shipped", 0.30)],
+        &[
+            ("Complete", 0.25),
+            ("Cancelled", 0.15),
+            ("Returned", 0.12),
+            ("Processing", 0.17),
+            ("Shipped", 0.30),
+        ],
         0.04,
     );
-    let n_items: Vec<String> = req_i64s(orders, "num_of_item").iter().map(|n| n.to_string()).collect();
-    assert_shares("items per order", &n_items, &[("1", 0.70), ("2", 0.20), ("3", 0.05), ("4", 0.05)], 0.03);
+    let n_items: Vec<String> = req_i64s(orders, "num_of_item")
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_shares(
+        "items per order",
+        &n_items,
+        &[("1", 0.70), ("2", 0.20), ("3", 0.05), ("4", 0.05)],
+        0.03,
+    );
     let users = table(&g, Table::Users).num_rows() as f64;
     let per_user = orders.num_rows() as f64 / users;
-    assert!((1.1..=1.9).contains(&per_user), "orders per user {per_user}");
+    assert!(
+        (1.1..=1.9).contains(&per_user),
+        "orders per user {per_user}"
+    );
 }
 
 #[test]
@@ -252,7 +382,12 @@ fn timestamps_stay_within_the_date_range() {
             for f in b.schema().fields() {
                 if f.data_type() == &repurchase_core::schema::ts_type() {
                     for v in tss(b, f.name()).into_iter().flatten() {
-                        assert!(v < end, "{t}.{} = {} is after the end date", f.name(), format_bigquery_ts(v));
+                        assert!(
+                            v < end,
+                            "{t}.{} = {} is after the end date",
+                            f.name(),
+                            format_bigquery_ts(v)
+                        );
                         total += 1;
                         fractional += usize::from(v % 1_000_000 != 0);
                     }
@@ -277,9 +412,14 @@ fn timestamps_stay_within_the_date_range() {
                 }
                 "Shipped" => assert!(shipped[i].is_some_and(|s| s >= c) && delivered[i].is_none()),
                 "Complete" => {
-                    assert!(delivered[i].is_some_and(|d| d >= shipped[i].unwrap_or(i64::MAX)) && returned[i].is_none())
+                    assert!(
+                        delivered[i].is_some_and(|d| d >= shipped[i].unwrap_or(i64::MAX))
+                            && returned[i].is_none()
+                    )
                 }
-                "Returned" => assert!(returned[i].is_some_and(|r| r >= delivered[i].unwrap_or(i64::MAX))),
+                "Returned" => {
+                    assert!(returned[i].is_some_and(|r| r >= delivered[i].unwrap_or(i64::MAX)))
+                }
                 other => panic!("unexpected status {other}"),
             }
         }
@@ -295,12 +435,18 @@ fn events_precede_their_orders() {
         let events = table(&g, Table::Events);
 
         let mut order_times: HashMap<i64, Vec<i64>> = HashMap::new();
-        for (u, c) in req_i64s(orders, "user_id").into_iter().zip(tss(orders, "created_at")) {
+        for (u, c) in req_i64s(orders, "user_id")
+            .into_iter()
+            .zip(tss(orders, "created_at"))
+        {
             order_times.entry(u).or_default().push(c.expect("created"));
         }
         let ev_user = i64s(events, "user_id");
         let ev_type = req_strs(events, "event_type");
-        let ev_time: Vec<i64> = tss(events, "created_at").into_iter().map(|v| v.expect("ts")).collect();
+        let ev_time: Vec<i64> = tss(events, "created_at")
+            .into_iter()
+            .map(|v| v.expect("ts"))
+            .collect();
         let ev_session = req_strs(events, "session_id");
         let ev_seq = req_i64s(events, "sequence_number");
         let ev_uri = req_strs(events, "uri");
@@ -311,8 +457,13 @@ fn events_precede_their_orders() {
                 "purchase" => {
                     purchases += 1;
                     let u = ev_user[i].expect("purchase events are signed in");
-                    let ok = order_times[&u].iter().any(|&c| ev_time[i] < c && c - ev_time[i] <= 31_000_000);
-                    assert!(ok, "purchase event {i} has no order of user {u} a few seconds after it");
+                    let ok = order_times[&u]
+                        .iter()
+                        .any(|&c| ev_time[i] < c && c - ev_time[i] <= 31_000_000);
+                    assert!(
+                        ok,
+                        "purchase event {i} has no order of user {u} a few seconds after it"
+                    );
                     assert_eq!(ev_uri[i], "/purchase");
                 }
                 "cancel" => assert!(ev_user[i].is_none(), "cancel only in anonymous sessions"),
@@ -326,7 +477,10 @@ fn events_precede_their_orders() {
         // Within a session, events are strictly increasing in time and numbered 1, 2, 3, ...
         let mut sessions: HashMap<&str, Vec<(i64, i64)>> = HashMap::new();
         for i in 0..events.num_rows() {
-            sessions.entry(ev_session[i].as_str()).or_default().push((ev_seq[i], ev_time[i]));
+            sessions
+                .entry(ev_session[i].as_str())
+                .or_default()
+                .push((ev_seq[i], ev_time[i]));
         }
         for (sid, mut evs) in sessions {
             assert_eq!(sid.len(), 36);
@@ -344,7 +498,10 @@ fn ids_are_sequential_and_references_hold() {
     let g = gen_ok(&cfg(1_000, 9, Profile::Signal));
     for (t, b) in &g.tables {
         let ids = req_i64s(b, t.key());
-        assert!(ids.iter().enumerate().all(|(i, &id)| id == i as i64 + 1), "{t} ids are 1..=n");
+        assert!(
+            ids.iter().enumerate().all(|(i, &id)| id == i as i64 + 1),
+            "{t} ids are 1..=n"
+        );
     }
     let orders = table(&g, Table::Orders);
     let items = table(&g, Table::OrderItems);
@@ -366,7 +523,11 @@ fn ids_are_sequential_and_references_hold() {
         req_i64s(items, "product_id"),
         req_i64s(items, "inventory_item_id"),
     );
-    let (status, created, sale) = (req_strs(items, "status"), tss(items, "created_at"), f64s(items, "sale_price"));
+    let (status, created, sale) = (
+        req_strs(items, "status"),
+        tss(items, "created_at"),
+        f64s(items, "sale_price"),
+    );
     for i in 0..items.num_rows() {
         let o = (oid[i] - 1) as usize;
         let v = (iid[i] - 1) as usize;
@@ -381,9 +542,15 @@ fn ids_are_sequential_and_references_hold() {
         assert!(sold_rows.insert(v));
     }
     for (o, n) in n_items.iter().enumerate() {
-        assert_eq!(items_per_order.get(&(o as i64 + 1)).copied().unwrap_or(0), *n);
+        assert_eq!(
+            items_per_order.get(&(o as i64 + 1)).copied().unwrap_or(0),
+            *n
+        );
     }
-    assert_eq!(inv_sold.iter().filter(|s| s.is_some()).count(), items.num_rows());
+    assert_eq!(
+        inv_sold.iter().filter(|s| s.is_some()).count(),
+        items.num_rows()
+    );
 }
 
 #[test]
@@ -397,8 +564,15 @@ fn truth_agrees_with_the_orders_table() {
         let users = req_i64s(truth, "user_id");
         let anchor = tss(truth, "anchor_time");
         let p = f64s(truth, "p_true");
-        let label = truth.column_by_name("repurchased").expect("column").as_boolean();
-        assert_eq!(ids.len(), expected.len(), "one truth row per Complete order");
+        let label = truth
+            .column_by_name("repurchased")
+            .expect("column")
+            .as_boolean();
+        assert_eq!(
+            ids.len(),
+            expected.len(),
+            "one truth row per Complete order"
+        );
         let order_user = req_i64s(orders, "user_id");
         let order_created = tss(orders, "created_at");
         let mut positives = 0;
@@ -414,10 +588,18 @@ fn truth_agrees_with_the_orders_table() {
         assert!((0.10..=0.35).contains(&rate), "positive rate {rate}");
         // p_true is informative: positives have a clearly higher mean probability.
         let mean = |want: bool| {
-            let v: Vec<f64> = (0..ids.len()).filter(|&i| label.value(i) == want).map(|i| p[i]).collect();
+            let v: Vec<f64> = (0..ids.len())
+                .filter(|&i| label.value(i) == want)
+                .map(|i| p[i])
+                .collect();
             v.iter().sum::<f64>() / v.len() as f64
         };
-        assert!(mean(true) > mean(false) + 0.1, "mean p_true {} vs {}", mean(true), mean(false));
+        assert!(
+            mean(true) > mean(false) + 0.1,
+            "mean p_true {} vs {}",
+            mean(true),
+            mean(false)
+        );
     }
 }
 
@@ -428,12 +610,21 @@ fn signal_labels_are_calibrated_where_the_window_is_closed() {
     let truth = g.truth.as_ref().expect("truth");
     let anchor = tss(truth, "anchor_time");
     let p = f64s(truth, "p_true");
-    let label = truth.column_by_name("repurchased").expect("column").as_boolean();
+    let label = truth
+        .column_by_name("repurchased")
+        .expect("column")
+        .as_boolean();
     let cutoff = end_exclusive_micros() - 60 * 86_400 * 1_000_000;
-    let closed: Vec<usize> = (0..p.len()).filter(|&i| anchor[i].is_some_and(|a| a < cutoff)).collect();
+    let closed: Vec<usize> = (0..p.len())
+        .filter(|&i| anchor[i].is_some_and(|a| a < cutoff))
+        .collect();
     let mean_p = closed.iter().map(|&i| p[i]).sum::<f64>() / closed.len() as f64;
     let rate = closed.iter().filter(|&&i| label.value(i)).count() as f64 / closed.len() as f64;
-    assert!((mean_p - rate).abs() < 0.02, "mean p_true {mean_p} vs realised {rate} over {} anchors", closed.len());
+    assert!(
+        (mean_p - rate).abs() < 0.02,
+        "mean p_true {mean_p} vs realised {rate} over {} anchors",
+        closed.len()
+    );
 }
 
 #[tokio::test]
@@ -441,8 +632,17 @@ async fn write_round_trip() {
     let g = gen_ok(&cfg(400, 6, Profile::Signal));
     let root = DataRoot::open("memory://datagen-test/csv", &StoreConfig::default()).expect("root");
     let summary = write(&root, &g, OutputFormat::Csv).await.expect("write");
-    let listed: Vec<String> = root.list("").await.expect("list").iter().map(|m| root.relative(&m.location)).collect();
-    let mut expected: Vec<String> = Table::ALL.iter().map(|t| format!("{}.csv", t.name())).collect();
+    let listed: Vec<String> = root
+        .list("")
+        .await
+        .expect("list")
+        .iter()
+        .map(|m| root.relative(&m.location))
+        .collect();
+    let mut expected: Vec<String> = Table::ALL
+        .iter()
+        .map(|t| format!("{}.csv", t.name()))
+        .collect();
     expected.push(TRUTH_PATH.to_string());
     expected.sort();
     assert_eq!(listed, expected);
@@ -451,21 +651,40 @@ async fn write_round_trip() {
     for (t, b) in &g.tables {
         let text = root.get(&format!("{}.csv", t.name())).await.expect("get");
         let text = std::str::from_utf8(&text).expect("utf8");
-        let header: Vec<String> = b.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let header: Vec<String> = b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         assert_eq!(text.lines().next(), Some(header.join(",").as_str()));
         assert_eq!(text.lines().count(), b.num_rows() + 1, "{t} line count");
-        assert!(summary.rows.contains(&(t.name().to_string(), b.num_rows() as u64)));
+        assert!(
+            summary
+                .rows
+                .contains(&(t.name().to_string(), b.num_rows() as u64))
+        );
     }
     let users = root.get("users.csv").await.expect("get");
-    assert!(std::str::from_utf8(&users).expect("utf8").contains(" UTC\n"));
+    assert!(
+        std::str::from_utf8(&users)
+            .expect("utf8")
+            .contains(" UTC\n")
+    );
 
-    let proot = DataRoot::open("memory://datagen-test/parquet", &StoreConfig::default()).expect("root");
-    write(&proot, &g, OutputFormat::Parquet).await.expect("write parquet");
+    let proot =
+        DataRoot::open("memory://datagen-test/parquet", &StoreConfig::default()).expect("root");
+    write(&proot, &g, OutputFormat::Parquet)
+        .await
+        .expect("write parquet");
     for (t, b) in g
         .tables
         .iter()
         .map(|(t, b)| (t.name().to_string(), b))
-        .chain([("truth/anchor_truth".into(), g.truth.as_ref().expect("truth"))])
+        .chain([(
+            "truth/anchor_truth".into(),
+            g.truth.as_ref().expect("truth"),
+        )])
     {
         let bytes = proot.get(&format!("{t}.parquet")).await.expect("get");
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
@@ -488,18 +707,30 @@ async fn timing_100k() {
         let t0 = std::time::Instant::now();
         let g = gen_ok(&c);
         let gen_time = t0.elapsed();
-        let root =
-            DataRoot::open(&format!("memory://datagen-timing/{profile}"), &StoreConfig::default()).expect("root");
+        let root = DataRoot::open(
+            &format!("memory://datagen-timing/{profile}"),
+            &StoreConfig::default(),
+        )
+        .expect("root");
         let t1 = std::time::Instant::now();
         let summary = write(&root, &g, OutputFormat::Csv).await.expect("write");
         let write_time = t1.elapsed();
-        println!("profile {profile}: generate {gen_time:?}, csv write {write_time:?} ({} bytes)", summary.bytes);
+        println!(
+            "profile {profile}: generate {gen_time:?}, csv write {write_time:?} ({} bytes)",
+            summary.bytes
+        );
         for (t, n) in &summary.rows {
             println!("  {t}: {n} rows");
         }
         if let Some(truth) = &g.truth {
-            let label = truth.column_by_name("repurchased").expect("column").as_boolean();
-            println!("  positive rate {:.3}", label.true_count() as f64 / truth.num_rows() as f64);
+            let label = truth
+                .column_by_name("repurchased")
+                .expect("column")
+                .as_boolean();
+            println!(
+                "  positive rate {:.3}",
+                label.true_count() as f64 / truth.num_rows() as f64
+            );
         }
         // Free the in-memory objects before the next profile.
         root.delete_prefix("").await.expect("cleanup");
@@ -518,7 +749,10 @@ fn signal_stats() {
     s.sort_by(|a, b| a.0.cmp(&b.0));
     println!("status {s:?}");
     let truth = g.truth.as_ref().expect("truth");
-    let label = truth.column_by_name("repurchased").expect("column").as_boolean();
+    let label = truth
+        .column_by_name("repurchased")
+        .expect("column")
+        .as_boolean();
     let p = f64s(truth, "p_true");
     println!(
         "anchors {} rate {:.3} mean p {:.3}",
@@ -526,5 +760,8 @@ fn signal_stats() {
         label.true_count() as f64 / truth.num_rows() as f64,
         p.iter().sum::<f64>() / p.len() as f64
     );
-    println!("events/user {:.2}", table(&g, Table::Events).num_rows() as f64 / 20_000.0);
+    println!(
+        "events/user {:.2}",
+        table(&g, Table::Events).num_rows() as f64 / 20_000.0
+    );
 }

@@ -77,11 +77,23 @@ mod tests {
     #[test]
     fn examples() {
         assert_eq!(format_bigquery_ts(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(format_bigquery_ts(1_672_912_923_000_000), "2023-01-05 10:02:03 UTC");
-        assert_eq!(format_bigquery_ts(1_672_912_923_123_456), "2023-01-05 10:02:03.123456 UTC");
-        assert_eq!(format_bigquery_ts(1_672_912_923_000_001), "2023-01-05 10:02:03.000001 UTC");
+        assert_eq!(
+            format_bigquery_ts(1_672_912_923_000_000),
+            "2023-01-05 10:02:03 UTC"
+        );
+        assert_eq!(
+            format_bigquery_ts(1_672_912_923_123_456),
+            "2023-01-05 10:02:03.123456 UTC"
+        );
+        assert_eq!(
+            format_bigquery_ts(1_672_912_923_000_001),
+            "2023-01-05 10:02:03.000001 UTC"
+        );
         assert_eq!(format_bigquery_ts(-1), "1969-12-31 23:59:59.999999 UTC");
-        assert_eq!(format_bigquery_ts(951_782_400_000_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(
+            format_bigquery_ts(951_782_400_000_000),
+            "2000-02-29 00:00:00 UTC"
+        );
     }
 
     #[test]

@@ -62,17 +62,32 @@ pub struct WriteSummary {
 /// Path of the truth table below the root, in both output formats.
 pub const TRUTH_PATH: &str = "truth/anchor_truth.parquet";
 
-pub async fn write(root: &DataRoot, generated: &Generated, format: OutputFormat) -> Result<WriteSummary, DatagenError> {
+pub async fn write(
+    root: &DataRoot,
+    generated: &Generated,
+    format: OutputFormat,
+) -> Result<WriteSummary, DatagenError> {
     let mut summary = WriteSummary::default();
     for (table, batch) in &generated.tables {
         let rel = format!("{}.{}", table.name(), format.extension());
         let bytes = put(root, &rel, table.name(), batch, format).await?;
-        summary.rows.push((table.name().to_string(), batch.num_rows() as u64));
+        summary
+            .rows
+            .push((table.name().to_string(), batch.num_rows() as u64));
         summary.bytes += bytes;
     }
     if let Some(truth) = &generated.truth {
-        let bytes = put(root, TRUTH_PATH, "anchor_truth", truth, OutputFormat::Parquet).await?;
-        summary.rows.push(("anchor_truth".to_string(), truth.num_rows() as u64));
+        let bytes = put(
+            root,
+            TRUTH_PATH,
+            "anchor_truth",
+            truth,
+            OutputFormat::Parquet,
+        )
+        .await?;
+        summary
+            .rows
+            .push(("anchor_truth".to_string(), truth.num_rows() as u64));
         summary.bytes += bytes;
     }
     Ok(summary)
@@ -90,11 +105,17 @@ async fn put(
     let owned_batch = batch.clone();
     let encoded = tokio::task::spawn_blocking(move || encode(&owned_name, &owned_batch, format))
         .await
-        .map_err(|e| DatagenError::Task { what: format!("encoding {name}"), reason: e.to_string() })??;
+        .map_err(|e| DatagenError::Task {
+            what: format!("encoding {name}"),
+            reason: e.to_string(),
+        })??;
     let len = encoded.len() as u64;
     root.put(rel, encoded)
         .await
-        .map_err(|source| DatagenError::Storage { path: root.url(rel), source: Box::new(source) })?;
+        .map_err(|source| DatagenError::Storage {
+            path: root.url(rel),
+            source: Box::new(source),
+        })?;
     tracing::info!(table = name, rows = batch.num_rows(), bytes = len, path = %root.url(rel), "wrote table");
     Ok(len)
 }
@@ -103,9 +124,17 @@ fn encode(name: &str, batch: &RecordBatch, format: OutputFormat) -> Result<Bytes
     match format {
         OutputFormat::Csv => crate::csv::encode(batch)
             .map(Bytes::from)
-            .map_err(|reason| DatagenError::Csv { table: name.to_string(), reason }),
-        OutputFormat::Parquet => repurchase_core::parquet_io::encode(&batch.schema(), std::slice::from_ref(batch))
-            .map(Bytes::from)
-            .map_err(|source| DatagenError::Parquet { table: name.to_string(), source }),
+            .map_err(|reason| DatagenError::Csv {
+                table: name.to_string(),
+                reason,
+            }),
+        OutputFormat::Parquet => {
+            repurchase_core::parquet_io::encode(&batch.schema(), std::slice::from_ref(batch))
+                .map(Bytes::from)
+                .map_err(|source| DatagenError::Parquet {
+                    table: name.to_string(),
+                    source,
+                })
+        }
     }
 }

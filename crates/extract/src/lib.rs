@@ -75,11 +75,19 @@ pub async fn extract(root: &DataRoot, run_date: RunDate, source: &Source) -> Res
     let Source::Files(src) = source;
     let run_end = run_date.end_exclusive_micros();
     let listing = src.list("").await?;
-    let names: Vec<(String, u64)> = listing.iter().map(|m| (src.relative(&m.location), m.size)).collect();
+    let names: Vec<(String, u64)> = listing
+        .iter()
+        .map(|m| (src.relative(&m.location), m.size))
+        .collect();
 
     // Load and check every table first: nothing is written unless all seven are good.
     let bar = progress(Table::ALL.len() as u64, "loading");
-    let mut loaded: Vec<(Table, Vec<RecordBatch>, BTreeMap<String, u64>, serde_json::Value)> = Vec::new();
+    let mut loaded: Vec<(
+        Table,
+        Vec<RecordBatch>,
+        BTreeMap<String, u64>,
+        serde_json::Value,
+    )> = Vec::new();
     for table in Table::ALL {
         let timer = StepTimer::start("load-table");
         let found = find(table, &names, src)?;
@@ -88,7 +96,9 @@ pub async fn extract(root: &DataRoot, run_date: RunDate, source: &Source) -> Res
         let mut row_offset = 0u64;
         for (file, size) in &found.files {
             let data = src.get(file).await?;
-            files_meta.push(serde_json::json!({"name": file, "bytes": size, "sha256": sha256_hex(&data)}));
+            files_meta.push(
+                serde_json::json!({"name": file, "bytes": size, "sha256": sha256_hex(&data)}),
+            );
             let data_clone = data.clone();
             let file_name = file.clone();
             let format = found.format;
@@ -113,19 +123,32 @@ pub async fn extract(root: &DataRoot, run_date: RunDate, source: &Source) -> Res
     bar.finish_and_clear();
 
     let timer = StepTimer::start("write-raw");
-    let mut outcome = Outcome { tables: BTreeMap::new() };
+    let mut outcome = Outcome {
+        tables: BTreeMap::new(),
+    };
     let mut total = 0;
     for (table, batches, counters, meta) in loaded {
         let schema = table.schema();
         let mut w = PartitionWriter::begin(root, Dataset::Raw(table), run_date).await?;
-        let rows = w.write_parquet("part-00000.parquet", schema.clone(), &batches).await?;
+        let rows = w
+            .write_parquet("part-00000.parquet", schema.clone(), &batches)
+            .await?;
         let params = serde_json::json!({
             "source": src.to_string(),
             "source_files": meta,
             "run_end": run_date.end_exclusive().to_rfc3339(),
         });
-        w.commit(STAGE, params, Some(&schema), Vec::new(), counters.clone()).await?;
-        info!(table = table.name(), rows, dropped = counters.get("rows_dropped_created_after_run_date").copied().unwrap_or(0), "raw table written");
+        w.commit(STAGE, params, Some(&schema), Vec::new(), counters.clone())
+            .await?;
+        info!(
+            table = table.name(),
+            rows,
+            dropped = counters
+                .get("rows_dropped_created_after_run_date")
+                .copied()
+                .unwrap_or(0),
+            "raw table written"
+        );
         outcome.tables.insert(table.name().to_string(), rows);
         total += rows;
     }
@@ -139,7 +162,10 @@ fn find(table: Table, names: &[(String, u64)], src: &DataRoot) -> Result<Found> 
     let mut csv = Vec::new();
     let mut parquet = Vec::new();
     for (name, size) in names {
-        let in_folder = name.strip_prefix(t).and_then(|r| r.strip_prefix('/')).is_some_and(|r| !r.contains('/'));
+        let in_folder = name
+            .strip_prefix(t)
+            .and_then(|r| r.strip_prefix('/'))
+            .is_some_and(|r| !r.contains('/'));
         let direct = name == &format!("{t}.csv") || name == &format!("{t}.parquet");
         if !(in_folder || direct) {
             continue;
@@ -151,15 +177,23 @@ fn find(table: Table, names: &[(String, u64)], src: &DataRoot) -> Result<Found> 
         }
     }
     match (csv.is_empty(), parquet.is_empty()) {
-        (false, true) => Ok(Found { format: "csv", files: csv }),
-        (true, false) => Ok(Found { format: "parquet", files: parquet }),
+        (false, true) => Ok(Found {
+            format: "csv",
+            files: csv,
+        }),
+        (true, false) => Ok(Found {
+            format: "parquet",
+            files: parquet,
+        }),
         (false, false) => Err(CoreError::BadTable {
             table: t.into(),
             message: format!("both CSV and Parquet files found under {src}; keep one format"),
         }),
         (true, true) => Err(CoreError::BadTable {
             table: t.into(),
-            message: format!("not found: expected {t}.csv, {t}.parquet or files in {t}/ under {src}"),
+            message: format!(
+                "not found: expected {t}.csv, {t}.parquet or files in {t}/ under {src}"
+            ),
         }),
     }
 }

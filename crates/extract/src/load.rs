@@ -6,7 +6,10 @@
 use std::io::Cursor;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringArray, TimestampMicrosecondBuilder};
+use arrow::array::{
+    Array, ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringArray,
+    TimestampMicrosecondBuilder,
+};
 use arrow::compute::cast;
 use arrow::csv::ReaderBuilder;
 use arrow::csv::reader::Format;
@@ -21,7 +24,10 @@ use crate::timestamp::parse_ts_micros;
 const BATCH_ROWS: usize = 64 * 1024;
 
 fn bad(table: Table, message: String) -> CoreError {
-    CoreError::BadTable { table: table.name().to_string(), message }
+    CoreError::BadTable {
+        table: table.name().to_string(),
+        message,
+    }
 }
 
 /// Checks that the file has exactly the table's columns (any order).
@@ -30,30 +36,60 @@ fn check_columns(table: Table, file: &str, names: &[String]) -> Result<(), CoreE
     let mut seen = std::collections::HashSet::new();
     for n in names {
         if !seen.insert(n.as_str()) {
-            return Err(bad(table, format!("{file}: column {n:?} appears twice in the header")));
+            return Err(bad(
+                table,
+                format!("{file}: column {n:?} appears twice in the header"),
+            ));
         }
     }
     for f in schema.fields() {
         if !seen.contains(f.name().as_str()) {
-            return Err(bad(table, format!("{file}: missing column {:?} (found columns: {})", f.name(), names.join(", "))));
+            return Err(bad(
+                table,
+                format!(
+                    "{file}: missing column {:?} (found columns: {})",
+                    f.name(),
+                    names.join(", ")
+                ),
+            ));
         }
     }
     for n in names {
         if schema.field_with_name(n).is_err() {
-            return Err(bad(table, format!("{file}: unexpected column {n:?}; TheLook's {table} has: {}", field_names(&schema))));
+            return Err(bad(
+                table,
+                format!(
+                    "{file}: unexpected column {n:?}; TheLook's {table} has: {}",
+                    field_names(&schema)
+                ),
+            ));
         }
     }
     Ok(())
 }
 
 fn field_names(schema: &Schema) -> String {
-    schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+    schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Parses a BigQuery CSV export: header row, empty field = NULL, BigQuery timestamps.
 /// `row_offset` is the number of data rows in earlier files of the same table (for row numbers).
-pub fn load_csv(table: Table, file: &str, data: Bytes, row_offset: u64) -> Result<Vec<RecordBatch>, CoreError> {
-    let data = if data.starts_with(&[0xEF, 0xBB, 0xBF]) { data.slice(3..) } else { data };
+pub fn load_csv(
+    table: Table,
+    file: &str,
+    data: Bytes,
+    row_offset: u64,
+) -> Result<Vec<RecordBatch>, CoreError> {
+    let data = if data.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        data.slice(3..)
+    } else {
+        data
+    };
     if data.is_empty() {
         return Err(bad(table, format!("{file}: file is empty (no header row)")));
     }
@@ -61,10 +97,18 @@ pub fn load_csv(table: Table, file: &str, data: Bytes, row_offset: u64) -> Resul
         .with_header(true)
         .infer_schema(Cursor::new(&data[..]), Some(0))
         .map_err(|e| bad(table, format!("{file}: unreadable header: {e}")))?;
-    let names: Vec<String> = header_schema.fields().iter().map(|f| f.name().trim().to_string()).collect();
+    let names: Vec<String> = header_schema
+        .fields()
+        .iter()
+        .map(|f| f.name().trim().to_string())
+        .collect();
     check_columns(table, file, &names)?;
-    let text_schema: SchemaRef =
-        Arc::new(Schema::new(names.iter().map(|n| Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>()));
+    let text_schema: SchemaRef = Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(n, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ));
     let reader = ReaderBuilder::new(text_schema.clone())
         .with_header(true)
         .with_batch_size(BATCH_ROWS)
@@ -74,10 +118,17 @@ pub fn load_csv(table: Table, file: &str, data: Bytes, row_offset: u64) -> Resul
     let mut out = Vec::new();
     let mut row0 = row_offset;
     for batch in reader {
-        let batch = batch.map_err(|e| bad(table, format!("{file}: malformed CSV after data row {row0}: {e}")))?;
+        let batch = batch.map_err(|e| {
+            bad(
+                table,
+                format!("{file}: malformed CSV after data row {row0}: {e}"),
+            )
+        })?;
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(target.fields().len());
         for field in target.fields() {
-            let idx = text_schema.index_of(field.name()).map_err(|e| bad(table, e.to_string()))?;
+            let idx = text_schema
+                .index_of(field.name())
+                .map_err(|e| bad(table, e.to_string()))?;
             let text = batch
                 .column(idx)
                 .as_any()
@@ -86,15 +137,31 @@ pub fn load_csv(table: Table, file: &str, data: Bytes, row_offset: u64) -> Resul
             columns.push(convert_text(table, file, field, text, row0)?);
         }
         row0 += batch.num_rows() as u64;
-        out.push(RecordBatch::try_new(target.clone(), columns).map_err(|e| bad(table, format!("{file}: {e}")))?);
+        out.push(
+            RecordBatch::try_new(target.clone(), columns)
+                .map_err(|e| bad(table, format!("{file}: {e}")))?,
+        );
     }
     Ok(out)
 }
 
-fn convert_text(table: Table, file: &str, field: &Field, text: &StringArray, row0: u64) -> Result<ArrayRef, CoreError> {
+fn convert_text(
+    table: Table,
+    file: &str,
+    field: &Field,
+    text: &StringArray,
+    row0: u64,
+) -> Result<ArrayRef, CoreError> {
     let err = |i: usize, v: &str, what: &str| {
         let shown: String = v.chars().take(60).collect();
-        bad(table, format!("{file}: column {:?}, row {}: cannot parse {shown:?} as {what}", field.name(), row0 + i as u64 + 1))
+        bad(
+            table,
+            format!(
+                "{file}: column {:?}, row {}: cannot parse {shown:?} as {what}",
+                field.name(),
+                row0 + i as u64 + 1
+            ),
+        )
     };
     Ok(match field.data_type() {
         DataType::Utf8 => Arc::new(text.clone()),
@@ -103,7 +170,11 @@ fn convert_text(table: Table, file: &str, field: &Field, text: &StringArray, row
             for (i, v) in text.iter().enumerate() {
                 match v {
                     None => b.append_null(),
-                    Some(s) => b.append_value(s.trim().parse::<i64>().map_err(|_| err(i, s, "an integer"))?),
+                    Some(s) => b.append_value(
+                        s.trim()
+                            .parse::<i64>()
+                            .map_err(|_| err(i, s, "an integer"))?,
+                    ),
                 }
             }
             Arc::new(b.finish())
@@ -129,12 +200,19 @@ fn convert_text(table: Table, file: &str, field: &Field, text: &StringArray, row
             for (i, v) in text.iter().enumerate() {
                 match v {
                     None => b.append_null(),
-                    Some(s) => b.append_value(parse_ts_micros(s).ok_or_else(|| err(i, s, "a timestamp like 2023-01-05 10:02:03 UTC"))?),
+                    Some(s) => b
+                        .append_value(parse_ts_micros(s).ok_or_else(|| {
+                            err(i, s, "a timestamp like 2023-01-05 10:02:03 UTC")
+                        })?),
                 }
             }
             Arc::new(b.finish())
         }
-        other => return Err(CoreError::Invalid(format!("schema type {other} has no CSV conversion"))),
+        other => {
+            return Err(CoreError::Invalid(format!(
+                "schema type {other} has no CSV conversion"
+            )));
+        }
     })
 }
 
@@ -144,33 +222,53 @@ pub fn load_parquet(table: Table, file: &str, data: Bytes) -> Result<Vec<RecordB
     let builder = ParquetRecordBatchReaderBuilder::try_new(data)
         .map_err(|e| bad(table, format!("{file}: not a readable Parquet file: {e}")))?;
     let file_schema = builder.schema().clone();
-    let names: Vec<String> = file_schema.fields().iter().map(|f| f.name().clone()).collect();
+    let names: Vec<String> = file_schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     check_columns(table, file, &names)?;
     let target = table.schema();
     for field in target.fields() {
-        let have = file_schema.field_with_name(field.name()).map_err(|e| bad(table, e.to_string()))?;
+        let have = file_schema
+            .field_with_name(field.name())
+            .map_err(|e| bad(table, e.to_string()))?;
         if !castable(have.data_type(), field.data_type()) {
             return Err(bad(
                 table,
-                format!("{file}: column {:?} has type {}, expected {}", field.name(), have.data_type(), field.data_type()),
+                format!(
+                    "{file}: column {:?} has type {}, expected {}",
+                    field.name(),
+                    have.data_type(),
+                    field.data_type()
+                ),
             ));
         }
     }
-    let reader = builder.with_batch_size(BATCH_ROWS).build().map_err(|e| bad(table, format!("{file}: {e}")))?;
+    let reader = builder
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| bad(table, format!("{file}: {e}")))?;
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| bad(table, format!("{file}: corrupt Parquet data: {e}")))?;
         let mut columns = Vec::with_capacity(target.fields().len());
         for field in target.fields() {
-            let col = batch.column_by_name(field.name()).ok_or_else(|| bad(table, format!("missing {}", field.name())))?;
+            let col = batch
+                .column_by_name(field.name())
+                .ok_or_else(|| bad(table, format!("missing {}", field.name())))?;
             let col = if col.data_type() == field.data_type() {
                 col.clone()
             } else {
-                cast(col, field.data_type()).map_err(|e| bad(table, format!("{file}: column {:?}: {e}", field.name())))?
+                cast(col, field.data_type())
+                    .map_err(|e| bad(table, format!("{file}: column {:?}: {e}", field.name())))?
             };
             columns.push(col);
         }
-        out.push(RecordBatch::try_new(target.clone(), columns).map_err(|e| bad(table, format!("{file}: {e}")))?);
+        out.push(
+            RecordBatch::try_new(target.clone(), columns)
+                .map_err(|e| bad(table, format!("{file}: {e}")))?,
+        );
     }
     Ok(out)
 }
@@ -212,11 +310,35 @@ mod tests {
     #[test]
     fn csv_errors_name_column_and_row() {
         let csv = format!("{HEADER}1,a,1.0,2.0\n2,b,north,2.0\n");
-        let err = load_csv(Table::DistributionCenters, "dc.csv", Bytes::from(csv), 0).unwrap_err().to_string();
-        assert!(err.contains("distribution_centers") && err.contains("\"latitude\"") && err.contains("row 2"), "{err}");
-        let missing = load_csv(Table::DistributionCenters, "dc.csv", Bytes::from("id,name,latitude\n1,a,2\n"), 0).unwrap_err().to_string();
-        assert!(missing.contains("missing column \"longitude\""), "{missing}");
-        let extra = load_csv(Table::DistributionCenters, "dc.csv", Bytes::from("id,name,latitude,longitude,x\n"), 0).unwrap_err().to_string();
+        let err = load_csv(Table::DistributionCenters, "dc.csv", Bytes::from(csv), 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("distribution_centers")
+                && err.contains("\"latitude\"")
+                && err.contains("row 2"),
+            "{err}"
+        );
+        let missing = load_csv(
+            Table::DistributionCenters,
+            "dc.csv",
+            Bytes::from("id,name,latitude\n1,a,2\n"),
+            0,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            missing.contains("missing column \"longitude\""),
+            "{missing}"
+        );
+        let extra = load_csv(
+            Table::DistributionCenters,
+            "dc.csv",
+            Bytes::from("id,name,latitude,longitude,x\n"),
+            0,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(extra.contains("unexpected column \"x\""), "{extra}");
     }
 
@@ -225,7 +347,11 @@ mod tests {
         let csv = "id,user_id,sequence_number,session_id,created_at,ip_address,city,state,postal_code,browser,traffic_source,uri,event_type\n\
                    1,,1,s,2023-01-05 10:02:03.5 UTC,,,,,,,,home\n2,7,2,s,2023-01-05 10:02:03+00:00,,,,,,,,cart\n";
         let b = &load_csv(Table::Events, "events.csv", Bytes::from(csv), 0).unwrap()[0];
-        let ts = b.column(4).as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
+        let ts = b
+            .column(4)
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .unwrap();
         assert_eq!(ts.value(0) - ts.value(1), 500_000);
         assert!(b.column(1).is_null(0));
     }

@@ -23,7 +23,12 @@ pub fn parse_ts_micros(s: &str) -> Option<i64> {
         }
         Some(v)
     };
-    if b[4] != b'-' || b[7] != b'-' || !(b[10] == b' ' || b[10] == b'T') || b[13] != b':' || b[16] != b':' {
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b' ' || b[10] == b'T')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
@@ -75,7 +80,11 @@ fn parse_offset(s: &str) -> Option<i64> {
         return None;
     }
     let h = i64::from(digits[0] - b'0') * 10 + i64::from(digits[1] - b'0');
-    let m = if digits.len() == 4 { i64::from(digits[2] - b'0') * 10 + i64::from(digits[3] - b'0') } else { 0 };
+    let m = if digits.len() == 4 {
+        i64::from(digits[2] - b'0') * 10 + i64::from(digits[3] - b'0')
+    } else {
+        0
+    };
     if h > 23 || m > 59 {
         return None;
     }
@@ -90,16 +99,34 @@ mod tests {
     fn bigquery_formats() {
         let base = parse_ts_micros("2023-01-05 10:02:03 UTC").unwrap();
         assert_eq!(base, 1_672_912_923_000_000);
-        assert_eq!(parse_ts_micros("2023-01-05 10:02:03.123456 UTC"), Some(base + 123_456));
-        assert_eq!(parse_ts_micros("2023-01-05 10:02:03.123456+00:00"), Some(base + 123_456));
-        assert_eq!(parse_ts_micros("2023-01-05T10:02:03.5Z"), Some(base + 500_000));
+        assert_eq!(
+            parse_ts_micros("2023-01-05 10:02:03.123456 UTC"),
+            Some(base + 123_456)
+        );
+        assert_eq!(
+            parse_ts_micros("2023-01-05 10:02:03.123456+00:00"),
+            Some(base + 123_456)
+        );
+        assert_eq!(
+            parse_ts_micros("2023-01-05T10:02:03.5Z"),
+            Some(base + 500_000)
+        );
         assert_eq!(parse_ts_micros("2023-01-05 12:02:03+02:00"), Some(base));
         assert_eq!(parse_ts_micros("2023-01-05 10:02:03"), Some(base));
     }
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "2023-01-05", "2023-13-05 10:02:03 UTC", "2023-02-30 10:02:03 UTC", "2023-01-05 25:00:00 UTC", "2023-01-05 10:02:03 PST", "2023-01-05 10:02:03.", "yesterday at noon, roughly"] {
+        for bad in [
+            "",
+            "2023-01-05",
+            "2023-13-05 10:02:03 UTC",
+            "2023-02-30 10:02:03 UTC",
+            "2023-01-05 25:00:00 UTC",
+            "2023-01-05 10:02:03 PST",
+            "2023-01-05 10:02:03.",
+            "yesterday at noon, roughly",
+        ] {
             assert_eq!(parse_ts_micros(bad), None, "{bad:?}");
         }
     }

@@ -11,7 +11,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use arrow::compute::filter_record_batch;
 use repurchase_core::CoreError;
 use repurchase_core::schema::Table;
@@ -19,15 +21,24 @@ use repurchase_core::schema::Table;
 pub type Counters = BTreeMap<String, u64>;
 
 fn bad(table: Table, message: String) -> CoreError {
-    CoreError::BadTable { table: table.name().to_string(), message }
+    CoreError::BadTable {
+        table: table.name().to_string(),
+        message,
+    }
 }
 
 fn ts_col<'a>(b: &'a RecordBatch, name: &str) -> Option<&'a TimestampMicrosecondArray> {
-    b.column_by_name(name)?.as_any().downcast_ref::<TimestampMicrosecondArray>()
+    b.column_by_name(name)?
+        .as_any()
+        .downcast_ref::<TimestampMicrosecondArray>()
 }
 
 /// Validates and repairs a table in place; returns the counters to record in its manifest.
-pub fn validate(table: Table, batches: Vec<RecordBatch>, run_end_us: i64) -> Result<(Vec<RecordBatch>, Counters), CoreError> {
+pub fn validate(
+    table: Table,
+    batches: Vec<RecordBatch>,
+    run_end_us: i64,
+) -> Result<(Vec<RecordBatch>, Counters), CoreError> {
     let mut counters = Counters::new();
     let rows_read: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
     counters.insert("rows_read".into(), rows_read);
@@ -44,8 +55,12 @@ pub fn validate(table: Table, batches: Vec<RecordBatch>, run_end_us: i64) -> Res
     for b in batches {
         let b = match table.time_column() {
             Some(col) => {
-                let ts = ts_col(&b, col).ok_or_else(|| bad(table, format!("{col} is not a timestamp")))?;
-                let keep: BooleanArray = ts.iter().map(|v| Some(v.is_some_and(|t| t < run_end_us))).collect();
+                let ts = ts_col(&b, col)
+                    .ok_or_else(|| bad(table, format!("{col} is not a timestamp")))?;
+                let keep: BooleanArray = ts
+                    .iter()
+                    .map(|v| Some(v.is_some_and(|t| t < run_end_us)))
+                    .collect();
                 let kept = filter_record_batch(&b, &keep).map_err(|e| bad(table, e.to_string()))?;
                 dropped += (b.num_rows() - kept.num_rows()) as u64;
                 kept
@@ -62,7 +77,10 @@ pub fn validate(table: Table, batches: Vec<RecordBatch>, run_end_us: i64) -> Res
     counters.insert("rows_dropped_created_after_run_date".into(), dropped);
     counters.insert("timestamps_nulled_after_run_date".into(), nulled);
     counters.insert("statuses_rolled_back".into(), rolled_back);
-    counters.insert("rows_written".into(), out.iter().map(|b| b.num_rows() as u64).sum());
+    counters.insert(
+        "rows_written".into(),
+        out.iter().map(|b| b.num_rows() as u64).sum(),
+    );
     Ok((out, counters))
 }
 
@@ -70,10 +88,18 @@ fn check_required(table: Table, batches: &[RecordBatch]) -> Result<(), CoreError
     for col in table.required() {
         let mut row0 = 0u64;
         for b in batches {
-            let c = b.column_by_name(col).ok_or_else(|| bad(table, format!("missing column {col:?}")))?;
+            let c = b
+                .column_by_name(col)
+                .ok_or_else(|| bad(table, format!("missing column {col:?}")))?;
             if c.null_count() > 0 {
                 let i = (0..c.len()).find(|i| c.is_null(*i)).unwrap_or(0);
-                return Err(bad(table, format!("column {col:?}, row {}: null, but the column is required", row0 + i as u64 + 1)));
+                return Err(bad(
+                    table,
+                    format!(
+                        "column {col:?}, row {}: null, but the column is required",
+                        row0 + i as u64 + 1
+                    ),
+                ));
             }
             row0 += b.num_rows() as u64;
         }
@@ -94,7 +120,12 @@ fn check_unique_key(table: Table, batches: &[RecordBatch]) -> Result<(), CoreErr
             row += 1;
             let Some(v) = v else { continue };
             if let Some(first) = seen.insert(v, row) {
-                return Err(bad(table, format!("column {key:?}, row {row}: duplicate key {v} (first seen at row {first})")));
+                return Err(bad(
+                    table,
+                    format!(
+                        "column {key:?}, row {row}: duplicate key {v} (first seen at row {first})"
+                    ),
+                ));
             }
         }
     }
@@ -102,7 +133,11 @@ fn check_unique_key(table: Table, batches: &[RecordBatch]) -> Result<(), CoreErr
 }
 
 /// Nulls timestamps after the run date and sets statuses back; returns (batch, nulled, rolled back).
-fn roll_back_later_facts(table: Table, b: RecordBatch, run_end_us: i64) -> Result<(RecordBatch, u64, u64), CoreError> {
+fn roll_back_later_facts(
+    table: Table,
+    b: RecordBatch,
+    run_end_us: i64,
+) -> Result<(RecordBatch, u64, u64), CoreError> {
     let columns: &[&str] = match table {
         Table::Orders | Table::OrderItems => &["shipped_at", "delivered_at", "returned_at"],
         Table::InventoryItems => &["sold_at"],
@@ -112,10 +147,14 @@ fn roll_back_later_facts(table: Table, b: RecordBatch, run_end_us: i64) -> Resul
     let mut arrays: Vec<ArrayRef> = b.columns().to_vec();
     let mut nulled = 0u64;
     for name in columns {
-        let idx = schema.index_of(name).map_err(|e| bad(table, e.to_string()))?;
-        let ts = ts_col(&b, name).ok_or_else(|| bad(table, format!("{name} is not a timestamp")))?;
+        let idx = schema
+            .index_of(name)
+            .map_err(|e| bad(table, e.to_string()))?;
+        let ts =
+            ts_col(&b, name).ok_or_else(|| bad(table, format!("{name} is not a timestamp")))?;
         if ts.iter().flatten().any(|t| t >= run_end_us) {
-            let fixed: TimestampMicrosecondArray = ts.iter().map(|v| v.filter(|t| *t < run_end_us)).collect();
+            let fixed: TimestampMicrosecondArray =
+                ts.iter().map(|v| v.filter(|t| *t < run_end_us)).collect();
             nulled += (fixed.null_count() - ts.null_count()) as u64;
             arrays[idx] = Arc::new(fixed.with_timezone("UTC"));
         }
@@ -123,29 +162,43 @@ fn roll_back_later_facts(table: Table, b: RecordBatch, run_end_us: i64) -> Resul
     let mut rolled_back = 0u64;
     if matches!(table, Table::Orders | Table::OrderItems) && nulled > 0 {
         let get = |name: &str| -> Result<TimestampMicrosecondArray, CoreError> {
-            let idx = schema.index_of(name).map_err(|e| bad(table, e.to_string()))?;
+            let idx = schema
+                .index_of(name)
+                .map_err(|e| bad(table, e.to_string()))?;
             arrays[idx]
                 .as_any()
                 .downcast_ref::<TimestampMicrosecondArray>()
                 .cloned()
                 .ok_or_else(|| bad(table, format!("{name} is not a timestamp")))
         };
-        let (shipped, delivered, returned) = (get("shipped_at")?, get("delivered_at")?, get("returned_at")?);
-        let sidx = schema.index_of("status").map_err(|e| bad(table, e.to_string()))?;
-        let status = arrays[sidx].as_any().downcast_ref::<StringArray>().cloned().ok_or_else(|| bad(table, "status is not text".into()))?;
+        let (shipped, delivered, returned) = (
+            get("shipped_at")?,
+            get("delivered_at")?,
+            get("returned_at")?,
+        );
+        let sidx = schema
+            .index_of("status")
+            .map_err(|e| bad(table, e.to_string()))?;
+        let status = arrays[sidx]
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .cloned()
+            .ok_or_else(|| bad(table, "status is not text".into()))?;
         let fixed: StringArray = (0..status.len())
             .map(|i| {
                 let s = status.is_valid(i).then(|| status.value(i));
                 let at_run_end = match s {
-                    Some("Returned") | Some("Complete") | Some("Shipped") => Some(if returned.is_valid(i) {
-                        "Returned"
-                    } else if delivered.is_valid(i) {
-                        "Complete"
-                    } else if shipped.is_valid(i) {
-                        "Shipped"
-                    } else {
-                        "Processing"
-                    }),
+                    Some("Returned") | Some("Complete") | Some("Shipped") => {
+                        Some(if returned.is_valid(i) {
+                            "Returned"
+                        } else if delivered.is_valid(i) {
+                            "Complete"
+                        } else if shipped.is_valid(i) {
+                            "Shipped"
+                        } else {
+                            "Processing"
+                        })
+                    }
                     other => other,
                 };
                 if at_run_end != s && !(s == Some("Shipped") && at_run_end == Some("Complete")) {
@@ -175,7 +228,9 @@ mod tests {
         let mut user = Int64Builder::new();
         let mut status = StringBuilder::new();
         let mut gender = StringBuilder::new();
-        let mut ts: Vec<TimestampMicrosecondBuilder> = (0..4).map(|_| TimestampMicrosecondBuilder::new().with_timezone("UTC")).collect();
+        let mut ts: Vec<TimestampMicrosecondBuilder> = (0..4)
+            .map(|_| TimestampMicrosecondBuilder::new().with_timezone("UTC"))
+            .collect();
         let mut n = Int64Builder::new();
         for (i, s, created, shipped, delivered, returned) in rows {
             id.append_value(*i);
@@ -188,7 +243,12 @@ mod tests {
             ts[3].append_option(*delivered);
             n.append_value(1);
         }
-        let mut cols: Vec<ArrayRef> = vec![Arc::new(id.finish()), Arc::new(user.finish()), Arc::new(status.finish()), Arc::new(gender.finish())];
+        let mut cols: Vec<ArrayRef> = vec![
+            Arc::new(id.finish()),
+            Arc::new(user.finish()),
+            Arc::new(status.finish()),
+            Arc::new(gender.finish()),
+        ];
         for t in ts.iter_mut() {
             cols.push(Arc::new(t.finish()));
         }
@@ -200,23 +260,59 @@ mod tests {
     fn drops_later_rows_and_rolls_back_later_facts() {
         let end = 100 * DAY;
         let b = orders(&[
-            (1, "Complete", 10 * DAY, Some(11 * DAY), Some(12 * DAY), None),
-            (2, "Returned", 98 * DAY, Some(99 * DAY), Some(99 * DAY + 5), Some(101 * DAY)),
-            (3, "Complete", 99 * DAY, Some(100 * DAY), Some(101 * DAY), None),
+            (
+                1,
+                "Complete",
+                10 * DAY,
+                Some(11 * DAY),
+                Some(12 * DAY),
+                None,
+            ),
+            (
+                2,
+                "Returned",
+                98 * DAY,
+                Some(99 * DAY),
+                Some(99 * DAY + 5),
+                Some(101 * DAY),
+            ),
+            (
+                3,
+                "Complete",
+                99 * DAY,
+                Some(100 * DAY),
+                Some(101 * DAY),
+                None,
+            ),
             (4, "Processing", end, None, None, None),
         ]);
         let (out, c) = validate(Table::Orders, vec![b], end).unwrap();
         assert_eq!(c["rows_dropped_created_after_run_date"], 1);
         assert_eq!(c["timestamps_nulled_after_run_date"], 3);
         assert_eq!(c["statuses_rolled_back"], 2);
-        let status = out[0].column(2).as_any().downcast_ref::<StringArray>().unwrap();
-        assert_eq!(status.iter().collect::<Vec<_>>(), vec![Some("Complete"), Some("Complete"), Some("Processing")]);
+        let status = out[0]
+            .column(2)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!(
+            status.iter().collect::<Vec<_>>(),
+            vec![Some("Complete"), Some("Complete"), Some("Processing")]
+        );
     }
 
     #[test]
     fn duplicate_keys_are_errors_naming_rows() {
-        let b = orders(&[(1, "Complete", 0, None, None, None), (1, "Complete", 1, None, None, None)]);
-        let err = validate(Table::Orders, vec![b], DAY).unwrap_err().to_string();
-        assert!(err.contains("orders") && err.contains("row 2") && err.contains("duplicate key 1"), "{err}");
+        let b = orders(&[
+            (1, "Complete", 0, None, None, None),
+            (1, "Complete", 1, None, None, None),
+        ]);
+        let err = validate(Table::Orders, vec![b], DAY)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("orders") && err.contains("row 2") && err.contains("duplicate key 1"),
+            "{err}"
+        );
     }
 }

@@ -29,9 +29,6 @@ use tracing::info;
 
 pub const STAGE: &str = "build-features";
 
-/// Columns of a feature table that are not model features.
-pub const META_COLUMNS: [&str; 5] = ["user_id", "order_id", "anchor_time", "label", "repurchased_so_far"];
-
 /// Which completed orders are anchors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -49,7 +46,9 @@ impl FromStr for AnchorMode {
         match s {
             "first-order" => Ok(AnchorMode::FirstOrder),
             "every-order" => Ok(AnchorMode::EveryOrder),
-            other => Err(format!("unknown anchor mode {other:?}: use first-order or every-order")),
+            other => Err(format!(
+                "unknown anchor mode {other:?}: use first-order or every-order"
+            )),
         }
     }
 }
@@ -86,8 +85,14 @@ pub struct Outcome {
 }
 
 /// Raw tables the feature query reads.
-const INPUT_TABLES: [Table; 6] =
-    [Table::Users, Table::Orders, Table::OrderItems, Table::Products, Table::Events, Table::DistributionCenters];
+const INPUT_TABLES: [Table; 6] = [
+    Table::Users,
+    Table::Orders,
+    Table::OrderItems,
+    Table::Products,
+    Table::Events,
+    Table::DistributionCenters,
+];
 
 pub async fn run(args: Args) -> Result<Outcome> {
     let root = args.common.open_root()?;
@@ -95,13 +100,19 @@ pub async fn run(args: Args) -> Result<Outcome> {
 }
 
 /// Builds both feature partitions for `run_date` under `root`.
-pub async fn build(root: &DataRoot, run_date: RunDate, anchor: AnchorMode, horizon_days: u32) -> Result<Outcome> {
+pub async fn build(
+    root: &DataRoot,
+    run_date: RunDate,
+    anchor: AnchorMode,
+    horizon_days: u32,
+) -> Result<Outcome> {
     let timer = StepTimer::start("features-query");
     let ctx = session();
     let mut inputs: Vec<InputRef> = Vec::new();
     let mut rows_in = 0;
     for table in INPUT_TABLES {
-        let (_, input) = register_partition(&ctx, root, Dataset::Raw(table), run_date, table.name()).await?;
+        let (_, input) =
+            register_partition(&ctx, root, Dataset::Raw(table), run_date, table.name()).await?;
         rows_in += input.row_count;
         inputs.push(input);
     }
@@ -131,40 +142,73 @@ pub async fn build(root: &DataRoot, run_date: RunDate, anchor: AnchorMode, horiz
     ]);
     counters.insert("positives".into(), train_positives);
     let mut w = PartitionWriter::begin(root, Dataset::FeaturesTrain, run_date).await?;
-    w.write_parquet("part-00000.parquet", train.schema.clone(), &train.batches).await?;
-    w.commit(STAGE, params.clone(), Some(&train.schema), inputs.clone(), counters.clone()).await?;
+    w.write_parquet("part-00000.parquet", train.schema.clone(), &train.batches)
+        .await?;
+    w.commit(
+        STAGE,
+        params.clone(),
+        Some(&train.schema),
+        inputs.clone(),
+        counters.clone(),
+    )
+    .await?;
 
     counters.insert("positives".into(), 0);
     counters.insert("already_repurchased".into(), already);
     let mut w = PartitionWriter::begin(root, Dataset::FeaturesScore, run_date).await?;
-    w.write_parquet("part-00000.parquet", score.schema.clone(), &score.batches).await?;
-    w.commit(STAGE, params, Some(&score.schema), inputs, counters).await?;
+    w.write_parquet("part-00000.parquet", score.schema.clone(), &score.batches)
+        .await?;
+    w.commit(STAGE, params, Some(&score.schema), inputs, counters)
+        .await?;
     timer.finish(anchors, train_rows + score_rows);
-    info!(anchors, train_rows, score_rows, train_positives, missing_user, "features written");
-    Ok(Outcome { anchors, train_rows, score_rows, train_positives })
+    info!(
+        anchors,
+        train_rows, score_rows, train_positives, missing_user, "features written"
+    );
+    Ok(Outcome {
+        anchors,
+        train_rows,
+        score_rows,
+        train_positives,
+    })
 }
 
 /// Session settings fixed here so results do not depend on the machine's core count.
 pub fn session() -> SessionContext {
-    let config = SessionConfig::new().with_target_partitions(4).with_batch_size(8192);
+    let config = SessionConfig::new()
+        .with_target_partitions(4)
+        .with_batch_size(8192);
     SessionContext::new_with_config(config)
 }
 
 /// Runs the feature query over tables already registered in `ctx`.
-pub async fn compute(ctx: &SessionContext, run_date: RunDate, anchor: AnchorMode, horizon_days: u32) -> Result<Vec<RecordBatch>> {
+pub async fn compute(
+    ctx: &SessionContext,
+    run_date: RunDate,
+    anchor: AnchorMode,
+    horizon_days: u32,
+) -> Result<Vec<RecordBatch>> {
     let sql = sql_file!("features/anchors.sql");
     let horizon_us = i64::from(horizon_days) * 86_400_000_000;
     let df = sql
         .dataframe(
             ctx,
             vec![
-                ("run_end_us", ScalarValue::Int64(Some(run_date.end_exclusive_micros()))),
+                (
+                    "run_end_us",
+                    ScalarValue::Int64(Some(run_date.end_exclusive_micros())),
+                ),
                 ("horizon_us", ScalarValue::Int64(Some(horizon_us))),
-                ("first_only", ScalarValue::Boolean(Some(anchor == AnchorMode::FirstOrder))),
+                (
+                    "first_only",
+                    ScalarValue::Boolean(Some(anchor == AnchorMode::FirstOrder)),
+                ),
             ],
         )
         .await?;
-    df.collect().await.map_err(|e| CoreError::query(sql.name, e))
+    df.collect()
+        .await
+        .map_err(|e| CoreError::query(sql.name, e))
 }
 
 pub struct Part {
@@ -179,15 +223,29 @@ pub fn split(batches: &[RecordBatch]) -> Result<(Part, Part)> {
         return Err(CoreError::Invalid("feature query returned no batch".into()));
     };
     let schema = first.schema();
-    let wc = schema.index_of("window_closed").map_err(|e| CoreError::arrow("window_closed", e))?;
+    let wc = schema
+        .index_of("window_closed")
+        .map_err(|e| CoreError::arrow("window_closed", e))?;
     let keep: Vec<usize> = (0..schema.fields().len()).filter(|i| *i != wc).collect();
-    let train_schema = Arc::new(schema.project(&keep).map_err(|e| CoreError::arrow("project", e))?);
-    let label_idx = train_schema.index_of("label").map_err(|e| CoreError::arrow("label", e))?;
+    let train_schema = Arc::new(
+        schema
+            .project(&keep)
+            .map_err(|e| CoreError::arrow("project", e))?,
+    );
+    let label_idx = train_schema
+        .index_of("label")
+        .map_err(|e| CoreError::arrow("label", e))?;
     let score_fields: Vec<Field> = train_schema
         .fields()
         .iter()
         .enumerate()
-        .map(|(i, f)| if i == label_idx { f.as_ref().clone().with_name("repurchased_so_far") } else { f.as_ref().clone() })
+        .map(|(i, f)| {
+            if i == label_idx {
+                f.as_ref().clone().with_name("repurchased_so_far")
+            } else {
+                f.as_ref().clone()
+            }
+        })
         .collect();
     let score_schema = Arc::new(Schema::new(score_fields));
     let (mut train, mut score) = (Vec::new(), Vec::new());
@@ -198,27 +256,51 @@ pub fn split(batches: &[RecordBatch]) -> Result<(Part, Part)> {
             .downcast_ref::<BooleanArray>()
             .ok_or_else(|| CoreError::Invalid("window_closed is not boolean".into()))?;
         let open = arrow::compute::not(closed).map_err(|e| CoreError::arrow("not", e))?;
-        let projected = b.project(&keep).map_err(|e| CoreError::arrow("project", e))?;
-        let t = filter_record_batch(&projected, closed).map_err(|e| CoreError::arrow("filter", e))?;
-        let s = filter_record_batch(&projected, &open).map_err(|e| CoreError::arrow("filter", e))?;
+        let projected = b
+            .project(&keep)
+            .map_err(|e| CoreError::arrow("project", e))?;
+        let t =
+            filter_record_batch(&projected, closed).map_err(|e| CoreError::arrow("filter", e))?;
+        let s =
+            filter_record_batch(&projected, &open).map_err(|e| CoreError::arrow("filter", e))?;
         if t.num_rows() > 0 {
             train.push(t);
         }
         if s.num_rows() > 0 {
-            score.push(RecordBatch::try_new(score_schema.clone(), s.columns().to_vec()).map_err(|e| CoreError::arrow("rename", e))?);
+            score.push(
+                RecordBatch::try_new(score_schema.clone(), s.columns().to_vec())
+                    .map_err(|e| CoreError::arrow("rename", e))?,
+            );
         }
     }
-    Ok((Part { schema: train_schema, batches: train }, Part { schema: score_schema, batches: score }))
+    Ok((
+        Part {
+            schema: train_schema,
+            batches: train,
+        },
+        Part {
+            schema: score_schema,
+            batches: score,
+        },
+    ))
 }
 
 fn count_positive(batches: &[RecordBatch], column: &str) -> u64 {
     batches
         .iter()
         .filter_map(|b| b.column_by_name(column))
-        .filter_map(|c| c.as_any().downcast_ref::<Int64Array>().map(|a| a.iter().filter(|v| *v == Some(1)).count() as u64))
+        .filter_map(|c| {
+            c.as_any()
+                .downcast_ref::<Int64Array>()
+                .map(|a| a.iter().filter(|v| *v == Some(1)).count() as u64)
+        })
         .sum()
 }
 
 fn count_null(batches: &[RecordBatch], column: &str) -> u64 {
-    batches.iter().filter_map(|b| b.column_by_name(column)).map(|c| c.null_count() as u64).sum()
+    batches
+        .iter()
+        .filter_map(|b| b.column_by_name(column))
+        .map(|c| c.null_count() as u64)
+        .sum()
 }

@@ -7,11 +7,11 @@
 
 use std::collections::BTreeMap;
 
+use forust_ml::Matrix;
 use forust_ml::gradientbooster::GradientBooster;
+use forust_ml::gradientbooster::ImportanceMethod;
 use forust_ml::metric::Metric;
 use forust_ml::objective::ObjectiveType;
-use forust_ml::Matrix;
-use forust_ml::gradientbooster::ImportanceMethod;
 use repurchase_core::CoreError;
 use serde::{Deserialize, Serialize};
 
@@ -70,18 +70,37 @@ fn model_err(msg: impl std::fmt::Display) -> CoreError {
 
 impl ModelArtifact {
     /// Fits encoders on `train` and the booster on `train`, early-stopping on `valid`.
-    pub fn fit(train: &FeatureTable, valid: &FeatureTable, params: &BoosterParams) -> Result<ModelArtifact, CoreError> {
+    pub fn fit(
+        train: &FeatureTable,
+        valid: &FeatureTable,
+        params: &BoosterParams,
+    ) -> Result<ModelArtifact, CoreError> {
         for spec in &train.specs {
             if is_identifier(&spec.name) {
-                return Err(model_err(format!("refusing identifier column {:?} as a feature", spec.name)));
+                return Err(model_err(format!(
+                    "refusing identifier column {:?} as a feature",
+                    spec.name
+                )));
             }
         }
         let y_train = train.labels()?;
         let y_valid = valid.labels()?;
         let mut encoders = BTreeMap::new();
-        for spec in train.specs.iter().filter(|s| s.kind == FeatureKind::Categorical) {
+        for spec in train
+            .specs
+            .iter()
+            .filter(|s| s.kind == FeatureKind::Categorical)
+        {
             let values = &train.categorical[&spec.name];
-            encoders.insert(spec.name.clone(), TargetEncoder::fit(values, y_train, params.encoding_smoothing, params.encoding_min_count));
+            encoders.insert(
+                spec.name.clone(),
+                TargetEncoder::fit(
+                    values,
+                    y_train,
+                    params.encoding_smoothing,
+                    params.encoding_min_count,
+                ),
+            );
         }
         let mut artifact = ModelArtifact {
             format_version: FORMAT_VERSION,
@@ -113,7 +132,12 @@ impl ModelArtifact {
         let train_m = Matrix::new(&x_train, train.len(), p);
         let valid_m = Matrix::new(&x_valid, valid.len(), p);
         booster
-            .fit(&train_m, &y_train_f, &w_train, Some(vec![(valid_m, &y_valid_f, &w_valid)]))
+            .fit(
+                &train_m,
+                &y_train_f,
+                &w_train,
+                Some(vec![(valid_m, &y_valid_f, &w_valid)]),
+            )
             .map_err(|e| model_err(format!("training failed: {e}")))?;
         artifact.iterations = booster.prediction_iteration.unwrap_or(booster.trees.len());
         let json = booster.json_dump().map_err(model_err)?;
@@ -134,20 +158,30 @@ impl ModelArtifact {
         self.build_matrix(t, Some(labels))
     }
 
-    fn build_matrix(&self, t: &FeatureTable, oof_labels: Option<&[bool]>) -> Result<Vec<f64>, CoreError> {
+    fn build_matrix(
+        &self,
+        t: &FeatureTable,
+        oof_labels: Option<&[bool]>,
+    ) -> Result<Vec<f64>, CoreError> {
         let n = t.len();
         let mut x = Vec::with_capacity(n * self.features.len());
         for spec in &self.features {
             match spec.kind {
                 FeatureKind::Numeric => {
-                    let col = t.numeric.get(&spec.name).ok_or_else(|| model_err(format!("feature {:?} missing from input", spec.name)))?;
+                    let col = t.numeric.get(&spec.name).ok_or_else(|| {
+                        model_err(format!("feature {:?} missing from input", spec.name))
+                    })?;
                     x.extend(col.iter().copied());
                 }
                 FeatureKind::Categorical => {
-                    let col = t.categorical.get(&spec.name).ok_or_else(|| model_err(format!("feature {:?} missing from input", spec.name)))?;
+                    let col = t.categorical.get(&spec.name).ok_or_else(|| {
+                        model_err(format!("feature {:?} missing from input", spec.name))
+                    })?;
                     let enc = &self.encoders[&spec.name];
                     match oof_labels {
-                        Some(labels) => x.extend(out_of_fold(col, labels, enc.smoothing, enc.min_count, 5)),
+                        Some(labels) => {
+                            x.extend(out_of_fold(col, labels, enc.smoothing, enc.min_count, 5))
+                        }
                         None => x.extend(enc.transform(col)),
                     }
                 }
@@ -164,15 +198,28 @@ impl ModelArtifact {
         let x = self.matrix(t)?;
         let booster = self.booster()?;
         let m = Matrix::new(&x, t.len(), self.features.len());
-        Ok(booster.predict(&m, true).into_iter().map(|z| 1.0 / (1.0 + (-z).exp())).collect())
+        Ok(booster
+            .predict(&m, true)
+            .into_iter()
+            .map(|z| 1.0 / (1.0 + (-z).exp()))
+            .collect())
     }
 
     /// Total gain per feature, normalised to sum to 1, highest first.
     pub fn importance(&self) -> Result<Vec<(String, f64)>, CoreError> {
         let booster = self.booster()?;
         let imp = booster.calculate_feature_importance(ImportanceMethod::TotalGain, true);
-        let mut out: Vec<(String, f64)> =
-            self.features.iter().enumerate().map(|(i, f)| (f.name.clone(), f64::from(imp.get(&i).copied().unwrap_or(0.0)))).collect();
+        let mut out: Vec<(String, f64)> = self
+            .features
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                (
+                    f.name.clone(),
+                    f64::from(imp.get(&i).copied().unwrap_or(0.0)),
+                )
+            })
+            .collect();
         out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         Ok(out)
     }
@@ -182,9 +229,13 @@ impl ModelArtifact {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<ModelArtifact, CoreError> {
-        let m: ModelArtifact = serde_json::from_slice(bytes).map_err(|e| model_err(format!("unreadable model file: {e}")))?;
+        let m: ModelArtifact = serde_json::from_slice(bytes)
+            .map_err(|e| model_err(format!("unreadable model file: {e}")))?;
         if m.format_version != FORMAT_VERSION {
-            return Err(model_err(format!("model format {} is not {FORMAT_VERSION}", m.format_version)));
+            return Err(model_err(format!(
+                "model format {} is not {FORMAT_VERSION}",
+                m.format_version
+            )));
         }
         Ok(m)
     }

@@ -26,7 +26,12 @@ pub struct TargetEncoder {
 }
 
 impl TargetEncoder {
-    pub fn fit(values: &[Option<String>], labels: &[bool], smoothing: f64, min_count: u64) -> TargetEncoder {
+    pub fn fit(
+        values: &[Option<String>],
+        labels: &[bool],
+        smoothing: f64,
+        min_count: u64,
+    ) -> TargetEncoder {
         let n = values.len().min(labels.len());
         let positives = labels[..n].iter().filter(|l| **l).count() as f64;
         let prior = if n == 0 { 0.0 } else { positives / n as f64 };
@@ -49,7 +54,8 @@ impl TargetEncoder {
         }
         kept.insert(OTHER.to_string(), other);
         kept.entry(MISSING.to_string()).or_insert((0, 0));
-        let enc = |(rows, pos): (u64, u64)| (pos as f64 + smoothing * prior) / (rows as f64 + smoothing);
+        let enc =
+            |(rows, pos): (u64, u64)| (pos as f64 + smoothing * prior) / (rows as f64 + smoothing);
         TargetEncoder {
             prior,
             smoothing,
@@ -61,24 +67,44 @@ impl TargetEncoder {
 
     pub fn transform_one(&self, v: Option<&str>) -> f64 {
         let key = v.unwrap_or(MISSING);
-        self.values.get(key).or_else(|| self.values.get(OTHER)).copied().unwrap_or(self.prior)
+        self.values
+            .get(key)
+            .or_else(|| self.values.get(OTHER))
+            .copied()
+            .unwrap_or(self.prior)
     }
 
     pub fn transform(&self, values: &[Option<String>]) -> Vec<f64> {
-        values.iter().map(|v| self.transform_one(v.as_deref())).collect()
+        values
+            .iter()
+            .map(|v| self.transform_one(v.as_deref()))
+            .collect()
     }
 }
 
 /// Out-of-fold encoding of training rows: row `i` is encoded by an encoder fitted on the rows of
 /// the other `folds - 1` folds (fold = `i % folds`, deterministic).
-pub fn out_of_fold(values: &[Option<String>], labels: &[bool], smoothing: f64, min_count: u64, folds: usize) -> Vec<f64> {
+pub fn out_of_fold(
+    values: &[Option<String>],
+    labels: &[bool],
+    smoothing: f64,
+    min_count: u64,
+    folds: usize,
+) -> Vec<f64> {
     let n = values.len();
     let mut out = vec![0.0; n];
     for k in 0..folds.max(2) {
-        let (fit_v, fit_l): (Vec<Option<String>>, Vec<bool>) =
-            (0..n).filter(|i| i % folds != k).map(|i| (values[i].clone(), labels[i])).unzip();
+        let (fit_v, fit_l): (Vec<Option<String>>, Vec<bool>) = (0..n)
+            .filter(|i| i % folds != k)
+            .map(|i| (values[i].clone(), labels[i]))
+            .unzip();
         // The fold's encoder sees fewer rows; scale the rare-category threshold with it.
-        let enc = TargetEncoder::fit(&fit_v, &fit_l, smoothing, min_count.saturating_mul(folds as u64 - 1) / folds as u64);
+        let enc = TargetEncoder::fit(
+            &fit_v,
+            &fit_l,
+            smoothing,
+            min_count.saturating_mul(folds as u64 - 1) / folds as u64,
+        );
         for i in (0..n).filter(|i| i % folds == k) {
             out[i] = enc.transform_one(values[i].as_deref());
         }
@@ -116,7 +142,10 @@ mod tests {
         assert!(enc.transform_one(Some("b")) < enc.transform_one(Some("a")));
         assert!(!enc.values.contains_key("rare"));
         assert_eq!(enc.transform_one(Some("never seen")), enc.values[OTHER]);
-        assert!(enc.transform_one(None) > prior, "missing is its own category");
+        assert!(
+            enc.transform_one(None) > prior,
+            "missing is its own category"
+        );
     }
 
     #[test]

@@ -10,11 +10,21 @@ use crate::table::FeatureTable;
 
 /// Reads a published feature partition, sorted by anchor time then anchor order (the order the
 /// windows and the calibrator's cross-fitting rely on; DataFusion may read files in any order).
-pub async fn load_features(root: &DataRoot, dataset: Dataset, run_date: RunDate) -> Result<(FeatureTable, Manifest, InputRef), CoreError> {
+pub async fn load_features(
+    root: &DataRoot,
+    dataset: Dataset,
+    run_date: RunDate,
+) -> Result<(FeatureTable, Manifest, InputRef), CoreError> {
     let ctx = SessionContext::new();
     let (manifest, input) = register_partition(&ctx, root, dataset, run_date, "features").await?;
-    let df = ctx.table("features").await.map_err(|e| CoreError::query("read features", e))?;
-    let batches = df.collect().await.map_err(|e| CoreError::query("read features", e))?;
+    let df = ctx
+        .table("features")
+        .await
+        .map_err(|e| CoreError::query("read features", e))?;
+    let batches = df
+        .collect()
+        .await
+        .map_err(|e| CoreError::query("read features", e))?;
     let table = FeatureTable::from_batches(&batches)?;
     let mut idx: Vec<usize> = (0..table.len()).collect();
     idx.sort_by_key(|&i| (table.anchor_us[i], table.order_id[i]));
@@ -22,17 +32,26 @@ pub async fn load_features(root: &DataRoot, dataset: Dataset, run_date: RunDate)
 }
 
 /// Reads one file listed in a published partition's manifest.
-pub async fn read_artifact(root: &DataRoot, dataset: Dataset, run_date: RunDate, name: &str) -> Result<(Vec<u8>, Manifest, InputRef), CoreError> {
+pub async fn read_artifact(
+    root: &DataRoot,
+    dataset: Dataset,
+    run_date: RunDate,
+    name: &str,
+) -> Result<(Vec<u8>, Manifest, InputRef), CoreError> {
     let (manifest, input) = Manifest::read(root, dataset, run_date).await?;
     let entry = manifest.file(name).ok_or_else(|| CoreError::BadManifest {
         path: root.url(&dataset.manifest_path(run_date)),
         reason: format!("does not list {name}"),
     })?;
-    let bytes = root.get(&format!("{}/{name}", dataset.partition(run_date))).await?;
+    let bytes = root
+        .get(&format!("{}/{name}", dataset.partition(run_date)))
+        .await?;
     if repurchase_core::manifest::sha256_hex(&bytes) != entry.sha256 {
         return Err(CoreError::BadManifest {
             path: root.url(&dataset.manifest_path(run_date)),
-            reason: format!("{name} does not match its checksum; the partition is damaged, rerun its stage"),
+            reason: format!(
+                "{name} does not match its checksum; the partition is damaged, rerun its stage"
+            ),
         });
     }
     Ok((bytes.to_vec(), manifest, input))

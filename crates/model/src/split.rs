@@ -47,7 +47,9 @@ impl Windows {
         let valid_start = valid_end - i64::from(valid_days) * DAY_US;
         let train_end = valid_start - h;
         let fmt = |us: i64| {
-            chrono::DateTime::from_timestamp_micros(us).map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default()
+            chrono::DateTime::from_timestamp_micros(us)
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_default()
         };
         Windows {
             horizon_days,

@@ -7,13 +7,21 @@
 
 use std::collections::BTreeMap;
 
-use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::{
+    Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use arrow::datatypes::DataType;
 use repurchase_core::CoreError;
 use serde::{Deserialize, Serialize};
 
 /// Columns of a feature table that are never model features.
-pub const META_COLUMNS: [&str; 5] = ["user_id", "order_id", "anchor_time", "label", "repurchased_so_far"];
+pub const META_COLUMNS: [&str; 5] = [
+    "user_id",
+    "order_id",
+    "anchor_time",
+    "label",
+    "repurchased_so_far",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -31,7 +39,11 @@ pub struct FeatureSpec {
 /// True for names that denote surrogate identifiers (`id`, `*_id`, `sku`, …).
 pub fn is_identifier(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    n == "id" || n.ends_with("_id") || n.ends_with("_ids") || n.contains("sku") || n.starts_with("id_")
+    n == "id"
+        || n.ends_with("_id")
+        || n.ends_with("_ids")
+        || n.contains("sku")
+        || n.starts_with("id_")
 }
 
 #[derive(Debug, Clone, Default)]
@@ -50,7 +62,10 @@ pub struct FeatureTable {
 }
 
 fn err(msg: String) -> CoreError {
-    CoreError::BadTable { table: "features".into(), message: msg }
+    CoreError::BadTable {
+        table: "features".into(),
+        message: msg,
+    }
 }
 
 impl FeatureTable {
@@ -65,7 +80,9 @@ impl FeatureTable {
     /// Builds the table from feature-partition batches (all with the same schema).
     pub fn from_batches(batches: &[RecordBatch]) -> Result<FeatureTable, CoreError> {
         let mut t = FeatureTable::default();
-        let Some(first) = batches.first() else { return Ok(t) };
+        let Some(first) = batches.first() else {
+            return Ok(t);
+        };
         let schema = first.schema();
         for f in schema.fields() {
             if META_COLUMNS.contains(&f.name().as_str()) {
@@ -79,18 +96,30 @@ impl FeatureTable {
             }
             let kind = match f.data_type() {
                 DataType::Float64 | DataType::Int64 => FeatureKind::Numeric,
-                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => FeatureKind::Categorical,
-                other => return Err(err(format!("feature {:?} has unsupported type {other}", f.name()))),
+                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => {
+                    FeatureKind::Categorical
+                }
+                other => {
+                    return Err(err(format!(
+                        "feature {:?} has unsupported type {other}",
+                        f.name()
+                    )));
+                }
             };
-            t.specs.push(FeatureSpec { name: f.name().clone(), kind });
+            t.specs.push(FeatureSpec {
+                name: f.name().clone(),
+                kind,
+            });
         }
         let has_label = schema.index_of("label").is_ok();
         let has_so_far = schema.index_of("repurchased_so_far").is_ok();
         let mut label = Vec::new();
         let mut so_far = Vec::new();
         for b in batches {
-            t.user_id.extend(int_col(b, "user_id")?.iter().map(|v| v.unwrap_or(-1)));
-            t.order_id.extend(int_col(b, "order_id")?.iter().map(|v| v.unwrap_or(-1)));
+            t.user_id
+                .extend(int_col(b, "user_id")?.iter().map(|v| v.unwrap_or(-1)));
+            t.order_id
+                .extend(int_col(b, "order_id")?.iter().map(|v| v.unwrap_or(-1)));
             let ts = b
                 .column_by_name("anchor_time")
                 .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
@@ -104,10 +133,16 @@ impl FeatureTable {
                 label.extend(l.values().iter().map(|v| *v == 1));
             }
             if has_so_far {
-                so_far.extend(int_col(b, "repurchased_so_far")?.iter().map(|v| v == Some(1)));
+                so_far.extend(
+                    int_col(b, "repurchased_so_far")?
+                        .iter()
+                        .map(|v| v == Some(1)),
+                );
             }
             for spec in &t.specs {
-                let col = b.column_by_name(&spec.name).ok_or_else(|| err(format!("batch lacks column {}", spec.name)))?;
+                let col = b
+                    .column_by_name(&spec.name)
+                    .ok_or_else(|| err(format!("batch lacks column {}", spec.name)))?;
                 match spec.kind {
                     FeatureKind::Numeric => {
                         let dst = t.numeric.entry(spec.name.clone()).or_default();
@@ -119,9 +154,16 @@ impl FeatureTable {
                     }
                     FeatureKind::Categorical => {
                         // DataFusion reads Parquet text as string views; normalise to plain strings.
-                        let col = arrow::compute::cast(col, &DataType::Utf8).map_err(|e| err(format!("{}: {e}", spec.name)))?;
-                        let a = col.as_any().downcast_ref::<StringArray>().ok_or_else(|| err(format!("{} is not text", spec.name)))?;
-                        t.categorical.entry(spec.name.clone()).or_default().extend(a.iter().map(|v| v.map(str::to_string)));
+                        let col = arrow::compute::cast(col, &DataType::Utf8)
+                            .map_err(|e| err(format!("{}: {e}", spec.name)))?;
+                        let a = col
+                            .as_any()
+                            .downcast_ref::<StringArray>()
+                            .ok_or_else(|| err(format!("{} is not text", spec.name)))?;
+                        t.categorical
+                            .entry(spec.name.clone())
+                            .or_default()
+                            .extend(a.iter().map(|v| v.map(str::to_string)));
                     }
                 }
             }
@@ -138,16 +180,32 @@ impl FeatureTable {
             user_id: pick_i(&self.user_id),
             order_id: pick_i(&self.order_id),
             anchor_us: pick_i(&self.anchor_us),
-            label: self.label.as_ref().map(|l| idx.iter().map(|&i| l[i]).collect()),
-            repurchased_so_far: self.repurchased_so_far.as_ref().map(|l| idx.iter().map(|&i| l[i]).collect()),
+            label: self
+                .label
+                .as_ref()
+                .map(|l| idx.iter().map(|&i| l[i]).collect()),
+            repurchased_so_far: self
+                .repurchased_so_far
+                .as_ref()
+                .map(|l| idx.iter().map(|&i| l[i]).collect()),
             specs: self.specs.clone(),
-            numeric: self.numeric.iter().map(|(k, v)| (k.clone(), idx.iter().map(|&i| v[i]).collect())).collect(),
-            categorical: self.categorical.iter().map(|(k, v)| (k.clone(), idx.iter().map(|&i| v[i].clone()).collect())).collect(),
+            numeric: self
+                .numeric
+                .iter()
+                .map(|(k, v)| (k.clone(), idx.iter().map(|&i| v[i]).collect()))
+                .collect(),
+            categorical: self
+                .categorical
+                .iter()
+                .map(|(k, v)| (k.clone(), idx.iter().map(|&i| v[i].clone()).collect()))
+                .collect(),
         }
     }
 
     pub fn labels(&self) -> Result<&[bool], CoreError> {
-        self.label.as_deref().ok_or_else(|| err("partition has no label column".into()))
+        self.label
+            .as_deref()
+            .ok_or_else(|| err("partition has no label column".into()))
     }
 }
 
@@ -163,10 +221,24 @@ mod tests {
 
     #[test]
     fn identifiers_are_recognised() {
-        for name in ["id", "user_id", "order_id", "inventory_item_id", "product_sku", "session_id", "event_ids"] {
+        for name in [
+            "id",
+            "user_id",
+            "order_id",
+            "inventory_item_id",
+            "product_sku",
+            "session_id",
+            "event_ids",
+        ] {
             assert!(is_identifier(name), "{name}");
         }
-        for name in ["age", "basket_value", "days_since_prev_completed", "main_category", "events_7d"] {
+        for name in [
+            "age",
+            "basket_value",
+            "days_since_prev_completed",
+            "main_category",
+            "events_7d",
+        ] {
             assert!(!is_identifier(name), "{name}");
         }
     }

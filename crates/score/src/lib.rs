@@ -12,7 +12,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array};
+use arrow::array::{
+    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray, UInt32Array,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use clap::Args as ClapArgs;
 use repurchase_core::cli::{CommonArgs, parse_run_date};
@@ -67,36 +70,59 @@ pub async fn run(args: Args) -> Result<Outcome> {
 /// Latest run date ≤ `run_date` with a published calibration.
 pub async fn resolve_model_date(root: &DataRoot, run_date: RunDate) -> Result<RunDate> {
     let mut best = None;
-    for d in root.list_dirs("models").await?.iter().filter_map(|n| Dataset::parse_partition_dir(n)) {
+    for d in root
+        .list_dirs("models")
+        .await?
+        .iter()
+        .filter_map(|n| Dataset::parse_partition_dir(n))
+    {
         if d <= run_date && root.exists(&Dataset::Calibration.manifest_path(d)).await? {
             best = Some(d);
         }
     }
-    best.ok_or_else(|| CoreError::NotPublished { path: root.url("models/run_date=*/calibration"), run_date: run_date.to_string() })
+    best.ok_or_else(|| CoreError::NotPublished {
+        path: root.url("models/run_date=*/calibration"),
+        run_date: run_date.to_string(),
+    })
 }
 
-pub async fn score(root: &DataRoot, run_date: RunDate, model_date: Option<RunDate>) -> Result<Outcome> {
+pub async fn score(
+    root: &DataRoot,
+    run_date: RunDate,
+    model_date: Option<RunDate>,
+) -> Result<Outcome> {
     let model_date = match model_date {
         Some(d) if d > run_date => {
-            return Err(CoreError::Invalid(format!("--model-date {d} is after the run date {run_date}: a model cannot come from the future")));
+            return Err(CoreError::Invalid(format!(
+                "--model-date {d} is after the run date {run_date}: a model cannot come from the future"
+            )));
         }
         Some(d) => d,
         None => resolve_model_date(root, run_date).await?,
     };
     let timer = StepTimer::start("score");
-    let (model_bytes, _, model_input) = read_artifact(root, Dataset::Model, model_date, "model.json").await?;
+    let (model_bytes, _, model_input) =
+        read_artifact(root, Dataset::Model, model_date, "model.json").await?;
     let model = ModelArtifact::from_bytes(&model_bytes)?;
-    let (cal, metrics, cal_input) = repurchase_calibrate::read_calibration(root, model_date).await?;
+    let (cal, metrics, cal_input) =
+        repurchase_calibrate::read_calibration(root, model_date).await?;
     let (table, _, features_input) = load_features(root, Dataset::FeaturesScore, run_date).await?;
 
-    let already: Vec<bool> = table.repurchased_so_far.clone().unwrap_or_else(|| vec![false; table.len()]);
+    let already: Vec<bool> = table
+        .repurchased_so_far
+        .clone()
+        .unwrap_or_else(|| vec![false; table.len()]);
     let open_idx: Vec<usize> = (0..table.len()).filter(|i| !already[*i]).collect();
     let open = table.take(&open_idx);
     let probs = cal.predict_all(&model.predict(&open)?);
 
     // Rank open anchors by probability (ties by anchor order) for deciles.
     let mut order: Vec<usize> = (0..open.len()).collect();
-    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(open.order_id[a].cmp(&open.order_id[b])));
+    order.sort_by(|&a, &b| {
+        probs[b]
+            .total_cmp(&probs[a])
+            .then(open.order_id[a].cmp(&open.order_id[b]))
+    });
     let mut decile = vec![0u32; open.len()];
     for (rank, &i) in order.iter().enumerate() {
         decile[i] = decile_of(rank, open.len());
@@ -112,27 +138,52 @@ pub async fn score(root: &DataRoot, run_date: RunDate, model_date: Option<RunDat
         Arc::new(Int64Array::from(table.user_id.clone())),
         Arc::new(Int64Array::from(table.order_id.clone())),
         Arc::new(TimestampMicrosecondArray::from(table.anchor_us.clone()).with_timezone("UTC")),
-        Arc::new(StringArray::from_iter_values(already.iter().map(|a| if *a { "already_repurchased" } else { "open" }))),
+        Arc::new(StringArray::from_iter_values(
+            already
+                .iter()
+                .map(|a| if *a { "already_repurchased" } else { "open" }),
+        )),
         Arc::new(Float64Array::from(prob_full.clone())),
         Arc::new(UInt32Array::from(decile_full)),
-        Arc::new(BooleanArray::from(prob_full.iter().map(|p| p.map(|p| p >= metrics.threshold)).collect::<Vec<_>>())),
+        Arc::new(BooleanArray::from(
+            prob_full
+                .iter()
+                .map(|p| p.map(|p| p >= metrics.threshold))
+                .collect::<Vec<_>>(),
+        )),
         Arc::new(StringArray::from(vec![metrics.model_version.clone(); n])),
     ];
     let schema = output_schema();
-    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| CoreError::arrow("scores", e))?;
+    let batch =
+        RecordBatch::try_new(schema.clone(), columns).map_err(|e| CoreError::arrow("scores", e))?;
     let scored = open.len() as u64;
     let already_n = (n - open.len()) as u64;
     timer.finish(n as u64, scored);
 
     let mut w = PartitionWriter::begin(root, Dataset::Scores, run_date).await?;
-    w.write_parquet("part-00000.parquet", schema.clone(), &[batch]).await?;
+    w.write_parquet("part-00000.parquet", schema.clone(), &[batch])
+        .await?;
     let params = serde_json::json!({
         "model_date": model_date.to_string(),
         "model_version": metrics.model_version,
         "threshold": metrics.threshold,
     });
-    let counters = BTreeMap::from([("scored".to_string(), scored), ("already_repurchased".to_string(), already_n)]);
-    w.commit(STAGE, params, Some(&schema), vec![features_input, model_input, cal_input], counters).await?;
+    let counters = BTreeMap::from([
+        ("scored".to_string(), scored),
+        ("already_repurchased".to_string(), already_n),
+    ]);
+    w.commit(
+        STAGE,
+        params,
+        Some(&schema),
+        vec![features_input, model_input, cal_input],
+        counters,
+    )
+    .await?;
     info!(scored, already_repurchased = already_n, model_version = %metrics.model_version, "scores written");
-    Ok(Outcome { model_version: metrics.model_version, scored, already_repurchased: already_n })
+    Ok(Outcome {
+        model_version: metrics.model_version,
+        scored,
+        already_repurchased: already_n,
+    })
 }

@@ -103,15 +103,28 @@ pub async fn run(args: Args) -> Result<Outcome> {
         seed: args.seed,
         ..BoosterParams::default()
     };
-    train(&root, args.common.run_date, args.valid_days, args.test_days, &params).await
+    train(
+        &root,
+        args.common.run_date,
+        args.valid_days,
+        args.test_days,
+        &params,
+    )
+    .await
 }
 
 fn stats(t: &FeatureTable) -> Result<WindowStats> {
-    Ok(WindowStats { rows: t.len() as u64, positives: t.labels()?.iter().filter(|l| **l).count() as u64 })
+    Ok(WindowStats {
+        rows: t.len() as u64,
+        positives: t.labels()?.iter().filter(|l| **l).count() as u64,
+    })
 }
 
 fn check_window(name: &str, s: &WindowStats, start: &str, end: &str) -> Result<()> {
-    if (s.rows as usize) < MIN_ROWS || (s.positives as usize) < MIN_POSITIVES || s.positives == s.rows {
+    if (s.rows as usize) < MIN_ROWS
+        || (s.positives as usize) < MIN_POSITIVES
+        || s.positives == s.rows
+    {
         return Err(CoreError::Invalid(format!(
             "the {name} window ({start} .. {end}) has {} labelled anchors with {} repurchases; at least {MIN_ROWS} rows and {MIN_POSITIVES} repurchases (and some non-repurchases) are needed: use a later run date, more history, or different --valid-days/--test-days",
             s.rows, s.positives
@@ -120,12 +133,28 @@ fn check_window(name: &str, s: &WindowStats, start: &str, end: &str) -> Result<(
     Ok(())
 }
 
-pub async fn train(root: &DataRoot, run_date: RunDate, valid_days: u32, test_days: u32, params: &BoosterParams) -> Result<Outcome> {
+pub async fn train(
+    root: &DataRoot,
+    run_date: RunDate,
+    valid_days: u32,
+    test_days: u32,
+    params: &BoosterParams,
+) -> Result<Outcome> {
     let timer = StepTimer::start("load-features");
-    let (table, features_manifest, input) = load_features(root, Dataset::FeaturesTrain, run_date).await?;
+    let (table, features_manifest, input) =
+        load_features(root, Dataset::FeaturesTrain, run_date).await?;
     timer.finish(table.len() as u64, table.len() as u64);
-    let horizon_days = features_manifest.parameters.get("horizon_days").and_then(|v| v.as_u64()).unwrap_or(60) as u32;
-    let anchor = features_manifest.parameters.get("anchor").and_then(|v| v.as_str()).unwrap_or("first-order").to_string();
+    let horizon_days = features_manifest
+        .parameters
+        .get("horizon_days")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(60) as u32;
+    let anchor = features_manifest
+        .parameters
+        .get("anchor")
+        .and_then(|v| v.as_str())
+        .unwrap_or("first-order")
+        .to_string();
     let windows = Windows::new(run_date, horizon_days, valid_days, test_days);
     let (tr, va, te) = windows.indices(&table.anchor_us);
     let (train_t, valid_t, test_t) = (table.take(&tr), table.take(&va), table.take(&te));
@@ -139,9 +168,10 @@ pub async fn train(root: &DataRoot, run_date: RunDate, valid_days: u32, test_day
     let fit_params = params.clone();
     let (train_c, valid_c) = (train_t.clone(), valid_t.clone());
     // Fitting is CPU-bound and uses its own thread pool.
-    let artifact = tokio::task::spawn_blocking(move || ModelArtifact::fit(&train_c, &valid_c, &fit_params))
-        .await
-        .map_err(|e| CoreError::Invalid(format!("training task failed: {e}")))??;
+    let artifact =
+        tokio::task::spawn_blocking(move || ModelArtifact::fit(&train_c, &valid_c, &fit_params))
+            .await
+            .map_err(|e| CoreError::Invalid(format!("training task failed: {e}")))??;
     timer.finish(s_tr.rows, artifact.iterations as u64);
 
     let raw_validation = summary(&artifact.predict(&valid_t)?, valid_t.labels()?);
@@ -171,10 +201,13 @@ pub async fn train(root: &DataRoot, run_date: RunDate, valid_days: u32, test_day
     info!(model_version = %model_version, iterations = artifact.iterations, test_auc = ?raw_test.roc_auc, "model trained");
 
     let mut w = PartitionWriter::begin(root, Dataset::Model, run_date).await?;
-    w.write_bytes("model.json", Bytes::from(model_bytes)).await?;
-    let mut card_bytes = serde_json::to_vec_pretty(&card).map_err(|e| CoreError::Invalid(e.to_string()))?;
+    w.write_bytes("model.json", Bytes::from(model_bytes))
+        .await?;
+    let mut card_bytes =
+        serde_json::to_vec_pretty(&card).map_err(|e| CoreError::Invalid(e.to_string()))?;
     card_bytes.push(b'\n');
-    w.write_bytes("model_card.json", Bytes::from(card_bytes)).await?;
+    w.write_bytes("model_card.json", Bytes::from(card_bytes))
+        .await?;
     let counters = BTreeMap::from([
         ("train_rows".to_string(), card.train.rows),
         ("validation_rows".to_string(), card.validation.rows),
@@ -188,12 +221,23 @@ pub async fn train(root: &DataRoot, run_date: RunDate, valid_days: u32, test_day
         "horizon_days": horizon_days,
         "booster": params,
     });
-    w.commit(STAGE, manifest_params, None, vec![input], counters).await?;
-    Ok(Outcome { model_version, train_rows: card.train.rows, iterations: artifact.iterations, test_auc: raw_test.roc_auc })
+    w.commit(STAGE, manifest_params, None, vec![input], counters)
+        .await?;
+    Ok(Outcome {
+        model_version,
+        train_rows: card.train.rows,
+        iterations: artifact.iterations,
+        test_auc: raw_test.roc_auc,
+    })
 }
 
 /// Reads the model card of a published model partition.
 pub async fn read_card(root: &DataRoot, run_date: RunDate) -> Result<ModelCard> {
-    let (bytes, _, _) = repurchase_model::io::read_artifact(root, Dataset::Model, run_date, "model_card.json").await?;
-    serde_json::from_slice(&bytes).map_err(|e| CoreError::BadManifest { path: "model_card.json".into(), reason: e.to_string() })
+    let (bytes, _, _) =
+        repurchase_model::io::read_artifact(root, Dataset::Model, run_date, "model_card.json")
+            .await?;
+    serde_json::from_slice(&bytes).map_err(|e| CoreError::BadManifest {
+        path: "model_card.json".into(),
+        reason: e.to_string(),
+    })
 }
