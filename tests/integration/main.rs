@@ -2,8 +2,10 @@
 //! object-store and DataFusion code paths production uses (`memory://` and local disk here).
 
 mod cli;
+mod evaluation;
 mod fixtures;
 mod labels;
 mod leakage;
 mod pipeline;
+mod report;
 mod support;

@@ -92,3 +92,13 @@ pub fn binary(name: &str) -> std::path::PathBuf {
     );
     path
 }
+
+/// Column `name` of `batch` as array type `T`; panics with the column name otherwise.
+pub fn col<'a, T: 'static>(batch: &'a arrow::array::RecordBatch, name: &str) -> &'a T {
+    batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+        .as_any()
+        .downcast_ref::<T>()
+        .unwrap_or_else(|| panic!("column {name} has another type"))
+}

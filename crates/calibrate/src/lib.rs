@@ -4,7 +4,11 @@
 //! the validation and test windows, chooses isotonic or Platt calibration by cross-fitted Brier on
 //! the validation window (the test window is never used to choose anything), and reports on the
 //! held-out test window: ROC-AUC, PR-AUC, Brier, log loss, calibration error, the F1-optimal
-//! threshold (chosen on validation) and deciles. Writes `models/run_date=D/calibration/`.
+//! threshold (chosen on validation), the top-10% budget, lift and gains by decile, and how well the
+//! elapsed-time adjustment ([`repurchase_model::timing`]) holds part-way through the window.
+//! Writes `models/run_date=D/calibration/`: `calibrator.json`, `timing.json`, `metrics.json`,
+//! `model_card.json` (the trainer's card plus calibration, threshold and held-out metrics) and a
+//! self-contained `report.html`.
 
 use std::collections::BTreeMap;
 
@@ -19,12 +23,22 @@ use repurchase_model::ModelArtifact;
 use repurchase_model::calibration::{CalibrationChoice, Calibrator, choose_calibrator};
 use repurchase_model::io::{load_features, read_artifact};
 use repurchase_model::metrics::{
-    Confusion, DecileRow, Summary, confusion_at, deciles, f1_optimal_threshold, summary,
+    Confusion, DecileRow, Summary, bootstrap_auc_ci, confusion_at, deciles, f1_optimal_threshold,
+    summary, top_k_confusion,
 };
+use repurchase_model::report::{ReportInput, render};
+use repurchase_model::timing::RepurchaseTiming;
+use repurchase_train::ModelCard;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
 pub const STAGE: &str = "calibrate";
+
+/// Share of customers a campaign with a fixed budget contacts: the top 10% by probability.
+pub const TOP_K_FRACTION: f64 = 0.10;
+/// Elapsed days at which the conditional probabilities are checked on the test window.
+const ELAPSED_CHECKS: [f64; 4] = [0.0, 15.0, 30.0, 45.0];
+const BOOTSTRAP_RESAMPLES: usize = 1000;
 
 #[derive(Debug, Clone, ClapArgs)]
 pub struct Args {
@@ -45,7 +59,39 @@ pub struct Metrics {
     /// Threshold maximising F1 on the validation window, and its confusion matrix on the test window.
     pub threshold: f64,
     pub test_at_threshold: Confusion,
+    /// Bootstrap 95% interval of the calibrated test ROC-AUC (1000 resamples, fixed seed).
+    pub test_auc_ci: Option<(f64, f64)>,
+    /// Contacting the top [`TOP_K_FRACTION`] of the test window.
+    pub top_k_fraction: f64,
+    pub test_at_top_k: Confusion,
     pub test_deciles: Vec<DecileRow>,
+    /// Test anchors still without a repurchase `elapsed_days` into their window, scored with the
+    /// conditional probability `score` would give them that day.
+    pub test_by_elapsed: Vec<ElapsedCheck>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ElapsedCheck {
+    pub elapsed_days: f64,
+    pub mean_predicted: f64,
+    #[serde(flatten)]
+    pub summary: Summary,
+}
+
+/// The trainer's model card completed by calibration: what a reviewer signs off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CalibratedCard {
+    #[serde(flatten)]
+    pub model: ModelCard,
+    pub calibration: String,
+    /// Probability at or above which `score` predicts a repurchase (F1-optimal on validation).
+    pub threshold: f64,
+    /// Calibrated metrics on the held-out test window (`test` holds its row counts).
+    pub test_metrics: Summary,
+    pub test_auc_ci: Option<(f64, f64)>,
+    pub test_at_threshold: Confusion,
+    pub test_at_top_k: Confusion,
+    pub timing: RepurchaseTiming,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -78,8 +124,16 @@ pub async fn calibrate(root: &DataRoot, run_date: RunDate) -> Result<Outcome> {
             "features/train for {run_date} changed after the model was trained; rerun train before calibrate"
         )));
     }
-    let (_, va, te) = card.windows.indices(&table.anchor_us);
+    let (tr, va, te) = card.windows.indices(&table.anchor_us);
     let (valid, test) = (table.take(&va), table.take(&te));
+    // Timing of repurchases from the training and validation windows only.
+    let days = table.days_to_repurchase.as_deref().ok_or_else(|| {
+        CoreError::Invalid(format!(
+            "features/train for {run_date} has no days_to_repurchase column; rerun build-features"
+        ))
+    })?;
+    let known: Vec<f64> = tr.iter().chain(&va).map(|&i| days[i]).collect();
+    let timing = RepurchaseTiming::fit(&known, card.windows.horizon_days);
     let (y_valid, y_test) = (valid.labels()?, test.labels()?);
     let raw_valid = model.predict(&valid)?;
     let raw_test = model.predict(&test)?;
@@ -89,6 +143,11 @@ pub async fn calibrate(root: &DataRoot, run_date: RunDate) -> Result<Outcome> {
     let p_valid = cal.predict_all(&raw_valid);
     let p_test = cal.predict_all(&raw_test);
     let best = f1_optimal_threshold(&p_valid, y_valid);
+    let test_days = test.days_to_repurchase.as_deref().unwrap_or_default();
+    let test_by_elapsed = ELAPSED_CHECKS
+        .iter()
+        .map(|&e| elapsed_check(&timing, &p_test, y_test, test_days, e))
+        .collect();
     let metrics = Metrics {
         model_version: card.model_version.clone(),
         calibration: choice.clone(),
@@ -97,21 +156,50 @@ pub async fn calibrate(root: &DataRoot, run_date: RunDate) -> Result<Outcome> {
         validation: summary(&p_valid, y_valid),
         threshold: best.threshold,
         test_at_threshold: confusion_at(&p_test, y_test, best.threshold),
+        test_auc_ci: bootstrap_auc_ci(&p_test, y_test, BOOTSTRAP_RESAMPLES, 0),
+        top_k_fraction: TOP_K_FRACTION,
+        test_at_top_k: top_k_confusion(&p_test, y_test, TOP_K_FRACTION),
         test_deciles: deciles(&p_test, y_test),
+        test_by_elapsed,
     };
+    let calibrated_card = CalibratedCard {
+        model: card.clone(),
+        calibration: cal.name().to_string(),
+        threshold: metrics.threshold,
+        test_metrics: metrics.test.clone(),
+        test_auc_ci: metrics.test_auc_ci,
+        test_at_threshold: metrics.test_at_threshold.clone(),
+        test_at_top_k: metrics.test_at_top_k.clone(),
+        timing: timing.clone(),
+    };
+    let report = render(&ReportInput {
+        title: format!("Repurchase model {}", card.model_version),
+        facts: report_facts(&card, &metrics, cal.name(), &timing),
+        probs: &p_test,
+        raw: &raw_test,
+        labels: y_test,
+        threshold: metrics.threshold,
+        top_k_fraction: TOP_K_FRACTION,
+        importance: &card.feature_importance,
+        auc_ci: metrics.test_auc_ci,
+        notes: report_notes(&card, &metrics),
+    });
     timer.finish((valid.len() + test.len()) as u64, test.len() as u64);
     info!(method = cal.name(), test_auc = ?metrics.test.roc_auc, test_brier = metrics.test.brier, test_ece = metrics.test.ece, threshold = metrics.threshold, "calibrated");
 
     let mut w = PartitionWriter::begin(root, Dataset::Calibration, run_date).await?;
-    let mut cal_bytes =
-        serde_json::to_vec_pretty(cal).map_err(|e| CoreError::Invalid(e.to_string()))?;
-    cal_bytes.push(b'\n');
-    w.write_bytes("calibrator.json", Bytes::from(cal_bytes))
+    w.write_bytes("calibrator.json", Bytes::from(json_bytes(cal)?))
         .await?;
-    let mut metrics_bytes =
-        serde_json::to_vec_pretty(&metrics).map_err(|e| CoreError::Invalid(e.to_string()))?;
-    metrics_bytes.push(b'\n');
-    w.write_bytes("metrics.json", Bytes::from(metrics_bytes))
+    w.write_bytes("metrics.json", Bytes::from(json_bytes(&metrics)?))
+        .await?;
+    w.write_bytes("timing.json", Bytes::from(json_bytes(&timing)?))
+        .await?;
+    w.write_bytes(
+        "model_card.json",
+        Bytes::from(json_bytes(&calibrated_card)?),
+    )
+    .await?;
+    w.write_bytes("report.html", Bytes::from(report.into_bytes()))
         .await?;
     let counters = BTreeMap::from([
         ("validation_rows".to_string(), valid.len() as u64),
@@ -131,6 +219,135 @@ pub async fn calibrate(root: &DataRoot, run_date: RunDate) -> Result<Outcome> {
         method: cal.name(),
         test_auc: metrics.test.roc_auc,
         test_brier: metrics.test.brier,
+    })
+}
+
+fn json_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    let mut bytes =
+        serde_json::to_vec_pretty(value).map_err(|e| CoreError::Invalid(e.to_string()))?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Test anchors that are still without a repurchase `elapsed` days in, with the conditional
+/// probability `score` would give them.
+fn elapsed_check(
+    timing: &RepurchaseTiming,
+    probs: &[f64],
+    labels: &[bool],
+    days: &[f64],
+    elapsed: f64,
+) -> ElapsedCheck {
+    let (mut p, mut y) = (Vec::new(), Vec::new());
+    for i in 0..probs.len().min(labels.len()) {
+        let alive = !labels[i] || days.get(i).is_none_or(|d| d.is_nan() || *d > elapsed);
+        if alive {
+            p.push(timing.conditional(probs[i], elapsed));
+            y.push(labels[i]);
+        }
+    }
+    let mean_predicted = if p.is_empty() {
+        0.0
+    } else {
+        p.iter().sum::<f64>() / p.len() as f64
+    };
+    ElapsedCheck {
+        elapsed_days: elapsed,
+        mean_predicted,
+        summary: summary(&p, &y),
+    }
+}
+
+fn report_facts(
+    card: &ModelCard,
+    m: &Metrics,
+    method: &str,
+    timing: &RepurchaseTiming,
+) -> Vec<(String, String)> {
+    let w = &card.windows.readable;
+    let window = |a: usize, b: usize| format!("{} .. {}", w[a].1, w[b].1);
+    let rows = |s: &repurchase_train::WindowStats| {
+        format!(
+            "{} anchors, {} repurchased ({:.1}%)",
+            s.rows,
+            s.positives,
+            100.0 * s.positives as f64 / s.rows.max(1) as f64
+        )
+    };
+    vec![
+        ("Model version".into(), card.model_version.clone()),
+        ("Run date".into(), card.run_date.to_string()),
+        ("Anchors".into(), card.anchor.clone()),
+        (
+            "Label".into(),
+            format!(
+                "another completed order within {} days of the anchor",
+                card.windows.horizon_days
+            ),
+        ),
+        (
+            "Training window".into(),
+            format!("anchors before {}: {}", w[0].1, rows(&card.train)),
+        ),
+        (
+            "Validation window".into(),
+            format!("{}: {}", window(1, 2), rows(&card.validation)),
+        ),
+        (
+            "Test window (held out)".into(),
+            format!("{}: {}", window(3, 4), rows(&card.test)),
+        ),
+        (
+            "Features".into(),
+            format!(
+                "{} ({} boosting rounds)",
+                card.features.len(),
+                card.iterations
+            ),
+        ),
+        ("Calibration".into(), method.to_string()),
+        (
+            "Threshold".into(),
+            format!("{:.4} (F1-optimal on validation)", m.threshold),
+        ),
+        (
+            "Repurchase timing".into(),
+            format!(
+                "{} repurchases; {:.0}% within 15 days, {:.0}% within 30",
+                timing.repurchases,
+                100.0 * timing.share_within(15.0),
+                100.0 * timing.share_within(30.0)
+            ),
+        ),
+    ]
+}
+
+fn report_notes(card: &ModelCard, m: &Metrics) -> Vec<String> {
+    let mut notes = card.notes.clone();
+    notes.push(
+        "All figures are on the held-out test window, which was used for nothing else: the calibrator and the threshold were chosen on the validation window.".into(),
+    );
+    for c in &m.test_by_elapsed {
+        notes.push(format!(
+            "{:.0} days into the window without a repurchase: {} test anchors, mean predicted {:.3}, observed {:.3}, ROC-AUC {}.",
+            c.elapsed_days,
+            c.summary.rows,
+            c.mean_predicted,
+            c.summary.positive_rate,
+            c.summary
+                .roc_auc
+                .map_or("n/a".to_string(), |a| format!("{a:.3}"))
+        ));
+    }
+    notes
+}
+
+/// Reads the repurchase timing of a published calibration partition.
+pub async fn read_timing(root: &DataRoot, run_date: RunDate) -> Result<RepurchaseTiming> {
+    let (bytes, _, _) = read_artifact(root, Dataset::Calibration, run_date, "timing.json").await?;
+    serde_json::from_slice(&bytes).map_err(|e| CoreError::BadManifest {
+        path: Dataset::Calibration.partition(run_date),
+        reason: e.to_string(),
     })
 }
 

@@ -108,12 +108,13 @@ pub async fn run_demo(cfg: &DemoConfig) -> Result<DemoReport> {
     });
 
     let t = Instant::now();
-    let tr = repurchase_train::train(
+    let tr = repurchase_train::train_selecting(
         &lake,
         d,
         cfg.valid_days,
         cfg.test_days,
         &BoosterParams::default(),
+        &repurchase_train::DEPTH_CANDIDATES,
     )
     .await?;
     stages.push(StageLine {

@@ -37,6 +37,19 @@ enum Command {
     Calibrate(repurchase_calibrate::Args),
     /// The score worker.
     Score(repurchase_score::Args),
+    /// Compare the scores of --run-date with the outcomes known on a later --outcome-date.
+    Backtest(BacktestArgs),
+}
+
+#[derive(Debug, Args)]
+struct BacktestArgs {
+    /// --run-date is the score date: the day whose scores are judged.
+    #[command(flatten)]
+    common: repurchase_core::cli::CommonArgs,
+    /// A later run date whose extract and features already exist; at least 60 days after the
+    /// score date for every scored anchor to be resolved.
+    #[arg(long, env = "REPURCHASE_OUTCOME_DATE", value_parser = parse_run_date)]
+    outcome_date: RunDate,
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +120,21 @@ fn main() -> ExitCode {
         Command::Score(a) => run_worker("score", &a.common.clone(), repurchase_score::run(a)),
         Command::Generate(a) => generate(a),
         Command::Demo(a) => demo(a),
+        Command::Backtest(a) => {
+            let common = a.common.clone();
+            run_worker("backtest", &common, async move {
+                let root = a.common.open_root()?;
+                let report =
+                    repurchase_cli::backtest::backtest(&root, a.common.run_date, a.outcome_date)
+                        .await?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report)
+                        .map_err(|e| CoreError::Invalid(e.to_string()))?
+                );
+                Ok(report.resolved)
+            })
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! models/run_date=D/                 train (model.json, model_card.json)
 //! models/run_date=D/calibration/     calibrate (calibrator.json, metrics.json)
 //! scores/run_date=D/                 score
+//! backtests/run_date=D/              `repurchase backtest`: the scores of D against later outcomes
 //! ```
 //! Every partition holds a `_manifest.json`, written last; see [`crate::manifest`].
 
@@ -25,6 +26,7 @@ pub enum Dataset {
     Model,
     Calibration,
     Scores,
+    Backtest,
 }
 
 impl Dataset {
@@ -36,6 +38,7 @@ impl Dataset {
             Dataset::FeaturesScore => "features/score".into(),
             Dataset::Model | Dataset::Calibration => "models".into(),
             Dataset::Scores => "scores".into(),
+            Dataset::Backtest => "backtests".into(),
         }
     }
 

@@ -12,6 +12,7 @@ use forust_ml::gradientbooster::GradientBooster;
 use forust_ml::gradientbooster::ImportanceMethod;
 use forust_ml::metric::Metric;
 use forust_ml::objective::ObjectiveType;
+use forust_ml::sampler::SampleMethod;
 use repurchase_core::CoreError;
 use serde::{Deserialize, Serialize};
 
@@ -29,10 +30,23 @@ pub struct BoosterParams {
     pub l2: f32,
     pub nbins: u16,
     pub early_stopping_rounds: usize,
+    /// Share of rows each tree sees (1.0: all) and of columns (1.0: all); seeded, so fits repeat.
+    #[serde(default = "one_f32")]
+    pub subsample: f32,
+    #[serde(default = "one_f64")]
+    pub colsample_bytree: f64,
     pub seed: u64,
     /// Target-encoding smoothing (pseudo-rows of the prior) and rare-category threshold.
     pub encoding_smoothing: f64,
     pub encoding_min_count: u64,
+}
+
+fn one_f32() -> f32 {
+    1.0
+}
+
+fn one_f64() -> f64 {
+    1.0
 }
 
 impl Default for BoosterParams {
@@ -45,6 +59,8 @@ impl Default for BoosterParams {
             l2: 1.0,
             nbins: 256,
             early_stopping_rounds: 50,
+            subsample: 1.0,
+            colsample_bytree: 1.0,
             seed: 0,
             encoding_smoothing: 20.0,
             encoding_min_count: 30,
@@ -125,6 +141,13 @@ impl ModelArtifact {
             .set_min_leaf_weight(params.min_leaf_weight)
             .set_l2(params.l2)
             .set_nbins(params.nbins)
+            .set_subsample(params.subsample)
+            .set_sample_method(if params.subsample < 1.0 {
+                SampleMethod::Random
+            } else {
+                SampleMethod::None
+            })
+            .set_colsample_bytree(params.colsample_bytree)
             .set_seed(params.seed)
             .set_evaluation_metric(Some(Metric::LogLoss))
             .set_early_stopping_rounds(Some(params.early_stopping_rounds))

@@ -6,14 +6,18 @@
 //! - [`booster`]: the gradient-boosted trees (forust-ml) and the saved model artefact.
 //! - [`calibration`] and [`metrics`]: probability calibration and evaluation.
 //! - [`split`]: the out-of-time train / validation / test windows.
+//! - [`report`]: the self-contained HTML evaluation report (metrics, curves, deciles).
+//! - [`timing`]: when repurchases happen inside the window, for scores part-way through it.
 
 pub mod booster;
 pub mod calibration;
 pub mod encoding;
 pub mod io;
 pub mod metrics;
+pub mod report;
 pub mod split;
 pub mod table;
+pub mod timing;
 
 pub use booster::{BoosterParams, ModelArtifact};
 pub use table::FeatureTable;

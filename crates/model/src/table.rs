@@ -14,13 +14,15 @@ use arrow::datatypes::DataType;
 use repurchase_core::CoreError;
 use serde::{Deserialize, Serialize};
 
-/// Columns of a feature table that are never model features.
-pub const META_COLUMNS: [&str; 5] = [
+/// Columns of a feature table that are never model features: identifiers, the anchor time and
+/// everything about the outcome (the label, a repurchase seen so far, the days it took).
+pub const META_COLUMNS: [&str; 6] = [
     "user_id",
     "order_id",
     "anchor_time",
     "label",
     "repurchased_so_far",
+    "days_to_repurchase",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +57,8 @@ pub struct FeatureTable {
     pub label: Option<Vec<bool>>,
     /// "Already repurchased inside the open window" for score partitions.
     pub repurchased_so_far: Option<Vec<bool>>,
+    /// Days from the anchor to the repurchase (NaN when none is known), where the partition has it.
+    pub days_to_repurchase: Option<Vec<f64>>,
     pub specs: Vec<FeatureSpec>,
     /// NaN marks a missing value.
     pub numeric: BTreeMap<String, Vec<f64>>,
@@ -113,8 +117,10 @@ impl FeatureTable {
         }
         let has_label = schema.index_of("label").is_ok();
         let has_so_far = schema.index_of("repurchased_so_far").is_ok();
+        let has_days = schema.index_of("days_to_repurchase").is_ok();
         let mut label = Vec::new();
         let mut so_far = Vec::new();
+        let mut days = Vec::new();
         for b in batches {
             t.user_id
                 .extend(int_col(b, "user_id")?.iter().map(|v| v.unwrap_or(-1)));
@@ -138,6 +144,13 @@ impl FeatureTable {
                         .iter()
                         .map(|v| v == Some(1)),
                 );
+            }
+            if has_days {
+                let d = b
+                    .column_by_name("days_to_repurchase")
+                    .and_then(|c| c.as_any().downcast_ref::<Float64Array>())
+                    .ok_or_else(|| err("days_to_repurchase is not a float".into()))?;
+                days.extend(d.iter().map(|v| v.unwrap_or(f64::NAN)));
             }
             for spec in &t.specs {
                 let col = b
@@ -170,6 +183,7 @@ impl FeatureTable {
         }
         t.label = has_label.then_some(label);
         t.repurchased_so_far = has_so_far.then_some(so_far);
+        t.days_to_repurchase = has_days.then_some(days);
         Ok(t)
     }
 
@@ -188,6 +202,10 @@ impl FeatureTable {
                 .repurchased_so_far
                 .as_ref()
                 .map(|l| idx.iter().map(|&i| l[i]).collect()),
+            days_to_repurchase: self
+                .days_to_repurchase
+                .as_ref()
+                .map(|d| idx.iter().map(|&i| d[i]).collect()),
             specs: self.specs.clone(),
             numeric: self
                 .numeric

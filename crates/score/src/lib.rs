@@ -1,10 +1,18 @@
 //! The `score` worker.
 //!
-//! Scores `features/score` of the run date: every anchor whose 60-day window is still open. The
-//! probability is the calibrated chance of another completed order within 60 days of the anchor,
-//! as estimated at the anchor time. Anchors that already repurchased inside their window are
-//! reported with `status = already_repurchased` and no probability. Decile 1 holds the highest
-//! tenth of probabilities among scored anchors.
+//! Scores `features/score` of the run date: every anchor whose 60-day window is still open on the
+//! run date. Features are those of the anchor moment; `days_elapsed` days of the window have
+//! passed by the end of the run date. Two probabilities are written:
+//!
+//! - `probability_at_anchor`: the calibrated chance of another completed order within 60 days,
+//!   as it stood at the anchor (what the model was trained and evaluated for);
+//! - `probability`: the chance of a repurchase in the rest of the window given that none has
+//!   happened in the `days_elapsed` days so far ([`repurchase_model::timing`]). This is the one to
+//!   act on; it equals the first on the day the window opens.
+//!
+//! Anchors that already repurchased inside their window are reported with
+//! `status = already_repurchased` and no probability. `decile` (1 = highest tenth) and
+//! `predicted_repurchase` (at the model card's threshold) are of `probability`.
 //!
 //! The model is the run date's own, or with `--model-date` any earlier published model (daily
 //! scoring with a weekly model); by default the latest calibrated model at or before the run date.
@@ -55,7 +63,9 @@ pub fn output_schema() -> SchemaRef {
         Field::new("anchor_order_id", DataType::Int64, false),
         Field::new("anchor_time", ts_type(), false),
         Field::new("status", DataType::Utf8, false),
+        Field::new("days_elapsed", DataType::Float64, false),
         Field::new("probability", DataType::Float64, true),
+        Field::new("probability_at_anchor", DataType::Float64, true),
         Field::new("decile", DataType::UInt32, true),
         Field::new("predicted_repurchase", DataType::Boolean, true),
         Field::new("model_version", DataType::Utf8, false),
@@ -106,7 +116,14 @@ pub async fn score(
     let model = ModelArtifact::from_bytes(&model_bytes)?;
     let (cal, metrics, cal_input) =
         repurchase_calibrate::read_calibration(root, model_date).await?;
+    let timing = repurchase_calibrate::read_timing(root, model_date).await?;
     let (table, _, features_input) = load_features(root, Dataset::FeaturesScore, run_date).await?;
+    let run_end = run_date.end_exclusive_micros();
+    let elapsed: Vec<f64> = table
+        .anchor_us
+        .iter()
+        .map(|a| (run_end - a) as f64 / 86_400_000_000.0)
+        .collect();
 
     let already: Vec<bool> = table
         .repurchased_so_far
@@ -114,7 +131,12 @@ pub async fn score(
         .unwrap_or_else(|| vec![false; table.len()]);
     let open_idx: Vec<usize> = (0..table.len()).filter(|i| !already[*i]).collect();
     let open = table.take(&open_idx);
-    let probs = cal.predict_all(&model.predict(&open)?);
+    let at_anchor = cal.predict_all(&model.predict(&open)?);
+    let probs: Vec<f64> = open_idx
+        .iter()
+        .zip(&at_anchor)
+        .map(|(&i, &p)| timing.conditional(p, elapsed[i]))
+        .collect();
 
     // Rank open anchors by probability (ties by anchor order) for deciles.
     let mut order: Vec<usize> = (0..open.len()).collect();
@@ -128,9 +150,11 @@ pub async fn score(
         decile[i] = decile_of(rank, open.len());
     }
     let mut prob_full: Vec<Option<f64>> = vec![None; table.len()];
+    let mut at_anchor_full: Vec<Option<f64>> = vec![None; table.len()];
     let mut decile_full: Vec<Option<u32>> = vec![None; table.len()];
     for (k, &i) in open_idx.iter().enumerate() {
         prob_full[i] = Some(probs[k]);
+        at_anchor_full[i] = Some(at_anchor[k]);
         decile_full[i] = Some(decile[k]);
     }
     let n = table.len();
@@ -143,7 +167,9 @@ pub async fn score(
                 .iter()
                 .map(|a| if *a { "already_repurchased" } else { "open" }),
         )),
+        Arc::new(Float64Array::from(elapsed)),
         Arc::new(Float64Array::from(prob_full.clone())),
+        Arc::new(Float64Array::from(at_anchor_full)),
         Arc::new(UInt32Array::from(decile_full)),
         Arc::new(BooleanArray::from(
             prob_full

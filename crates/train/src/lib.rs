@@ -25,6 +25,9 @@ use tracing::info;
 
 pub const STAGE: &str = "train";
 
+/// Tree depths tried when none is given; shallow trees suit a few thousand repurchases best.
+pub const DEPTH_CANDIDATES: [usize; 3] = [2, 3, 4];
+
 /// Fewest rows (and positives) a window needs for the model and its metrics to mean anything.
 const MIN_ROWS: usize = 50;
 const MIN_POSITIVES: usize = 5;
@@ -47,12 +50,28 @@ pub struct Args {
     pub max_iterations: usize,
 
     /// Learning rate (shrinkage) of each tree.
-    #[arg(long, env = "REPURCHASE_LEARNING_RATE", default_value_t = 0.05)]
+    #[arg(long, env = "REPURCHASE_LEARNING_RATE", default_value_t = BoosterParams::default().learning_rate)]
     pub learning_rate: f32,
 
-    /// Maximum depth of each tree.
-    #[arg(long, env = "REPURCHASE_MAX_DEPTH", default_value_t = 4)]
-    pub max_depth: usize,
+    /// Maximum depth of each tree. Default: the best of 2, 3 and 4 by validation log loss.
+    #[arg(long, env = "REPURCHASE_MAX_DEPTH")]
+    pub max_depth: Option<usize>,
+
+    /// Minimum hessian weight in a leaf (larger: smoother trees).
+    #[arg(long, env = "REPURCHASE_MIN_LEAF_WEIGHT", default_value_t = BoosterParams::default().min_leaf_weight)]
+    pub min_leaf_weight: f32,
+
+    /// L2 regularisation of leaf values.
+    #[arg(long, env = "REPURCHASE_L2", default_value_t = BoosterParams::default().l2)]
+    pub l2: f32,
+
+    /// Share of rows each tree is fitted on.
+    #[arg(long, env = "REPURCHASE_SUBSAMPLE", default_value_t = BoosterParams::default().subsample)]
+    pub subsample: f32,
+
+    /// Share of features each tree may use.
+    #[arg(long, env = "REPURCHASE_COLSAMPLE", default_value_t = BoosterParams::default().colsample_bytree)]
+    pub colsample: f64,
 
     /// Seed for anything random in training.
     #[arg(long, env = "REPURCHASE_SEED", default_value_t = 0)]
@@ -76,6 +95,9 @@ pub struct ModelCard {
     pub validation: WindowStats,
     pub test: WindowStats,
     pub params: BoosterParams,
+    /// Every depth tried, with its validation figures; `params.max_depth` is the one kept.
+    #[serde(default)]
+    pub candidates: Vec<Candidate>,
     pub iterations: usize,
     pub features: Vec<repurchase_model::table::FeatureSpec>,
     pub feature_importance: Vec<(String, f64)>,
@@ -84,6 +106,14 @@ pub struct ModelCard {
     pub raw_validation: Summary,
     pub raw_test: Summary,
     pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Candidate {
+    pub max_depth: usize,
+    pub iterations: usize,
+    pub validation_log_loss: f64,
+    pub validation_auc: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -99,16 +129,25 @@ pub async fn run(args: Args) -> Result<Outcome> {
     let params = BoosterParams {
         max_iterations: args.max_iterations,
         learning_rate: args.learning_rate,
-        max_depth: args.max_depth,
+        max_depth: args.max_depth.unwrap_or(BoosterParams::default().max_depth),
+        min_leaf_weight: args.min_leaf_weight,
+        l2: args.l2,
+        subsample: args.subsample,
+        colsample_bytree: args.colsample,
         seed: args.seed,
         ..BoosterParams::default()
     };
-    train(
+    let depths = match args.max_depth {
+        Some(d) => vec![d],
+        None => DEPTH_CANDIDATES.to_vec(),
+    };
+    train_selecting(
         &root,
         args.common.run_date,
         args.valid_days,
         args.test_days,
         &params,
+        &depths,
     )
     .await
 }
@@ -133,12 +172,27 @@ fn check_window(name: &str, s: &WindowStats, start: &str, end: &str) -> Result<(
     Ok(())
 }
 
+/// Trains with `params` as given.
 pub async fn train(
     root: &DataRoot,
     run_date: RunDate,
     valid_days: u32,
     test_days: u32,
     params: &BoosterParams,
+) -> Result<Outcome> {
+    let depths = [params.max_depth];
+    train_selecting(root, run_date, valid_days, test_days, params, &depths).await
+}
+
+/// Trains one model per tree depth in `depths` and keeps the one with the lowest validation log
+/// loss (the test window plays no part in the choice).
+pub async fn train_selecting(
+    root: &DataRoot,
+    run_date: RunDate,
+    valid_days: u32,
+    test_days: u32,
+    params: &BoosterParams,
+    depths: &[usize],
 ) -> Result<Outcome> {
     let timer = StepTimer::start("load-features");
     let (table, features_manifest, input) =
@@ -165,13 +219,36 @@ pub async fn train(
     check_window("test", &s_te, &r[3].1, &r[4].1)?;
 
     let timer = StepTimer::start("fit");
-    let fit_params = params.clone();
     let (train_c, valid_c) = (train_t.clone(), valid_t.clone());
+    let base = params.clone();
+    let depths = depths.to_vec();
     // Fitting is CPU-bound and uses its own thread pool.
-    let artifact =
-        tokio::task::spawn_blocking(move || ModelArtifact::fit(&train_c, &valid_c, &fit_params))
-            .await
-            .map_err(|e| CoreError::Invalid(format!("training task failed: {e}")))??;
+    let (artifact, candidates) = tokio::task::spawn_blocking(move || {
+        let mut best: Option<(ModelArtifact, f64)> = None;
+        let mut candidates = Vec::new();
+        for depth in depths {
+            let p = BoosterParams {
+                max_depth: depth,
+                ..base.clone()
+            };
+            let a = ModelArtifact::fit(&train_c, &valid_c, &p)?;
+            let s = summary(&a.predict(&valid_c)?, valid_c.labels()?);
+            candidates.push(Candidate {
+                max_depth: depth,
+                iterations: a.iterations,
+                validation_log_loss: s.log_loss,
+                validation_auc: s.roc_auc,
+            });
+            if best.as_ref().is_none_or(|(_, l)| s.log_loss < *l) {
+                best = Some((a, s.log_loss));
+            }
+        }
+        best.map(|(a, _)| (a, candidates))
+            .ok_or_else(|| CoreError::Invalid("no tree depth to try".into()))
+    })
+    .await
+    .map_err(|e| CoreError::Invalid(format!("training task failed: {e}")))??;
+    let params = &artifact.params.clone();
     timer.finish(s_tr.rows, artifact.iterations as u64);
 
     let raw_validation = summary(&artifact.predict(&valid_t)?, valid_t.labels()?);
@@ -187,6 +264,7 @@ pub async fn train(
         validation: s_va,
         test: s_te,
         params: params.clone(),
+        candidates,
         iterations: artifact.iterations,
         features: artifact.features.clone(),
         feature_importance: artifact.importance()?,

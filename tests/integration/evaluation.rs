@@ -1,0 +1,269 @@
+//! Honest evaluation: the model's feature list, censoring, time splits, the calibrated model
+//! card and report, what a score means part-way through the window, and the backtest that
+//! checks it against outcomes revealed by later data.
+
+use std::collections::{HashMap, HashSet};
+
+use arrow::array::{Array, Float64Array, StringArray};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use repurchase_calibrate::CalibratedCard;
+use repurchase_core::layout::Dataset;
+use repurchase_core::{DataRoot, RunDate};
+use repurchase_datagen::{OutputFormat, Profile};
+use repurchase_extract::Source;
+use repurchase_features::AnchorMode;
+use repurchase_model::io::load_features;
+use repurchase_model::split::Part;
+use repurchase_model::table::is_identifier;
+
+use crate::support::{col, date, generated_source, memory_root, run_pipeline};
+
+/// Surrogate keys of the TheLook tables; none may reach the model in any form.
+const SURROGATE_KEYS: [&str; 8] = [
+    "id",
+    "user_id",
+    "order_id",
+    "product_id",
+    "inventory_item_id",
+    "session_id",
+    "sequence_number",
+    "distribution_center_id",
+];
+
+async fn card(root: &DataRoot, d: RunDate) -> CalibratedCard {
+    let (bytes, _, _) =
+        repurchase_model::io::read_artifact(root, Dataset::Calibration, d, "model_card.json")
+            .await
+            .expect("model card");
+    serde_json::from_slice(&bytes).expect("card parses")
+}
+
+async fn scores(root: &DataRoot, d: RunDate) -> Vec<arrow::array::RecordBatch> {
+    let bytes = root
+        .get(&format!(
+            "{}/part-00000.parquet",
+            Dataset::Scores.partition(d)
+        ))
+        .await
+        .unwrap();
+    ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_order_model_is_honest_about_ids_censoring_and_time() {
+    let d = date("2025-06-30");
+    let source = generated_source(
+        8_000,
+        21,
+        "2025-06-30",
+        Profile::Signal,
+        OutputFormat::Parquet,
+    )
+    .await;
+    let lake = memory_root("honest");
+    run_pipeline(&source, &lake, d, AnchorMode::EveryOrder, 150).await;
+    let card = card(&lake, d).await;
+
+    // No identifier reaches the model, under any spelling.
+    let names: Vec<&str> = card
+        .model
+        .features
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert!(names.len() >= 65, "{} features", names.len());
+    for name in &names {
+        assert!(!is_identifier(name), "identifier feature {name}");
+        assert!(!SURROGATE_KEYS.contains(name), "surrogate key {name}");
+        assert!(!name.contains("sku"), "{name}");
+    }
+    for meta in [
+        "label",
+        "days_to_repurchase",
+        "anchor_time",
+        "repurchased_so_far",
+    ] {
+        assert!(!names.contains(&meta), "{meta} is not a feature");
+    }
+    let importance: HashSet<&str> = card
+        .model
+        .feature_importance
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert!(importance.iter().all(|n| names.contains(n)));
+
+    // Censoring: every labelled anchor's window closed before the run ended; open ones are
+    // only in the score partition.
+    let run_end = d.end_exclusive_micros();
+    let horizon = 60 * 86_400_000_000_i64;
+    let (train, _, _) = load_features(&lake, Dataset::FeaturesTrain, d)
+        .await
+        .unwrap();
+    assert!(train.anchor_us.iter().all(|a| a + horizon < run_end));
+    let (open, _, _) = load_features(&lake, Dataset::FeaturesScore, d)
+        .await
+        .unwrap();
+    assert!(!open.is_empty());
+    assert!(open.anchor_us.iter().all(|a| a + horizon >= run_end));
+    assert!(open.label.is_none());
+
+    // Time splits: a customer's training anchors (and their labels) end a full horizon before
+    // any of their validation or test anchors.
+    let w = &card.model.windows;
+    let mut last_train: HashMap<i64, i64> = HashMap::new();
+    let mut first_later: HashMap<i64, i64> = HashMap::new();
+    for (i, &a) in train.anchor_us.iter().enumerate() {
+        match w.assign(a) {
+            Some(Part::Train) => {
+                let e = last_train.entry(train.user_id[i]).or_insert(a);
+                *e = (*e).max(a);
+            }
+            Some(Part::Validation | Part::Test) => {
+                let e = first_later.entry(train.user_id[i]).or_insert(a);
+                *e = (*e).min(a);
+            }
+            None => {}
+        }
+    }
+    let straddling: Vec<i64> = last_train
+        .keys()
+        .filter(|u| first_later.contains_key(u))
+        .copied()
+        .collect();
+    assert!(
+        !straddling.is_empty(),
+        "every-order data has customers in several windows"
+    );
+    for u in straddling {
+        assert!(
+            last_train[&u] + horizon <= first_later[&u],
+            "customer {u}: a training label window overlaps a later window"
+        );
+    }
+
+    // The card carries the threshold, and score's predicted label uses it.
+    assert!(card.threshold > 0.0 && card.threshold < 1.0);
+    let (lo, hi) = card.test_auc_ci.expect("bootstrap interval");
+    let auc = card.test_metrics.roc_auc.unwrap();
+    assert!(lo < auc && auc < hi, "{lo} < {auc} < {hi}");
+    assert!(card.test_at_top_k.precision > card.test_metrics.positive_rate);
+    for b in scores(&lake, d).await {
+        let p = col::<Float64Array>(&b, "probability");
+        let y = col::<arrow::array::BooleanArray>(&b, "predicted_repurchase");
+        for i in 0..b.num_rows() {
+            if p.is_valid(i) {
+                assert_eq!(y.value(i), p.value(i) >= card.threshold);
+            } else {
+                assert!(y.is_null(i));
+            }
+        }
+    }
+
+    // The report sits next to the model and needs no network.
+    let html = lake
+        .get(&format!(
+            "{}/report.html",
+            Dataset::Calibration.partition(d)
+        ))
+        .await
+        .unwrap();
+    let html = String::from_utf8(html.to_vec()).unwrap();
+    for id in [
+        "roc",
+        "pr",
+        "reliability",
+        "gains",
+        "score-distribution",
+        "importance",
+    ] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "plot {id}");
+    }
+    assert!(!html.contains("https://") && !html.contains("src=\"http"));
+}
+
+/// Scores of 2025-06-30 judged by what the data of 2025-09-15 reveals.
+#[tokio::test]
+async fn backtest_shows_scores_are_calibrated_for_elapsed_time() {
+    let (d0, d1) = (date("2025-06-30"), date("2025-09-15"));
+    let source = generated_source(
+        60_000,
+        17,
+        "2025-09-15",
+        Profile::Signal,
+        OutputFormat::Parquet,
+    )
+    .await;
+    let lake = memory_root("backtest");
+    let run = run_pipeline(&source, &lake, d0, AnchorMode::EveryOrder, 150).await;
+    assert!(run.score.scored > 400, "{} scored", run.score.scored);
+    repurchase_extract::extract(&lake, d1, &Source::Files(source.clone()))
+        .await
+        .unwrap();
+    repurchase_features::build(&lake, d1, AnchorMode::EveryOrder, 60)
+        .await
+        .unwrap();
+    let bt = repurchase_cli::backtest::backtest(&lake, d0, d1)
+        .await
+        .unwrap();
+
+    println!("{}", serde_json::to_string_pretty(&bt).unwrap());
+    // Windows open on 2025-06-30 all closed by 2025-09-15; the few unresolved anchors are
+    // orders returned after the score date, which no longer anchor a window.
+    assert_eq!(bt.scored, run.score.scored);
+    assert!(
+        bt.unresolved * 20 < bt.scored,
+        "{} unresolved",
+        bt.unresolved
+    );
+    let auc = bt.probability.roc_auc.expect("auc");
+    assert!(auc > 0.65, "backtest AUC {auc:.3}");
+    // Calibrated for the days already gone: the mean conditional probability matches the
+    // observed rate, where the at-anchor probability overstates it.
+    // Tolerances are three standard errors of the observed rate on this many anchors.
+    let observed = bt.probability.positive_rate;
+    let se = (observed * (1.0 - observed) / bt.resolved as f64).sqrt();
+    assert!(
+        (bt.mean_probability - observed).abs() < 3.0 * se,
+        "mean conditional {:.4} vs observed {observed:.4} (se {se:.4})",
+        bt.mean_probability
+    );
+    assert!(
+        (bt.mean_probability_at_anchor - observed).abs() > (bt.mean_probability - observed).abs()
+    );
+    assert!(
+        bt.probability.ece < 4.0 * se,
+        "ECE {:.4}",
+        bt.probability.ece
+    );
+    assert!(bt.probability.brier <= bt.probability_at_anchor.brier);
+    let late = bt.by_elapsed_days.last().unwrap();
+    assert!(late.rows > 0 && late.mean_probability < late.mean_probability_at_anchor);
+
+    // The report is published with a manifest pinning both inputs.
+    let (m, _) = repurchase_core::Manifest::read(&lake, Dataset::Backtest, d0)
+        .await
+        .unwrap();
+    assert_eq!(m.inputs.len(), 2);
+    assert_eq!(m.counters["resolved"], bt.resolved);
+
+    // Status and elapsed days in the scores.
+    let mut statuses = HashSet::new();
+    for b in scores(&lake, d0).await {
+        let s = col::<StringArray>(&b, "status");
+        let e = col::<Float64Array>(&b, "days_elapsed");
+        for i in 0..b.num_rows() {
+            statuses.insert(s.value(i).to_string());
+            assert!((0.0..=60.0).contains(&e.value(i)), "{}", e.value(i));
+        }
+    }
+    assert_eq!(
+        statuses,
+        HashSet::from(["open".to_string(), "already_repurchased".to_string()])
+    );
+}

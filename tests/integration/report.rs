@@ -1,0 +1,404 @@
+//! The HTML evaluation report in a real browser: headless Chromium (the Debian `chromium`
+//! package, installed by `scripts/setup-test-deps`) loads the rendered page, and the test checks
+//! that it exits cleanly, logs no console message, makes no network request, and that every plot
+//! reached the DOM with its marks. A screenshot is kept for a human to look at.
+//!
+//! How problems are detected:
+//! - Console: with `--enable-logging=stderr`, Chromium prints every console message of the page
+//!   (any level, and uncaught exceptions) on stderr as `[…:INFO:CONSOLE:<line>] "<message>",
+//!   source: <url> (<line>)`. The report has no script, so any such line is a failure.
+//! - Network: `--log-net-log` writes every URL request as JSON. Requests made on behalf of the
+//!   page carry the page's `file://` site in their network isolation key; the browser's own
+//!   background traffic (update checks, network time) does not, and is ignored.
+//!
+//! The second test renders a deliberately bad page and asserts that both detectors flag it, so a
+//! silently broken detector cannot make the first test pass.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use repurchase_model::calibration::Calibrator;
+use repurchase_model::metrics;
+use repurchase_model::report::{ReportInput, render};
+
+/// A hung browser is killed after this long, so it cannot hang CI.
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
+
+const PLOT_IDS: [&str; 6] = [
+    "roc",
+    "pr",
+    "reliability",
+    "gains",
+    "score-distribution",
+    "importance",
+];
+const CURVE_PLOTS: [&str; 5] = ["roc", "pr", "reliability", "gains", "score-distribution"];
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh directory under the system temp dir; kept after the test so the screenshot can be
+/// inspected.
+fn work_dir(tag: &str) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let dir = std::env::temp_dir().join(format!(
+        "repurchase-{tag}-{}-{nanos}-{n}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// `REPURCHASE_CHROMIUM`, else `chromium` on PATH. Missing is a failure, not a skip.
+fn chromium() -> PathBuf {
+    const HELP: &str = "run scripts/setup-test-deps (installs the Debian package `chromium`) or \
+                        set REPURCHASE_CHROMIUM to a Chromium binary";
+    if let Some(path) = std::env::var_os("REPURCHASE_CHROMIUM") {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "REPURCHASE_CHROMIUM={} does not exist: {HELP}",
+            path.display()
+        );
+        return path;
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("chromium"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("no `chromium` on PATH: {HELP}"))
+}
+
+struct BrowserRun {
+    status: ExitStatus,
+    /// stdout: the serialised DOM after load (preceded by Chromium's screenshot notice).
+    dom: String,
+    stderr: String,
+    netlog: String,
+    screenshot: PathBuf,
+}
+
+/// Loads `page` in headless Chromium once: dumps the DOM, takes a 1000×4000 screenshot and
+/// records the net log. Output goes to files (not pipes) so a large DOM cannot block the browser
+/// while we poll it for the timeout.
+fn run_browser(page: &Path, dir: &Path) -> BrowserRun {
+    let screenshot = dir.join("screenshot.png");
+    let netlog = dir.join("netlog.json");
+    let stdout_path = dir.join("dom.html");
+    let stderr_path = dir.join("stderr.log");
+    let mut child = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--hide-scrollbars",
+            "--mute-audio",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=2000",
+            "--window-size=1000,4000",
+        ])
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+        .arg(format!("--log-net-log={}", netlog.display()))
+        .arg(format!("--screenshot={}", screenshot.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .stdin(Stdio::null())
+        .stdout(File::create(&stdout_path).expect("stdout file"))
+        .stderr(File::create(&stderr_path).expect("stderr file"))
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start chromium ({e}); run scripts/setup-test-deps to install it")
+        });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for chromium") {
+            break status;
+        }
+        if started.elapsed() > BROWSER_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "chromium did not finish within {BROWSER_TIMEOUT:?}; stderr:\n{}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The browser profile is a few MB of caches nobody needs; the outputs stay.
+    let _ = std::fs::remove_dir_all(dir.join("profile"));
+    BrowserRun {
+        status,
+        dom: std::fs::read_to_string(&stdout_path).expect("read dom"),
+        stderr: std::fs::read_to_string(&stderr_path).expect("read stderr"),
+        netlog: std::fs::read_to_string(&netlog).unwrap_or_default(),
+        screenshot,
+    }
+}
+
+/// Console output of the page (messages of any level and uncaught exceptions).
+fn console_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught"))
+        .collect()
+}
+
+/// URLs the page itself requested, from Chromium's net log.
+fn page_requests(netlog: &str) -> Vec<String> {
+    let log: serde_json::Value = serde_json::from_str(netlog).unwrap_or_else(|e| {
+        panic!(
+            "net log is not JSON ({e}); first bytes: {:?}",
+            &netlog[..netlog.len().min(200)]
+        )
+    });
+    let mut urls: Vec<String> = log["events"]
+        .as_array()
+        .expect("net log has events")
+        .iter()
+        .filter_map(|event| {
+            let params = &event["params"];
+            let url = params["url"].as_str()?;
+            let nik = params["network_isolation_key"].as_str().unwrap_or("");
+            let site = params["site_for_cookies"].as_str().unwrap_or("");
+            (nik.starts_with("file://") || site.contains("site=file://")).then(|| url.to_string())
+        })
+        .collect();
+    urls.sort();
+    urls.dedup();
+    urls
+}
+
+/// The markup of one `<svg id=…>` element in the dumped DOM.
+fn svg_element<'d>(dom: &'d str, id: &str) -> &'d str {
+    let start = dom
+        .find(&format!("<svg id=\"{id}\""))
+        .unwrap_or_else(|| panic!("svg #{id} missing from the rendered DOM"));
+    let len = dom[start..].find("</svg>").expect("svg element closed");
+    &dom[start..start + len]
+}
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert!(
+        bytes.len() > 24 && bytes.starts_with(b"\x89PNG\r\n\x1a\n") && &bytes[12..16] == b"IHDR",
+        "not a PNG"
+    );
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    (be(&bytes[16..20]), be(&bytes[20..24]))
+}
+
+/// SplitMix64, so the synthetic data does not depend on any crate's RNG.
+struct Rng(u64);
+
+impl Rng {
+    fn next_f64(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Standard normal by Box–Muller.
+    fn normal(&mut self) -> f64 {
+        let u = self.next_f64().max(1e-12);
+        let v = self.next_f64();
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// `n` anchors: true logit z ~ N(−2.4, 1.1), label ~ Bernoulli(sigmoid(z)), and an overconfident
+/// raw model probability from a noisy view of z.
+fn synthetic(rng: &mut Rng, n: usize) -> (Vec<f64>, Vec<bool>) {
+    let mut raw = Vec::with_capacity(n);
+    let mut labels = Vec::with_capacity(n);
+    for _ in 0..n {
+        let z = -2.4 + 1.1 * rng.normal();
+        labels.push(rng.next_f64() < sigmoid(z));
+        let seen = z + 0.7 * rng.normal();
+        raw.push(sigmoid(1.6 * seen + 1.4));
+    }
+    (raw, labels)
+}
+
+const FEATURES: [&str; 30] = [
+    "days_since_previous_completed_order",
+    "earlier_completed_orders",
+    "web_events_30d",
+    "sessions_30d",
+    "tenure_days",
+    "basket_value",
+    "web_events_14d_email",
+    "cart_events_30d",
+    "earlier_returned_orders",
+    "basket_items",
+    "age",
+    "top_item_category",
+    "web_events_7d",
+    "traffic_source",
+    "country",
+    "sessions_14d",
+    "basket_retail_value",
+    "web_events_30d_ads",
+    "order_hour",
+    "earlier_cancelled_orders",
+    "top_item_brand",
+    "web_events_30d_social",
+    "order_weekday",
+    "basket_categories",
+    "top_item_department",
+    "web_events_30d_organic",
+    "gender",
+    "top_item_distribution_centre",
+    "days_since_previous_order",
+    "web_events_14d",
+];
+
+fn report_html() -> String {
+    let mut rng = Rng(20250630);
+    let (valid_raw, valid_labels) = synthetic(&mut rng, 3_000);
+    let (raw, labels) = synthetic(&mut rng, 3_000);
+    let calibrator = Calibrator::fit_platt(&valid_raw, &valid_labels);
+    let threshold =
+        metrics::f1_optimal_threshold(&calibrator.predict_all(&valid_raw), &valid_labels).threshold;
+    let probs = calibrator.predict_all(&raw);
+    let total: f64 = (1..=FEATURES.len()).map(|i| 1.0 / i as f64).sum();
+    let importance: Vec<(String, f64)> = FEATURES
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, name)| (name.to_string(), 1.0 / (i + 1) as f64 / total))
+        .collect();
+    let input = ReportInput {
+        title: "Repurchase model 2025-06-30-abc123".to_string(),
+        facts: vec![
+            ("run date".to_string(), "2025-06-30".to_string()),
+            (
+                "test window".to_string(),
+                "2025-01-01 … 2025-05-01".to_string(),
+            ),
+            (
+                "rows (train / valid / test)".to_string(),
+                "21,000 / 3,000 / 3,000".to_string(),
+            ),
+            ("calibration".to_string(), calibrator.name().to_string()),
+            (
+                "threshold".to_string(),
+                format!("{threshold:.4} (F1-optimal on validation)"),
+            ),
+        ],
+        probs: &probs,
+        raw: &raw,
+        labels: &labels,
+        threshold,
+        top_k_fraction: 0.10,
+        importance: &importance,
+        auc_ci: metrics::bootstrap_auc_ci(&probs, &labels, 200, 7),
+        notes: vec![
+            "Synthetic data for the browser test: labels drawn from known probabilities, raw \
+             scores deliberately overconfident so the calibration plot has something to show."
+                .to_string(),
+            "Characters that must be escaped: <script>alert(\"x\")</script> & 'quotes'."
+                .to_string(),
+        ],
+    };
+    render(&input)
+}
+
+#[test]
+fn report_renders_in_headless_chromium_without_errors() {
+    let dir = work_dir("report");
+    let page = dir.join("report.html");
+    std::fs::write(&page, report_html()).expect("write report");
+    let run = run_browser(&page, &dir);
+
+    assert!(
+        run.status.success(),
+        "chromium exited with {}; stderr:\n{}",
+        run.status,
+        run.stderr
+    );
+    let console = console_lines(&run.stderr);
+    assert!(
+        console.is_empty(),
+        "console output from the report:\n{}",
+        console.join("\n")
+    );
+    let requests = page_requests(&run.netlog);
+    assert!(
+        requests.is_empty(),
+        "the report made network requests: {requests:?}"
+    );
+
+    for id in PLOT_IDS {
+        let svg = svg_element(&run.dom, id);
+        assert!(svg.contains("<title"), "svg #{id} has no <title>");
+        assert!(!svg.contains("no data"), "svg #{id} shows no data");
+    }
+    for id in CURVE_PLOTS {
+        let svg = svg_element(&run.dom, id);
+        assert!(
+            svg.contains("<path") || svg.contains("<polyline"),
+            "svg #{id} has no curve"
+        );
+    }
+    // The escaped note came through as text, not as an element.
+    assert!(run.dom.contains("&lt;script&gt;alert"));
+    assert!(!run.dom.contains("<script"));
+
+    let png = std::fs::read(&run.screenshot).expect("screenshot written");
+    assert!(png.len() > 20_000, "screenshot is only {} bytes", png.len());
+    assert_eq!(png_size(&png), (1000, 4000));
+    println!("report screenshot: {}", run.screenshot.display());
+}
+
+#[test]
+fn browser_check_flags_console_errors_and_network_requests() {
+    let dir = work_dir("report-bad");
+    let page = dir.join("bad.html");
+    std::fs::write(
+        &page,
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>bad</title></head><body>\
+         <script>console.error(\"report-test-console-error\")</script>\
+         <script>notDefinedAnywhere()</script>\
+         <img src=\"http://127.0.0.1:9/missing.png\" alt=\"\">\
+         </body></html>",
+    )
+    .expect("write bad page");
+    let run = run_browser(&page, &dir);
+    assert!(run.status.success(), "stderr:\n{}", run.stderr);
+    let console = console_lines(&run.stderr).join("\n");
+    assert!(
+        console.contains("report-test-console-error"),
+        "console.error not detected; stderr:\n{}",
+        run.stderr
+    );
+    assert!(
+        console.contains("Uncaught ReferenceError"),
+        "uncaught exception not detected; stderr:\n{}",
+        run.stderr
+    );
+    assert_eq!(
+        page_requests(&run.netlog),
+        vec!["http://127.0.0.1:9/missing.png".to_string()]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
