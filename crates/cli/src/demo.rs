@@ -41,6 +41,7 @@ pub struct DemoReport {
     pub model_version: String,
     pub test_rows: u64,
     pub test_auc: Option<f64>,
+    pub test_auc_ci: Option<(f64, f64)>,
     pub oracle_auc: Option<f64>,
     pub base_rate: f64,
     pub top_decile_rate: f64,
@@ -48,6 +49,8 @@ pub struct DemoReport {
     pub ece: f64,
     pub calibration: &'static str,
     pub lake: String,
+    /// Where the run's HTML report is (a URL of the data root).
+    pub report: String,
     pub total_seconds: f64,
 }
 
@@ -154,6 +157,7 @@ pub async fn run_demo(cfg: &DemoConfig) -> Result<DemoReport> {
         model_version: sc.model_version,
         test_rows: metrics.test.rows,
         test_auc: metrics.test.roc_auc,
+        test_auc_ci: metrics.test_auc_ci,
         oracle_auc,
         base_rate: metrics.test.positive_rate,
         top_decile_rate: metrics.test_deciles.first().map(|r| r.rate).unwrap_or(0.0),
@@ -161,6 +165,10 @@ pub async fn run_demo(cfg: &DemoConfig) -> Result<DemoReport> {
         ece: metrics.test.ece,
         calibration: cal.method,
         lake: lake.to_string(),
+        report: lake.url(&format!(
+            "{}/report.html",
+            repurchase_core::layout::Dataset::Calibration.partition(d)
+        )),
         total_seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -183,7 +191,10 @@ impl fmt::Display for DemoReport {
             self.test_rows,
             100.0 * self.base_rate
         )?;
-        writeln!(f, "  ROC-AUC (model)        {}", show(self.test_auc))?;
+        let ci = self.test_auc_ci.map_or(String::new(), |(lo, hi)| {
+            format!("   (95% CI {lo:.3}–{hi:.3})")
+        });
+        writeln!(f, "  ROC-AUC (model)        {}{ci}", show(self.test_auc))?;
         writeln!(
             f,
             "  ROC-AUC (oracle)       {}   (the generator's true probabilities on the same anchors)",
@@ -211,6 +222,7 @@ impl fmt::Display for DemoReport {
             f,
             "\noutputs under {} (scores/, models/, features/, raw/); total {:.1} s",
             self.lake, self.total_seconds
-        )
+        )?;
+        writeln!(f, "report: {}", self.report)
     }
 }
