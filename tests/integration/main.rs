@@ -1,6 +1,7 @@
 //! The one integration-test binary: the workers end to end on real Parquet, through the same
 //! object-store and DataFusion code paths production uses (`memory://` and local disk here).
 
+mod athena;
 mod cli;
 mod evaluation;
 mod fixtures;
@@ -8,4 +9,5 @@ mod labels;
 mod leakage;
 mod pipeline;
 mod report;
+mod s3;
 mod support;

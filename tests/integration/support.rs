@@ -102,3 +102,15 @@ pub fn col<'a, T: 'static>(batch: &'a arrow::array::RecordBatch, name: &str) -> 
         .downcast_ref::<T>()
         .unwrap_or_else(|| panic!("column {name} has another type"))
 }
+
+/// Endpoint of the S3-compatible test server (moto, which also mocks Athena) that `scripts/test`
+/// starts on 127.0.0.1. Tests that need it fail, rather than skip, when it is not running.
+pub fn moto_endpoint() -> String {
+    std::env::var("REPURCHASE_TEST_S3_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "REPURCHASE_TEST_S3_ENDPOINT is not set: run the tests with scripts/test, which starts \
+             the moto S3/Athena server on 127.0.0.1 (or start `moto_server -H 127.0.0.1 -p PORT` \
+             from ~/.cache/repurchase/test-venv and export REPURCHASE_TEST_S3_ENDPOINT=http://127.0.0.1:PORT)"
+        )
+    })
+}
