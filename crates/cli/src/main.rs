@@ -95,10 +95,10 @@ struct DemoArgs {
     #[arg(long, env = "REPURCHASE_DEMO_DIR", default_value = "./demo-data")]
     dir: PathBuf,
     /// Days in the validation window.
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, default_value_t = repurchase_train::DEFAULT_VALID_DAYS)]
     valid_days: u32,
     /// Days in the held-out test window.
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, default_value_t = repurchase_train::DEFAULT_TEST_DAYS)]
     test_days: u32,
     /// Log format (text or json); default text on a terminal.
     #[arg(long, env = "REPURCHASE_LOG_FORMAT", value_parser = ["text", "json"])]

@@ -318,6 +318,13 @@ pub struct CalibrationChoice {
     pub chosen: Calibrator,
     pub brier_isotonic_cv: f64,
     pub brier_platt_cv: f64,
+    /// Brier of the raw scores as they are (nothing to fit, so nothing to cross-fit).
+    #[serde(default = "nan")]
+    pub brier_identity: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 /// Mean Brier over the two folds of fitting on one half and scoring on the other.
@@ -331,11 +338,14 @@ fn cross_fitted_brier(
     (on_a + on_b) / 2.0
 }
 
-/// Chooses between isotonic and Platt without touching the test set: 2-fold cross-fitting on
-/// the calibration set (rows split by position into first half / second half — the caller
-/// passes rows in time order, so each fold is scored on a different period), fit on one half,
-/// Brier on the other, both ways; pick the method with the lower mean Brier (ties → Platt, the
-/// simpler model), then refit it on all rows.
+/// Chooses between isotonic, Platt and no calibration at all without touching the test set:
+/// 2-fold cross-fitting on the calibration set (rows split by position into first half / second
+/// half — the caller passes rows in time order, so each fold is scored on a different period),
+/// fit on one half, Brier on the other, both ways; pick the method with the lower mean Brier,
+/// then refit it on all rows. The raw scores themselves compete too: a GBDT trained on log loss
+/// and early-stopped on the same window is often calibrated already, and a calibrator fitted on
+/// a few hundred repurchases then only adds noise. Ties go to the simpler choice (identity, then
+/// Platt).
 ///
 /// Rows with a NaN raw score are dropped first. With fewer than 20 usable rows, or when the
 /// labels are all one class, no comparison is run: the result is a Platt fit on all rows
@@ -350,6 +360,7 @@ pub fn choose_calibrator(raw: &[f64], labels: &[bool]) -> CalibrationChoice {
             chosen: Calibrator::fit_platt(&xs, &ys),
             brier_isotonic_cv: f64::NAN,
             brier_platt_cv: f64::NAN,
+            brier_identity: f64::NAN,
         };
     }
     let mid = n / 2;
@@ -357,7 +368,10 @@ pub fn choose_calibrator(raw: &[f64], labels: &[bool]) -> CalibrationChoice {
     let second = (&xs[mid..], &ys[mid..]);
     let brier_isotonic_cv = cross_fitted_brier(Calibrator::fit_isotonic, first, second);
     let brier_platt_cv = cross_fitted_brier(Calibrator::fit_platt, first, second);
-    let chosen = if brier_isotonic_cv < brier_platt_cv {
+    let brier_identity = brier(&Calibrator::Identity.predict_all(&xs), &ys);
+    let chosen = if brier_identity <= brier_platt_cv && brier_identity <= brier_isotonic_cv {
+        Calibrator::Identity
+    } else if brier_isotonic_cv < brier_platt_cv {
         Calibrator::fit_isotonic(&xs, &ys)
     } else {
         Calibrator::fit_platt(&xs, &ys)
@@ -366,6 +380,7 @@ pub fn choose_calibrator(raw: &[f64], labels: &[bool]) -> CalibrationChoice {
         chosen,
         brier_isotonic_cv,
         brier_platt_cv,
+        brier_identity,
     }
 }
 
@@ -563,6 +578,21 @@ mod tests {
         let logistic = choose_calibrator(&raw, &y);
         assert_eq!(logistic.chosen.name(), "platt");
         assert!(logistic.brier_platt_cv <= logistic.brier_isotonic_cv);
+    }
+
+    #[test]
+    fn choose_keeps_raw_scores_that_are_already_calibrated() {
+        // Labels drawn from the raw score itself: any fitted map can only add noise.
+        let (raw, y) = synthetic(8, 6000, |x| 0.3 * x);
+        let raw: Vec<f64> = raw.iter().map(|x| 0.3 * x).collect();
+        let calibrated = choose_calibrator(&raw, &y);
+        assert_eq!(calibrated.chosen, Calibrator::Identity);
+        assert!(calibrated.brier_identity <= calibrated.brier_platt_cv);
+        assert!(calibrated.brier_identity <= calibrated.brier_isotonic_cv);
+
+        // Scores twice too high are not kept as they are.
+        let doubled: Vec<f64> = raw.iter().map(|x| 2.0 * x).collect();
+        assert_ne!(choose_calibrator(&doubled, &y).chosen, Calibrator::Identity);
     }
 
     #[test]

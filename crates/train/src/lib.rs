@@ -25,6 +25,9 @@ use tracing::info;
 
 pub const STAGE: &str = "train";
 
+pub const DEFAULT_VALID_DAYS: u32 = 240;
+pub const DEFAULT_TEST_DAYS: u32 = 120;
+
 /// Tree depths tried when none is given; shallow trees suit a few thousand repurchases best.
 pub const DEPTH_CANDIDATES: [usize; 3] = [2, 3, 4];
 
@@ -37,12 +40,13 @@ pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
 
-    /// Days of anchors in the validation window (early stopping, calibration).
-    #[arg(long, env = "REPURCHASE_VALID_DAYS", default_value_t = 120)]
+    /// Days of anchors in the validation window (early stopping, tree depth, calibration,
+    /// threshold). 240 days gives the calibrator a few hundred repurchases at TheLook's scale.
+    #[arg(long, env = "REPURCHASE_VALID_DAYS", default_value_t = DEFAULT_VALID_DAYS)]
     pub valid_days: u32,
 
     /// Days of anchors in the held-out test window (the reported metrics).
-    #[arg(long, env = "REPURCHASE_TEST_DAYS", default_value_t = 120)]
+    #[arg(long, env = "REPURCHASE_TEST_DAYS", default_value_t = DEFAULT_TEST_DAYS)]
     pub test_days: u32,
 
     /// Upper bound on boosting rounds; early stopping usually ends sooner.
