@@ -2,6 +2,11 @@
 //!
 //! Airflow retries a task on any non-zero exit, but operators need to tell "fix the data" from
 //! "try again later" from "page an engineer": each error therefore carries an [`ErrorClass`].
+//!
+//! On S3, a missing bucket and refused credentials are bad input (exit 2), not transient: they are
+//! configuration (the data root, the account, the keys or the task role's policy), and a retry
+//! would fail the same way. Network faults, 5xx and throttling stay transient (exit 75), after
+//! object_store has already retried them with backoff.
 
 use std::path::PathBuf;
 
@@ -29,6 +34,21 @@ impl ErrorClass {
 
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;
 
+/// The S3 request behind [`CoreError::BucketNotFound`] and [`CoreError::AccessDenied`] (boxed, so
+/// that every `Result` in the code base stays small).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Request {
+    pub bucket: String,
+    /// `s3://bucket/key` of the object or prefix.
+    pub url: String,
+    /// Endpoint or region the request went to (`endpoint http://…`, `region eu-west-1`), so a
+    /// wrong account or region is visible.
+    pub location: String,
+    /// The S3 error code (`NoSuchBucket`, `AccessDenied`, …), or the HTTP status when the response
+    /// had no body (HEAD).
+    pub code: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
     #[error("invalid data root {url:?}: {reason}")]
@@ -44,6 +64,36 @@ pub enum CoreError {
 
     #[error("manifest {path} is unreadable: {reason}")]
     BadManifest { path: String, reason: String },
+
+    /// The bucket of an `s3://` root does not exist (S3 `NoSuchBucket`). Configuration, not a
+    /// transient fault: the data root, the account or the endpoint is wrong, and a retry by the
+    /// scheduler would fail the same way.
+    #[error(
+        "S3 bucket {:?} does not exist ({op} {}; {}): create the bucket or fix the s3:// URL, \
+         AWS_REGION or AWS_ENDPOINT_URL",
+        .request.bucket, .request.url, .request.location
+    )]
+    BucketNotFound {
+        op: &'static str,
+        request: Box<S3Request>,
+        #[source]
+        source: object_store::Error,
+    },
+
+    /// S3 refused the credentials or the request (`AccessDenied`, `InvalidAccessKeyId`,
+    /// `SignatureDoesNotMatch`, …). Configuration too: the keys, the task role or its policy must
+    /// change before a retry can succeed.
+    #[error(
+        "S3 denied {op} on {} ({}; {}): check the credentials (AWS_ACCESS_KEY_ID / \
+         AWS_SECRET_ACCESS_KEY, or the ECS task role) and that their policy allows {op} in bucket {:?}",
+        .request.url, .request.code, .request.location, .request.bucket
+    )]
+    AccessDenied {
+        op: &'static str,
+        request: Box<S3Request>,
+        #[source]
+        source: object_store::Error,
+    },
 
     #[error("object store operation {op} on {path} failed: {source}")]
     Store {
@@ -97,6 +147,8 @@ impl CoreError {
     pub fn class(&self) -> ErrorClass {
         match self {
             CoreError::InvalidDataRoot { .. }
+            | CoreError::BucketNotFound { .. }
+            | CoreError::AccessDenied { .. }
             | CoreError::InvalidRunDate { .. }
             | CoreError::NotPublished { .. }
             | CoreError::BadManifest { .. }
@@ -120,8 +172,81 @@ pub fn classify_store_error(e: &object_store::Error) -> ErrorClass {
         | E::PermissionDenied { .. }
         | E::Unauthenticated { .. } => ErrorClass::BadInput,
         E::NotSupported { .. } | E::NotImplemented { .. } => ErrorClass::Bug,
+        // object_store reports some S3 failures (a failed LIST, for one) as `Generic` whatever the
+        // status: look at the S3 error code so a missing bucket or refused credentials is not
+        // retried as if the network had failed.
+        _ if is_s3_configuration_error(e) => ErrorClass::BadInput,
         _ => ErrorClass::Transient,
     }
+}
+
+/// S3 error codes that no retry can fix: the bucket, the region, the credentials or the policy
+/// is wrong.
+const S3_CONFIGURATION_CODES: &[&str] = &[
+    "NoSuchBucket",
+    "InvalidBucketName",
+    "AccessDenied",
+    "AllAccessDisabled",
+    "AccountProblem",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "AuthorizationHeaderMalformed",
+    "PermanentRedirect",
+];
+
+/// S3 codes meaning the credentials or their policy refused the request.
+pub const S3_DENIED_CODES: &[&str] = &[
+    "AccessDenied",
+    "AllAccessDisabled",
+    "AccountProblem",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+];
+
+/// The S3 error code behind an object-store error: `<Code>…</Code>` of the response body, or the
+/// `(code: …)` object_store writes for a key that a bulk delete refused.
+///
+/// object_store keeps the response body only inside the text of its (crate-private) retry error,
+/// so the code is read from the messages of the error chain.
+pub fn s3_error_code(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let between = |text: &str, open: &str, close: &str| {
+        let start = text.find(open)? + open.len();
+        let len = text[start..].find(close)?;
+        Some(text[start..start + len].trim().to_string())
+    };
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let text = err.to_string();
+        if let Some(code) = between(&text, "<Code>", "</Code>")
+            .or_else(|| between(&text, "(code: ", ")"))
+            .filter(|c| !c.is_empty())
+        {
+            return Some(code);
+        }
+        cur = err.source();
+    }
+    None
+}
+
+fn is_s3_configuration_error(e: &object_store::Error) -> bool {
+    if let Some(code) = s3_error_code(e) {
+        return S3_CONFIGURATION_CODES.contains(&code.as_str());
+    }
+    // A redirect without a Location header is how S3 answers a request sent to the wrong region.
+    error_chain_contains(e, "incorrectly configured region")
+}
+
+fn error_chain_contains(e: &(dyn std::error::Error + 'static), needle: &str) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.to_string().contains(needle) {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 pub fn classify_datafusion_error(e: &datafusion::error::DataFusionError) -> ErrorClass {
@@ -186,5 +311,39 @@ mod tests {
             source: "503 Slow Down".into(),
         };
         assert_eq!(classify_store_error(&generic), ErrorClass::Transient);
+    }
+
+    #[test]
+    fn s3_configuration_codes_in_generic_errors_are_bad_input() {
+        // The text object_store gives a failed LIST on a missing bucket (a `Generic` error).
+        let list = object_store::Error::Generic {
+            store: "S3",
+            source: "Error performing list request: Error performing GET http://127.0.0.1:1/b?list-type=2 \
+                     in 2ms - Server returned non-2xx status code: 404 Not Found: <?xml version=\"1.0\"?>\
+                     <Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message></Error>"
+                .into(),
+        };
+        assert_eq!(s3_error_code(&list).as_deref(), Some("NoSuchBucket"));
+        assert_eq!(classify_store_error(&list), ErrorClass::BadInput);
+        let slow = object_store::Error::Generic {
+            store: "S3",
+            source:
+                "Server returned non-2xx status code: 503: <Error><Code>SlowDown</Code></Error>"
+                    .into(),
+        };
+        assert_eq!(classify_store_error(&slow), ErrorClass::Transient);
+        let region = object_store::Error::Generic {
+            store: "S3",
+            source: "Received redirect without LOCATION, this normally indicates an incorrectly configured region".into(),
+        };
+        assert_eq!(classify_store_error(&region), ErrorClass::BadInput);
+        let bulk_delete = object_store::Error::Generic {
+            store: "S3",
+            source:
+                "DeleteObjects request failed for key lake/x: Access Denied (code: AccessDenied)"
+                    .into(),
+        };
+        assert_eq!(s3_error_code(&bulk_delete).as_deref(), Some("AccessDenied"));
+        assert_eq!(classify_store_error(&bulk_delete), ErrorClass::BadInput);
     }
 }

@@ -3,6 +3,11 @@
 //! A [`DataRoot`] is parsed from `file:///path`, a plain path, `s3://bucket/prefix` or
 //! `memory://name/prefix`, and hands out object paths below its prefix, URLs that DataFusion can
 //! read, and the few object operations the workers need.
+//!
+//! On S3 every request goes through object_store's retry loop (bounded by [`StoreConfig`]'s retry
+//! settings, with exponential backoff), and failures are translated here into errors an operator
+//! can act on: a missing bucket or refused credentials names the bucket and is classed as bad
+//! input (exit 2, configuration), anything else that may pass is transient (exit 75).
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -14,13 +19,11 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjPath;
-use object_store::{
-    BackoffConfig, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
-};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 use url::Url;
 
 use crate::config::StoreConfig;
-use crate::error::{CoreError, Result};
+use crate::error::{CoreError, Result, S3_DENIED_CODES, S3Request, s3_error_code};
 
 /// In-memory stores live for the process and are shared by name, so that several workers run in
 /// one test process see the same `memory://name` root.
@@ -36,6 +39,15 @@ pub struct DataRoot {
     /// Path of the root inside the store, without leading or trailing slash.
     prefix: String,
     display: String,
+    /// For `s3://` roots: the bucket and where requests go, to name them in error messages.
+    s3: Option<S3Target>,
+}
+
+#[derive(Clone, Debug)]
+struct S3Target {
+    bucket: String,
+    /// `endpoint http://…` or `region eu-west-1`.
+    location: String,
 }
 
 impl std::fmt::Debug for DataRoot {
@@ -77,18 +89,15 @@ impl DataRoot {
                     .host_str()
                     .filter(|h| !h.is_empty())
                     .ok_or_else(|| invalid("missing bucket".into()))?;
-                let mut builder = AmazonS3Builder::new();
-                for (k, v) in &cfg.s3 {
-                    builder = builder.with_config(*k, v.clone());
+                if cfg.ec2_metadata_disabled && !cfg.has_explicit_credentials() {
+                    return Err(invalid(
+                        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, run \
+                         with an ECS task role (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI) or web \
+                         identity, or unset AWS_EC2_METADATA_DISABLED to use instance metadata"
+                            .into(),
+                    ));
                 }
-                let retry = RetryConfig {
-                    backoff: BackoffConfig::default(),
-                    max_retries: cfg.max_retries,
-                    retry_timeout: cfg.retry_timeout,
-                };
-                let store = builder
-                    .with_bucket_name(bucket)
-                    .with_retry(retry)
+                let store = s3_builder(cfg, bucket)
                     .build()
                     .map_err(|e| invalid(format!("cannot configure S3: {e}")))?;
                 Ok(DataRoot {
@@ -97,6 +106,10 @@ impl DataRoot {
                     store: Arc::new(store),
                     prefix: trim_slashes(url.path()),
                     display: spec.trim_end_matches('/').to_string(),
+                    s3: Some(S3Target {
+                        bucket: bucket.to_string(),
+                        location: cfg.s3_location(),
+                    }),
                 })
             }
             "memory" => {
@@ -113,6 +126,7 @@ impl DataRoot {
                     store,
                     prefix: trim_slashes(url.path()),
                     display: spec.trim_end_matches('/').to_string(),
+                    s3: None,
                 })
             }
             other => Err(invalid(format!(
@@ -140,6 +154,7 @@ impl DataRoot {
             } else {
                 abs.display().to_string()
             },
+            s3: None,
         })
     }
 
@@ -178,7 +193,7 @@ impl DataRoot {
         self.store
             .put(&path, PutPayload::from(bytes))
             .await
-            .map_err(|e| CoreError::store("put", self.url(rel), e))?;
+            .map_err(|e| self.store_error("put", self.url(rel), e))?;
         Ok(())
     }
 
@@ -188,13 +203,13 @@ impl DataRoot {
             .store
             .get(&path)
             .await
-            .map_err(|e| CoreError::store("get", self.url(rel), e))?;
+            .map_err(|e| self.store_error("get", self.url(rel), e))?;
         res.bytes()
             .await
-            .map_err(|e| CoreError::store("get", self.url(rel), e))
+            .map_err(|e| self.store_error("get", self.url(rel), e))
     }
 
-    /// `Ok(None)` when the object does not exist.
+    /// `Ok(None)` when the object does not exist (but an error when its bucket does not).
     pub async fn get_opt(&self, rel: &str) -> Result<Option<Bytes>> {
         match self.get(rel).await {
             Ok(b) => Ok(Some(b)),
@@ -206,11 +221,14 @@ impl DataRoot {
         }
     }
 
+    /// Whether the object exists. S3 answers a HEAD without a body, so a missing bucket reads as
+    /// "no such object" here; the callers (e.g. [`crate::Manifest::published_dates`]) list the
+    /// root first, which reports a missing bucket as such.
     pub async fn exists(&self, rel: &str) -> Result<bool> {
         match self.store.head(&self.path(rel)).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(CoreError::store("head", self.url(rel), e)),
+            Err(e) => Err(self.store_error("head", self.url(rel), e)),
         }
     }
 
@@ -220,8 +238,8 @@ impl DataRoot {
         let mut out: Vec<ObjectMeta> = match self.store.list(Some(&prefix)).try_collect().await {
             Ok(v) => v,
             // A local directory that does not exist lists as an error on some platforms.
-            Err(object_store::Error::NotFound { .. }) => Vec::new(),
-            Err(e) => return Err(CoreError::store("list", self.url(rel), e)),
+            Err(e @ object_store::Error::NotFound { .. }) if !is_missing_bucket(&e) => Vec::new(),
+            Err(e) => return Err(self.store_error("list", self.url(rel), e)),
         };
         out.sort_by(|a, b| a.location.cmp(&b.location));
         Ok(out)
@@ -232,8 +250,10 @@ impl DataRoot {
         let prefix = self.path(rel);
         let res = match self.store.list_with_delimiter(Some(&prefix)).await {
             Ok(r) => r,
-            Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
-            Err(e) => return Err(CoreError::store("list", self.url(rel), e)),
+            Err(e @ object_store::Error::NotFound { .. }) if !is_missing_bucket(&e) => {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(self.store_error("list", self.url(rel), e)),
         };
         let mut names: Vec<String> = res
             .common_prefixes
@@ -246,8 +266,9 @@ impl DataRoot {
 
     pub async fn delete(&self, rel: &str) -> Result<()> {
         match self.store.delete(&self.path(rel)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(CoreError::store("delete", self.url(rel), e)),
+            Ok(()) => Ok(()),
+            Err(e @ object_store::Error::NotFound { .. }) if !is_missing_bucket(&e) => Ok(()),
+            Err(e) => Err(self.store_error("delete", self.url(rel), e)),
         }
     }
 
@@ -256,11 +277,60 @@ impl DataRoot {
         let objects = self.list(rel).await?;
         for meta in &objects {
             match self.store.delete(&meta.location).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(CoreError::store("delete", meta.location.to_string(), e)),
+                Ok(()) => {}
+                Err(e @ object_store::Error::NotFound { .. }) if !is_missing_bucket(&e) => {}
+                Err(e) => {
+                    let url = self.url(&self.relative(&meta.location));
+                    return Err(self.store_error("delete", url, e));
+                }
             }
         }
         Ok(objects.len())
+    }
+
+    /// Turns an object-store failure on `url` into the error a worker reports: on S3, a missing
+    /// bucket and refused credentials become [`CoreError::BucketNotFound`] and
+    /// [`CoreError::AccessDenied`], which name the bucket and say what to fix; everything else is
+    /// [`CoreError::Store`], classified by [`crate::error::classify_store_error`].
+    pub fn store_error(
+        &self,
+        op: &'static str,
+        url: String,
+        source: object_store::Error,
+    ) -> CoreError {
+        let Some(s3) = &self.s3 else {
+            return CoreError::store(op, url, source);
+        };
+        let request = |code: String| {
+            Box::new(S3Request {
+                bucket: s3.bucket.clone(),
+                url: url.clone(),
+                location: s3.location.clone(),
+                code,
+            })
+        };
+        let code = s3_error_code(&source);
+        if code.as_deref() == Some("NoSuchBucket") {
+            return CoreError::BucketNotFound {
+                op,
+                request: request("NoSuchBucket".into()),
+                source,
+            };
+        }
+        let denied_status = match &source {
+            object_store::Error::PermissionDenied { .. } => Some("403 Forbidden"),
+            object_store::Error::Unauthenticated { .. } => Some("401 Unauthorized"),
+            _ => None,
+        };
+        let denied_code = code.filter(|c| S3_DENIED_CODES.contains(&c.as_str()));
+        if let Some(code) = denied_code.or(denied_status.map(str::to_string)) {
+            return CoreError::AccessDenied {
+                op,
+                request: request(code),
+                source,
+            };
+        }
+        CoreError::store(op, url, source)
     }
 
     /// Path of an object relative to this root (inverse of [`DataRoot::path`]).
@@ -273,6 +343,23 @@ impl DataRoot {
             .map(|r| r.trim_start_matches('/').to_string())
             .unwrap_or_else(|| s.to_string())
     }
+}
+
+/// The object-store settings of an `s3://bucket` root: every `AWS_*` setting of the config and its
+/// retry policy.
+fn s3_builder(cfg: &StoreConfig, bucket: &str) -> AmazonS3Builder {
+    let mut builder = AmazonS3Builder::new();
+    for (k, v) in &cfg.s3 {
+        builder = builder.with_config(*k, v.clone());
+    }
+    builder
+        .with_bucket_name(bucket)
+        .with_retry(cfg.retry_config())
+}
+
+/// S3's answer to a request on a bucket that does not exist (a plain 404 is a missing object).
+fn is_missing_bucket(e: &object_store::Error) -> bool {
+    s3_error_code(e).as_deref() == Some("NoSuchBucket")
 }
 
 fn trim_slashes(s: &str) -> String {
@@ -311,5 +398,98 @@ mod tests {
     fn rejects_unknown_schemes() {
         let err = DataRoot::open("ftp://x/y", &StoreConfig::default()).unwrap_err();
         assert!(err.to_string().contains("unsupported scheme"), "{err}");
+    }
+
+    fn s3_cfg() -> StoreConfig {
+        StoreConfig::from_vars([
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            (
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                "/v2/credentials/x",
+            ),
+            ("REPURCHASE_STORE_MAX_RETRIES", "4"),
+        ])
+    }
+
+    #[test]
+    fn s3_builder_gets_every_aws_setting() {
+        use object_store::aws::AmazonS3ConfigKey as K;
+        let b = s3_builder(&s3_cfg(), "bucket-a");
+        assert_eq!(b.get_config_value(&K::Region).as_deref(), Some("eu-west-1"));
+        assert_eq!(
+            b.get_config_value(&K::Endpoint).as_deref(),
+            Some("http://127.0.0.1:9")
+        );
+        assert_eq!(b.get_config_value(&K::Bucket).as_deref(), Some("bucket-a"));
+        assert_eq!(
+            b.get_config_value(&K::ContainerCredentialsRelativeUri)
+                .as_deref(),
+            Some("/v2/credentials/x")
+        );
+        let root = DataRoot::open("s3://bucket-a/lake/", &s3_cfg()).unwrap();
+        assert_eq!(
+            root.url("raw/x.parquet"),
+            "s3://bucket-a/lake/raw/x.parquet"
+        );
+        assert_eq!(root.to_string(), "s3://bucket-a/lake");
+    }
+
+    #[test]
+    fn s3_without_any_credentials_fails_at_open_when_metadata_is_disabled() {
+        let cfg = StoreConfig::from_vars([
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]);
+        let err = DataRoot::open("s3://b/p", &cfg).unwrap_err();
+        assert_eq!(err.class(), crate::ErrorClass::BadInput);
+        assert!(err.to_string().contains("no AWS credentials"), "{err}");
+    }
+
+    #[test]
+    fn s3_failures_name_the_bucket_and_are_configuration() {
+        let root = DataRoot::open("s3://bucket-a/lake", &s3_cfg()).unwrap();
+        let missing = object_store::Error::NotFound {
+            path: "lake/x".into(),
+            source: "Server returned non-2xx status code: 404 Not Found: \
+                     <Error><Code>NoSuchBucket</Code></Error>"
+                .into(),
+        };
+        assert!(is_missing_bucket(&missing));
+        let err = root.store_error("put", root.url("x"), missing);
+        assert!(matches!(err, CoreError::BucketNotFound { .. }), "{err}");
+        assert_eq!(err.class(), crate::ErrorClass::BadInput);
+        let msg = err.to_string();
+        assert!(msg.contains("\"bucket-a\" does not exist"), "{msg}");
+        assert!(msg.contains("endpoint http://127.0.0.1:9"), "{msg}");
+
+        let denied = object_store::Error::PermissionDenied {
+            path: "lake/x".into(),
+            source: "403 Forbidden (HEAD: no body)".into(),
+        };
+        let err = root.store_error("head", root.url("x"), denied);
+        assert!(matches!(err, CoreError::AccessDenied { .. }), "{err}");
+        assert_eq!(err.class(), crate::ErrorClass::BadInput);
+        assert!(err.to_string().contains("403 Forbidden"), "{err}");
+
+        // A missing object is still just that; a 503 stays transient.
+        let nf = object_store::Error::NotFound {
+            path: "lake/x".into(),
+            source: "<Error><Code>NoSuchKey</Code></Error>".into(),
+        };
+        assert!(matches!(
+            root.store_error("get", root.url("x"), nf),
+            CoreError::Store { .. }
+        ));
+        let slow = object_store::Error::Generic {
+            store: "S3",
+            source: "503 <Error><Code>SlowDown</Code></Error>".into(),
+        };
+        assert_eq!(
+            root.store_error("put", root.url("x"), slow).class(),
+            crate::ErrorClass::Transient
+        );
     }
 }
