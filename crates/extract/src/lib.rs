@@ -5,14 +5,17 @@
 //! `raw/<table>/run_date=D/`. All tables are loaded and checked before anything is written, so bad
 //! input leaves the data root untouched.
 //!
-//! The source is one seam ([`Source`]): today a folder (local or object store) holding a BigQuery
-//! CSV export or Parquet files; Athena plugs in beside it.
+//! The source is one seam ([`Source`]): a folder (local or object store) holding a BigQuery CSV
+//! export or Parquet files, or Athena ([`athena`]), which unloads the tables as Parquet into a
+//! staging prefix of the data root; from there both take the same load, validate and publish path.
 
+pub mod athena;
 pub mod load;
 pub mod timestamp;
 pub mod validate;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
 use clap::Args as ClapArgs;
@@ -26,6 +29,8 @@ use repurchase_core::{CoreError, DataRoot, Result, RunDate, StoreConfig};
 use serde::Serialize;
 use tracing::info;
 
+use crate::athena::{AthenaSettings, AthenaSource, Identifier, Shutdown};
+
 pub const STAGE: &str = "extract";
 
 #[derive(Debug, Clone, ClapArgs)]
@@ -34,9 +39,72 @@ pub struct Args {
     pub common: CommonArgs,
 
     /// Where TheLook's tables come from: a folder (plain path, file://, s3://) holding
-    /// `<table>.csv` / `<table>.parquet` files or `<table>/` folders of such files.
+    /// `<table>.csv` / `<table>.parquet` files or `<table>/` folders of such files; or `athena`,
+    /// which runs sql/extract/<table>.sql as UNLOAD into <data-root>/staging/athena/ (the data root
+    /// must then be s3://; see the --athena-* options).
     #[arg(long, env = "REPURCHASE_SOURCE")]
     pub source: String,
+
+    #[command(flatten)]
+    pub athena: AthenaArgs,
+}
+
+/// The value of `--source` that selects Athena.
+pub const ATHENA_SOURCE: &str = "athena";
+
+/// Options of `--source athena`.
+#[derive(Debug, Clone, ClapArgs)]
+#[command(next_help_heading = "Athena (--source athena)")]
+pub struct AthenaArgs {
+    /// Glue/Athena database holding TheLook's tables.
+    #[arg(
+        long = "athena-database",
+        env = "REPURCHASE_ATHENA_DATABASE",
+        default_value = "thelook_ecommerce",
+        value_parser = parse_identifier
+    )]
+    pub database: Identifier,
+
+    /// Athena workgroup the queries run in.
+    #[arg(
+        long = "athena-workgroup",
+        env = "REPURCHASE_ATHENA_WORKGROUP",
+        default_value = "primary",
+        value_parser = parse_identifier
+    )]
+    pub workgroup: Identifier,
+
+    /// Longest one query may run before it is stopped and the task fails as transient (exit 75).
+    #[arg(
+        long = "athena-timeout-secs",
+        env = "REPURCHASE_ATHENA_TIMEOUT_SECS",
+        default_value_t = 1800,
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub timeout_secs: u64,
+
+    /// First delay between status polls of a query, in milliseconds; it doubles up to 16 times this.
+    #[arg(
+        long = "athena-poll-ms",
+        env = "REPURCHASE_ATHENA_POLL_MS",
+        default_value_t = 1000,
+        value_parser = clap::value_parser!(u64).range(10..=60_000)
+    )]
+    pub poll_ms: u64,
+}
+
+fn parse_identifier(s: &str) -> std::result::Result<Identifier, String> {
+    s.parse::<Identifier>().map_err(|e| e.to_string())
+}
+
+impl AthenaArgs {
+    pub fn settings(&self) -> AthenaSettings {
+        AthenaSettings {
+            timeout: Duration::from_secs(self.timeout_secs),
+            poll: Duration::from_millis(self.poll_ms),
+            ..AthenaSettings::new(self.database.clone(), self.workgroup.clone())
+        }
+    }
 }
 
 /// Where the tables are read from.
@@ -44,9 +112,13 @@ pub struct Args {
 pub enum Source {
     /// A folder of exported files, on any store a [`DataRoot`] can address.
     Files(DataRoot),
+    /// Athena, unloading into the data root's staging prefix.
+    Athena(AthenaSource),
 }
 
 impl Source {
+    /// A folder source from a path or URL (`athena` is handled by [`run`], which needs the
+    /// Athena options).
     pub fn parse(spec: &str, cfg: &StoreConfig) -> Result<Source> {
         Ok(Source::Files(DataRoot::open(spec, cfg)?))
     }
@@ -55,6 +127,9 @@ impl Source {
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub tables: BTreeMap<String, u64>,
+    /// Athena query execution id of each table (Athena source only).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub athena_queries: BTreeMap<String, String>,
 }
 
 /// One table as found in the source: its files (relative names) and their format.
@@ -67,41 +142,155 @@ struct Found {
 pub async fn run(args: Args) -> Result<Outcome> {
     let cfg = StoreConfig::from_env();
     let root = DataRoot::open(&args.common.data_root, &cfg)?;
+    if args.source == ATHENA_SOURCE {
+        // Signals are listened for only here: a files extract keeps the default (die at once).
+        let mut shutdown = Shutdown::on_signals()?;
+        let source = Source::Athena(AthenaSource::connect(args.athena.settings(), &cfg).await?);
+        return extract_with(&root, args.common.run_date, &source, &mut shutdown).await;
+    }
     let source = Source::parse(&args.source, &cfg)?;
     extract(&root, args.common.run_date, &source).await
 }
 
 pub async fn extract(root: &DataRoot, run_date: RunDate, source: &Source) -> Result<Outcome> {
-    let Source::Files(src) = source;
-    let run_end = run_date.end_exclusive_micros();
-    let listing = src.list("").await?;
-    let names: Vec<(String, u64)> = listing
+    extract_with(root, run_date, source, &mut Shutdown::never()).await
+}
+
+/// [`extract`], ending early with a transient error when `shutdown` fires (Athena source only:
+/// running queries are stopped first).
+pub async fn extract_with(
+    root: &DataRoot,
+    run_date: RunDate,
+    source: &Source,
+    shutdown: &mut Shutdown,
+) -> Result<Outcome> {
+    match source {
+        Source::Files(src) => {
+            let names: Vec<(String, u64)> = src
+                .list("")
+                .await?
+                .iter()
+                .map(|m| (src.relative(&m.location), m.size))
+                .collect();
+            let plans = Table::ALL
+                .into_iter()
+                .map(|table| {
+                    let found = find(table, &names, src)?;
+                    Ok(TablePlan {
+                        table,
+                        format: found.format,
+                        files: found.files,
+                        sort_by_key: false,
+                        params: serde_json::json!({"source": src.to_string()}),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            load_and_publish(root, run_date, src, plans, BTreeMap::new()).await
+        }
+        Source::Athena(athena) => {
+            // A signal during staging stops the queries (see athena::query); one that arrived
+            // while staging folders were cleared is buffered and seen at the first poll.
+            let staged = athena.stage(root, run_date, shutdown).await?;
+            let mut plans = Vec::with_capacity(staged.len());
+            let mut queries = BTreeMap::new();
+            for (unload, finished) in staged {
+                let files = staged_files(root, &unload.staging_rel).await?;
+                queries.insert(unload.table.name().to_string(), finished.query_id.clone());
+                plans.push(TablePlan {
+                    table: unload.table,
+                    format: "parquet",
+                    files,
+                    // UNLOAD writes files in parallel with no global order; sorting by the key
+                    // makes the raw partition independent of how Athena split it.
+                    sort_by_key: true,
+                    params: serde_json::json!({
+                        "source": athena.describe(),
+                        "athena": {
+                            "workgroup": athena.settings.workgroup.as_str(),
+                            "database": athena.settings.database.as_str(),
+                            "query_execution_id": finished.query_id,
+                            "data_scanned_bytes": finished.data_scanned_bytes,
+                            "sql": unload.sql_name,
+                            "execution_parameters": unload.parameters,
+                            "staging": unload.location.as_str(),
+                        },
+                    }),
+                });
+            }
+            // Loading and publishing end on a signal too: a partition being written then stays
+            // unpublished (its manifest comes last), and a rerun redoes everything.
+            tokio::select! {
+                res = load_and_publish(root, run_date, root, plans, queries) => res,
+                signal = shutdown.requested() => Err(athena::query::transient(
+                    "extract".into(),
+                    std::io::ErrorKind::Interrupted,
+                    format!("{signal} received; stopped before publishing every table"),
+                )),
+            }
+        }
+    }
+}
+
+/// Files Athena left in a staging folder (data-root-relative, with sizes). UNLOAD names its files
+/// without an extension; names starting with `_` or `.` are markers, not data.
+async fn staged_files(root: &DataRoot, staging_rel: &str) -> Result<Vec<(String, u64)>> {
+    Ok(root
+        .list(staging_rel)
+        .await?
         .iter()
-        .map(|m| (src.relative(&m.location), m.size))
-        .collect();
+        .map(|m| (root.relative(&m.location), m.size))
+        .filter(|(name, _)| {
+            let base = name.rsplit('/').next().unwrap_or(name);
+            !base.starts_with('_') && !base.starts_with('.')
+        })
+        .collect())
+}
+
+/// One table to load: where its files are and what its manifest records about the source.
+struct TablePlan {
+    table: Table,
+    format: &'static str,
+    /// Paths relative to the root they are read from, with sizes.
+    files: Vec<(String, u64)>,
+    sort_by_key: bool,
+    /// Source description merged into the manifest's parameters.
+    params: serde_json::Value,
+}
+
+/// Loads and validates every table, then (only if all are good) publishes the raw partitions.
+async fn load_and_publish(
+    root: &DataRoot,
+    run_date: RunDate,
+    src: &DataRoot,
+    plans: Vec<TablePlan>,
+    athena_queries: BTreeMap<String, String>,
+) -> Result<Outcome> {
+    let run_end = run_date.end_exclusive_micros();
 
     // Load and check every table first: nothing is written unless all seven are good.
-    let bar = progress(Table::ALL.len() as u64, "loading");
-    let mut loaded: Vec<(
+    let bar = progress(plans.len() as u64, "loading");
+    // (table, validated batches, counters, manifest parameters)
+    type Loaded = (
         Table,
         Vec<RecordBatch>,
         BTreeMap<String, u64>,
         serde_json::Value,
-    )> = Vec::new();
-    for table in Table::ALL {
+    );
+    let mut loaded: Vec<Loaded> = Vec::new();
+    for plan in plans {
+        let table = plan.table;
         let timer = StepTimer::start("load-table");
-        let found = find(table, &names, src)?;
         let mut batches = Vec::new();
         let mut files_meta = Vec::new();
         let mut row_offset = 0u64;
-        for (file, size) in &found.files {
+        for (file, size) in &plan.files {
             let data = src.get(file).await?;
             files_meta.push(
                 serde_json::json!({"name": file, "bytes": size, "sha256": sha256_hex(&data)}),
             );
             let data_clone = data.clone();
             let file_name = file.clone();
-            let format = found.format;
+            let format = plan.format;
             let offset = row_offset;
             // Parsing is CPU-bound: keep it off the async workers.
             let parsed = tokio::task::spawn_blocking(move || match format {
@@ -113,11 +302,17 @@ pub async fn extract(root: &DataRoot, run_date: RunDate, source: &Source) -> Res
             row_offset += parsed.iter().map(|b| b.num_rows() as u64).sum::<u64>();
             batches.extend(parsed);
         }
+        if plan.sort_by_key {
+            batches = tokio::task::spawn_blocking(move || load::sort_by_key(table, batches))
+                .await
+                .map_err(|e| CoreError::Invalid(format!("sort task for {table} failed: {e}")))??;
+        }
         let (batches, counters) = validate::validate(table, batches, run_end)?;
         let rows_out = counters.get("rows_written").copied().unwrap_or(0);
         timer.finish(counters.get("rows_read").copied().unwrap_or(0), rows_out);
-        let meta = serde_json::json!({"format": found.format, "files": files_meta});
-        loaded.push((table, batches, counters, meta));
+        let mut params = plan.params;
+        params["source_files"] = serde_json::json!({"format": plan.format, "files": files_meta});
+        loaded.push((table, batches, counters, params));
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -125,19 +320,16 @@ pub async fn extract(root: &DataRoot, run_date: RunDate, source: &Source) -> Res
     let timer = StepTimer::start("write-raw");
     let mut outcome = Outcome {
         tables: BTreeMap::new(),
+        athena_queries,
     };
     let mut total = 0;
-    for (table, batches, counters, meta) in loaded {
+    for (table, batches, counters, mut params) in loaded {
         let schema = table.schema();
         let mut w = PartitionWriter::begin(root, Dataset::Raw(table), run_date).await?;
         let rows = w
             .write_parquet("part-00000.parquet", schema.clone(), &batches)
             .await?;
-        let params = serde_json::json!({
-            "source": src.to_string(),
-            "source_files": meta,
-            "run_end": run_date.end_exclusive().to_rfc3339(),
-        });
+        params["run_end"] = serde_json::json!(run_date.end_exclusive().to_rfc3339());
         w.commit(STAGE, params, Some(&schema), Vec::new(), counters.clone())
             .await?;
         info!(

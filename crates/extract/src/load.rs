@@ -273,6 +273,33 @@ pub fn load_parquet(table: Table, file: &str, data: Bytes) -> Result<Vec<RecordB
     Ok(out)
 }
 
+/// Concatenates a table's batches and sorts the rows by its primary key (nulls first, so that
+/// validation still finds and reports them). Used for sources whose file split and row order are
+/// not deterministic (Athena's UNLOAD), so that equal data gives byte-identical partitions.
+pub fn sort_by_key(table: Table, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, CoreError> {
+    if batches.is_empty() {
+        return Ok(batches);
+    }
+    let schema = table.schema();
+    let all = arrow::compute::concat_batches(&schema, &batches)
+        .map_err(|e| bad(table, format!("cannot combine files: {e}")))?;
+    let key = all
+        .column_by_name(table.key())
+        .ok_or_else(|| bad(table, format!("missing key column {:?}", table.key())))?;
+    let order = arrow::compute::sort_to_indices(
+        key,
+        Some(arrow::compute::SortOptions {
+            descending: false,
+            nulls_first: true,
+        }),
+        None,
+    )
+    .map_err(|e| bad(table, format!("cannot sort by {}: {e}", table.key())))?;
+    let sorted = arrow::compute::take_record_batch(&all, &order)
+        .map_err(|e| bad(table, format!("cannot sort by {}: {e}", table.key())))?;
+    Ok(vec![sorted])
+}
+
 fn castable(from: &DataType, to: &DataType) -> bool {
     use DataType::*;
     if from == to {
@@ -340,6 +367,38 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(extra.contains("unexpected column \"x\""), "{extra}");
+    }
+
+    #[test]
+    fn sort_by_key_orders_rows_across_files() {
+        let a = load_csv(
+            Table::DistributionCenters,
+            "a.csv",
+            Bytes::from(format!("{HEADER}3,c,1,1\n1,a,1,1\n")),
+            0,
+        )
+        .unwrap();
+        let b = load_csv(
+            Table::DistributionCenters,
+            "b.csv",
+            Bytes::from(format!("{HEADER}2,b,1,1\n")),
+            0,
+        )
+        .unwrap();
+        let sorted = sort_by_key(Table::DistributionCenters, [a, b].concat()).unwrap();
+        assert_eq!(sorted.len(), 1);
+        let ids = sorted[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        assert_eq!(ids.values(), &[1, 2, 3]);
+        let names = sorted[0]
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!(names.value(0), "a");
     }
 
     #[test]
