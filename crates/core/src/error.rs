@@ -133,6 +133,15 @@ pub enum CoreError {
     #[error("{0}")]
     Invalid(String),
 
+    /// An Athena query or API call failed; `class` says whether a retry can help (Athena's
+    /// error category, throttling, timeouts) or the query itself is wrong.
+    #[error("{what}: {message}")]
+    Athena {
+        what: String,
+        message: String,
+        class: ErrorClass,
+    },
+
     #[error("io error on {path}: {source}")]
     Io {
         path: String,
@@ -160,6 +169,7 @@ impl CoreError {
             CoreError::Arrow { .. } => ErrorClass::BadInput,
             CoreError::MissingSql { .. } => ErrorClass::Bug,
             CoreError::Io { .. } => ErrorClass::Transient,
+            CoreError::Athena { class, .. } => *class,
         }
     }
 }

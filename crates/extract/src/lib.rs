@@ -223,7 +223,6 @@ pub async fn extract_with(
                 res = load_and_publish(root, run_date, root, plans, queries) => res,
                 signal = shutdown.requested() => Err(athena::query::transient(
                     "extract".into(),
-                    std::io::ErrorKind::Interrupted,
                     format!("{signal} received; stopped before publishing every table"),
                 )),
             }

@@ -14,8 +14,7 @@
 //!   stop (ECS stopping or replacing it), nothing is wrong with the input, and a rerun is
 //!   idempotent, so the DAG may retry it.
 //!
-//! `CoreError` has no Athena variant (its owner may add one): transient failures travel as
-//! [`CoreError::Io`] (classed transient) and bad input as [`CoreError::BadTable`].
+//! Both travel as [`CoreError::Athena`], which carries its class.
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
@@ -27,7 +26,7 @@ use aws_sdk_athena::types::{
     QueryExecutionContext, QueryExecutionState, QueryExecutionStatus, ResultConfiguration,
 };
 use repurchase_core::schema::Table;
-use repurchase_core::{CoreError, Result};
+use repurchase_core::{CoreError, ErrorClass, Result};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -47,17 +46,19 @@ pub struct Finished {
 }
 
 /// A transient failure: the DAG should retry the task.
-pub(crate) fn transient(what: String, kind: std::io::ErrorKind, message: String) -> CoreError {
-    CoreError::Io {
-        path: what,
-        source: std::io::Error::new(kind, message),
+pub(crate) fn transient(what: String, message: String) -> CoreError {
+    CoreError::Athena {
+        what,
+        message,
+        class: ErrorClass::Transient,
     }
 }
 
 fn bad_input(table: Table, message: String) -> CoreError {
-    CoreError::BadTable {
-        table: table.name().to_string(),
+    CoreError::Athena {
+        what: format!("table {table}"),
         message,
+        class: ErrorClass::BadInput,
     }
 }
 
@@ -78,13 +79,13 @@ where
                     "ThrottlingException" | "TooManyRequestsException" | "Throttling"
                 );
             if throttled || status >= 500 {
-                transient(what, std::io::ErrorKind::Other, detail)
+                transient(what, detail)
             } else {
                 bad_input(table, format!("{what} refused ({status} {code}): {detail}"))
             }
         }
-        SdkError::TimeoutError(_) => transient(what, std::io::ErrorKind::TimedOut, detail),
-        _ => transient(what, std::io::ErrorKind::Other, detail),
+        SdkError::TimeoutError(_) => transient(what, detail),
+        _ => transient(what, detail),
     }
 }
 
@@ -152,7 +153,6 @@ pub async fn run_all(
 fn interrupted(signal: &str) -> CoreError {
     transient(
         "Athena queries".into(),
-        std::io::ErrorKind::Interrupted,
         format!("{signal} received while Athena queries were running; stopping them"),
     )
 }
@@ -226,7 +226,6 @@ async fn start(
         .ok_or_else(|| {
             transient(
                 format!("Athena StartQueryExecution for table {table}"),
-                std::io::ErrorKind::InvalidData,
                 "answer without a QueryExecutionId".into(),
             )
         })?
@@ -288,7 +287,6 @@ async fn wait(
                     .unwrap_or("no reason given");
                 return Err(transient(
                     format!("Athena query {id} for table {table}"),
-                    std::io::ErrorKind::Interrupted,
                     format!("cancelled outside this task: {reason}"),
                 ));
             }
@@ -304,7 +302,6 @@ async fn wait(
             // Left in `running`: run_all stops it on the way out.
             return Err(transient(
                 format!("Athena query {id} for table {table}"),
-                std::io::ErrorKind::TimedOut,
                 format!(
                     "still {last_state} after {} s (--athena-timeout-secs); stopping it",
                     settings.timeout.as_secs_f64()
@@ -337,11 +334,7 @@ fn failed(table: Table, id: &str, status: Option<&QueryExecutionStatus>) -> Core
     let message = format!("Athena query {id} FAILED ({kind}{type_note}): {reason}");
     warn!(table = table.name(), query_id = %id, reason, retryable, "Athena query failed");
     if retryable || category == Some(CATEGORY_SYSTEM) {
-        transient(
-            format!("Athena query {id} for table {table}"),
-            std::io::ErrorKind::Other,
-            message,
-        )
+        transient(format!("Athena query {id} for table {table}"), message)
     } else {
         bad_input(table, message)
     }
