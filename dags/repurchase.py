@@ -1,0 +1,248 @@
+"""Daily repurchase pipeline: extract → build-features → train → calibrate → score.
+
+Each worker runs as its own ECS task (Fargate, one task definition per worker) through the Amazon
+provider's ``EcsRunTaskOperator``; with the local runner the same tasks run the built binaries on
+the Airflow worker instead (``dag.test()`` runs the whole chain against local disk).
+
+Cadence
+-------
+The DAG runs once a day (``CronDataIntervalTimetable("0 0 * * *")``: the run for day D starts
+after D has ended, and ``{{ ds }}`` = D is the ``--run-date``). ``extract``, ``build-features`` and
+``score`` run every day; ``train`` and ``calibrate`` run only on Mondays (``is_training_day``, a
+short-circuit on the logical date's weekday; param ``train="always"`` forces them, e.g. for the
+first run or a backfill that does not start on a Monday). On other days they are skipped and
+``score`` (trigger rule ``none_failed``) uses the latest calibrated model at or before the run
+date, which is the score worker's default. ``max_active_runs=1`` keeps runs in date order, so a
+day's score never runs before the Monday model it should use.
+
+Configuration (read at run time only, never at parse time)
+----------------------------------------------------------
+Params (``airflow dags trigger --conf`` / ``dag.test(run_conf=...)``):
+  ``runner``     "ecs" or "local"; "" (default) = env ``REPURCHASE_DAG_RUNNER``, else "ecs"
+  ``data_root``  "" (default) = Variable ``repurchase_data_root`` (e.g. ``s3://lake/prod``)
+  ``source``     extract's ``--source``: "athena" (default) or a folder of TheLook files
+  ``train``      "auto" (Mondays) or "always"
+Variables (ECS runner; read through templates when a task runs):
+  ``repurchase_ecs_cluster``           cluster name or ARN (default "repurchase")
+  ``repurchase_task_definition_prefix`` task definition family prefix (default "repurchase":
+                                        families ``repurchase-extract`` … ``repurchase-score``;
+                                        the container is named after the worker and its
+                                        entrypoint is the worker binary)
+  ``repurchase_subnets``               comma-separated subnet ids (awsvpc)
+  ``repurchase_security_groups``       comma-separated security group ids
+  ``repurchase_assign_public_ip``      "DISABLED" (default) or "ENABLED"
+  ``repurchase_awslogs_group``         CloudWatch log group (default "/ecs/repurchase")
+  ``repurchase_awslogs_stream_prefix`` awslogs stream prefix (default "repurchase")
+Local runner: binaries in env ``REPURCHASE_BIN_DIR``, else ``$CARGO_TARGET_DIR/debug``, else
+``target/debug`` of this repository.
+
+Retries
+-------
+Workers exit 0 (ok), 2 (bad input or configuration), 75 (transient: storage, Athena, network) or
+70 (a bug). Airflow's retry counter cannot filter by exit code, so ``WorkerOperator`` does it:
+after a failed run it reads the container's exit code (ECS ``describe_tasks``, or the subprocess)
+and raises ``AirflowFailException`` (no retry) for 2 and 70; 75, an unknown exit code and failures
+to start the task (capacity, image pull) are retried with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, chain, task
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+DAG_ID = "repurchase"
+WORKERS = ("extract", "build-features", "train", "calibrate", "score")
+TRAIN_WEEKDAY = 0  # Monday (pendulum/datetime weekday())
+EXIT_BAD_INPUT, EXIT_BUG, EXIT_TRANSIENT = 2, 70, 75
+NO_RETRY_EXIT_CODES = frozenset({EXIT_BAD_INPUT, EXIT_BUG})
+
+DATA_ROOT = "{{ params.data_root or var.value.get('repurchase_data_root') }}"
+
+
+def _var(name: str, default: str) -> str:
+    return "{{ var.value.get('%s', '%s') }}" % (name, default)
+
+
+def _split_ids(value) -> list[str]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value or [])
+
+
+class WorkerOperator(EcsRunTaskOperator):
+    """Runs one worker as an ECS task, or as a local subprocess with the same arguments.
+
+    The command line is the rendered container command override, so both runners run exactly the
+    same ``<worker> --run-date … --data-root …``.
+    """
+
+    def __init__(self, *, worker: str, args: list[str], **kwargs):
+        self.worker = worker
+        self._proc: subprocess.Popen | None = None
+        super().__init__(
+            task_definition=_var("repurchase_task_definition_prefix", "repurchase") + f"-{worker}",
+            cluster=_var("repurchase_ecs_cluster", "repurchase"),
+            launch_type="FARGATE",
+            overrides={"containerOverrides": [{"name": worker, "command": args}]},
+            network_configuration={
+                "awsvpcConfiguration": {
+                    "subnets": _var("repurchase_subnets", ""),
+                    "securityGroups": _var("repurchase_security_groups", ""),
+                    "assignPublicIp": _var("repurchase_assign_public_ip", "DISABLED"),
+                }
+            },
+            awslogs_group=_var("repurchase_awslogs_group", "/ecs/repurchase"),
+            # ECS names streams <prefix>/<container>/<task id>; the operator adds the last two.
+            awslogs_stream_prefix=_var("repurchase_awslogs_stream_prefix", "repurchase"),
+            container_name=worker,
+            reattach=True,
+            wait_for_completion=True,
+            **kwargs,
+        )
+
+    @property
+    def command(self) -> list[str]:
+        return list(self.overrides["containerOverrides"][0]["command"])
+
+    def execute(self, context):
+        runner = context["params"].get("runner") or os.environ.get("REPURCHASE_DAG_RUNNER") or "ecs"
+        if runner == "local":
+            return self.run_local()
+        if runner != "ecs":
+            raise AirflowFailException(f"unknown runner {runner!r}: use 'ecs' or 'local'")
+        return self.run_ecs(context)
+
+    # --- ECS -------------------------------------------------------------------------------------
+
+    def run_ecs(self, context):
+        vpc = self.network_configuration["awsvpcConfiguration"]
+        vpc["subnets"] = _split_ids(vpc.get("subnets"))
+        vpc["securityGroups"] = _split_ids(vpc.get("securityGroups"))
+        if not vpc["subnets"]:
+            raise AirflowFailException("set the Airflow Variable repurchase_subnets (awsvpc subnets)")
+        try:
+            return super().execute(context)
+        except AirflowFailException:
+            raise
+        except Exception as err:
+            code = self.ecs_exit_code()
+            self._raise_for_exit_code(code, err)
+            raise
+
+    def ecs_exit_code(self) -> int | None:
+        """The worker container's exit code of the task just run, if ECS reports one."""
+        arn = getattr(self, "arn", None)
+        if not arn:
+            return None
+        try:
+            tasks = self.client.describe_tasks(cluster=self.cluster, tasks=[arn])["tasks"]
+        except Exception:  # noqa: BLE001 - the original error is what matters
+            return None
+        for t in tasks:
+            for c in t.get("containers", []):
+                if c.get("name") == self.worker and c.get("exitCode") is not None:
+                    return int(c["exitCode"])
+        return None
+
+    def _raise_for_exit_code(self, code: int | None, err: BaseException | None = None):
+        if code in NO_RETRY_EXIT_CODES:
+            kind = "bad input or configuration" if code == EXIT_BAD_INPUT else "a bug"
+            raise AirflowFailException(f"{self.worker} exited {code} ({kind}); not retrying") from err
+        if code is not None and code != 0:
+            raise AirflowException(f"{self.worker} exited {code} (transient if 75); will retry") from err
+
+    # --- local -----------------------------------------------------------------------------------
+
+    def bin_dir(self) -> Path:
+        if os.environ.get("REPURCHASE_BIN_DIR"):
+            return Path(os.environ["REPURCHASE_BIN_DIR"])
+        if os.environ.get("CARGO_TARGET_DIR"):
+            return Path(os.environ["CARGO_TARGET_DIR"]) / "debug"
+        return Path(__file__).resolve().parent.parent / "target" / "debug"
+
+    def run_local(self):
+        binary = self.bin_dir() / self.worker
+        if not binary.is_file():
+            raise AirflowFailException(f"no {binary}: build the workers or set REPURCHASE_BIN_DIR")
+        argv = [str(binary), *self.command]
+        self.log.info("running %s", " ".join(argv))
+        env = {**os.environ, "REPURCHASE_LOG_FORMAT": os.environ.get("REPURCHASE_LOG_FORMAT", "json")}
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        self._proc = proc
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.log.info("%s", line.rstrip("\n"))
+        code = proc.wait()
+        self._raise_for_exit_code(code)
+        return code
+
+    def on_kill(self):
+        if self._proc is not None:
+            # the workers stop cleanly on SIGTERM (exit 75, partition left unpublished)
+            if self._proc.poll() is None:
+                self._proc.terminate()
+            return
+        super().on_kill()
+
+
+def worker(name: str, *extra: str) -> WorkerOperator:
+    return WorkerOperator(
+        task_id=name.replace("-", "_"),
+        worker=name,
+        args=["--run-date", "{{ ds }}", "--data-root", DATA_ROOT, *extra],
+    )
+
+
+with DAG(
+    dag_id=DAG_ID,
+    description="TheLook 60-day repurchase: extract → build-features → train → calibrate → score",
+    doc_md=__doc__,
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2025, 6, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "owner": "repurchase",
+        "retries": 4,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": 2.0,  # 2, 4, 8, 16 min
+        "max_retry_delay": timedelta(minutes=30),
+        "execution_timeout": timedelta(hours=3),
+    },
+    params={
+        "runner": Param("", type="string", enum=["", "ecs", "local"],
+                        description="'' = env REPURCHASE_DAG_RUNNER, else ecs"),
+        "data_root": Param("", type="string",
+                           description="'' = Variable repurchase_data_root"),
+        "source": Param("athena", type="string",
+                        description="extract --source: athena or a folder of TheLook files"),
+        "train": Param("auto", type="string", enum=["auto", "always"],
+                       description="auto: train and calibrate on Mondays only"),
+    },
+    tags=["repurchase"],
+) as dag:
+
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def is_training_day(**context) -> bool:
+        """True on Mondays (or with train=always); otherwise train and calibrate are skipped."""
+        if context["params"].get("train") == "always":
+            return True
+        when = context.get("logical_date") or context["dag_run"].run_after
+        return when.weekday() == TRAIN_WEEKDAY
+
+    extract = worker("extract", "--source", "{{ params.source }}")
+    build_features = worker("build-features")
+    train = worker("train")
+    calibrate = worker("calibrate")
+    score = worker("score")
+    score.trigger_rule = "none_failed"
+
+    chain(extract, build_features, is_training_day(), train, calibrate, score)
+    build_features >> score

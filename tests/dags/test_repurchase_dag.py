@@ -1,0 +1,180 @@
+"""Tests of dags/repurchase.py: parsing, structure, rendered ECS arguments, exit-code handling and a
+real run of the five workers through dag.test() with the local runner."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pendulum
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.utils.state import DagRunState, TaskInstanceState
+
+from conftest import DAGS
+
+MONDAY = pendulum.datetime(2025, 6, 30, tz="UTC")
+TUESDAY = pendulum.datetime(2025, 7, 1, tz="UTC")
+ORDER = ["extract", "build_features", "is_training_day", "train", "calibrate", "score"]
+
+
+@pytest.fixture
+def dag():
+    """A freshly parsed DAG for each test: in-process dag.test() writes run_conf into the DAG's
+    Param objects, so a DAG object must not serve two tests."""
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    return bag.dags["repurchase"]
+
+
+def test_dagbag_imports_without_errors_variables_or_database(monkeypatch):
+    """Parsing reads no Variable (none is set, and any access would raise) and needs no database."""
+    from airflow.sdk import Variable
+
+    def no_variables(*args, **kwargs):
+        raise AssertionError("Variable read at parse time")
+
+    monkeypatch.setattr(Variable, "get", no_variables)
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    assert list(bag.dags) == ["repurchase"]
+    source = (DAGS / "repurchase.py").read_text()
+    assert "Variable.get" not in source and "datetime.now" not in source
+
+
+def test_schedule_and_run_settings(dag):
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
+    assert dag.start_date == pendulum.datetime(2025, 6, 1, tz="UTC")
+    assert dag.params["source"] == "athena"
+    for task in dag.tasks:
+        assert task.retries >= 3
+        assert task.retry_exponential_backoff > 1
+
+
+def test_task_order(dag):
+    """The same tasks and edges serve both runners (the runner is chosen when a task executes)."""
+    assert sorted(t.task_id for t in dag.tasks) == sorted(ORDER)
+    down = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
+    assert down == {
+        "extract": ["build_features"],
+        "build_features": ["is_training_day", "score"],
+        "is_training_day": ["train"],
+        "train": ["calibrate"],
+        "calibrate": ["score"],
+        "score": [],
+    }
+    assert dag.get_task("score").trigger_rule == "none_failed"
+    for worker in ("extract", "build_features", "train", "calibrate", "score"):
+        task = dag.get_task(worker)
+        assert isinstance(task, EcsRunTaskOperator)
+        assert task.reattach is True and task.launch_type == "FARGATE"
+
+
+def test_exit_codes_decide_retries(dag):
+    op = dag.get_task("train")
+    for code in (2, 70):
+        with pytest.raises(AirflowFailException):
+            op._raise_for_exit_code(code)
+    with pytest.raises(AirflowException) as err:
+        op._raise_for_exit_code(75)
+    assert not isinstance(err.value, AirflowFailException)
+    op._raise_for_exit_code(0)
+    op._raise_for_exit_code(None)
+
+    class Client:
+        def describe_tasks(self, cluster, tasks):
+            return {"tasks": [{"containers": [{"name": "sidecar", "exitCode": 0},
+                                              {"name": "train", "exitCode": 2}]}]}
+
+    op.arn, op.client = "arn:aws:ecs:task/1", Client()  # client is a cached property
+    assert op.ecs_exit_code() == 2
+
+
+def _states(dag_run):
+    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+
+
+def test_ecs_runner_renders_overrides(dag, airflow_db, monkeypatch):
+    """dag.test with the ECS runner; the ECS call itself is replaced by a recorder."""
+    monkeypatch.setenv("AIRFLOW_VAR_REPURCHASE_DATA_ROOT", "s3://lake/prod")
+    monkeypatch.setenv("AIRFLOW_VAR_REPURCHASE_SUBNETS", "subnet-a, subnet-b")
+    monkeypatch.setenv("AIRFLOW_VAR_REPURCHASE_SECURITY_GROUPS", "sg-1")
+    calls = {}
+
+    def record(self, context):
+        calls[self.task_id] = {
+            "task_definition": self.task_definition,
+            "cluster": self.cluster,
+            "command": self.overrides["containerOverrides"][0]["command"],
+            "container": self.overrides["containerOverrides"][0]["name"],
+            "network": self.network_configuration,
+            "awslogs": (self.awslogs_group, self.awslogs_stream_prefix, self.container_name),
+        }
+
+    monkeypatch.setattr(EcsRunTaskOperator, "execute", record)
+    run = dag.test(logical_date=TUESDAY, run_conf={"runner": "ecs"})
+    assert run.state == DagRunState.SUCCESS
+    states = _states(run)
+    assert states["train"] == states["calibrate"] == TaskInstanceState.SKIPPED  # not a Monday
+    assert states["score"] == TaskInstanceState.SUCCESS
+    assert sorted(calls) == ["build_features", "extract", "score"]
+    assert calls["extract"]["command"] == [
+        "--run-date", "2025-07-01", "--data-root", "s3://lake/prod", "--source", "athena"]
+    assert calls["score"]["command"] == ["--run-date", "2025-07-01", "--data-root", "s3://lake/prod"]
+    assert calls["score"]["task_definition"] == "repurchase-score"
+    assert calls["score"]["container"] == "score"
+    assert calls["score"]["cluster"] == "repurchase"
+    assert calls["score"]["network"] == {"awsvpcConfiguration": {
+        "subnets": ["subnet-a", "subnet-b"], "securityGroups": ["sg-1"], "assignPublicIp": "DISABLED"}}
+    assert calls["score"]["awslogs"] == ("/ecs/repurchase", "repurchase", "score")
+
+    calls.clear()
+    run = dag.test(logical_date=MONDAY, run_conf={"runner": "ecs", "data_root": "s3://other/x"})
+    assert run.state == DagRunState.SUCCESS
+    assert sorted(calls) == ["build_features", "calibrate", "extract", "score", "train"]
+    assert calls["train"]["command"] == ["--run-date", "2025-06-30", "--data-root", "s3://other/x"]
+    assert calls["calibrate"]["task_definition"] == "repurchase-calibrate"
+
+
+def test_local_runner_runs_the_workers(dag, airflow_db, bin_dir, tmp_path, monkeypatch):
+    """dag.test with REPURCHASE_DAG_RUNNER=local runs the built binaries against local disk: the
+    Monday run trains, the Tuesday run scores with Monday's model."""
+    source = tmp_path / "source"
+    subprocess.run([str(bin_dir / "repurchase"), "generate", "--users", "6000", "--end-date",
+                    "2025-06-30", "--out", str(source), "--format", "parquet"],
+                   check=True, capture_output=True)
+    lake = tmp_path / "lake"
+    monkeypatch.setenv("REPURCHASE_DAG_RUNNER", "local")
+    monkeypatch.setenv("REPURCHASE_BIN_DIR", str(bin_dir))
+    conf = {"data_root": str(lake), "source": str(source)}
+
+    run = dag.test(logical_date=MONDAY, run_conf=conf)
+    assert run.state == DagRunState.SUCCESS, _states(run)
+    assert set(_states(run).values()) == {TaskInstanceState.SUCCESS}
+    manifest = json.loads((lake / "scores/run_date=2025-06-30/_manifest.json").read_text())
+    assert manifest
+    assert (lake / "models/run_date=2025-06-30/calibration/calibrator.json").is_file()
+
+    run = dag.test(logical_date=TUESDAY, run_conf=conf)
+    assert run.state == DagRunState.SUCCESS, _states(run)
+    assert _states(run)["train"] == TaskInstanceState.SKIPPED
+    assert (lake / "scores/run_date=2025-07-01/_manifest.json").is_file()
+    assert not (lake / "models/run_date=2025-07-01").exists()
+    # backfilled dates never clobber each other: the Monday partition is still there
+    assert (lake / "scores/run_date=2025-06-30/_manifest.json").is_file()
+
+
+def test_local_runner_fails_without_retry_on_bad_input(dag, airflow_db, bin_dir, tmp_path,
+                                                      monkeypatch):
+    """A missing source folder is bad input (exit 2): the task fails at once, no retry."""
+    monkeypatch.setenv("REPURCHASE_BIN_DIR", str(bin_dir))
+    run = dag.test(logical_date=MONDAY, run_conf={
+        "runner": "local", "data_root": str(tmp_path / "lake"), "source": str(tmp_path / "nothing")})
+    assert run.state == DagRunState.FAILED
+    states = _states(run)
+    assert states["extract"] == TaskInstanceState.FAILED
+    assert not (tmp_path / "lake" / "scores").exists()
