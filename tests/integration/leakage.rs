@@ -90,6 +90,9 @@ fn row(t: &FeatureTable, order_id: i64) -> BTreeMap<String, String> {
     out
 }
 
+/// New rows for (orders, order_items, events).
+type ExtraRows = (Vec<Vec<V>>, Vec<Vec<V>>, Vec<Vec<V>>);
+
 /// Rows of the chosen anchors' users dated `offset_us` from each anchor: a cancelled and a
 /// returned order with one item each, and a purchase session plus events on every traffic source.
 fn extra_rows(
@@ -97,7 +100,7 @@ fn extra_rows(
     chosen: &[usize],
     offset_us: i64,
     ids: &mut (i64, i64, i64),
-) -> (Vec<Vec<V>>, Vec<Vec<V>>, Vec<Vec<V>>) {
+) -> ExtraRows {
     let (mut orders, mut items, mut events) = (Vec::new(), Vec::new(), Vec::new());
     for &i in chosen {
         let (user, at) = (t.user_id[i], t.anchor_us[i] + offset_us);
@@ -167,7 +170,7 @@ fn extra_rows(
 async fn mutated_source(
     source: &DataRoot,
     tag: &str,
-    extra: (Vec<Vec<V>>, Vec<Vec<V>>, Vec<Vec<V>>),
+    extra: ExtraRows,
     changed_after: &HashMap<i64, i64>,
 ) -> DataRoot {
     let out = memory_root(tag);

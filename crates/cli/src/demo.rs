@@ -176,7 +176,7 @@ pub async fn run_demo(cfg: &DemoConfig) -> Result<DemoReport> {
 impl fmt::Display for DemoReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "\nrepurchase demo — {}", self.model_version)?;
-        writeln!(f, "{:<16} {:>12} {:>9}  {}", "stage", "rows", "seconds", "")?;
+        writeln!(f, "{:<16} {:>12} {:>9}", "stage", "rows", "seconds")?;
         for s in &self.stages {
             writeln!(
                 f,

@@ -122,10 +122,10 @@ impl Manifest {
     pub async fn published_dates(root: &DataRoot, dataset: Dataset) -> Result<Vec<RunDate>> {
         let mut out = Vec::new();
         for name in root.list_dirs(&dataset.dir()).await? {
-            if let Some(d) = Dataset::parse_partition_dir(&name) {
-                if root.exists(&dataset.manifest_path(d)).await? {
-                    out.push(d);
-                }
+            if let Some(d) = Dataset::parse_partition_dir(&name)
+                && root.exists(&dataset.manifest_path(d)).await?
+            {
+                out.push(d);
             }
         }
         Ok(out)

@@ -222,7 +222,10 @@ mod tests {
 
     const DAY: i64 = 86_400_000_000;
 
-    fn orders(rows: &[(i64, &str, i64, Option<i64>, Option<i64>, Option<i64>)]) -> RecordBatch {
+    /// (order id, status, created, shipped, delivered, returned)
+    type OrderRow<'a> = (i64, &'a str, i64, Option<i64>, Option<i64>, Option<i64>);
+
+    fn orders(rows: &[OrderRow<'_>]) -> RecordBatch {
         let schema = Table::Orders.schema();
         let mut id = Int64Builder::new();
         let mut user = Int64Builder::new();
