@@ -1,0 +1,293 @@
+# Roles: one execution role (ECS pulls the image and writes logs with it) and one task role per
+# worker, scoped to the worker's own prefixes under the data root (README "The workers").
+
+locals {
+  # Object key patterns relative to the data root. `read` = GetObject/HEAD and listing;
+  # `write` = PutObject (incl. multipart), DeleteObject (reruns unpublish and rewrite a partition).
+  # A worker may read what it writes (it checks and replaces its own manifests).
+  worker_s3_access = {
+    extract = {
+      read  = ["raw/*", "staging/*"]
+      write = ["raw/*", "staging/*"]
+    }
+    build-features = {
+      read  = ["raw/*", "features/*"]
+      write = ["features/*"]
+    }
+    train = {
+      read  = ["features/train/*", "models/*"]
+      write = ["models/*"]
+    }
+    calibrate = {
+      read  = ["models/*", "features/train/*"]
+      write = ["models/*/calibration/*"]
+    }
+    score = {
+      read  = ["features/score/*", "models/*", "scores/*"]
+      write = ["scores/*"]
+    }
+  }
+
+  lake_object_arn = "${aws_s3_bucket.lake.arn}/${local.data_prefix}"
+
+  # var.source_s3_paths ("bucket" or "bucket/prefix"): the data extract reads (TheLook's tables
+  # behind Athena, or a folder of CSV/Parquet files).
+  source_buckets = distinct([for p in var.source_s3_paths : split("/", p)[0]])
+}
+
+data "aws_iam_policy_document" "ecs_tasks_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:ecs:${var.region}:${local.account_id}:*"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+# --- execution role -------------------------------------------------------------------------------
+
+resource "aws_iam_role" "execution" {
+  name               = "${var.name_prefix}-execution"
+  description        = "ECS task execution role for the repurchase workers: pull the image, write logs"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+data "aws_iam_policy_document" "execution" {
+  statement {
+    sid       = "EcrAuth"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"] # GetAuthorizationToken has no resource-level permissions
+  }
+  statement {
+    sid = "EcrPull"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:GetDownloadUrlForLayer",
+    ]
+    resources = [aws_ecr_repository.workers.arn]
+  }
+  statement {
+    sid       = "EcrKms"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.main.arn]
+  }
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.workers.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "execution" {
+  name   = "pull-and-log"
+  role   = aws_iam_role.execution.id
+  policy = data.aws_iam_policy_document.execution.json
+}
+
+# --- task roles, one per worker ----------------------------------------------------------------
+
+resource "aws_iam_role" "worker" {
+  for_each = local.workers
+
+  name               = "${var.name_prefix}-${each.key}-task"
+  description        = "repurchase ${each.key} worker: its own prefixes under ${local.data_root}"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+data "aws_iam_policy_document" "worker" {
+  for_each = local.workers
+
+  statement {
+    sid       = "ListOwnPrefixes"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.lake.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values = distinct(flatten([
+        for p in concat(local.worker_s3_access[each.key].read, local.worker_s3_access[each.key].write) : [
+          "${local.data_prefix}/${p}",
+          "${local.data_prefix}/${trimsuffix(p, "/*")}",
+        ]
+      ]))
+    }
+  }
+
+  statement {
+    sid       = "ReadOwnInputs"
+    actions   = ["s3:GetObject"]
+    resources = [for p in local.worker_s3_access[each.key].read : "${local.lake_object_arn}/${p}"]
+  }
+
+  statement {
+    sid = "WriteOwnOutputs"
+    actions = [
+      "s3:PutObject",
+      "s3:DeleteObject",
+      "s3:AbortMultipartUpload",
+      "s3:ListMultipartUploadParts",
+    ]
+    resources = [for p in local.worker_s3_access[each.key].write : "${local.lake_object_arn}/${p}"]
+  }
+
+  statement {
+    sid = "LakeKey"
+    actions = [
+      "kms:Decrypt",
+      "kms:GenerateDataKey",
+    ]
+    resources = [aws_kms_key.main.arn]
+  }
+
+  # extract only: Athena in the workgroup, Glue read on TheLook's database, the source data and
+  # the bucket location lookups Athena makes for UNLOAD and query results.
+  dynamic "statement" {
+    for_each = each.key == "extract" ? [1] : []
+    content {
+      sid = "AthenaWorkgroup"
+      actions = [
+        "athena:StartQueryExecution",
+        "athena:GetQueryExecution",
+        "athena:StopQueryExecution",
+        "athena:GetWorkGroup",
+      ]
+      resources = [aws_athena_workgroup.main.arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "extract" ? [1] : []
+    content {
+      sid = "GlueReadSource"
+      actions = [
+        "glue:GetDatabase",
+        "glue:GetTable",
+        "glue:GetTables",
+        "glue:GetPartition",
+        "glue:GetPartitions",
+      ]
+      resources = [
+        "arn:${local.partition}:glue:${var.region}:${local.account_id}:catalog",
+        "arn:${local.partition}:glue:${var.region}:${local.account_id}:database/${var.athena_source_database}",
+        "arn:${local.partition}:glue:${var.region}:${local.account_id}:table/${var.athena_source_database}/*",
+      ]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "extract" ? [1] : []
+    content {
+      sid       = "AthenaResultBucket" # what Athena checks on the UNLOAD and result locations
+      actions   = ["s3:GetBucketLocation", "s3:ListBucketMultipartUploads"]
+      resources = [aws_s3_bucket.lake.arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "extract" && length(var.source_s3_paths) > 0 ? [1] : []
+    content {
+      sid       = "SourceBuckets"
+      actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+      resources = [for b in local.source_buckets : "arn:${local.partition}:s3:::${b}"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "extract" && length(var.source_s3_paths) > 0 ? [1] : []
+    content {
+      sid       = "SourceObjects"
+      actions   = ["s3:GetObject"]
+      resources = [for p in var.source_s3_paths : "arn:${local.partition}:s3:::${trimsuffix(p, "/")}/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "extract" && length(var.source_kms_key_arns) > 0 ? [1] : []
+    content {
+      sid       = "SourceKeys"
+      actions   = ["kms:Decrypt"]
+      resources = var.source_kms_key_arns
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "worker" {
+  for_each = local.workers
+
+  name   = "${each.key}-data"
+  role   = aws_iam_role.worker[each.key].id
+  policy = data.aws_iam_policy_document.worker[each.key].json
+}
+
+# --- Airflow ---------------------------------------------------------------------------------------
+
+# Attach to the role Airflow runs as (the MWAA execution role, or the role behind the
+# `aws_default` connection): run and stop the five task definitions on this cluster, pass their
+# roles, and read their logs (the ECS operator streams them into the Airflow task log).
+data "aws_iam_policy_document" "airflow" {
+  statement {
+    sid     = "RunWorkers"
+    actions = ["ecs:RunTask"]
+    resources = [
+      for w in local.workers : "arn:${local.partition}:ecs:${var.region}:${local.account_id}:task-definition/${w.family}:*"
+    ]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [aws_ecs_cluster.main.arn]
+    }
+  }
+  statement {
+    sid       = "FindRunningWorkers" # the operator's reattach lists the cluster's tasks
+    actions   = ["ecs:ListTasks"]
+    resources = ["*"] # ListTasks is scoped by the ecs:cluster condition, not by resource
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [aws_ecs_cluster.main.arn]
+    }
+  }
+  statement {
+    sid       = "WatchWorkers"
+    actions   = ["ecs:DescribeTasks", "ecs:StopTask"]
+    resources = ["arn:${local.partition}:ecs:${var.region}:${local.account_id}:task/${aws_ecs_cluster.main.name}/*"]
+  }
+  statement {
+    sid       = "DescribeTaskDefinitions"
+    actions   = ["ecs:DescribeTaskDefinition"]
+    resources = ["*"] # DescribeTaskDefinition has no resource-level permissions
+  }
+  statement {
+    sid       = "PassWorkerRoles"
+    actions   = ["iam:PassRole"]
+    resources = concat([aws_iam_role.execution.arn], [for r in aws_iam_role.worker : r.arn])
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+  statement {
+    sid       = "ReadWorkerLogs"
+    actions   = ["logs:GetLogEvents", "logs:FilterLogEvents", "logs:DescribeLogStreams"]
+    resources = [aws_cloudwatch_log_group.workers.arn, "${aws_cloudwatch_log_group.workers.arn}:*"]
+  }
+}
+
+resource "aws_iam_policy" "airflow" {
+  name        = "${var.name_prefix}-airflow"
+  description = "Lets Airflow run the repurchase workers on ECS and read their logs"
+  policy      = data.aws_iam_policy_document.airflow.json
+}

@@ -1,0 +1,226 @@
+# The lake: every worker's input and output under s3://<bucket>/<data_prefix>/ (README "Data layout").
+
+resource "aws_s3_bucket" "lake" {
+  # checkov:skip=CKV_AWS_144: cross-region replication is a disaster-recovery choice per deployment; every partition can be rebuilt from the source by rerunning the DAG for its run date, and versioning covers accidental deletes
+  # checkov:skip=CKV2_AWS_62: nothing consumes bucket events: Airflow sequences the workers and readers wait for _manifest.json
+  bucket        = local.bucket_name
+  force_destroy = false
+}
+
+resource "aws_s3_bucket_versioning" "lake" {
+  bucket = aws_s3_bucket.lake.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "lake" {
+  bucket = aws_s3_bucket.lake.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = aws_kms_key.main.arn
+    }
+    bucket_key_enabled = true
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "lake" {
+  bucket                  = aws_s3_bucket.lake.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_ownership_controls" "lake" {
+  bucket = aws_s3_bucket.lake.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_policy" "lake" {
+  bucket     = aws_s3_bucket.lake.id
+  policy     = data.aws_iam_policy_document.lake_tls_only.json
+  depends_on = [aws_s3_bucket_public_access_block.lake]
+}
+
+data "aws_iam_policy_document" "lake_tls_only" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.lake.arn, "${aws_s3_bucket.lake.arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "lake" {
+  bucket     = aws_s3_bucket.lake.id
+  depends_on = [aws_s3_bucket_versioning.lake]
+
+  # Athena's UNLOAD output and query result files (staging/athena/...) are only needed while
+  # `extract` runs; the published raw partitions hold the data.
+  rule {
+    id     = "expire-staging"
+    status = "Enabled"
+    filter {
+      prefix = "${local.data_prefix}/staging/"
+    }
+    expiration {
+      days = var.staging_expiration_days
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
+  }
+
+  # Daily score partitions: kept for var.scores_expiration_days (backtests need the scores of a
+  # run date until its 60-day windows have closed, so keep this well above 60).
+  rule {
+    id     = "expire-scores"
+    status = "Enabled"
+    filter {
+      prefix = "${local.data_prefix}/scores/"
+    }
+    expiration {
+      days = var.scores_expiration_days
+    }
+  }
+
+  # Everywhere: overwritten or deleted objects (reruns) and failed multipart uploads.
+  rule {
+    id     = "noncurrent-and-multipart"
+    status = "Enabled"
+    filter {}
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_version_expiration_days
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+    expiration {
+      expired_object_delete_marker = true
+    }
+  }
+}
+
+resource "aws_s3_bucket_logging" "lake" {
+  bucket        = aws_s3_bucket.lake.id
+  target_bucket = aws_s3_bucket.logs.id
+  target_prefix = "s3-access/${local.bucket_name}/"
+}
+
+# Server access logs of the lake bucket.
+resource "aws_s3_bucket" "logs" {
+  # checkov:skip=CKV_AWS_18: this is the access-log target; logging it into itself would loop and logging it elsewhere needs a third bucket with the same question
+  # checkov:skip=CKV_AWS_144: access logs are audit data of one region; replication is a per-deployment choice
+  # checkov:skip=CKV2_AWS_62: nothing consumes events of the log bucket
+  # checkov:skip=CKV_AWS_145: S3 server access logging can only deliver to a bucket with SSE-S3 (AES256) default encryption, not SSE-KMS
+  bucket        = local.log_bucket
+  force_destroy = false
+}
+
+resource "aws_s3_bucket_versioning" "logs" {
+  bucket = aws_s3_bucket.logs.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "logs" {
+  bucket = aws_s3_bucket.logs.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "logs" {
+  bucket                  = aws_s3_bucket.logs.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_ownership_controls" "logs" {
+  bucket = aws_s3_bucket.logs.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_policy" "logs" {
+  bucket     = aws_s3_bucket.logs.id
+  policy     = data.aws_iam_policy_document.logs_bucket.json
+  depends_on = [aws_s3_bucket_public_access_block.logs]
+}
+
+data "aws_iam_policy_document" "logs_bucket" {
+  statement {
+    sid       = "S3ServerAccessLogs"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.logs.arn}/s3-access/*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logging.s3.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [aws_s3_bucket.lake.arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.logs.arn, "${aws_s3_bucket.logs.arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "logs" {
+  bucket     = aws_s3_bucket.logs.id
+  depends_on = [aws_s3_bucket_versioning.logs]
+
+  rule {
+    id     = "expire-access-logs"
+    status = "Enabled"
+    filter {}
+    expiration {
+      days = var.access_log_expiration_days
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 7
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+}

@@ -1,0 +1,269 @@
+variable "region" {
+  description = "AWS region for every resource (and AWS_REGION in the workers' environment)."
+  type        = string
+  default     = "us-east-1"
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as us-east-1."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name. The task definition families are <name_prefix>-<worker> (the DAG runs repurchase-extract, ...), so keep the default unless the DAG is told otherwise."
+  type        = string
+  default     = "repurchase"
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,28}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix: 3-30 characters, lower-case letters, digits and '-', starting with a letter."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags for every resource (merged into the provider's default_tags)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "lake_bucket_name" {
+  description = "Name of the lake bucket; null = <name_prefix>-lake-<account id>-<region>. The access-log bucket is <name>-logs."
+  type        = string
+  default     = null
+  validation {
+    # Letters, digits, '.', '-' only: extract builds the UNLOAD location from it (README "Athena").
+    condition     = var.lake_bucket_name == null || can(regex("^[a-z0-9][a-z0-9.-]{1,56}[a-z0-9]$", var.lake_bucket_name))
+    error_message = "lake_bucket_name: 3-58 characters (room for the -logs suffix), lower-case letters, digits, '.' and '-'."
+  }
+}
+
+variable "data_prefix" {
+  description = "Key prefix of the data root inside the lake bucket: REPURCHASE_DATA_ROOT = s3://<bucket>/<data_prefix> (no trailing slash)."
+  type        = string
+  default     = "prod"
+  validation {
+    # extract accepts only letters, digits and . _ = - in the data root's key (README "Athena").
+    condition     = can(regex("^[A-Za-z0-9._=-]+(/[A-Za-z0-9._=-]+)*$", var.data_prefix))
+    error_message = "data_prefix: non-empty, segments of letters, digits, '.', '_', '=', '-' separated by '/', no leading or trailing '/'."
+  }
+}
+
+variable "vpc_id" {
+  description = "VPC the Fargate tasks run in (security group home)."
+  type        = string
+  validation {
+    condition     = can(regex("^vpc-[0-9a-f]{8,17}$", var.vpc_id))
+    error_message = "vpc_id must look like vpc-0123456789abcdef0."
+  }
+}
+
+variable "subnet_ids" {
+  description = "Private subnets for the tasks (awsvpc). They need HTTPS egress to S3, Athena, Glue, ECR, CloudWatch Logs and STS through a NAT gateway or VPC endpoints; the DAG runs tasks without public IPs."
+  type        = list(string)
+  validation {
+    condition     = length(var.subnet_ids) > 0 && alltrue([for s in var.subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", s))])
+    error_message = "subnet_ids: at least one subnet id like subnet-0123456789abcdef0."
+  }
+}
+
+variable "egress_cidr" {
+  description = "Destination of the workers' only egress rule (TCP 443). Narrow it when all AWS APIs are reached through VPC endpoints."
+  type        = string
+  default     = "0.0.0.0/0"
+  validation {
+    condition     = can(cidrhost(var.egress_cidr, 0))
+    error_message = "egress_cidr must be an IPv4 CIDR block."
+  }
+}
+
+variable "image_tag" {
+  description = "Tag of the worker image in the ECR repository (tags are immutable: use the git commit, e.g. the value passed as REPURCHASE_GIT_SHA)."
+  type        = string
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag)) && var.image_tag != "latest"
+    error_message = "image_tag: a Docker tag (letters, digits, '_', '.', '-'; at most 128), not 'latest' (the repository's tags are immutable)."
+  }
+}
+
+variable "worker_sizes" {
+  description = "Fargate cpu units and memory (MiB) per worker. extract and build-features hold whole tables in DataFusion; train fits the GBDT; calibrate and score are small."
+  type = map(object({
+    cpu    = number
+    memory = number
+  }))
+  default = {
+    extract          = { cpu = 2048, memory = 8192 }
+    "build-features" = { cpu = 2048, memory = 8192 }
+    train            = { cpu = 2048, memory = 4096 }
+    calibrate        = { cpu = 1024, memory = 2048 }
+    score            = { cpu = 512, memory = 2048 }
+  }
+  validation {
+    condition     = length(setsymmetricdifference(keys(var.worker_sizes), ["extract", "build-features", "train", "calibrate", "score"])) == 0
+    error_message = "worker_sizes needs exactly the keys extract, build-features, train, calibrate, score."
+  }
+  validation {
+    # Fargate's valid combinations (memory in MiB; 1024-MiB steps above 2 GiB).
+    condition = alltrue([
+      for s in values(var.worker_sizes) : (
+        (s.cpu == 256 && contains([512, 1024, 2048], s.memory)) ||
+        (s.cpu == 512 && s.memory >= 1024 && s.memory <= 4096 && s.memory % 1024 == 0) ||
+        (s.cpu == 1024 && s.memory >= 2048 && s.memory <= 8192 && s.memory % 1024 == 0) ||
+        (s.cpu == 2048 && s.memory >= 4096 && s.memory <= 16384 && s.memory % 1024 == 0) ||
+        (s.cpu == 4096 && s.memory >= 8192 && s.memory <= 30720 && s.memory % 1024 == 0) ||
+        (s.cpu == 8192 && s.memory >= 16384 && s.memory <= 61440 && s.memory % 4096 == 0) ||
+        (s.cpu == 16384 && s.memory >= 32768 && s.memory <= 122880 && s.memory % 8192 == 0)
+      )
+    ])
+    error_message = "worker_sizes: each cpu/memory pair must be a valid Fargate combination (e.g. 1024 cpu with 2048-8192 MiB)."
+  }
+}
+
+variable "rust_log" {
+  description = "RUST_LOG for the workers (log level)."
+  type        = string
+  default     = "info"
+  validation {
+    condition     = length(var.rust_log) > 0
+    error_message = "rust_log must not be empty."
+  }
+}
+
+variable "log_group_name" {
+  description = "CloudWatch log group of the workers; each worker's streams start with its name."
+  type        = string
+  default     = "/ecs/repurchase"
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_./#-]{1,512}$", var.log_group_name))
+    error_message = "log_group_name: 1-512 characters of letters, digits, '_', '-', '/', '.', '#'."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the workers' logs, in days (a value CloudWatch Logs accepts)."
+  type        = number
+  default     = 365
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of CloudWatch Logs' retention values (1, 3, 5, 7, 14, 30, ..., 365, ..., 3653)."
+  }
+}
+
+variable "staging_expiration_days" {
+  description = "Days after which objects under <data_prefix>/staging/ (Athena UNLOAD output and query results) expire."
+  type        = number
+  default     = 14
+  validation {
+    condition     = var.staging_expiration_days >= 1
+    error_message = "staging_expiration_days must be at least 1."
+  }
+}
+
+variable "scores_expiration_days" {
+  description = "Days after which score partitions (<data_prefix>/scores/) expire. Backtests need a run date's scores until its 60-day windows close, so at least 90."
+  type        = number
+  default     = 400
+  validation {
+    condition     = var.scores_expiration_days >= 90
+    error_message = "scores_expiration_days must be at least 90 (the 60-day horizon plus margin for backtests)."
+  }
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days a replaced or deleted object version (e.g. after a rerun) is kept in the lake bucket."
+  type        = number
+  default     = 30
+  validation {
+    condition     = var.noncurrent_version_expiration_days >= 1
+    error_message = "noncurrent_version_expiration_days must be at least 1."
+  }
+}
+
+variable "access_log_expiration_days" {
+  description = "Days S3 server access logs of the lake are kept."
+  type        = number
+  default     = 365
+  validation {
+    condition     = var.access_log_expiration_days >= 1
+    error_message = "access_log_expiration_days must be at least 1."
+  }
+}
+
+variable "glue_database_name" {
+  description = "Glue/Athena database for the lake tables of sql/ddl (raw_*, features_train, features_score, scores)."
+  type        = string
+  default     = "repurchase"
+  validation {
+    condition     = can(regex("^[a-z_][a-z0-9_]{0,254}$", var.glue_database_name))
+    error_message = "glue_database_name: lower-case letters, digits and '_', not starting with a digit."
+  }
+}
+
+variable "athena_source_database" {
+  description = "Athena/Glue database holding TheLook's seven tables, read by extract --source athena (REPURCHASE_ATHENA_DATABASE)."
+  type        = string
+  default     = "thelook_ecommerce"
+  validation {
+    # The pattern extract itself enforces (README "Athena").
+    condition     = can(regex("^[A-Za-z_][A-Za-z0-9_]*$", var.athena_source_database))
+    error_message = "athena_source_database must match ^[A-Za-z_][A-Za-z0-9_]*$."
+  }
+}
+
+variable "athena_timeout_secs" {
+  description = "REPURCHASE_ATHENA_TIMEOUT_SECS: how long extract waits for its UNLOAD queries before stopping them (exit 75)."
+  type        = number
+  default     = 1800
+  validation {
+    condition     = var.athena_timeout_secs >= 60
+    error_message = "athena_timeout_secs must be at least 60."
+  }
+}
+
+variable "athena_bytes_scanned_cutoff" {
+  description = "Per-query scan limit of the workgroup, in bytes (guards against runaway analyst queries)."
+  type        = number
+  default     = 107374182400 # 100 GiB
+  validation {
+    condition     = var.athena_bytes_scanned_cutoff >= 10485760
+    error_message = "athena_bytes_scanned_cutoff must be at least 10 MiB (Athena's minimum)."
+  }
+}
+
+variable "extract_source" {
+  description = "REPURCHASE_SOURCE for extract: \"athena\", or an s3:// folder with TheLook's tables as CSV/Parquet (then list it in source_s3_paths too)."
+  type        = string
+  default     = "athena"
+  validation {
+    condition     = var.extract_source == "athena" || can(regex("^s3://[a-z0-9][a-z0-9.-]+[a-z0-9](/.*)?$", var.extract_source))
+    error_message = "extract_source must be \"athena\" or an s3://bucket/prefix URL."
+  }
+}
+
+variable "source_s3_paths" {
+  description = "Where extract reads its source: \"bucket\" or \"bucket/prefix\" entries (the S3 data behind TheLook's Athena tables, or the CSV/Parquet folder of extract_source). Read-only access is granted to extract's role only."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for p in var.source_s3_paths : can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^*]*)?$", p))])
+    error_message = "source_s3_paths: entries like my-bucket or my-bucket/some/prefix (no s3:// and no '*')."
+  }
+}
+
+variable "source_kms_key_arns" {
+  description = "KMS keys that encrypt the source data in source_s3_paths, if any (kms:Decrypt for extract)."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for k in var.source_kms_key_arns : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-f-]+$", k))])
+    error_message = "source_kms_key_arns: KMS key ARNs (arn:aws:kms:REGION:ACCOUNT:key/ID)."
+  }
+}
+
+variable "ecr_keep_images" {
+  description = "How many images the ECR lifecycle policy keeps."
+  type        = number
+  default     = 50
+  validation {
+    condition     = var.ecr_keep_images >= 5
+    error_message = "ecr_keep_images must be at least 5 (room to roll back)."
+  }
+}
