@@ -2,7 +2,9 @@
 //! object-store and DataFusion code paths production uses (`memory://` and local disk here).
 
 mod athena;
+mod bad_input;
 mod cli;
+mod crash;
 mod evaluation;
 mod fixtures;
 mod labels;
