@@ -156,3 +156,60 @@ fn binaries_run_the_chain_with_json_logs_and_exit_codes() {
     );
     assert!(stderr(&out).contains("not published"), "{}", stderr(&out));
 }
+
+/// Dates reach SQL only as typed values parsed from strict `YYYY-MM-DD`: anything else, including
+/// SQL or path fragments, is refused at the door with exit 2 and nothing is written.
+#[test]
+fn injection_through_dates_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_string_lossy().into_owned();
+    let attempts = [
+        "2025-06-30' OR '1'='1",
+        "2025-06-30; DROP TABLE orders",
+        "2025-06-30 00:00:00",
+        "../2025-06-30",
+        "2025-06-30/../../etc",
+        "2025-13-01",
+        "2025-02-30",
+        "20250630",
+        "",
+    ];
+    for bin in ["extract", "build-features", "train", "calibrate", "score"] {
+        for bad in attempts {
+            let out = run(bin, &["--run-date", bad, "--data-root", &root], &[]);
+            assert_eq!(out.status.code(), Some(2), "{bin} --run-date {bad:?}");
+            assert!(
+                stderr(&out).contains("--run-date") || stderr(&out).contains("run date"),
+                "{bin} --run-date {bad:?}: {}",
+                stderr(&out)
+            );
+        }
+    }
+    for bad in ["2025-06-30' --", "latest"] {
+        let out = run(
+            "score",
+            &[
+                "--run-date",
+                "2025-06-30",
+                "--model-date",
+                bad,
+                "--data-root",
+                &root,
+            ],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(2), "--model-date {bad:?}");
+    }
+    // The environment variable is held to the same rule.
+    let out = run(
+        "extract",
+        &["--data-root", &root],
+        &[("REPURCHASE_RUN_DATE", "2025-06-30' OR 1=1 --")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing may be written for a refused run date"
+    );
+}
