@@ -729,13 +729,16 @@ async fn extract_binary_on_s3_exits_0_2_75() {
         .await
         .unwrap();
     let source_url = format!("s3://{bucket}/source");
+    const SECRET: &str = "not-for-logs-Zq81x";
     let aws = |endpoint: &str| {
         vec![
             ("AWS_ENDPOINT_URL", endpoint.to_string()),
             ("AWS_REGION", "us-east-1".to_string()),
             ("AWS_ACCESS_KEY_ID", "testing".to_string()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET.to_string()),
             ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+            // Every log line, down to the HTTP clients', must still keep the secret out.
+            ("RUST_LOG", "debug".to_string()),
             ("REPURCHASE_STORE_MAX_RETRIES", "2".to_string()),
             ("REPURCHASE_STORE_RETRY_TIMEOUT_SECS", "10".to_string()),
             ("REPURCHASE_RUN_DATE", "2025-06-30".to_string()),
@@ -774,4 +777,8 @@ async fn extract_binary_on_s3_exits_0_2_75() {
     let err = stderr(&down);
     assert!(err.contains(&format!("s3://{bucket}/source")), "{err}");
     assert!(started.elapsed() < Duration::from_secs(30));
+    for out in [&ok, &missing, &down] {
+        let text = format!("{}{}", stderr(out), String::from_utf8_lossy(&out.stdout));
+        assert!(!text.contains(SECRET), "the secret key reached the logs");
+    }
 }
