@@ -1,1 +1,763 @@
 //! Bad input corpus: every malformed export gets a documented outcome, never a panic.
+//!
+//! Each case starts from a small valid generated export, breaks one table and runs `extract`
+//! through the library and through the real binary. The outcome of every case is documented in
+//! docs/BAD_INPUT.md (same case names): either an error naming table, column and row (exit code 2,
+//! no raw partition published) or a repair counted in the table's manifest.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema};
+use bytes::Bytes;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use repurchase_core::layout::Dataset;
+use repurchase_core::schema::Table;
+use repurchase_core::{DataRoot, ErrorClass, Manifest};
+use repurchase_datagen::{OutputFormat, Profile};
+use repurchase_extract::Source;
+
+use crate::support::{binary, date, generated_source, memory_root};
+
+const RUN_DATE: &str = "2025-06-30";
+
+/// Source files by name (relative to the source folder).
+type Files = BTreeMap<String, Vec<u8>>;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Fmt {
+    Csv,
+    Parquet,
+}
+
+enum Expect {
+    /// Exit code 2, message naming the table and, where given, the column, the row and a phrase.
+    Error {
+        table: &'static str,
+        column: Option<&'static str>,
+        row: Option<u64>,
+        phrase: &'static str,
+    },
+    /// Success; `counter` of `table`'s manifest is `delta` above the clean export's.
+    Repair {
+        table: &'static str,
+        counter: &'static str,
+        delta: u64,
+    },
+    /// Success with the same row counts as the clean export (the quirk is read as intended).
+    Accepted,
+}
+
+struct Case {
+    name: &'static str,
+    fmt: Fmt,
+    mutate: fn(&mut Files),
+    expect: Expect,
+}
+
+fn err(
+    table: &'static str,
+    column: Option<&'static str>,
+    row: Option<u64>,
+    phrase: &'static str,
+) -> Expect {
+    Expect::Error {
+        table,
+        column,
+        row,
+        phrase,
+    }
+}
+
+fn repair(table: &'static str, counter: &'static str, delta: u64) -> Expect {
+    Expect::Repair {
+        table,
+        counter,
+        delta,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mutation helpers
+
+fn file_of(files: &Files, table: &str, ext: &str) -> String {
+    let direct = format!("{table}.{ext}");
+    if files.contains_key(&direct) {
+        return direct;
+    }
+    files
+        .keys()
+        .find(|k| k.starts_with(&format!("{table}/")) && k.ends_with(ext))
+        .unwrap_or_else(|| panic!("no {ext} file for {table}"))
+        .clone()
+}
+
+/// Splits one CSV line on commas outside quotes (quotes kept).
+fn split_fields(line: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                out.last_mut().unwrap().push(c);
+            }
+            ',' if !quoted => out.push(String::new()),
+            _ => out.last_mut().unwrap().push(c),
+        }
+    }
+    out
+}
+
+fn edit_lines(files: &mut Files, table: &str, f: impl FnOnce(&mut Vec<String>)) {
+    let name = file_of(files, table, "csv");
+    let text = String::from_utf8(files[&name].clone()).expect("generated CSV is UTF-8");
+    let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+    f(&mut lines);
+    files.insert(name, lines.join("\n").into_bytes());
+}
+
+fn column_index(lines: &[String], column: &str) -> usize {
+    split_fields(&lines[0])
+        .iter()
+        .position(|c| c == column)
+        .unwrap_or_else(|| panic!("no column {column}"))
+}
+
+/// The raw text of data row `row` (1-based), column `column`.
+fn get_field(files: &Files, table: &str, row: usize, column: &str) -> String {
+    let name = file_of(files, table, "csv");
+    let text = String::from_utf8(files[&name].clone()).unwrap();
+    let lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+    split_fields(&lines[row])[column_index(&lines, column)].clone()
+}
+
+/// Replaces data row `row` (1-based), column `column` with `value` (written as is).
+fn set_field(files: &mut Files, table: &str, row: usize, column: &str, value: &str) {
+    edit_lines(files, table, |lines| {
+        let idx = column_index(lines, column);
+        let mut fields = split_fields(&lines[row]);
+        fields[idx] = value.to_string();
+        lines[row] = fields.join(",");
+    });
+}
+
+fn set_header(files: &mut Files, table: &str, from: &str, to: &str) {
+    edit_lines(files, table, |lines| {
+        let idx = column_index(lines, from);
+        let mut fields = split_fields(&lines[0]);
+        fields[idx] = to.to_string();
+        lines[0] = fields.join(",");
+    });
+}
+
+fn bytes_of<'a>(files: &'a mut Files, table: &str, ext: &str) -> &'a mut Vec<u8> {
+    let name = file_of(files, table, ext);
+    files.get_mut(&name).unwrap()
+}
+
+/// Rewrites a table's Parquet file through `f` (on the file's schema and batches).
+fn rewrite_parquet(
+    files: &mut Files,
+    table: &str,
+    f: impl Fn(&RecordBatch) -> (Vec<Field>, Vec<ArrayRef>),
+) {
+    let data = bytes_of(files, table, "parquet");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(data.clone()))
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+    let (fields, _) = f(&batches[0]);
+    let schema = Arc::new(Schema::new(fields));
+    let mut out = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut out, schema.clone(), None).unwrap();
+    for b in &batches {
+        let (_, cols) = f(b);
+        w.write(&RecordBatch::try_new(schema.clone(), cols).unwrap())
+            .unwrap();
+    }
+    w.close().unwrap();
+    *data = out;
+}
+
+fn without_column(b: &RecordBatch, column: &str) -> (Vec<Field>, Vec<ArrayRef>) {
+    let schema = b.schema();
+    schema
+        .fields()
+        .iter()
+        .zip(b.columns())
+        .filter(|(f, _)| f.name() != column)
+        .map(|(f, c)| (f.as_ref().clone(), c.clone()))
+        .unzip()
+}
+
+fn as_text(b: &RecordBatch, column: &str) -> (Vec<Field>, Vec<ArrayRef>) {
+    let schema = b.schema();
+    schema
+        .fields()
+        .iter()
+        .zip(b.columns())
+        .map(|(f, c)| {
+            if f.name() == column {
+                (
+                    Field::new(column, DataType::Utf8, true),
+                    cast(c, &DataType::Utf8).unwrap(),
+                )
+            } else {
+                (f.as_ref().clone(), c.clone())
+            }
+        })
+        .unzip()
+}
+
+const ORPHAN_ID: &str = "999999999";
+const FUTURE: &str = "2099-01-01 00:00:00 UTC";
+
+fn cases() -> Vec<Case> {
+    use Fmt::*;
+    vec![
+        Case {
+            name: "missing_table",
+            fmt: Csv,
+            mutate: |f| {
+                f.remove("users.csv");
+            },
+            expect: err("users", None, None, "not found"),
+        },
+        Case {
+            name: "both_formats",
+            fmt: Csv,
+            mutate: |f| {
+                f.insert("users.parquet".into(), b"PAR1".to_vec());
+            },
+            expect: err("users", None, None, "both CSV and Parquet"),
+        },
+        Case {
+            name: "missing_column",
+            fmt: Csv,
+            mutate: |f| {
+                edit_lines(f, "users", |lines| {
+                    let idx = column_index(lines, "age");
+                    for l in lines.iter_mut().filter(|l| !l.is_empty()) {
+                        let mut fields = split_fields(l);
+                        fields.remove(idx);
+                        *l = fields.join(",");
+                    }
+                })
+            },
+            expect: err("users", Some("age"), None, "missing column"),
+        },
+        Case {
+            name: "extra_column",
+            fmt: Csv,
+            mutate: |f| {
+                edit_lines(f, "users", |lines| {
+                    for (i, l) in lines.iter_mut().enumerate().filter(|(_, l)| !l.is_empty()) {
+                        l.push_str(if i == 0 { ",loyalty_tier" } else { ",gold" });
+                    }
+                })
+            },
+            expect: err("users", Some("loyalty_tier"), None, "unexpected column"),
+        },
+        Case {
+            name: "renamed_column",
+            fmt: Csv,
+            mutate: |f| set_header(f, "users", "email", "e_mail"),
+            expect: err("users", Some("email"), None, "missing column"),
+        },
+        Case {
+            name: "duplicate_column",
+            fmt: Csv,
+            mutate: |f| set_header(f, "users", "last_name", "first_name"),
+            expect: err("users", Some("first_name"), None, "appears twice"),
+        },
+        Case {
+            name: "wrong_type_integer",
+            fmt: Csv,
+            mutate: |f| set_field(f, "orders", 3, "num_of_item", "three"),
+            expect: err("orders", Some("num_of_item"), Some(3), "an integer"),
+        },
+        Case {
+            name: "wrong_type_number",
+            fmt: Csv,
+            mutate: |f| set_field(f, "products", 3, "retail_price", "\"12,50\""),
+            expect: err("products", Some("retail_price"), Some(3), "a number"),
+        },
+        Case {
+            name: "non_finite_number",
+            fmt: Csv,
+            mutate: |f| set_field(f, "order_items", 3, "sale_price", "NaN"),
+            expect: err("order_items", Some("sale_price"), Some(3), "finite"),
+        },
+        Case {
+            name: "unparseable_timestamp",
+            fmt: Csv,
+            mutate: |f| set_field(f, "orders", 3, "created_at", "05/01/2023 10:02"),
+            expect: err("orders", Some("created_at"), Some(3), "timestamp"),
+        },
+        Case {
+            name: "named_timezone",
+            fmt: Csv,
+            mutate: |f| set_field(f, "orders", 3, "created_at", "2023-01-05 10:02:03 CET"),
+            expect: err("orders", Some("created_at"), Some(3), "timestamp"),
+        },
+        Case {
+            name: "mixed_timezone_offsets",
+            fmt: Csv,
+            mutate: |f| {
+                set_field(f, "users", 3, "created_at", "2023-01-05 12:02:03+02:00");
+                set_field(f, "users", 4, "created_at", "2023-01-05T10:02:03Z");
+            },
+            expect: Expect::Accepted,
+        },
+        Case {
+            name: "empty_table",
+            fmt: Csv,
+            mutate: |f| edit_lines(f, "events", |lines| lines.truncate(1)),
+            expect: err("events", None, None, "has no rows"),
+        },
+        Case {
+            name: "empty_file",
+            fmt: Csv,
+            mutate: |f| bytes_of(f, "distribution_centers", "csv").clear(),
+            expect: err("distribution_centers", None, None, "empty"),
+        },
+        Case {
+            name: "duplicate_primary_key",
+            fmt: Csv,
+            mutate: |f| {
+                let id = get_field(f, "orders", 3, "order_id");
+                set_field(f, "orders", 4, "order_id", &id);
+            },
+            expect: err("orders", Some("order_id"), Some(4), "duplicate key"),
+        },
+        Case {
+            name: "null_primary_key",
+            fmt: Csv,
+            mutate: |f| set_field(f, "users", 3, "id", ""),
+            expect: err("users", Some("id"), Some(3), "required"),
+        },
+        Case {
+            name: "null_foreign_key",
+            fmt: Csv,
+            mutate: |f| set_field(f, "order_items", 3, "product_id", ""),
+            expect: err("order_items", Some("product_id"), Some(3), "required"),
+        },
+        Case {
+            name: "orphan_order_items_order_id",
+            fmt: Csv,
+            mutate: |f| set_field(f, "order_items", 3, "order_id", ORPHAN_ID),
+            expect: repair("order_items", "orphan_order_items_order_id", 1),
+        },
+        Case {
+            name: "orphan_orders_user_id",
+            fmt: Csv,
+            mutate: |f| set_field(f, "orders", 3, "user_id", ORPHAN_ID),
+            expect: repair("orders", "orphan_orders_user_id", 1),
+        },
+        Case {
+            name: "orphan_events_user_id",
+            fmt: Csv,
+            mutate: |f| set_field(f, "events", 3, "user_id", ORPHAN_ID),
+            expect: repair("events", "orphan_events_user_id", 1),
+        },
+        Case {
+            name: "created_after_run_date",
+            fmt: Csv,
+            mutate: |f| set_field(f, "events", 3, "created_at", FUTURE),
+            expect: repair("events", "rows_dropped_created_after_run_date", 1),
+        },
+        Case {
+            name: "fact_after_run_date",
+            fmt: Csv,
+            mutate: |f| set_field(f, "orders", 3, "shipped_at", FUTURE),
+            expect: repair("orders", "timestamps_nulled_after_run_date", 1),
+        },
+        Case {
+            name: "negative_price",
+            fmt: Csv,
+            mutate: |f| set_field(f, "order_items", 3, "sale_price", "-4.5"),
+            expect: err("order_items", Some("sale_price"), Some(3), "negative"),
+        },
+        Case {
+            name: "negative_cost",
+            fmt: Csv,
+            mutate: |f| set_field(f, "products", 3, "cost", "-1"),
+            expect: err("products", Some("cost"), Some(3), "negative"),
+        },
+        Case {
+            name: "non_utf8_bytes",
+            fmt: Csv,
+            mutate: |f| {
+                set_field(f, "users", 3, "first_name", "Ann^^^");
+                let data = bytes_of(f, "users", "csv");
+                let at = data.windows(6).position(|w| w == b"Ann^^^").unwrap();
+                data[at + 3] = 0xFF;
+            },
+            expect: err("users", Some("first_name"), Some(3), "UTF-8"),
+        },
+        Case {
+            name: "byte_order_mark",
+            fmt: Csv,
+            mutate: |f| {
+                let data = bytes_of(f, "users", "csv");
+                data.splice(0..0, [0xEF, 0xBB, 0xBF]);
+            },
+            expect: Expect::Accepted,
+        },
+        Case {
+            name: "crlf_line_endings",
+            fmt: Csv,
+            mutate: |f| {
+                edit_lines(f, "orders", |lines| {
+                    let n = lines.len();
+                    for l in lines.iter_mut().take(n - 1) {
+                        l.push('\r');
+                    }
+                })
+            },
+            expect: Expect::Accepted,
+        },
+        Case {
+            name: "quoted_newline",
+            fmt: Csv,
+            mutate: |f| set_field(f, "users", 3, "street_address", "\"12 Main St\nApt 4\""),
+            expect: Expect::Accepted,
+        },
+        Case {
+            name: "ragged_row",
+            fmt: Csv,
+            mutate: |f| {
+                edit_lines(f, "orders", |lines| {
+                    let mut fields = split_fields(&lines[3]);
+                    fields.pop();
+                    lines[3] = fields.join(",");
+                })
+            },
+            expect: err("orders", None, Some(3), "fields"),
+        },
+        Case {
+            name: "unterminated_quote",
+            fmt: Csv,
+            mutate: |f| set_field(f, "users", 3, "first_name", "\"Ann"),
+            expect: err("users", None, None, "CSV"),
+        },
+        Case {
+            name: "huge_text_field",
+            fmt: Csv,
+            mutate: |f| {
+                let uri = format!("/{}", "a".repeat(8 << 20));
+                set_field(f, "events", 3, "uri", &uri);
+            },
+            expect: Expect::Accepted,
+        },
+        Case {
+            name: "huge_numeric_field",
+            fmt: Csv,
+            mutate: |f| {
+                let n = "9".repeat(1 << 20);
+                set_field(f, "orders", 3, "num_of_item", &n);
+            },
+            expect: err("orders", Some("num_of_item"), Some(3), "an integer"),
+        },
+        Case {
+            name: "parquet_truncated",
+            fmt: Parquet,
+            mutate: |f| {
+                let data = bytes_of(f, "orders", "parquet");
+                data.truncate(data.len() / 2);
+            },
+            expect: err("orders", None, None, "Parquet"),
+        },
+        Case {
+            name: "parquet_corrupt_pages",
+            fmt: Parquet,
+            mutate: |f| {
+                let data = bytes_of(f, "orders", "parquet");
+                let n = data.len();
+                // Overwrite the middle of the data pages, keeping the footer intact.
+                for b in &mut data[n / 4..n / 2] {
+                    *b = 0xAA;
+                }
+            },
+            expect: err("orders", None, None, "Parquet"),
+        },
+        Case {
+            name: "parquet_not_parquet",
+            fmt: Parquet,
+            mutate: |f| *bytes_of(f, "users", "parquet") = b"id,first_name\n1,Ann\n".to_vec(),
+            expect: err("users", None, None, "not a readable Parquet file"),
+        },
+        Case {
+            name: "parquet_missing_column",
+            fmt: Parquet,
+            mutate: |f| rewrite_parquet(f, "products", |b| without_column(b, "brand")),
+            expect: err("products", Some("brand"), None, "missing column"),
+        },
+        Case {
+            name: "parquet_wrong_type",
+            fmt: Parquet,
+            mutate: |f| rewrite_parquet(f, "orders", |b| as_text(b, "num_of_item")),
+            expect: err("orders", Some("num_of_item"), None, "expected Int64"),
+        },
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running
+
+async fn read_all(src: &DataRoot) -> Files {
+    let mut files = Files::new();
+    for m in src.list("").await.unwrap() {
+        let rel = src.relative(&m.location);
+        let data = src.get(&rel).await.unwrap();
+        files.insert(rel, data.to_vec());
+    }
+    files
+}
+
+async fn write_memory(files: &Files) -> DataRoot {
+    let src = memory_root("bad-input-src");
+    for (name, data) in files {
+        src.put(name, Bytes::from(data.clone())).await.unwrap();
+    }
+    src
+}
+
+fn write_dir(dir: &std::path::Path, files: &Files) {
+    for (name, data) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+}
+
+async fn published_manifests(lake: &DataRoot) -> Vec<String> {
+    lake.list("raw")
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| lake.relative(&m.location))
+        .filter(|n| n.ends_with("_manifest.json"))
+        .collect()
+}
+
+/// Counters and row counts of every raw table.
+async fn manifests(lake: &DataRoot) -> BTreeMap<String, (u64, BTreeMap<String, u64>)> {
+    let mut out = BTreeMap::new();
+    for t in Table::ALL {
+        let (m, _) = Manifest::read(lake, Dataset::Raw(t), date(RUN_DATE))
+            .await
+            .unwrap();
+        out.insert(t.name().to_string(), (m.row_count, m.counters));
+    }
+    out
+}
+
+fn check_message(case: &str, msg: &str, expect: &Expect) {
+    let Expect::Error {
+        table,
+        column,
+        row,
+        phrase,
+    } = expect
+    else {
+        return;
+    };
+    assert!(
+        msg.contains(&format!("table {table}:")),
+        "{case}: {msg:.500}"
+    );
+    if let Some(c) = column {
+        assert!(msg.contains(&format!("\"{c}\"")), "{case}: {msg:.500}");
+    }
+    if let Some(r) = row {
+        assert!(msg.contains(&format!("row {r}")), "{case}: {msg:.500}");
+    }
+    assert!(msg.contains(phrase), "{case}: {msg:.500}");
+    assert!(msg.len() < 2000, "{case}: message of {} bytes", msg.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_corpus() {
+    let run_date = date(RUN_DATE);
+    let csv =
+        read_all(&generated_source(300, 11, RUN_DATE, Profile::Signal, OutputFormat::Csv).await)
+            .await;
+    let parquet = read_all(
+        &generated_source(300, 11, RUN_DATE, Profile::Signal, OutputFormat::Parquet).await,
+    )
+    .await;
+
+    // The clean export: counters every repair is measured against.
+    let clean_lake = memory_root("bad-input-clean");
+    repurchase_extract::extract(
+        &clean_lake,
+        run_date,
+        &Source::Files(write_memory(&csv).await),
+    )
+    .await
+    .expect("clean export extracts");
+    let clean = manifests(&clean_lake).await;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = binary("extract");
+    let cases = cases();
+    assert!(cases.len() >= 25);
+    let mut names = std::collections::HashSet::new();
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/BAD_INPUT.md"),
+    )
+    .expect("docs/BAD_INPUT.md");
+
+    for (i, case) in cases.iter().enumerate() {
+        assert!(names.insert(case.name), "duplicate case {}", case.name);
+        assert!(
+            doc.contains(&format!("`{}`", case.name)),
+            "case {} is not documented in docs/BAD_INPUT.md",
+            case.name
+        );
+        let mut files = match case.fmt {
+            Fmt::Csv => csv.clone(),
+            Fmt::Parquet => parquet.clone(),
+        };
+        (case.mutate)(&mut files);
+
+        // Library.
+        let lake = memory_root("bad-input-lake");
+        let res = repurchase_extract::extract(
+            &lake,
+            run_date,
+            &Source::Files(write_memory(&files).await),
+        )
+        .await;
+        match (&case.expect, res) {
+            (Expect::Error { .. }, Err(e)) => {
+                eprintln!("{}: {:.300}", case.name, e.to_string());
+                assert_eq!(e.class(), ErrorClass::BadInput, "{}: {e}", case.name);
+                check_message(case.name, &e.to_string(), &case.expect);
+                assert!(
+                    published_manifests(&lake).await.is_empty(),
+                    "{}: a raw partition was published",
+                    case.name
+                );
+            }
+            (Expect::Error { .. }, Ok(o)) => panic!("{}: expected an error, got {o:?}", case.name),
+            (_, Err(e)) => panic!("{}: expected success, got {e}", case.name),
+            (
+                Expect::Repair {
+                    table,
+                    counter,
+                    delta,
+                },
+                Ok(_),
+            ) => {
+                let got = manifests(&lake).await;
+                let before = clean[*table].1.get(*counter).copied().unwrap_or(0);
+                let after = got[*table].1.get(*counter).copied().unwrap_or(0);
+                assert_eq!(after, before + delta, "{}: counter {counter}", case.name);
+            }
+            (Expect::Accepted, Ok(_)) => {
+                let got = manifests(&lake).await;
+                for (t, (rows, _)) in &got {
+                    assert_eq!(*rows, clean[t].0, "{}: rows of {t}", case.name);
+                }
+                check_values(case.name, &lake).await;
+            }
+        }
+
+        // Binary: exit code 2 (or 0), never a panic, stderr naming the table and column.
+        let src_dir = tmp.path().join(format!("src-{i}"));
+        let lake_dir = tmp.path().join(format!("lake-{i}"));
+        write_dir(&src_dir, &files);
+        let out = Command::new(&exe)
+            .arg("--run-date")
+            .arg(RUN_DATE)
+            .arg("--data-root")
+            .arg(&lake_dir)
+            .arg("--source")
+            .arg(&src_dir)
+            .env("REPURCHASE_LOG_FORMAT", "json")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let code = out.status.code();
+        assert_ne!(code, Some(101), "{}: panicked: {stderr:.2000}", case.name);
+        match &case.expect {
+            Expect::Error { table, column, .. } => {
+                assert_eq!(code, Some(2), "{}: {stderr:.2000}", case.name);
+                assert!(stderr.contains(table), "{}: {stderr:.2000}", case.name);
+                if let Some(c) = column {
+                    assert!(stderr.contains(c), "{}: {stderr:.2000}", case.name);
+                }
+                let raw = lake_dir.join("raw");
+                let published = walk(&raw)
+                    .into_iter()
+                    .filter(|p| p.ends_with("_manifest.json"))
+                    .count();
+                assert_eq!(published, 0, "{}: binary published raw data", case.name);
+            }
+            _ => assert_eq!(code, Some(0), "{}: {stderr:.2000}", case.name),
+        }
+        std::fs::remove_dir_all(&src_dir).ok();
+        std::fs::remove_dir_all(&lake_dir).ok();
+    }
+}
+
+/// The raw `users` rows as written.
+async fn raw_users(lake: &DataRoot) -> RecordBatch {
+    let data = lake
+        .get(&format!(
+            "{}/part-00000.parquet",
+            Dataset::Raw(Table::Users).partition(date(RUN_DATE))
+        ))
+        .await
+        .unwrap();
+    let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(data)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+/// Accepted quirks are read as intended: the values, not only the row counts.
+async fn check_values(case: &str, lake: &DataRoot) {
+    use arrow::array::{StringArray, TimestampMicrosecondArray};
+    match case {
+        "mixed_timezone_offsets" => {
+            let users = raw_users(lake).await;
+            let ts = crate::support::col::<TimestampMicrosecondArray>(&users, "created_at");
+            let want = crate::fixtures::ts("2023-01-05 10:02:03");
+            assert_eq!((ts.value(2), ts.value(3)), (want, want), "{case}");
+        }
+        "quoted_newline" => {
+            let users = raw_users(lake).await;
+            let street = crate::support::col::<StringArray>(&users, "street_address");
+            assert_eq!(street.value(2), "12 Main St\nApt 4", "{case}");
+        }
+        _ => {}
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

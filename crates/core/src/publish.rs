@@ -40,10 +40,20 @@ pub struct PartitionWriter {
 }
 
 impl PartitionWriter {
-    /// Unpublishes and clears the partition, ready for new files.
+    /// Unpublishes and clears the partition, ready for new files. Every manifest under the
+    /// partition goes first — its own and those of partitions nested inside it (a model's
+    /// `calibration/`) — so a crash part-way through the clearing can never leave a published
+    /// partition whose files are gone.
     pub async fn begin(root: &DataRoot, dataset: Dataset, run_date: RunDate) -> Result<Self> {
         root.delete(&dataset.manifest_path(run_date)).await?;
-        let removed = root.delete_prefix(&dataset.partition(run_date)).await?;
+        let partition = dataset.partition(run_date);
+        for meta in root.list(&partition).await? {
+            let rel = root.relative(&meta.location);
+            if rel.ends_with(&format!("/{}", crate::layout::MANIFEST_FILE)) {
+                root.delete(&rel).await?;
+            }
+        }
+        let removed = root.delete_prefix(&partition).await?;
         if removed > 0 {
             info!(dataset = %dataset, run_date = %run_date, removed, "replacing existing partition");
         }

@@ -316,6 +316,18 @@ async fn load_and_publish(
     }
     bar.finish_and_clear();
 
+    // Orphan foreign keys are kept and counted in the child table's manifest.
+    let views: Vec<(Table, &[RecordBatch])> = loaded
+        .iter()
+        .map(|(t, b, _, _)| (*t, b.as_slice()))
+        .collect();
+    let orphans = validate::count_orphans(&views)?;
+    for (table, name, n) in orphans {
+        if let Some((_, _, counters, _)) = loaded.iter_mut().find(|(t, ..)| *t == table) {
+            counters.insert(name, n);
+        }
+    }
+
     let timer = StepTimer::start("write-raw");
     let mut outcome = Outcome {
         tables: BTreeMap::new(),

@@ -93,6 +93,9 @@ pub fn load_csv(
     if data.is_empty() {
         return Err(bad(table, format!("{file}: file is empty (no header row)")));
     }
+    if let Err(e) = std::str::from_utf8(&data) {
+        return Err(bad(table, not_utf8(file, &data[..e.valid_up_to()])));
+    }
     let (header_schema, _) = Format::default()
         .with_header(true)
         .infer_schema(Cursor::new(&data[..]), Some(0))
@@ -118,12 +121,7 @@ pub fn load_csv(
     let mut out = Vec::new();
     let mut row0 = row_offset;
     for batch in reader {
-        let batch = batch.map_err(|e| {
-            bad(
-                table,
-                format!("{file}: malformed CSV after data row {row0}: {e}"),
-            )
-        })?;
+        let batch = batch.map_err(|e| bad(table, malformed(file, row0, &e.to_string())))?;
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(target.fields().len());
         for field in target.fields() {
             let idx = text_schema
@@ -134,7 +132,9 @@ pub fn load_csv(
                 .as_any()
                 .downcast_ref::<StringArray>()
                 .ok_or_else(|| bad(table, "CSV column not read as text".into()))?;
-            columns.push(convert_text(table, file, field, text, row0)?);
+            let col = convert_text(table, file, field, text, row0)?;
+            check_required(table, file, field, &col, row0)?;
+            columns.push(col);
         }
         row0 += batch.num_rows() as u64;
         out.push(
@@ -143,6 +143,82 @@ pub fn load_csv(
         );
     }
     Ok(out)
+}
+
+/// The CSV reader's error, with the data row spelled out: the reader counts file lines from 1 with
+/// the header as line 1 (or gives no line at all).
+fn malformed(file: &str, row0: u64, e: &str) -> String {
+    let line = e
+        .split("line ")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<u64>().ok());
+    match line {
+        Some(l) if l > 1 => format!("{file}: row {}: malformed CSV: {e}", l - 1),
+        _ => format!("{file}: malformed CSV after data row {row0}: {e}"),
+    }
+}
+
+/// Names the row and column of the first invalid UTF-8 byte, whose valid `prefix` precedes it.
+fn not_utf8(file: &str, prefix: &[u8]) -> String {
+    let (mut quoted, mut line, mut field) = (false, 0u64, 0usize);
+    let mut header: Vec<Vec<u8>> = vec![Vec::new()];
+    for &c in prefix {
+        match c {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => {
+                line += 1;
+                field = 0;
+            }
+            b',' if !quoted => {
+                field += 1;
+                if line == 0 {
+                    header.push(Vec::new());
+                }
+            }
+            _ if line == 0 => header.last_mut().into_iter().for_each(|h| h.push(c)),
+            _ => {}
+        }
+    }
+    let column = header.get(field).filter(|_| line > 0).map(|h| {
+        String::from_utf8_lossy(h)
+            .trim()
+            .trim_matches('"')
+            .to_string()
+    });
+    match column {
+        Some(column) => format!(
+            "{file}: column {column:?}, row {line}: invalid UTF-8 (byte {}); export as UTF-8",
+            prefix.len()
+        ),
+        None => format!(
+            "{file}: header: invalid UTF-8 (byte {}); export as UTF-8",
+            prefix.len()
+        ),
+    }
+}
+
+/// A null in a required column is reported with its row here, before the batch is built with the
+/// table's non-nullable schema (which would only say "contains null values").
+fn check_required(
+    table: Table,
+    file: &str,
+    field: &Field,
+    col: &ArrayRef,
+    row0: u64,
+) -> Result<(), CoreError> {
+    if field.is_nullable() || col.null_count() == 0 {
+        return Ok(());
+    }
+    let i = (0..col.len()).find(|i| col.is_null(*i)).unwrap_or(0);
+    Err(bad(
+        table,
+        format!(
+            "{file}: column {:?}, row {}: null, but the column is required",
+            field.name(),
+            row0 + i as u64 + 1
+        ),
+    ))
 }
 
 fn convert_text(
@@ -250,6 +326,7 @@ pub fn load_parquet(table: Table, file: &str, data: Bytes) -> Result<Vec<RecordB
         .build()
         .map_err(|e| bad(table, format!("{file}: {e}")))?;
     let mut out = Vec::new();
+    let mut row0 = 0u64;
     for batch in reader {
         let batch = batch.map_err(|e| bad(table, format!("{file}: corrupt Parquet data: {e}")))?;
         let mut columns = Vec::with_capacity(target.fields().len());
@@ -263,8 +340,10 @@ pub fn load_parquet(table: Table, file: &str, data: Bytes) -> Result<Vec<RecordB
                 cast(col, field.data_type())
                     .map_err(|e| bad(table, format!("{file}: column {:?}: {e}", field.name())))?
             };
+            check_required(table, file, field, &col, row0)?;
             columns.push(col);
         }
+        row0 += batch.num_rows() as u64;
         out.push(
             RecordBatch::try_new(target.clone(), columns)
                 .map_err(|e| bad(table, format!("{file}: {e}")))?,

@@ -2,17 +2,21 @@
 //!
 //! - Keys and required columns must be present: a null is an error naming the row.
 //! - Primary keys must be unique: a duplicate is an error naming both rows.
+//! - Prices and costs must not be negative: a negative value is an error naming column and row.
 //! - Rows created at or after the end of the run date are dropped (counted): a backfill for an
 //!   earlier date must not see later rows.
 //! - Later facts about earlier rows are rolled back (counted): a shipment, delivery, return or sale
 //!   timestamped after the run date is nulled, and an order's or item's status is set back to what
 //!   it was at the end of the run date (Returned → Complete → Shipped → Processing).
+//! - Foreign keys without a parent row ([`FOREIGN_KEYS`]) are kept and counted per child column as
+//!   `orphan_<table>_<column>` (see [`count_orphans`]); docs/BAD_INPUT.md lists every outcome.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
 };
 use arrow::compute::filter_record_batch;
 use repurchase_core::CoreError;
@@ -47,6 +51,7 @@ pub fn validate(
     }
     check_required(table, &batches)?;
     check_unique_key(table, &batches)?;
+    check_non_negative(table, &batches)?;
 
     let mut out = Vec::with_capacity(batches.len());
     let mut dropped = 0u64;
@@ -130,6 +135,102 @@ fn check_unique_key(table: Table, batches: &[RecordBatch]) -> Result<(), CoreErr
         }
     }
     Ok(())
+}
+
+/// Price and cost columns, which must not be negative.
+fn money_columns(table: Table) -> &'static [&'static str] {
+    match table {
+        Table::OrderItems => &["sale_price"],
+        Table::Products => &["cost", "retail_price"],
+        Table::InventoryItems => &["cost", "product_retail_price"],
+        _ => &[],
+    }
+}
+
+fn check_non_negative(table: Table, batches: &[RecordBatch]) -> Result<(), CoreError> {
+    for col in money_columns(table) {
+        let mut row0 = 0u64;
+        for b in batches {
+            let c = b
+                .column_by_name(col)
+                .and_then(|c| c.as_any().downcast_ref::<Float64Array>())
+                .ok_or_else(|| bad(table, format!("column {col:?} is not a number")))?;
+            if let Some((i, v)) = c
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| v.filter(|x| *x < 0.0).map(|x| (i, x)))
+            {
+                return Err(bad(
+                    table,
+                    format!(
+                        "column {col:?}, row {}: negative value {v}",
+                        row0 + i as u64 + 1
+                    ),
+                ));
+            }
+            row0 += b.num_rows() as u64;
+        }
+    }
+    Ok(())
+}
+
+/// Foreign keys checked across tables: (table, column, referenced table).
+pub const FOREIGN_KEYS: [(Table, &str, Table); 8] = [
+    (Table::Orders, "user_id", Table::Users),
+    (Table::OrderItems, "order_id", Table::Orders),
+    (Table::OrderItems, "user_id", Table::Users),
+    (Table::OrderItems, "product_id", Table::Products),
+    (
+        Table::OrderItems,
+        "inventory_item_id",
+        Table::InventoryItems,
+    ),
+    (Table::InventoryItems, "product_id", Table::Products),
+    (Table::Events, "user_id", Table::Users),
+    (
+        Table::Products,
+        "distribution_center_id",
+        Table::DistributionCenters,
+    ),
+];
+
+/// Counts rows whose foreign key (not null) has no row in the referenced table, after the
+/// point-in-time repairs. Orphans are kept (TheLook itself has a few); the count of each
+/// non-zero [`FOREIGN_KEYS`] entry is returned as `(table, "orphan_<table>_<column>", n)`.
+pub fn count_orphans(
+    tables: &[(Table, &[RecordBatch])],
+) -> Result<Vec<(Table, String, u64)>, CoreError> {
+    let ints =
+        |table: Table, batches: &[RecordBatch], col: &str| -> Result<Vec<Int64Array>, CoreError> {
+            batches
+                .iter()
+                .map(|b| {
+                    b.column_by_name(col)
+                        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+                        .cloned()
+                        .ok_or_else(|| bad(table, format!("column {col:?} is not an integer")))
+                })
+                .collect()
+        };
+    let find = |t: Table| tables.iter().find(|(x, _)| *x == t).map(|(_, b)| *b);
+    let mut out = Vec::new();
+    for (table, col, parent) in FOREIGN_KEYS {
+        let (Some(child), Some(parent_batches)) = (find(table), find(parent)) else {
+            continue;
+        };
+        let keys: std::collections::HashSet<i64> = ints(parent, parent_batches, parent.key())?
+            .iter()
+            .flat_map(|a| a.iter().flatten().collect::<Vec<_>>())
+            .collect();
+        let orphans = ints(table, child, col)?
+            .iter()
+            .map(|a| a.iter().flatten().filter(|v| !keys.contains(v)).count() as u64)
+            .sum::<u64>();
+        if orphans > 0 {
+            out.push((table, format!("orphan_{}_{col}", table.name()), orphans));
+        }
+    }
+    Ok(out)
 }
 
 /// Nulls timestamps after the run date and sets statuses back; returns (batch, nulled, rolled back).
