@@ -31,11 +31,10 @@ const SURROGATE_KEYS: [&str; 8] = [
 ];
 
 async fn card(root: &DataRoot, d: RunDate) -> CalibratedCard {
-    let (bytes, _, _) =
-        repurchase_model::io::read_artifact(root, Dataset::Calibration, d, "model_card.json")
-            .await
-            .expect("model card");
-    serde_json::from_slice(&bytes).expect("card parses")
+    repurchase_model::io::read_json_artifact(root, Dataset::Calibration, d, "model_card.json")
+        .await
+        .expect("model card")
+        .0
 }
 
 async fn scores(root: &DataRoot, d: RunDate) -> Vec<arrow::array::RecordBatch> {

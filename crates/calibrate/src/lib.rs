@@ -21,7 +21,7 @@ use repurchase_core::publish::PartitionWriter;
 use repurchase_core::{CoreError, DataRoot, Result, RunDate};
 use repurchase_model::ModelArtifact;
 use repurchase_model::calibration::{CalibrationChoice, Calibrator, choose_calibrator};
-use repurchase_model::io::{load_features, read_artifact};
+use repurchase_model::io::{load_features, read_artifact, read_json_artifact};
 use repurchase_model::metrics::{
     Confusion, DecileRow, Summary, bootstrap_auc_ci, confusion_at, deciles, f1_optimal_threshold,
     summary, top_k_confusion,
@@ -188,17 +188,10 @@ pub async fn calibrate(root: &DataRoot, run_date: RunDate) -> Result<Outcome> {
     info!(method = cal.name(), test_auc = ?metrics.test.roc_auc, test_brier = metrics.test.brier, test_ece = metrics.test.ece, threshold = metrics.threshold, "calibrated");
 
     let mut w = PartitionWriter::begin(root, Dataset::Calibration, run_date).await?;
-    w.write_bytes("calibrator.json", Bytes::from(json_bytes(cal)?))
-        .await?;
-    w.write_bytes("metrics.json", Bytes::from(json_bytes(&metrics)?))
-        .await?;
-    w.write_bytes("timing.json", Bytes::from(json_bytes(&timing)?))
-        .await?;
-    w.write_bytes(
-        "model_card.json",
-        Bytes::from(json_bytes(&calibrated_card)?),
-    )
-    .await?;
+    w.write_json("calibrator.json", cal).await?;
+    w.write_json("metrics.json", &metrics).await?;
+    w.write_json("timing.json", &timing).await?;
+    w.write_json("model_card.json", &calibrated_card).await?;
     w.write_bytes("report.html", Bytes::from(report.into_bytes()))
         .await?;
     let counters = BTreeMap::from([
@@ -220,13 +213,6 @@ pub async fn calibrate(root: &DataRoot, run_date: RunDate) -> Result<Outcome> {
         test_auc: metrics.test.roc_auc,
         test_brier: metrics.test.brier,
     })
-}
-
-fn json_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    let mut bytes =
-        serde_json::to_vec_pretty(value).map_err(|e| CoreError::Invalid(e.to_string()))?;
-    bytes.push(b'\n');
-    Ok(bytes)
 }
 
 /// Test anchors that are still without a repurchase `elapsed` days in, with the conditional
@@ -344,11 +330,9 @@ fn report_notes(card: &ModelCard, m: &Metrics) -> Vec<String> {
 
 /// Reads the repurchase timing of a published calibration partition.
 pub async fn read_timing(root: &DataRoot, run_date: RunDate) -> Result<RepurchaseTiming> {
-    let (bytes, _, _) = read_artifact(root, Dataset::Calibration, run_date, "timing.json").await?;
-    serde_json::from_slice(&bytes).map_err(|e| CoreError::BadManifest {
-        path: Dataset::Calibration.partition(run_date),
-        reason: e.to_string(),
-    })
+    read_json_artifact(root, Dataset::Calibration, run_date, "timing.json")
+        .await
+        .map(|(timing, _)| timing)
 }
 
 /// Reads the calibrator and metrics of a published calibration partition.
@@ -356,17 +340,9 @@ pub async fn read_calibration(
     root: &DataRoot,
     run_date: RunDate,
 ) -> Result<(Calibrator, Metrics, repurchase_core::manifest::InputRef)> {
-    let (cal_bytes, _, input) =
-        read_artifact(root, Dataset::Calibration, run_date, "calibrator.json").await?;
-    let (metrics_bytes, _, _) =
-        read_artifact(root, Dataset::Calibration, run_date, "metrics.json").await?;
-    let bad = |e: serde_json::Error| CoreError::BadManifest {
-        path: Dataset::Calibration.partition(run_date),
-        reason: e.to_string(),
-    };
-    Ok((
-        serde_json::from_slice(&cal_bytes).map_err(bad)?,
-        serde_json::from_slice(&metrics_bytes).map_err(bad)?,
-        input,
-    ))
+    let (cal, input) =
+        read_json_artifact(root, Dataset::Calibration, run_date, "calibrator.json").await?;
+    let (metrics, _) =
+        read_json_artifact(root, Dataset::Calibration, run_date, "metrics.json").await?;
+    Ok((cal, metrics, input))
 }

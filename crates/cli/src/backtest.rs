@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 
 use arrow::array::{Array, BooleanArray, Float64Array, Int64Array};
-use bytes::Bytes;
 use datafusion::prelude::SessionContext;
 use repurchase_core::layout::Dataset;
 use repurchase_core::parquet_io::register_partition;
@@ -157,10 +156,7 @@ pub async fn backtest(
     };
 
     let mut w = PartitionWriter::begin(root, Dataset::Backtest, score_date).await?;
-    let mut bytes =
-        serde_json::to_vec_pretty(&report).map_err(|e| CoreError::Invalid(e.to_string()))?;
-    bytes.push(b'\n');
-    w.write_bytes("backtest.json", Bytes::from(bytes)).await?;
+    w.write_json("backtest.json", &report).await?;
     let counters = BTreeMap::from([
         ("scored".to_string(), report.scored),
         ("resolved".to_string(), report.resolved),

@@ -93,6 +93,14 @@ impl PartitionWriter {
         self.upload(name, bytes, None).await
     }
 
+    /// Writes `value` as pretty JSON ending in a newline (cards, metrics, reports).
+    pub async fn write_json<T: serde::Serialize>(&mut self, name: &str, value: &T) -> Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(value)
+            .map_err(|e| CoreError::Invalid(format!("cannot serialise {name}: {e}")))?;
+        bytes.push(b'\n');
+        self.write_bytes(name, Bytes::from(bytes)).await
+    }
+
     async fn upload(&mut self, name: &str, bytes: Bytes, rows: Option<u64>) -> Result<()> {
         let rel = format!("{}/{name}", self.dataset.partition(self.run_date));
         let sha = sha256_hex(&bytes);

@@ -32,6 +32,21 @@ pub async fn load_features(
 }
 
 /// Reads one file listed in a published partition's manifest.
+/// [`read_artifact`] parsed as JSON; a file that does not parse is a damaged partition.
+pub async fn read_json_artifact<T: serde::de::DeserializeOwned>(
+    root: &DataRoot,
+    dataset: Dataset,
+    run_date: RunDate,
+    name: &str,
+) -> Result<(T, InputRef), CoreError> {
+    let (bytes, _, input) = read_artifact(root, dataset, run_date, name).await?;
+    let value = serde_json::from_slice(&bytes).map_err(|e| CoreError::BadManifest {
+        path: root.url(&format!("{}/{name}", dataset.partition(run_date))),
+        reason: e.to_string(),
+    })?;
+    Ok((value, input))
+}
+
 pub async fn read_artifact(
     root: &DataRoot,
     dataset: Dataset,

@@ -285,11 +285,7 @@ pub async fn train_selecting(
     let mut w = PartitionWriter::begin(root, Dataset::Model, run_date).await?;
     w.write_bytes("model.json", Bytes::from(model_bytes))
         .await?;
-    let mut card_bytes =
-        serde_json::to_vec_pretty(&card).map_err(|e| CoreError::Invalid(e.to_string()))?;
-    card_bytes.push(b'\n');
-    w.write_bytes("model_card.json", Bytes::from(card_bytes))
-        .await?;
+    w.write_json("model_card.json", &card).await?;
     let counters = BTreeMap::from([
         ("train_rows".to_string(), card.train.rows),
         ("validation_rows".to_string(), card.validation.rows),
@@ -315,11 +311,7 @@ pub async fn train_selecting(
 
 /// Reads the model card of a published model partition.
 pub async fn read_card(root: &DataRoot, run_date: RunDate) -> Result<ModelCard> {
-    let (bytes, _, _) =
-        repurchase_model::io::read_artifact(root, Dataset::Model, run_date, "model_card.json")
-            .await?;
-    serde_json::from_slice(&bytes).map_err(|e| CoreError::BadManifest {
-        path: "model_card.json".into(),
-        reason: e.to_string(),
-    })
+    repurchase_model::io::read_json_artifact(root, Dataset::Model, run_date, "model_card.json")
+        .await
+        .map(|(card, _)| card)
 }
