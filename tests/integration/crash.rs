@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use repurchase_calibrate::champion::ChampionPolicy;
 use repurchase_core::manifest::sha256_hex;
 use repurchase_core::schema::Table;
 use repurchase_core::{CoreError, DataRoot, Dataset, Manifest, RunDate, StoreConfig};
@@ -321,7 +322,13 @@ async fn run_date_chain(source: DataRoot, lake: DataRoot, d: RunDate, model_date
     repurchase_train::train(&lake, d, 180, 180, &BoosterParams::default())
         .await
         .expect("train");
-    repurchase_calibrate::calibrate(&lake, d)
+    // Each date competes with the champion named by model_date's calibration, not with whichever
+    // of its neighbours happened to publish first: the decision must not depend on timing.
+    let policy = ChampionPolicy {
+        champion_from: (d > model_date).then_some(model_date),
+        ..ChampionPolicy::default()
+    };
+    repurchase_calibrate::calibrate_with(&lake, d, &policy)
         .await
         .expect("calibrate");
     repurchase_score::score(&lake, d, Some(model_date))

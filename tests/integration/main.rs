@@ -7,6 +7,7 @@ mod cli;
 mod crash;
 mod evaluation;
 mod fixtures;
+mod gates;
 mod labels;
 mod leakage;
 mod pipeline;

@@ -7,14 +7,17 @@
 //! threshold (chosen on validation), the top-10% budget, lift and gains by decile, and how well the
 //! elapsed-time adjustment ([`repurchase_model::timing`]) holds part-way through the window.
 //! Writes `models/run_date=D/calibration/`: `calibrator.json`, `timing.json`, `metrics.json`,
-//! `model_card.json` (the trainer's card plus calibration, threshold and held-out metrics) and a
+//! `model_card.json` (the trainer's card plus calibration, threshold and held-out metrics),
+//! `promotion.json` (whether this model becomes the champion `score` serves; [`champion`]) and a
 //! self-contained `report.html`.
+
+pub mod champion;
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use clap::Args as ClapArgs;
-use repurchase_core::cli::CommonArgs;
+use repurchase_core::cli::{CommonArgs, parse_run_date};
 use repurchase_core::layout::Dataset;
 use repurchase_core::logging::StepTimer;
 use repurchase_core::publish::PartitionWriter;
@@ -29,6 +32,8 @@ use repurchase_model::metrics::{
 use repurchase_model::report::{ReportInput, render};
 use repurchase_model::timing::RepurchaseTiming;
 use repurchase_train::ModelCard;
+
+use crate::champion::{Challenger, ChampionPolicy, ModelRef, Promotion};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
@@ -44,6 +49,23 @@ const BOOTSTRAP_RESAMPLES: usize = 1000;
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
+
+    /// Promote the new model to champion unless its held-out ROC-AUC is below the champion's
+    /// (on the same rows) by more than this.
+    #[arg(long, env = "REPURCHASE_PROMOTION_MARGIN", default_value_t = champion::DEFAULT_MARGIN, value_parser = parse_margin)]
+    pub promotion_margin: f64,
+
+    /// Compare with the champion named by this earlier calibration. Default: the latest
+    /// calibration before the run date.
+    #[arg(long, env = "REPURCHASE_CHAMPION_FROM", value_parser = parse_run_date)]
+    pub champion_from: Option<RunDate>,
+}
+
+fn parse_margin(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(m) if (0.0..=1.0).contains(&m) => Ok(m),
+        _ => Err(format!("{s:?} is not an AUC margin between 0 and 1")),
+    }
 }
 
 /// `metrics.json`: held-out evaluation of the calibrated model.
@@ -100,16 +122,32 @@ pub struct Outcome {
     pub method: &'static str,
     pub test_auc: Option<f64>,
     pub test_brier: f64,
+    pub promoted: bool,
+    pub champion: String,
 }
 
 pub async fn run(args: Args) -> Result<Outcome> {
     let root = args.common.open_root()?;
-    calibrate(&root, args.common.run_date).await
+    let policy = ChampionPolicy {
+        margin: args.promotion_margin,
+        champion_from: args.champion_from,
+    };
+    calibrate_with(&root, args.common.run_date, &policy).await
 }
 
+/// [`calibrate_with`] the default promotion policy.
 pub async fn calibrate(root: &DataRoot, run_date: RunDate) -> Result<Outcome> {
+    calibrate_with(root, run_date, &ChampionPolicy::default()).await
+}
+
+pub async fn calibrate_with(
+    root: &DataRoot,
+    run_date: RunDate,
+    policy: &ChampionPolicy,
+) -> Result<Outcome> {
     let timer = StepTimer::start("calibrate");
     let card = repurchase_train::read_card(root, run_date).await?;
+    let previous = champion::current_champion(root, run_date, policy).await?;
     let (model_bytes, model_manifest, model_input) =
         read_artifact(root, Dataset::Model, run_date, "model.json").await?;
     let model = ModelArtifact::from_bytes(&model_bytes)?;
@@ -172,9 +210,27 @@ pub async fn calibrate(root: &DataRoot, run_date: RunDate) -> Result<Outcome> {
         test_at_top_k: metrics.test_at_top_k.clone(),
         timing: timing.clone(),
     };
+    let (promotion, champion_inputs) = champion::decide(
+        root,
+        Challenger {
+            model: ModelRef {
+                model_date: run_date,
+                model_version: card.model_version.clone(),
+            },
+            test: &test,
+            probs: &p_test,
+            labels: y_test,
+        },
+        previous,
+        policy.margin,
+    )
+    .await?;
+    info!(promoted = promotion.promoted, champion = %promotion.champion.model_version, reason = %promotion.reason, "champion decided");
+    let mut facts = report_facts(&card, &metrics, cal.name(), &timing);
+    facts.push(("Champion".into(), promotion.reason.clone()));
     let report = render(&ReportInput {
         title: format!("Repurchase model {}", card.model_version),
-        facts: report_facts(&card, &metrics, cal.name(), &timing),
+        facts,
         probs: &p_test,
         raw: &raw_test,
         labels: y_test,
@@ -192,26 +248,28 @@ pub async fn calibrate(root: &DataRoot, run_date: RunDate) -> Result<Outcome> {
     w.write_json("metrics.json", &metrics).await?;
     w.write_json("timing.json", &timing).await?;
     w.write_json("model_card.json", &calibrated_card).await?;
+    w.write_json(champion::PROMOTION_FILE, &promotion).await?;
     w.write_bytes("report.html", Bytes::from(report.into_bytes()))
         .await?;
     let counters = BTreeMap::from([
         ("validation_rows".to_string(), valid.len() as u64),
         ("test_rows".to_string(), test.len() as u64),
     ]);
-    let params = serde_json::json!({"model_version": card.model_version, "method": cal.name()});
-    w.commit(
-        STAGE,
-        params,
-        None,
-        vec![model_input, features_input],
-        counters,
-    )
-    .await?;
+    let params = serde_json::json!({
+        "model_version": card.model_version,
+        "method": cal.name(),
+        "promotion_margin": policy.margin,
+    });
+    let mut inputs = vec![model_input, features_input];
+    inputs.extend(champion_inputs);
+    w.commit(STAGE, params, None, inputs, counters).await?;
     Ok(Outcome {
         model_version: card.model_version,
         method: cal.name(),
         test_auc: metrics.test.roc_auc,
         test_brier: metrics.test.brier,
+        promoted: promotion.promoted,
+        champion: promotion.champion.model_version,
     })
 }
 
@@ -326,6 +384,18 @@ fn report_notes(card: &ModelCard, m: &Metrics) -> Vec<String> {
         ));
     }
     notes
+}
+
+/// Reads the champion decision of a published calibration partition.
+pub async fn read_promotion(root: &DataRoot, run_date: RunDate) -> Result<Promotion> {
+    read_json_artifact(
+        root,
+        Dataset::Calibration,
+        run_date,
+        champion::PROMOTION_FILE,
+    )
+    .await
+    .map(|(p, _)| p)
 }
 
 /// Reads the repurchase timing of a published calibration partition.

@@ -148,6 +148,17 @@ pub enum CoreError {
         #[source]
         source: std::io::Error,
     },
+
+    /// The data passed every schema check but looks implausible (a collapsed row count, a label
+    /// rate out of bounds, a jump in missing values): bad input until someone has looked.
+    #[error("{stage} for run date {run_date}: quality gate failed ({context}): {}", .failures.join("; "))]
+    QualityGate {
+        stage: &'static str,
+        run_date: String,
+        /// What the figures were compared with, and how to override.
+        context: String,
+        failures: Vec<String>,
+    },
 }
 
 impl CoreError {
@@ -162,6 +173,7 @@ impl CoreError {
             | CoreError::NotPublished { .. }
             | CoreError::BadManifest { .. }
             | CoreError::BadTable { .. }
+            | CoreError::QualityGate { .. }
             | CoreError::Invalid(_) => ErrorClass::BadInput,
             CoreError::Store { source, .. } => classify_store_error(source),
             CoreError::Parquet { .. } => ErrorClass::BadInput,

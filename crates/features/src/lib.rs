@@ -3,7 +3,10 @@
 //! Reads the raw TheLook partitions of a run date, runs `sql/features/anchors.sql` with DataFusion
 //! and writes two partitions: `features/train` (anchors whose 60-day window closed before the end of
 //! the run date, with their label) and `features/score` (anchors whose window is still open: the
-//! population to score, with whether they already repurchased).
+//! population to score, with whether they already repurchased). Before writing, the run passes
+//! the quality gates of [`gates`].
+
+pub mod gates;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,13 +22,15 @@ use datafusion::scalar::ScalarValue;
 use repurchase_core::cli::CommonArgs;
 use repurchase_core::layout::Dataset;
 use repurchase_core::logging::StepTimer;
-use repurchase_core::manifest::InputRef;
+use repurchase_core::manifest::{InputRef, Manifest};
 use repurchase_core::parquet_io::register_partition;
 use repurchase_core::publish::PartitionWriter;
 use repurchase_core::schema::Table;
 use repurchase_core::{CoreError, DataRoot, Result, RunDate, sql_file};
 use serde::Serialize;
 use tracing::info;
+
+use crate::gates::{GateConfig, RunFigures};
 
 pub const STAGE: &str = "build-features";
 
@@ -74,6 +79,9 @@ pub struct Args {
     /// Label horizon in days: a repurchase is another completed order within this many days.
     #[arg(long, env = "REPURCHASE_HORIZON_DAYS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=365))]
     pub horizon_days: u32,
+
+    #[command(flatten)]
+    pub gates: GateConfig,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -96,16 +104,57 @@ const INPUT_TABLES: [Table; 6] = [
 
 pub async fn run(args: Args) -> Result<Outcome> {
     let root = args.common.open_root()?;
-    build(&root, args.common.run_date, args.anchor, args.horizon_days).await
+    build_with(
+        &root,
+        args.common.run_date,
+        anchor_params(args.anchor, args.horizon_days),
+        &args.gates,
+    )
+    .await
 }
 
-/// Builds both feature partitions for `run_date` under `root`.
+/// What defines the anchors and labels of a run; runs are only compared with runs of the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnchorParams {
+    pub anchor: AnchorMode,
+    pub horizon_days: u32,
+}
+
+pub fn anchor_params(anchor: AnchorMode, horizon_days: u32) -> AnchorParams {
+    AnchorParams {
+        anchor,
+        horizon_days,
+    }
+}
+
+/// Builds both feature partitions for `run_date` under `root`, with the default quality gates.
 pub async fn build(
     root: &DataRoot,
     run_date: RunDate,
     anchor: AnchorMode,
     horizon_days: u32,
 ) -> Result<Outcome> {
+    build_with(
+        root,
+        run_date,
+        anchor_params(anchor, horizon_days),
+        &GateConfig::default(),
+    )
+    .await
+}
+
+/// Builds both feature partitions for `run_date` under `root`; nothing is written when a quality
+/// gate fails (unless `gates.skip`).
+pub async fn build_with(
+    root: &DataRoot,
+    run_date: RunDate,
+    params: AnchorParams,
+    gates: &GateConfig,
+) -> Result<Outcome> {
+    let AnchorParams {
+        anchor,
+        horizon_days,
+    } = params;
     let timer = StepTimer::start("features-query");
     let ctx = session();
     let mut inputs: Vec<InputRef> = Vec::new();
@@ -127,6 +176,13 @@ pub async fn build(
     let train_positives = count_positive(&train.batches, "label");
     let already = count_positive(&score.batches, "repurchased_so_far");
     let missing_user = count_null(&batches, "tenure_days");
+    let figures = RunFigures {
+        anchors,
+        labelled: train_rows,
+        positives: train_positives,
+        nulls: RunFigures::null_counts(&batches),
+    };
+    apply_gates(root, run_date, params, gates, &figures).await?;
 
     let params = serde_json::json!({
         "anchor": anchor.to_string(),
@@ -141,6 +197,8 @@ pub async fn build(
         ("anchors_without_user_row".to_string(), missing_user),
     ]);
     counters.insert("positives".into(), train_positives);
+    let mut train_counters = counters.clone();
+    train_counters.extend(figures.null_counters());
     let mut w = PartitionWriter::begin(root, Dataset::FeaturesTrain, run_date).await?;
     w.write_parquet("part-00000.parquet", train.schema.clone(), &train.batches)
         .await?;
@@ -149,7 +207,7 @@ pub async fn build(
         params.clone(),
         Some(&train.schema),
         inputs.clone(),
-        counters.clone(),
+        train_counters,
     )
     .await?;
 
@@ -170,6 +228,54 @@ pub async fn build(
         train_rows,
         score_rows,
         train_positives,
+    })
+}
+
+/// Runs the quality gates against the latest earlier run built with the same anchors and horizon.
+async fn apply_gates(
+    root: &DataRoot,
+    run_date: RunDate,
+    params: AnchorParams,
+    cfg: &GateConfig,
+    figures: &RunFigures,
+) -> Result<()> {
+    let mut previous = None;
+    for d in Manifest::published_dates(root, Dataset::FeaturesTrain)
+        .await?
+        .into_iter()
+        .rev()
+        .filter(|d| *d < run_date)
+    {
+        let (m, _) = Manifest::read(root, Dataset::FeaturesTrain, d).await?;
+        let same = m.parameters.get("anchor").and_then(|v| v.as_str())
+            == Some(&params.anchor.to_string())
+            && m.parameters.get("horizon_days").and_then(|v| v.as_u64())
+                == Some(u64::from(params.horizon_days));
+        if same {
+            previous = Some((d, RunFigures::from_counters(&m.counters)));
+            break;
+        }
+    }
+    let failures = gates::check(cfg, figures, previous.as_ref().map(|(d, f)| (*d, f)));
+    let compared = previous.as_ref().map_or_else(
+        || "no earlier run to compare with".to_string(),
+        |(d, _)| format!("compared with features/train run_date={d}"),
+    );
+    if failures.is_empty() {
+        info!(compared, "quality gates passed");
+        return Ok(());
+    }
+    if cfg.skip {
+        tracing::warn!(compared, failures = %failures.join("; "), "quality gates failed; publishing anyway (--skip-quality-gates)");
+        return Ok(());
+    }
+    Err(CoreError::QualityGate {
+        stage: STAGE,
+        run_date: run_date.to_string(),
+        context: format!(
+            "{compared}; check the input, change the thresholds, or rerun with --skip-quality-gates"
+        ),
+        failures,
     })
 }
 

@@ -14,8 +14,10 @@
 //! `status = already_repurchased` and no probability. `decile` (1 = highest tenth) and
 //! `predicted_repurchase` (at the model card's threshold) are of `probability`.
 //!
-//! The model is the run date's own, or with `--model-date` any earlier published model (daily
-//! scoring with a weekly model); by default the latest calibrated model at or before the run date.
+//! The model is by default the champion in force on the run date: the one named by the latest
+//! calibration at or before it ([`repurchase_calibrate::champion`]), so a retrained model that
+//! scored worse than the champion on held-out data is never served. `--model-date` overrides
+//! this with any published model not after the run date.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,6 +28,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use clap::Args as ClapArgs;
+use repurchase_calibrate::champion::champion_on;
 use repurchase_core::cli::{CommonArgs, parse_run_date};
 use repurchase_core::layout::Dataset;
 use repurchase_core::logging::StepTimer;
@@ -45,7 +48,8 @@ pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
 
-    /// Run date of the model to use. Default: the latest calibrated model at or before the run date.
+    /// Run date of the model to use. Default: the champion named by the latest calibration at or
+    /// before the run date.
     #[arg(long, env = "REPURCHASE_MODEL_DATE", value_parser = parse_run_date)]
     pub model_date: Option<RunDate>,
 }
@@ -77,38 +81,22 @@ pub async fn run(args: Args) -> Result<Outcome> {
     score(&root, args.common.run_date, args.model_date).await
 }
 
-/// Latest run date ≤ `run_date` with a published calibration.
-pub async fn resolve_model_date(root: &DataRoot, run_date: RunDate) -> Result<RunDate> {
-    let mut best = None;
-    for d in root
-        .list_dirs("models")
-        .await?
-        .iter()
-        .filter_map(|n| Dataset::parse_partition_dir(n))
-    {
-        if d <= run_date && root.exists(&Dataset::Calibration.manifest_path(d)).await? {
-            best = Some(d);
-        }
-    }
-    best.ok_or_else(|| CoreError::NotPublished {
-        path: root.url("models/run_date=*/calibration"),
-        run_date: run_date.to_string(),
-    })
-}
-
 pub async fn score(
     root: &DataRoot,
     run_date: RunDate,
     model_date: Option<RunDate>,
 ) -> Result<Outcome> {
-    let model_date = match model_date {
+    let (model_date, decision_input) = match model_date {
         Some(d) if d > run_date => {
             return Err(CoreError::Invalid(format!(
                 "--model-date {d} is after the run date {run_date}: a model cannot come from the future"
             )));
         }
-        Some(d) => d,
-        None => resolve_model_date(root, run_date).await?,
+        Some(d) => (d, None),
+        None => {
+            let (champion, decision) = champion_on(root, run_date).await?;
+            (champion.model_date, Some(decision))
+        }
     };
     let timer = StepTimer::start("score");
     let (model_bytes, _, model_input) =
@@ -198,14 +186,12 @@ pub async fn score(
         ("scored".to_string(), scored),
         ("already_repurchased".to_string(), already_n),
     ]);
-    w.commit(
-        STAGE,
-        params,
-        Some(&schema),
-        vec![features_input, model_input, cal_input],
-        counters,
-    )
-    .await?;
+    let mut inputs = vec![features_input, model_input];
+    // The decision naming the champion, when it is not the champion's own calibration.
+    inputs.extend(decision_input.filter(|d| *d != cal_input));
+    inputs.push(cal_input);
+    w.commit(STAGE, params, Some(&schema), inputs, counters)
+        .await?;
     info!(scored, already_repurchased = already_n, model_version = %metrics.model_version, "scores written");
     Ok(Outcome {
         model_version: metrics.model_version,

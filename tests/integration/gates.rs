@@ -1,0 +1,368 @@
+//! Quality gates in build-features and champion promotion in calibrate, end to end on local disk.
+//!
+//! The gates: a clean run passes; an export that lost 40% of its users, one that lost three
+//! quarters of its orders, and a label rate outside configured bounds each stop `build-features` with
+//! exit code 2, a message naming the figure, the limit and its flag, and nothing published;
+//! loosened thresholds or `--skip-quality-gates` let the same data through.
+//!
+//! Promotion: the first calibrated model becomes champion; a much weaker challenger (a single
+//! stump) is not promoted and `score` keeps serving the champion; the same challenger with a
+//! margin of 1 is promoted and served; the next calibration competes against the champion named
+//! by its predecessor's decision.
+
+use std::path::Path;
+use std::process::Command;
+
+use arrow::array::{BooleanArray, Int64Array, RecordBatch, StringArray};
+use arrow::compute::filter_record_batch;
+use repurchase_calibrate::champion::ChampionPolicy;
+use repurchase_core::layout::Dataset;
+use repurchase_core::schema::Table;
+use repurchase_core::{DataRoot, ErrorClass, Manifest, RunDate, StoreConfig};
+use repurchase_datagen::{GenConfig, Generated, OutputFormat, Profile};
+use repurchase_extract::Source;
+use repurchase_features::gates::{GateConfig, NULL_COUNTER_PREFIX};
+use repurchase_features::{AnchorMode, anchor_params};
+use repurchase_model::BoosterParams;
+
+use crate::support::{binary, col, date};
+
+const USERS: u64 = 12_000;
+
+fn generate() -> Generated {
+    let cfg = GenConfig::new(USERS, 17, date("2025-06-30").date(), Profile::Signal);
+    repurchase_datagen::generate(&cfg).expect("generate")
+}
+
+/// Keeps the rows of `table` whose `column` (an Int64 id) satisfies `keep`.
+fn filter_table(g: &mut Generated, table: Table, column: &str, keep: impl Fn(i64) -> bool) {
+    for (t, batch) in g.tables.iter_mut() {
+        if *t == table {
+            let ids = col::<Int64Array>(batch, column);
+            let mask: BooleanArray = ids.iter().map(|v| Some(v.is_some_and(&keep))).collect();
+            *batch = filter_record_batch(batch, &mask).expect("filter");
+        }
+    }
+}
+
+async fn write_source(dir: &Path, g: &Generated) -> DataRoot {
+    let root = open(dir);
+    repurchase_datagen::write(&root, g, OutputFormat::Parquet)
+        .await
+        .expect("write source");
+    root
+}
+
+fn open(dir: &Path) -> DataRoot {
+    DataRoot::open(&dir.to_string_lossy(), &StoreConfig::default()).expect("root")
+}
+
+async fn extract(lake: &DataRoot, d: RunDate, source: &DataRoot) {
+    repurchase_extract::extract(lake, d, &Source::Files(source.clone()))
+        .await
+        .expect("extract");
+}
+
+fn build_features_binary(lake: &Path, d: RunDate, extra: &[&str]) -> std::process::Output {
+    Command::new(binary("build-features"))
+        .arg("--run-date")
+        .arg(d.to_string())
+        .arg("--data-root")
+        .arg(lake)
+        .args(extra)
+        .env("REPURCHASE_LOG_FORMAT", "text")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run build-features")
+}
+
+async fn published(lake: &DataRoot, dataset: Dataset, d: RunDate) -> bool {
+    lake.exists(&dataset.manifest_path(d)).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quality_gates_stop_implausible_runs_and_thresholds_are_configurable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake_dir = tmp.path().join("lake");
+    let lake = open(&lake_dir);
+    let clean = generate();
+    let source = write_source(&tmp.path().join("clean"), &clean).await;
+    let (d1, d2, d3, d4) = (
+        date("2025-06-27"),
+        date("2025-06-28"),
+        date("2025-06-29"),
+        date("2025-06-30"),
+    );
+
+    // The baseline passes and records what the next run is compared with.
+    extract(&lake, d1, &source).await;
+    let base = repurchase_features::build(&lake, d1, AnchorMode::FirstOrder, 60)
+        .await
+        .expect("clean run passes the gates");
+    let (m, _) = Manifest::read(&lake, Dataset::FeaturesTrain, d1)
+        .await
+        .unwrap();
+    let nulls = m
+        .counters
+        .keys()
+        .filter(|k| k.starts_with(NULL_COUNTER_PREFIX))
+        .count();
+    assert!(
+        nulls >= 60,
+        "null counts of every feature recorded: {nulls}"
+    );
+    assert!(base.anchors >= 2000 && base.train_rows >= 1000, "{base:?}");
+
+    // 1. 40% of the users lost: their anchors keep their orders but lose every user feature.
+    let mut lost_users = clean.clone();
+    filter_table(&mut lost_users, Table::Users, "id", |u| u % 5 >= 2);
+    let src = write_source(&tmp.path().join("lost-users"), &lost_users).await;
+    extract(&lake, d2, &src).await;
+    let err = repurchase_features::build(&lake, d2, AnchorMode::FirstOrder, 60)
+        .await
+        .expect_err("null jump");
+    let msg = err.to_string();
+    assert_eq!(err.class(), ErrorClass::BadInput);
+    assert!(
+        msg.contains("column age: 4")
+            && msg.contains("tenure_days")
+            && msg.contains("in run date 2025-06-27")
+            && msg.contains("--gate-max-null-increase 0.2"),
+        "{msg}"
+    );
+    assert!(!published(&lake, Dataset::FeaturesTrain, d2).await);
+    eprintln!("gate (null jump): {}", &msg[..msg.len().min(400)]);
+    // Skipping the gates publishes it, deliberately.
+    let skip = GateConfig {
+        skip: true,
+        ..GateConfig::default()
+    };
+    let p = anchor_params(AnchorMode::FirstOrder, 60);
+    repurchase_features::build_with(&lake, d2, p, &skip)
+        .await
+        .expect("skipped gates");
+    assert!(published(&lake, Dataset::FeaturesTrain, d2).await);
+
+    // 2. Three quarters of the orders lost upstream: the anchors collapse.
+    let mut lost_orders = clean.clone();
+    filter_table(&mut lost_orders, Table::Orders, "user_id", |u| u % 4 == 0);
+    let src = write_source(&tmp.path().join("lost-orders"), &lost_orders).await;
+    extract(&lake, d3, &src).await;
+    let out = build_features_binary(&lake_dir, d3, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("quality gate failed")
+            && stderr.contains("compared with features/train run_date=2025-06-28")
+            && stderr.contains("fewer than the")
+            && stderr.contains("--gate-max-row-drop 0.5"),
+        "{stderr}"
+    );
+    assert!(!published(&lake, Dataset::FeaturesTrain, d3).await);
+    assert!(!published(&lake, Dataset::FeaturesScore, d3).await);
+    eprintln!(
+        "gate (row collapse): {}",
+        stderr.lines().last().unwrap_or("")
+    );
+    // A looser threshold accepts the same data.
+    let out = build_features_binary(&lake_dir, d3, &["--gate-max-row-drop", "0.9"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(published(&lake, Dataset::FeaturesTrain, d3).await);
+
+    // 3. Label rate bounds: the clean data (about 10% repurchase) against a 5% ceiling.
+    extract(&lake, d4, &source).await;
+    let strict = GateConfig {
+        label_rate_max: 0.05,
+        ..GateConfig::default()
+    };
+    let err = repurchase_features::build_with(&lake, d4, p, &strict)
+        .await
+        .expect_err("label rate");
+    assert!(
+        err.to_string().contains("label rate 0.")
+            && err.to_string().contains("is outside [0.002, 0.05]"),
+        "{err}"
+    );
+    assert!(!published(&lake, Dataset::FeaturesTrain, d4).await);
+    // Every-order runs are not compared with first-order ones (their anchors differ by design).
+    let every = repurchase_features::build_with(
+        &lake,
+        d4,
+        anchor_params(AnchorMode::EveryOrder, 60),
+        &GateConfig::default(),
+    )
+    .await
+    .expect("every-order run has no earlier run of its kind");
+    assert!(every.anchors > base.anchors);
+}
+
+fn model_version_of(lake_dir: &Path, d: RunDate) -> Vec<String> {
+    let file =
+        std::fs::File::open(lake_dir.join(format!("scores/run_date={d}/part-00000.parquet")))
+            .expect("scores file");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut versions: Vec<String> = reader
+        .flat_map(|b: Result<RecordBatch, _>| {
+            let b = b.unwrap();
+            col::<StringArray>(&b, "model_version")
+                .iter()
+                .map(|v| v.unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    versions.dedup();
+    versions
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weaker_challenger_is_not_promoted_and_score_serves_the_champion() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake_dir = tmp.path().join("lake");
+    let lake = open(&lake_dir);
+    let source = write_source(&tmp.path().join("source"), &generate()).await;
+    let (d1, d2, d3) = (date("2025-06-16"), date("2025-06-23"), date("2025-06-30"));
+    for d in [d1, d2, d3] {
+        extract(&lake, d, &source).await;
+        repurchase_features::build(&lake, d, AnchorMode::FirstOrder, 60)
+            .await
+            .expect("features");
+    }
+    let good = BoosterParams::default();
+    let stump = BoosterParams {
+        max_iterations: 1,
+        max_depth: 1,
+        ..BoosterParams::default()
+    };
+
+    // The first calibrated model is champion.
+    let m1 = repurchase_train::train(&lake, d1, 180, 180, &good)
+        .await
+        .unwrap();
+    let c1 = repurchase_calibrate::calibrate(&lake, d1).await.unwrap();
+    assert!(c1.promoted && c1.champion == m1.model_version, "{c1:?}");
+    let p1 = repurchase_calibrate::read_promotion(&lake, d1)
+        .await
+        .unwrap();
+    assert!(p1.previous_champion.is_none() && p1.reason.starts_with("first calibrated model"));
+
+    // A stump is far weaker: kept out; score serves the champion.
+    let m2 = repurchase_train::train(&lake, d2, 180, 180, &stump)
+        .await
+        .unwrap();
+    let c2 = repurchase_calibrate::calibrate(&lake, d2).await.unwrap();
+    let p2 = repurchase_calibrate::read_promotion(&lake, d2)
+        .await
+        .unwrap();
+    let (new, old) = (p2.challenger_auc.unwrap(), p2.champion_auc.unwrap());
+    eprintln!(
+        "promotion: {} (stump {new:.4}, champion {old:.4})",
+        p2.reason
+    );
+    assert!(
+        new < old - 0.01,
+        "precondition: the stump must be clearly weaker"
+    );
+    assert!(!c2.promoted && c2.champion == m1.model_version, "{c2:?}");
+    assert_eq!(p2.previous_decision, Some(d1));
+    assert!(
+        p2.compared_rows >= 150 && p2.compared_positives >= 15,
+        "{p2:?}"
+    );
+    assert!(p2.reason.starts_with("kept champion"), "{}", p2.reason);
+    let s2 = repurchase_score::score(&lake, d2, None).await.unwrap();
+    assert_eq!(s2.model_version, m1.model_version);
+    assert_eq!(
+        model_version_of(&lake_dir, d2),
+        vec![m1.model_version.clone()]
+    );
+    let (sm, _) = Manifest::read(&lake, Dataset::Scores, d2).await.unwrap();
+    assert_eq!(sm.parameters["model_date"], d1.to_string());
+    assert!(
+        sm.inputs
+            .iter()
+            .any(|i| i.dataset == "models/calibration" && i.run_date == d2),
+        "the decision is an input of the scores: {:?}",
+        sm.inputs
+    );
+    // An explicit --model-date still serves exactly that model.
+    let s2x = repurchase_score::score(&lake, d2, Some(d2)).await.unwrap();
+    assert_eq!(s2x.model_version, m2.model_version);
+
+    // The next calibration competes against the champion d2's decision kept (d1's model).
+    let m3 = repurchase_train::train(&lake, d3, 180, 180, &good)
+        .await
+        .unwrap();
+    repurchase_calibrate::calibrate(&lake, d3).await.unwrap();
+    let p3 = repurchase_calibrate::read_promotion(&lake, d3)
+        .await
+        .unwrap();
+    assert_eq!(p3.previous_decision, Some(d2));
+    assert_eq!(
+        p3.previous_champion.as_ref().map(|c| c.model_date),
+        Some(d1)
+    );
+    assert_eq!(
+        p3.promoted,
+        p3.challenger_auc.unwrap() >= p3.champion_auc.unwrap() - p3.margin
+    );
+    eprintln!("promotion: {}", p3.reason);
+
+    // The calibrate binary: a margin of 1 promotes the stump, and score then serves it.
+    let out = Command::new(binary("calibrate"))
+        .args(["--run-date", "2025-06-23", "--promotion-margin", "1"])
+        .arg("--data-root")
+        .arg(&lake_dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        repurchase_calibrate::read_promotion(&lake, d2)
+            .await
+            .unwrap()
+            .promoted
+    );
+    let s2 = repurchase_score::score(&lake, d2, None).await.unwrap();
+    assert_eq!(s2.model_version, m2.model_version);
+
+    // Pinning the predecessor: a later date only; a margin outside [0, 1] is refused.
+    let bad = ChampionPolicy {
+        champion_from: Some(d3),
+        ..ChampionPolicy::default()
+    };
+    let err = repurchase_calibrate::calibrate_with(&lake, d3, &bad)
+        .await
+        .expect_err("champion from the same date");
+    assert_eq!(err.class(), ErrorClass::BadInput);
+    let out = Command::new(binary("calibrate"))
+        .args(["--run-date", "2025-06-30", "--promotion-margin", "1.5"])
+        .arg("--data-root")
+        .arg(&lake_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let pinned = ChampionPolicy {
+        champion_from: Some(d1),
+        ..ChampionPolicy::default()
+    };
+    repurchase_calibrate::calibrate_with(&lake, d3, &pinned)
+        .await
+        .unwrap();
+    let p3 = repurchase_calibrate::read_promotion(&lake, d3)
+        .await
+        .unwrap();
+    assert_eq!(p3.previous_decision, Some(d1));
+    assert_eq!(p3.challenger.model_version, m3.model_version);
+}
