@@ -13,4 +13,5 @@ mod leakage;
 mod pipeline;
 mod report;
 mod s3;
+mod s3_faults;
 mod support;

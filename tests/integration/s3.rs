@@ -46,7 +46,7 @@ fn s3_config(endpoint: &str, key_id: &str, secret: &str) -> StoreConfig {
     ])
 }
 
-fn moto_config() -> StoreConfig {
+pub(crate) fn moto_config() -> StoreConfig {
     s3_config(&moto_endpoint(), "testing", "testing")
 }
 
@@ -104,14 +104,14 @@ fn create_bucket(endpoint: &str, bucket: &str) {
 }
 
 /// A fresh bucket on the shared moto server and a root below it.
-fn s3_root(tag: &str, prefix: &str) -> (String, DataRoot) {
+pub(crate) fn s3_root(tag: &str, prefix: &str) -> (String, DataRoot) {
     let bucket = unique_bucket(tag);
     create_bucket(&moto_endpoint(), &bucket);
     let root = DataRoot::open(&format!("s3://{bucket}/{prefix}"), &moto_config()).expect("s3 root");
     (bucket, root)
 }
 
-async fn snapshot(root: &DataRoot) -> BTreeMap<String, Bytes> {
+pub(crate) async fn snapshot(root: &DataRoot) -> BTreeMap<String, Bytes> {
     let mut out = BTreeMap::new();
     for meta in root.list("").await.unwrap() {
         let rel = root.relative(&meta.location);

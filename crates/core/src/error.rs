@@ -95,6 +95,24 @@ pub enum CoreError {
         source: object_store::Error,
     },
 
+    /// An S3 request that object_store gave up on after its retries: 5xx and throttling answers,
+    /// refused, dropped or reset connections, timeouts. The service or the network may recover,
+    /// so this is transient (exit 75) and the message says so; `request.code` is the last fault
+    /// (`503 SlowDown`, `500 InternalError`, `connection closed before an answer`, …).
+    #[error(
+        "S3 unavailable: {op} {} failed {} ({}; {}): transient, exiting 75 so that the DAG \
+         retries the task later",
+        .request.url, retries_text(*.retries), .request.code, .request.location
+    )]
+    S3Unavailable {
+        op: &'static str,
+        request: Box<S3Request>,
+        /// Retries object_store made before giving up (`None` when its error does not say).
+        retries: Option<usize>,
+        #[source]
+        source: object_store::Error,
+    },
+
     #[error("object store operation {op} on {path} failed: {source}")]
     Store {
         op: &'static str,
@@ -117,7 +135,9 @@ pub enum CoreError {
         source: arrow::error::ArrowError,
     },
 
-    #[error("query {query} failed: {source}")]
+    /// A query failed; if an object-store request under it outlasted its retries, the message
+    /// says so first (transient, exit 75), as [`CoreError::S3Unavailable`] does.
+    #[error("query {query} failed{}: {source}", unavailable_note(.source))]
     Query {
         query: String,
         #[source]
@@ -176,6 +196,7 @@ impl CoreError {
             | CoreError::QualityGate { .. }
             | CoreError::Invalid(_) => ErrorClass::BadInput,
             CoreError::Store { source, .. } => classify_store_error(source),
+            CoreError::S3Unavailable { .. } => ErrorClass::Transient,
             CoreError::Parquet { .. } => ErrorClass::BadInput,
             CoreError::Query { source, .. } => classify_datafusion_error(source),
             CoreError::Arrow { .. } => ErrorClass::BadInput,
@@ -250,6 +271,95 @@ pub fn s3_error_code(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         cur = err.source();
     }
     None
+}
+
+/// For a query whose object-store read outlasted its retries: " (S3 unavailable: 503 SlowDown
+/// after 2 retries; transient, …)", naming the fault; empty for any other failure.
+fn unavailable_note(e: &datafusion::error::DataFusionError) -> String {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(store) = err.downcast_ref::<object_store::Error>() {
+            if classify_store_error(store) != ErrorClass::Transient {
+                return String::new();
+            }
+            let (retries, fault) = s3_transient_fault(store);
+            let what = match store {
+                object_store::Error::Generic { store: "S3", .. } => "S3",
+                _ => "object store",
+            };
+            return format!(
+                " ({what} unavailable: {fault}, {}; transient, exiting 75 so that the DAG \
+                 retries the task later)",
+                retries_text(retries)
+            );
+        }
+        cur = err.source();
+    }
+    String::new()
+}
+
+fn retries_text(retries: Option<usize>) -> String {
+    match retries {
+        Some(1) => "after 1 retry".into(),
+        Some(n) => format!("after {n} retries"),
+        None => "after retrying".into(),
+    }
+}
+
+/// How often object_store retried a request it gave up on, and its last fault, from the error
+/// chain (object_store's retry error is crate-private; its text says "after N retries", the
+/// status and the S3 error body, and its source is the transport error, if any).
+pub fn s3_transient_fault(e: &(dyn std::error::Error + 'static)) -> (Option<usize>, String) {
+    use object_store::client::{HttpError, HttpErrorKind};
+    let (mut retries, mut status, mut transport) = (None, None, None);
+    let mut innermost = e.to_string();
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let text = err.to_string();
+        if retries.is_none()
+            && let Some(i) = text.find("after ")
+        {
+            let n: String = text[i + 6..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            if text[i + 6 + n.len()..].starts_with(" retr") {
+                retries = n.parse::<usize>().ok();
+            }
+        }
+        if status.is_none()
+            && let Some(i) = text.find("non-2xx status code: ")
+        {
+            let code: String = text[i + 21..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            status = (!code.is_empty()).then_some(code);
+        }
+        if transport.is_none()
+            && let Some(http) = err.downcast_ref::<HttpError>()
+        {
+            transport = Some(match http.kind() {
+                HttpErrorKind::Connect => "cannot connect",
+                HttpErrorKind::Request => "connection closed before an answer",
+                HttpErrorKind::Timeout => "timed out",
+                HttpErrorKind::Interrupted => "connection reset or interrupted",
+                HttpErrorKind::Decode => "unreadable answer",
+                _ => "network error",
+            });
+        }
+        innermost = text;
+        cur = err.source();
+    }
+    let fault = match (status, s3_error_code(e), transport) {
+        (Some(status), Some(code), _) => format!("{status} {code}"),
+        (Some(status), None, _) => format!("HTTP {status}"),
+        // S3 can answer 200 with an error body (object_store retries those too).
+        (None, Some(code), _) => code,
+        (None, None, Some(transport)) => transport.to_string(),
+        (None, None, None) => innermost,
+    };
+    (retries, fault)
 }
 
 fn is_s3_configuration_error(e: &object_store::Error) -> bool {
@@ -333,6 +443,56 @@ mod tests {
             source: "503 Slow Down".into(),
         };
         assert_eq!(classify_store_error(&generic), ErrorClass::Transient);
+    }
+
+    #[test]
+    fn faults_that_outlast_the_retries_are_named() {
+        let slow = object_store::Error::Generic {
+            store: "S3",
+            source: "Error performing GET http://127.0.0.1:1/b/k in 1s, after 2 retries, \
+                     max_retries: 2, retry_timeout: 10s  - Server returned non-2xx status code: \
+                     503 Service Unavailable: <Error><Code>SlowDown</Code></Error>"
+                .into(),
+        };
+        assert_eq!(
+            s3_transient_fault(&slow),
+            (Some(2), "503 SlowDown".to_string())
+        );
+        let query = CoreError::query(
+            "features/anchors.sql",
+            datafusion::error::DataFusionError::ObjectStore(Box::new(slow)),
+        );
+        assert_eq!(query.class(), ErrorClass::Transient);
+        let msg = query.to_string();
+        assert!(
+            msg.starts_with(
+                "query features/anchors.sql failed (S3 unavailable: 503 SlowDown, after 2 \
+                 retries; transient, exiting 75"
+            ),
+            "{msg}"
+        );
+
+        use object_store::client::{HttpError, HttpErrorKind};
+        let closed = object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(HttpError::new(
+                HttpErrorKind::Request,
+                std::io::Error::other("connection closed before message completed"),
+            )),
+        };
+        assert_eq!(
+            s3_transient_fault(&closed),
+            (None, "connection closed before an answer".to_string())
+        );
+        // Anything but a transient store error keeps the plain message.
+        let plan = CoreError::query(
+            "q.sql",
+            datafusion::error::DataFusionError::Plan("no such column".into()),
+        );
+        assert_eq!(
+            plan.to_string(),
+            "query q.sql failed: Error during planning: no such column"
+        );
     }
 
     #[test]

@@ -23,7 +23,10 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 use url::Url;
 
 use crate::config::StoreConfig;
-use crate::error::{CoreError, Result, S3_DENIED_CODES, S3Request, s3_error_code};
+use crate::error::{
+    CoreError, ErrorClass, Result, S3_DENIED_CODES, S3Request, classify_store_error, s3_error_code,
+    s3_transient_fault,
+};
 
 /// In-memory stores live for the process and are shared by name, so that several workers run in
 /// one test process see the same `memory://name` root.
@@ -290,8 +293,11 @@ impl DataRoot {
 
     /// Turns an object-store failure on `url` into the error a worker reports: on S3, a missing
     /// bucket and refused credentials become [`CoreError::BucketNotFound`] and
-    /// [`CoreError::AccessDenied`], which name the bucket and say what to fix; everything else is
-    /// [`CoreError::Store`], classified by [`crate::error::classify_store_error`].
+    /// [`CoreError::AccessDenied`], which name the bucket and say what to fix; a fault that
+    /// outlasted object_store's retries (5xx, throttling, network) becomes
+    /// [`CoreError::S3Unavailable`], which names the request and its last fault and says the task
+    /// will be retried; everything else is [`CoreError::Store`], classified by
+    /// [`crate::error::classify_store_error`].
     pub fn store_error(
         &self,
         op: &'static str,
@@ -327,6 +333,15 @@ impl DataRoot {
             return CoreError::AccessDenied {
                 op,
                 request: request(code),
+                source,
+            };
+        }
+        if classify_store_error(&source) == ErrorClass::Transient {
+            let (retries, fault) = s3_transient_fault(&source);
+            return CoreError::S3Unavailable {
+                op,
+                request: request(fault),
+                retries,
                 source,
             };
         }
@@ -483,13 +498,22 @@ mod tests {
             root.store_error("get", root.url("x"), nf),
             CoreError::Store { .. }
         ));
+        // A 503 that outlasted the retries: transient, and the message says what failed and why.
         let slow = object_store::Error::Generic {
             store: "S3",
-            source: "503 <Error><Code>SlowDown</Code></Error>".into(),
+            source: "Error performing PUT http://127.0.0.1:9/bucket-a/lake/x in 1.2s, after 4 \
+                     retries, max_retries: 4, retry_timeout: 180s  - Server returned non-2xx \
+                     status code: 503 Service Unavailable: <Error><Code>SlowDown</Code></Error>"
+                .into(),
         };
+        let err = root.store_error("put", root.url("x"), slow);
+        assert!(matches!(err, CoreError::S3Unavailable { .. }), "{err:?}");
+        assert_eq!(err.class(), crate::ErrorClass::Transient);
         assert_eq!(
-            root.store_error("put", root.url("x"), slow).class(),
-            crate::ErrorClass::Transient
+            err.to_string(),
+            "S3 unavailable: put s3://bucket-a/lake/x failed after 4 retries (503 SlowDown; \
+             endpoint http://127.0.0.1:9): transient, exiting 75 so that the DAG retries the task \
+             later"
         );
     }
 }
