@@ -11,9 +11,15 @@ after D has ended, and ``{{ ds }}`` = D is the ``--run-date``). ``extract``, ``b
 ``score`` run every day; ``train`` and ``calibrate`` run only on Mondays (``is_training_day``, a
 short-circuit on the logical date's weekday; param ``train="always"`` forces them, e.g. for the
 first run or a backfill that does not start on a Monday). On other days they are skipped and
-``score`` (trigger rule ``none_failed``) uses the latest calibrated model at or before the run
-date, which is the score worker's default. ``max_active_runs=1`` keeps runs in date order, so a
-day's score never runs before the Monday model it should use.
+scoring (trigger rule ``none_failed``) uses the champion in force on the run date: the model named
+by the latest calibration at or before it (calibrate promotes a new model only if its held-out
+AUC is not worse than the champion's by more than a margin). ``max_active_runs=1`` keeps runs in
+date order, so a day's score never runs before the Monday model it should use, and each
+calibration competes with the champion its predecessor left.
+
+Scoring fans out: ``score_shard`` is mapped over ``score_shards`` hash shards of the customers
+(``score --shard I/N``, one ECS task each, dynamic task mapping), and ``score`` merges them
+(``score --merge-shards N``) into the same partition an unsharded run writes, adding the deciles.
 
 Configuration (read at run time only, never at parse time)
 ----------------------------------------------------------
@@ -22,6 +28,7 @@ Params (``airflow dags trigger --conf`` / ``dag.test(run_conf=...)``):
   ``data_root``  "" (default) = Variable ``repurchase_data_root`` (e.g. ``s3://lake/prod``)
   ``source``     extract's ``--source``: "athena" (default) or a folder of TheLook files
   ``train``      "auto" (Mondays) or "always"
+  ``score_shards`` number of score tasks to fan out to (default 1)
 Variables (ECS runner; read through templates when a task runs):
   ``repurchase_ecs_cluster``           cluster name or ARN (default "repurchase")
   ``repurchase_task_definition_prefix`` task definition family prefix (default "repurchase":
@@ -83,9 +90,11 @@ class WorkerOperator(EcsRunTaskOperator):
     same ``<worker> --run-date … --data-root …``.
     """
 
-    def __init__(self, *, worker: str, args: list[str], **kwargs):
+    def __init__(self, *, worker: str, args: list[str], shard: str | None = None, **kwargs):
         self.worker = worker
         self._proc: subprocess.Popen | None = None
+        if shard is not None:  # a mapped score task: its shard "I/N"
+            args = [*args, "--shard", shard]
         super().__init__(
             task_definition=_var("repurchase_task_definition_prefix", "repurchase") + f"-{worker}",
             cluster=_var("repurchase_ecs_cluster", "repurchase"),
@@ -192,12 +201,12 @@ class WorkerOperator(EcsRunTaskOperator):
         super().on_kill()
 
 
-def worker(name: str, *extra: str) -> WorkerOperator:
-    return WorkerOperator(
-        task_id=name.replace("-", "_"),
-        worker=name,
-        args=["--run-date", "{{ ds }}", "--data-root", DATA_ROOT, *extra],
-    )
+def _args(*extra: str) -> list[str]:
+    return ["--run-date", "{{ ds }}", "--data-root", DATA_ROOT, *extra]
+
+
+def worker(name: str, *extra: str, task_id: str | None = None) -> WorkerOperator:
+    return WorkerOperator(task_id=task_id or name.replace("-", "_"), worker=name, args=_args(*extra))
 
 
 with DAG(
@@ -225,6 +234,8 @@ with DAG(
                         description="extract --source: athena or a folder of TheLook files"),
         "train": Param("auto", type="string", enum=["auto", "always"],
                        description="auto: train and calibrate on Mondays only"),
+        "score_shards": Param(1, type="integer", minimum=1, maximum=256,
+                              description="score tasks to fan out to (hash shards of customers)"),
     },
     tags=["repurchase"],
 ) as dag:
@@ -237,12 +248,20 @@ with DAG(
         when = context.get("logical_date") or context["dag_run"].run_after
         return when.weekday() == TRAIN_WEEKDAY
 
+    @task
+    def shards(**context) -> list[str]:
+        """The shards to score, "0/N" … "N-1/N", one mapped score task each."""
+        n = int(context["params"]["score_shards"])
+        return [f"{i}/{n}" for i in range(n)]
+
     extract = worker("extract", "--source", "{{ params.source }}")
     build_features = worker("build-features")
     train = worker("train")
     calibrate = worker("calibrate")
-    score = worker("score")
-    score.trigger_rule = "none_failed"
+    score_shard = WorkerOperator.partial(
+        task_id="score_shard", worker="score", args=_args(), trigger_rule="none_failed",
+    ).expand(shard=shards())
+    score = worker("score", "--merge-shards", "{{ params.score_shards }}")
 
-    chain(extract, build_features, is_training_day(), train, calibrate, score)
-    build_features >> score
+    chain(extract, build_features, is_training_day(), train, calibrate, score_shard, score)
+    build_features >> score_shard

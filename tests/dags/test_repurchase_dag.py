@@ -17,7 +17,8 @@ from conftest import DAGS
 
 MONDAY = pendulum.datetime(2025, 6, 30, tz="UTC")
 TUESDAY = pendulum.datetime(2025, 7, 1, tz="UTC")
-ORDER = ["extract", "build_features", "is_training_day", "train", "calibrate", "score"]
+ORDER = ["extract", "build_features", "is_training_day", "train", "calibrate", "shards",
+         "score_shard", "score"]
 
 
 @pytest.fixture
@@ -61,17 +62,23 @@ def test_task_order(dag):
     down = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
     assert down == {
         "extract": ["build_features"],
-        "build_features": ["is_training_day", "score"],
+        "build_features": ["is_training_day", "score_shard"],
         "is_training_day": ["train"],
         "train": ["calibrate"],
-        "calibrate": ["score"],
+        "calibrate": ["score_shard"],
+        "shards": ["score_shard"],
+        "score_shard": ["score"],
         "score": [],
     }
-    assert dag.get_task("score").trigger_rule == "none_failed"
+    # Scoring runs on the days train and calibrate are skipped.
+    assert dag.get_task("score_shard").trigger_rule == "none_failed"
     for worker in ("extract", "build_features", "train", "calibrate", "score"):
         task = dag.get_task(worker)
         assert isinstance(task, EcsRunTaskOperator)
         assert task.reattach is True and task.launch_type == "FARGATE"
+    mapped = dag.get_task("score_shard")
+    assert mapped.operator_class.__name__ == "WorkerOperator"
+    assert mapped.partial_kwargs["worker"] == "score"
 
 
 def test_exit_codes_decide_retries(dag):
@@ -104,8 +111,11 @@ def test_ecs_runner_renders_overrides(dag, airflow_db, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_REPURCHASE_SUBNETS", "subnet-a, subnet-b")
     monkeypatch.setenv("AIRFLOW_VAR_REPURCHASE_SECURITY_GROUPS", "sg-1")
     calls = {}
+    shard_commands = []
 
     def record(self, context):
+        if self.task_id == "score_shard":
+            shard_commands.append(self.overrides["containerOverrides"][0]["command"])
         calls[self.task_id] = {
             "task_definition": self.task_definition,
             "cluster": self.cluster,
@@ -116,15 +126,21 @@ def test_ecs_runner_renders_overrides(dag, airflow_db, monkeypatch):
         }
 
     monkeypatch.setattr(EcsRunTaskOperator, "execute", record)
-    run = dag.test(logical_date=TUESDAY, run_conf={"runner": "ecs"})
+    run = dag.test(logical_date=TUESDAY, run_conf={"runner": "ecs", "score_shards": 3})
     assert run.state == DagRunState.SUCCESS
     states = _states(run)
     assert states["train"] == states["calibrate"] == TaskInstanceState.SKIPPED  # not a Monday
     assert states["score"] == TaskInstanceState.SUCCESS
-    assert sorted(calls) == ["build_features", "extract", "score"]
+    assert sorted(calls) == ["build_features", "extract", "score", "score_shard"]
     assert calls["extract"]["command"] == [
         "--run-date", "2025-07-01", "--data-root", "s3://lake/prod", "--source", "athena"]
-    assert calls["score"]["command"] == ["--run-date", "2025-07-01", "--data-root", "s3://lake/prod"]
+    # Three mapped ECS tasks, one per shard, then the merge.
+    assert sorted(shard_commands) == [
+        ["--run-date", "2025-07-01", "--data-root", "s3://lake/prod", "--shard", f"{i}/3"]
+        for i in range(3)]
+    assert calls["score_shard"]["task_definition"] == "repurchase-score"
+    assert calls["score"]["command"] == [
+        "--run-date", "2025-07-01", "--data-root", "s3://lake/prod", "--merge-shards", "3"]
     assert calls["score"]["task_definition"] == "repurchase-score"
     assert calls["score"]["container"] == "score"
     assert calls["score"]["cluster"] == "repurchase"
@@ -133,9 +149,11 @@ def test_ecs_runner_renders_overrides(dag, airflow_db, monkeypatch):
     assert calls["score"]["awslogs"] == ("/ecs/repurchase", "repurchase", "score")
 
     calls.clear()
-    run = dag.test(logical_date=MONDAY, run_conf={"runner": "ecs", "data_root": "s3://other/x"})
+    run = dag.test(logical_date=MONDAY, run_conf={"runner": "ecs", "data_root": "s3://other/x",
+                                                  "score_shards": 1})
     assert run.state == DagRunState.SUCCESS
-    assert sorted(calls) == ["build_features", "calibrate", "extract", "score", "train"]
+    assert sorted(calls) == ["build_features", "calibrate", "extract", "score", "score_shard", "train"]
+    assert calls["score"]["command"][-2:] == ["--merge-shards", "1"]
     assert calls["train"]["command"] == ["--run-date", "2025-06-30", "--data-root", "s3://other/x"]
     assert calls["calibrate"]["task_definition"] == "repurchase-calibrate"
 
@@ -159,10 +177,12 @@ def test_local_runner_runs_the_workers(dag, airflow_db, bin_dir, tmp_path, monke
     assert manifest
     assert (lake / "models/run_date=2025-06-30/calibration/calibrator.json").is_file()
 
-    run = dag.test(logical_date=TUESDAY, run_conf=conf)
+    run = dag.test(logical_date=TUESDAY, run_conf={**conf, "score_shards": 2})
     assert run.state == DagRunState.SUCCESS, _states(run)
     assert _states(run)["train"] == TaskInstanceState.SKIPPED
     assert (lake / "scores/run_date=2025-07-01/_manifest.json").is_file()
+    for shard in ("0000-of-0002", "0001-of-0002"):
+        assert (lake / f"score_shards/run_date=2025-07-01/shard={shard}/_manifest.json").is_file()
     assert not (lake / "models/run_date=2025-07-01").exists()
     # backfilled dates never clobber each other: the Monday partition is still there
     assert (lake / "scores/run_date=2025-06-30/_manifest.json").is_file()

@@ -14,4 +14,5 @@ mod pipeline;
 mod report;
 mod s3;
 mod s3_faults;
+mod shards;
 mod support;

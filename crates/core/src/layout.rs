@@ -7,6 +7,8 @@
 //! models/run_date=D/                 train (model.json, model_card.json)
 //! models/run_date=D/calibration/     calibrate (calibrator.json, metrics.json)
 //! scores/run_date=D/                 score
+//! score_shards/run_date=D/shard=IIII-of-NNNN/   `score --shard I/N` (merged into scores/ by
+//!                                              `score --merge-shards N`)
 //! backtests/run_date=D/              `repurchase backtest`: the scores of D against later outcomes
 //! ```
 //! Every partition holds a `_manifest.json`, written last; see [`crate::manifest`].
@@ -26,6 +28,11 @@ pub enum Dataset {
     Model,
     Calibration,
     Scores,
+    /// One hash shard of the scores, before the merge.
+    ScoreShard {
+        index: u32,
+        count: u32,
+    },
     Backtest,
 }
 
@@ -38,6 +45,7 @@ impl Dataset {
             Dataset::FeaturesScore => "features/score".into(),
             Dataset::Model | Dataset::Calibration => "models".into(),
             Dataset::Scores => "scores".into(),
+            Dataset::ScoreShard { .. } => "score_shards".into(),
             Dataset::Backtest => "backtests".into(),
         }
     }
@@ -46,6 +54,9 @@ impl Dataset {
     pub fn partition(self, run_date: RunDate) -> String {
         match self {
             Dataset::Calibration => format!("models/run_date={run_date}/calibration"),
+            Dataset::ScoreShard { index, count } => {
+                format!("score_shards/run_date={run_date}/shard={index:04}-of-{count:04}")
+            }
             _ => format!("{}/run_date={run_date}", self.dir()),
         }
     }
@@ -64,6 +75,9 @@ impl fmt::Display for Dataset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Dataset::Calibration => f.write_str("models/calibration"),
+            Dataset::ScoreShard { index, count } => {
+                write!(f, "score_shards/shard={index:04}-of-{count:04}")
+            }
             _ => f.write_str(&self.dir()),
         }
     }
@@ -87,6 +101,10 @@ mod tests {
         assert_eq!(
             Dataset::Calibration.partition(d),
             "models/run_date=2024-03-01/calibration"
+        );
+        assert_eq!(
+            Dataset::ScoreShard { index: 3, count: 8 }.manifest_path(d),
+            "score_shards/run_date=2024-03-01/shard=0003-of-0008/_manifest.json"
         );
         assert_eq!(Dataset::parse_partition_dir("run_date=2024-03-01"), Some(d));
         assert_eq!(Dataset::parse_partition_dir("run_date=junk"), None);

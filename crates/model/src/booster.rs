@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, StringViewArray};
+use arrow::datatypes::DataType;
 use forust_ml::Matrix;
 use forust_ml::gradientbooster::GradientBooster;
 use forust_ml::gradientbooster::ImportanceMethod;
@@ -214,6 +216,14 @@ impl ModelArtifact {
     }
 
     /// Uncalibrated probabilities for every row of `t`.
+    /// The parsed booster with the artefact's encoders, for scoring many batches.
+    pub fn predictor(&self) -> Result<Predictor<'_>, CoreError> {
+        Ok(Predictor {
+            artifact: self,
+            booster: self.booster()?,
+        })
+    }
+
     pub fn predict(&self, t: &FeatureTable) -> Result<Vec<f64>, CoreError> {
         if t.is_empty() {
             return Ok(Vec::new());
@@ -261,5 +271,62 @@ impl ModelArtifact {
             )));
         }
         Ok(m)
+    }
+}
+
+/// Scores Arrow batches of a feature partition directly: the booster is parsed once and each
+/// batch becomes the feature matrix without an intermediate [`FeatureTable`] (no per-value
+/// `String`s), which keeps `score`'s memory at one batch whatever the population. Gives exactly
+/// [`ModelArtifact::predict`]'s numbers for the same rows.
+pub struct Predictor<'a> {
+    artifact: &'a ModelArtifact,
+    booster: GradientBooster,
+}
+
+impl Predictor<'_> {
+    pub fn predict_batch(&self, batch: &RecordBatch) -> Result<Vec<f64>, CoreError> {
+        let n = batch.num_rows();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let features = &self.artifact.features;
+        let mut x = Vec::with_capacity(n * features.len());
+        for spec in features {
+            let col = batch
+                .column_by_name(&spec.name)
+                .ok_or_else(|| model_err(format!("feature {:?} missing from input", spec.name)))?;
+            match spec.kind {
+                FeatureKind::Numeric => {
+                    if let Some(a) = col.as_any().downcast_ref::<Float64Array>() {
+                        x.extend(a.iter().map(|v| v.unwrap_or(f64::NAN)));
+                    } else if let Some(a) = col.as_any().downcast_ref::<Int64Array>() {
+                        x.extend(a.iter().map(|v| v.map_or(f64::NAN, |v| v as f64)));
+                    } else {
+                        return Err(model_err(format!(
+                            "feature {:?} is {} where a number is expected",
+                            spec.name,
+                            col.data_type()
+                        )));
+                    }
+                }
+                FeatureKind::Categorical => {
+                    let enc = &self.artifact.encoders[&spec.name];
+                    let text = arrow::compute::cast(col, &DataType::Utf8View)
+                        .map_err(|e| model_err(format!("{}: {e}", spec.name)))?;
+                    let a = text
+                        .as_any()
+                        .downcast_ref::<StringViewArray>()
+                        .ok_or_else(|| model_err(format!("{} is not text", spec.name)))?;
+                    x.extend(a.iter().map(|v| enc.transform_one(v)));
+                }
+            }
+        }
+        let m = Matrix::new(&x, n, features.len());
+        Ok(self
+            .booster
+            .predict(&m, true)
+            .into_iter()
+            .map(|z| 1.0 / (1.0 + (-z).exp()))
+            .collect())
     }
 }

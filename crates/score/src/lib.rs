@@ -14,34 +14,50 @@
 //! `status = already_repurchased` and no probability. `decile` (1 = highest tenth) and
 //! `predicted_repurchase` (at the model card's threshold) are of `probability`.
 //!
+//! Scoring streams the feature partition batch by batch (memory is one batch of features plus a
+//! few numbers per anchor), so the population can grow. With `--shard I/N` a task scores only the
+//! customers whose stable hash falls in shard I of N, into `score_shards/`; `--merge-shards N`
+//! then joins the N shards into `scores/`, adding the deciles (which need the whole population).
+//! The merged partition is byte-identical to an unsharded run, so the DAG can fan out at will.
+//!
 //! The model is by default the champion in force on the run date: the one named by the latest
 //! calibration at or before it ([`repurchase_calibrate::champion`]), so a retrained model that
 //! scored worse than the champion on held-out data is never served. `--model-date` overrides
 //! this with any published model not after the run date.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray, UInt32Array,
 };
+use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use clap::Args as ClapArgs;
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
 use repurchase_calibrate::champion::champion_on;
 use repurchase_core::cli::{CommonArgs, parse_run_date};
 use repurchase_core::layout::Dataset;
 use repurchase_core::logging::StepTimer;
+use repurchase_core::manifest::{InputRef, Manifest};
+use repurchase_core::parquet_io::register_partition;
 use repurchase_core::publish::PartitionWriter;
 use repurchase_core::schema::ts_type;
 use repurchase_core::{CoreError, DataRoot, Result, RunDate};
 use repurchase_model::ModelArtifact;
-use repurchase_model::io::{load_features, read_artifact};
+use repurchase_model::io::read_artifact;
 use repurchase_model::metrics::decile_of;
 use serde::Serialize;
 use tracing::info;
 
 pub const STAGE: &str = "score";
+
+/// Most shards a run may be split into.
+pub const MAX_SHARDS: u32 = 4096;
 
 #[derive(Debug, Clone, ClapArgs)]
 pub struct Args {
@@ -52,6 +68,63 @@ pub struct Args {
     /// before the run date.
     #[arg(long, env = "REPURCHASE_MODEL_DATE", value_parser = parse_run_date)]
     pub model_date: Option<RunDate>,
+
+    /// Score only hash shard I of N of the customers (0-based), into score_shards/; merge the N
+    /// shards with --merge-shards N.
+    #[arg(long, value_name = "I/N", conflicts_with = "merge_shards")]
+    pub shard: Option<Shard>,
+
+    /// Join the N published shards of the run date into scores/ (adds the deciles).
+    #[arg(long, value_name = "N", conflicts_with = "model_date", value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_SHARDS)))]
+    pub merge_shards: Option<u32>,
+}
+
+/// One hash shard of the customers: those with `shard_of(user_id, count) == index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let bad = || format!("{s:?} is not a shard I/N with 0 <= I < N <= {MAX_SHARDS}");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u32, u32) = (
+            i.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if count == 0 || count > MAX_SHARDS || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl Shard {
+    fn dataset(self) -> Dataset {
+        Dataset::ScoreShard {
+            index: self.index,
+            count: self.count,
+        }
+    }
+}
+
+/// Shard of a customer. A fixed mix (SplitMix64's finaliser) rather than `std`'s hasher, whose
+/// output may change between Rust releases: a customer must stay in the same shard for ever.
+pub fn shard_of(user_id: i64, count: u32) -> u32 {
+    let mut z = (user_id as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z % u64::from(count.max(1))) as u32
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -78,14 +151,54 @@ pub fn output_schema() -> SchemaRef {
 
 pub async fn run(args: Args) -> Result<Outcome> {
     let root = args.common.open_root()?;
-    score(&root, args.common.run_date, args.model_date).await
+    let d = args.common.run_date;
+    match (args.shard, args.merge_shards) {
+        (Some(shard), _) => score_shard(&root, d, args.model_date, shard).await,
+        (None, Some(n)) => merge_shards(&root, d, n).await,
+        (None, None) => score(&root, d, args.model_date).await,
+    }
 }
 
+/// Scores every open anchor of `run_date` into `scores/`.
 pub async fn score(
     root: &DataRoot,
     run_date: RunDate,
     model_date: Option<RunDate>,
 ) -> Result<Outcome> {
+    let scored = score_rows(root, run_date, model_date, None).await?;
+    let batch = with_deciles(&scored.batch)?;
+    publish(root, Dataset::Scores, run_date, &scored, batch).await
+}
+
+/// Scores the open anchors of one hash shard of the customers into `score_shards/`, without
+/// deciles.
+pub async fn score_shard(
+    root: &DataRoot,
+    run_date: RunDate,
+    model_date: Option<RunDate>,
+    shard: Shard,
+) -> Result<Outcome> {
+    let mut scored = score_rows(root, run_date, model_date, Some(shard)).await?;
+    scored.params["shard"] = serde_json::json!(shard.to_string());
+    let batch = scored.batch.clone();
+    publish(root, shard.dataset(), run_date, &scored, batch).await
+}
+
+/// Scores and what produced them, before publication.
+struct Scored {
+    batch: RecordBatch,
+    params: serde_json::Value,
+    inputs: Vec<InputRef>,
+    model_version: String,
+    counters: BTreeMap<String, u64>,
+}
+
+async fn score_rows(
+    root: &DataRoot,
+    run_date: RunDate,
+    model_date: Option<RunDate>,
+    shard: Option<Shard>,
+) -> Result<Scored> {
     let (model_date, decision_input) = match model_date {
         Some(d) if d > run_date => {
             return Err(CoreError::Invalid(format!(
@@ -102,100 +215,367 @@ pub async fn score(
     let (model_bytes, _, model_input) =
         read_artifact(root, Dataset::Model, model_date, "model.json").await?;
     let model = ModelArtifact::from_bytes(&model_bytes)?;
+    let predictor = model.predictor()?;
     let (cal, metrics, cal_input) =
         repurchase_calibrate::read_calibration(root, model_date).await?;
     let timing = repurchase_calibrate::read_timing(root, model_date).await?;
-    let (table, _, features_input) = load_features(root, Dataset::FeaturesScore, run_date).await?;
+
+    let ctx = SessionContext::new();
+    let (_, features_input) =
+        register_partition(&ctx, root, Dataset::FeaturesScore, run_date, "features").await?;
+    let mut stream = ctx
+        .table("features")
+        .await
+        .map_err(|e| CoreError::query("read features/score", e))?
+        .execute_stream()
+        .await
+        .map_err(|e| CoreError::query("read features/score", e))?;
+
     let run_end = run_date.end_exclusive_micros();
-    let elapsed: Vec<f64> = table
-        .anchor_us
-        .iter()
-        .map(|a| (run_end - a) as f64 / 86_400_000_000.0)
-        .collect();
-
-    let already: Vec<bool> = table
-        .repurchased_so_far
-        .clone()
-        .unwrap_or_else(|| vec![false; table.len()]);
-    let open_idx: Vec<usize> = (0..table.len()).filter(|i| !already[*i]).collect();
-    let open = table.take(&open_idx);
-    let at_anchor = cal.predict_all(&model.predict(&open)?);
-    let probs: Vec<f64> = open_idx
-        .iter()
-        .zip(&at_anchor)
-        .map(|(&i, &p)| timing.conditional(p, elapsed[i]))
-        .collect();
-
-    // Rank open anchors by probability (ties by anchor order) for deciles.
-    let mut order: Vec<usize> = (0..open.len()).collect();
-    order.sort_by(|&a, &b| {
-        probs[b]
-            .total_cmp(&probs[a])
-            .then(open.order_id[a].cmp(&open.order_id[b]))
-    });
-    let mut decile = vec![0u32; open.len()];
-    for (rank, &i) in order.iter().enumerate() {
-        decile[i] = decile_of(rank, open.len());
-    }
-    let mut prob_full: Vec<Option<f64>> = vec![None; table.len()];
-    let mut at_anchor_full: Vec<Option<f64>> = vec![None; table.len()];
-    let mut decile_full: Vec<Option<u32>> = vec![None; table.len()];
-    for (k, &i) in open_idx.iter().enumerate() {
-        prob_full[i] = Some(probs[k]);
-        at_anchor_full[i] = Some(at_anchor[k]);
-        decile_full[i] = Some(decile[k]);
-    }
-    let n = table.len();
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from(table.user_id.clone())),
-        Arc::new(Int64Array::from(table.order_id.clone())),
-        Arc::new(TimestampMicrosecondArray::from(table.anchor_us.clone()).with_timezone("UTC")),
-        Arc::new(StringArray::from_iter_values(
-            already
+    let mut rows = Rows::default();
+    let mut rows_in = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| CoreError::query("read features/score", e))?;
+        rows_in += batch.num_rows() as u64;
+        let batch = match shard {
+            Some(s) => {
+                let users = int64(&batch, "user_id")?;
+                let keep: BooleanArray = users
+                    .iter()
+                    .map(|u| Some(u.is_some_and(|u| shard_of(u, s.count) == s.index)))
+                    .collect();
+                arrow::compute::filter_record_batch(&batch, &keep)
+                    .map_err(|e| CoreError::arrow("shard filter", e))?
+            }
+            None => batch,
+        };
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        // Anchors that already repurchased in their window are reported, not predicted.
+        let already: Vec<bool> = match batch.column_by_name("repurchased_so_far") {
+            Some(c) => c
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| bad("repurchased_so_far is not an integer"))?
                 .iter()
-                .map(|a| if *a { "already_repurchased" } else { "open" }),
-        )),
-        Arc::new(Float64Array::from(elapsed)),
-        Arc::new(Float64Array::from(prob_full.clone())),
-        Arc::new(Float64Array::from(at_anchor_full)),
-        Arc::new(UInt32Array::from(decile_full)),
-        Arc::new(BooleanArray::from(
-            prob_full
-                .iter()
-                .map(|p| p.map(|p| p >= metrics.threshold))
-                .collect::<Vec<_>>(),
-        )),
-        Arc::new(StringArray::from(vec![metrics.model_version.clone(); n])),
-    ];
-    let schema = output_schema();
-    let batch =
-        RecordBatch::try_new(schema.clone(), columns).map_err(|e| CoreError::arrow("scores", e))?;
-    let scored = open.len() as u64;
-    let already_n = (n - open.len()) as u64;
-    timer.finish(n as u64, scored);
-
-    let mut w = PartitionWriter::begin(root, Dataset::Scores, run_date).await?;
-    w.write_parquet("part-00000.parquet", schema.clone(), &[batch])
-        .await?;
+                .map(|v| v == Some(1))
+                .collect(),
+            None => vec![false; batch.num_rows()],
+        };
+        let open_mask = BooleanArray::from(already.iter().map(|a| !a).collect::<Vec<_>>());
+        let open = arrow::compute::filter_record_batch(&batch, &open_mask)
+            .map_err(|e| CoreError::arrow("open anchors", e))?;
+        let raw = predictor.predict_batch(&open)?;
+        let mut raw = raw.into_iter();
+        let users = int64(&batch, "user_id")?;
+        let orders = int64(&batch, "order_id")?;
+        let anchors = batch
+            .column_by_name("anchor_time")
+            .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+            .ok_or_else(|| bad("anchor_time missing or not a timestamp"))?;
+        for (i, &done) in already.iter().enumerate() {
+            let anchor_us = anchors.value(i);
+            let elapsed = (run_end - anchor_us) as f64 / 86_400_000_000.0;
+            let (at_anchor, prob) = if done {
+                (None, None)
+            } else {
+                let p = cal.predict(raw.next().ok_or_else(|| bad("prediction count"))?);
+                (Some(p), Some(timing.conditional(p, elapsed)))
+            };
+            rows.push(
+                users.value(i),
+                orders.value(i),
+                anchor_us,
+                done,
+                elapsed,
+                prob,
+                at_anchor,
+            );
+        }
+    }
+    let n = rows.user_id.len() as u64;
+    let scored = rows.prob.iter().filter(|p| p.is_some()).count() as u64;
+    let batch = rows.into_batch(metrics.threshold, &metrics.model_version)?;
+    timer.finish(rows_in, scored);
     let params = serde_json::json!({
         "model_date": model_date.to_string(),
         "model_version": metrics.model_version,
         "threshold": metrics.threshold,
     });
-    let counters = BTreeMap::from([
-        ("scored".to_string(), scored),
-        ("already_repurchased".to_string(), already_n),
-    ]);
     let mut inputs = vec![features_input, model_input];
     // The decision naming the champion, when it is not the champion's own calibration.
     inputs.extend(decision_input.filter(|d| *d != cal_input));
     inputs.push(cal_input);
-    w.commit(STAGE, params, Some(&schema), inputs, counters)
-        .await?;
-    info!(scored, already_repurchased = already_n, model_version = %metrics.model_version, "scores written");
-    Ok(Outcome {
+    Ok(Scored {
+        batch,
+        params,
+        inputs,
         model_version: metrics.model_version,
-        scored,
-        already_repurchased: already_n,
+        counters: BTreeMap::from([
+            ("scored".to_string(), scored),
+            ("already_repurchased".to_string(), n - scored),
+        ]),
     })
+}
+
+/// Per-anchor results, a few numbers each, accumulated across batches.
+#[derive(Default)]
+struct Rows {
+    user_id: Vec<i64>,
+    order_id: Vec<i64>,
+    anchor_us: Vec<i64>,
+    already: Vec<bool>,
+    elapsed: Vec<f64>,
+    prob: Vec<Option<f64>>,
+    at_anchor: Vec<Option<f64>>,
+}
+
+impl Rows {
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        user_id: i64,
+        order_id: i64,
+        anchor_us: i64,
+        already: bool,
+        elapsed: f64,
+        prob: Option<f64>,
+        at_anchor: Option<f64>,
+    ) {
+        self.user_id.push(user_id);
+        self.order_id.push(order_id);
+        self.anchor_us.push(anchor_us);
+        self.already.push(already);
+        self.elapsed.push(elapsed);
+        self.prob.push(prob);
+        self.at_anchor.push(at_anchor);
+    }
+
+    /// The output batch without deciles, sorted by anchor time then anchor order (DataFusion
+    /// may read files and row groups in any order).
+    fn into_batch(self, threshold: f64, model_version: &str) -> Result<RecordBatch> {
+        let n = self.user_id.len();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(self.user_id)),
+            Arc::new(Int64Array::from(self.order_id)),
+            Arc::new(TimestampMicrosecondArray::from(self.anchor_us).with_timezone("UTC")),
+            Arc::new(StringArray::from_iter_values(self.already.iter().map(
+                |a| {
+                    if *a { "already_repurchased" } else { "open" }
+                },
+            ))),
+            Arc::new(Float64Array::from(self.elapsed)),
+            Arc::new(Float64Array::from(self.prob.clone())),
+            Arc::new(Float64Array::from(self.at_anchor)),
+            Arc::new(UInt32Array::from(vec![None::<u32>; n])),
+            Arc::new(BooleanArray::from(
+                self.prob
+                    .iter()
+                    .map(|p| p.map(|p| p >= threshold))
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(vec![model_version; n])),
+        ];
+        let batch = RecordBatch::try_new(output_schema(), columns)
+            .map_err(|e| CoreError::arrow("scores", e))?;
+        sorted(&batch)
+    }
+}
+
+/// `batch` sorted by anchor time, then anchor order.
+fn sorted(batch: &RecordBatch) -> Result<RecordBatch> {
+    let key = |name: &str| -> Result<SortColumn> {
+        Ok(SortColumn {
+            values: batch
+                .column_by_name(name)
+                .ok_or_else(|| bad(&format!("{name} missing")))?
+                .clone(),
+            options: None,
+        })
+    };
+    let idx = lexsort_to_indices(&[key("anchor_time")?, key("anchor_order_id")?], None)
+        .map_err(|e| CoreError::arrow("sort scores", e))?;
+    take_record_batch(batch, &idx).map_err(|e| CoreError::arrow("sort scores", e))
+}
+
+/// Fills `decile` (1 = highest tenth of `probability` among open anchors; ties by anchor order).
+fn with_deciles(batch: &RecordBatch) -> Result<RecordBatch> {
+    let probs = batch
+        .column_by_name("probability")
+        .and_then(|c| c.as_any().downcast_ref::<Float64Array>())
+        .ok_or_else(|| bad("probability missing"))?;
+    let orders = int64(batch, "anchor_order_id")?;
+    let mut open: Vec<usize> = (0..batch.num_rows())
+        .filter(|&i| probs.is_valid(i))
+        .collect();
+    open.sort_by(|&a, &b| {
+        probs
+            .value(b)
+            .total_cmp(&probs.value(a))
+            .then(orders.value(a).cmp(&orders.value(b)))
+    });
+    let mut decile = vec![None; batch.num_rows()];
+    for (rank, &i) in open.iter().enumerate() {
+        decile[i] = Some(decile_of(rank, open.len()));
+    }
+    let idx = output_schema()
+        .index_of("decile")
+        .map_err(|e| CoreError::arrow("decile", e))?;
+    let mut columns = batch.columns().to_vec();
+    columns[idx] = Arc::new(UInt32Array::from(decile));
+    RecordBatch::try_new(batch.schema(), columns).map_err(|e| CoreError::arrow("deciles", e))
+}
+
+async fn publish(
+    root: &DataRoot,
+    dataset: Dataset,
+    run_date: RunDate,
+    scored: &Scored,
+    batch: RecordBatch,
+) -> Result<Outcome> {
+    let schema = output_schema();
+    let mut w = PartitionWriter::begin(root, dataset, run_date).await?;
+    w.write_parquet("part-00000.parquet", schema.clone(), &[batch])
+        .await?;
+    w.commit(
+        STAGE,
+        scored.params.clone(),
+        Some(&schema),
+        scored.inputs.clone(),
+        scored.counters.clone(),
+    )
+    .await?;
+    let count = |k: &str| scored.counters.get(k).copied().unwrap_or(0);
+    info!(dataset = %dataset, scored = count("scored"), already_repurchased = count("already_repurchased"), model_version = %scored.model_version, "scores written");
+    Ok(Outcome {
+        model_version: scored.model_version.clone(),
+        scored: count("scored"),
+        already_repurchased: count("already_repurchased"),
+    })
+}
+
+/// Joins the `count` published shards of `run_date` into `scores/`: the same rows, order, deciles,
+/// parameters and inputs as scoring unsharded.
+pub async fn merge_shards(root: &DataRoot, run_date: RunDate, count: u32) -> Result<Outcome> {
+    let timer = StepTimer::start("merge-shards");
+    let mut batches = Vec::new();
+    let mut first: Option<Manifest> = None;
+    let mut counters: BTreeMap<String, u64> = BTreeMap::new();
+    for index in 0..count {
+        let shard = Shard { index, count };
+        let ctx = SessionContext::new();
+        let (manifest, _) =
+            register_partition(&ctx, root, shard.dataset(), run_date, "shard").await?;
+        let mut params = manifest.parameters.clone();
+        if let Some(p) = params.as_object_mut() {
+            p.remove("shard");
+        }
+        match &first {
+            None => {
+                first = Some(Manifest {
+                    parameters: params,
+                    ..manifest.clone()
+                })
+            }
+            Some(f) if f.parameters != params || f.inputs != manifest.inputs => {
+                return Err(CoreError::Invalid(format!(
+                    "shard {shard} of {run_date} was scored with other inputs or model than shard 0/{count} ({} vs {}): rerun the shards",
+                    manifest.parameters, f.parameters
+                )));
+            }
+            Some(_) => {}
+        }
+        for (k, v) in &manifest.counters {
+            *counters.entry(k.clone()).or_insert(0) += v;
+        }
+        let df = ctx
+            .table("shard")
+            .await
+            .map_err(|e| CoreError::query("read score shard", e))?;
+        batches.extend(
+            df.collect()
+                .await
+                .map_err(|e| CoreError::query("read score shard", e))?,
+        );
+    }
+    let first = first.ok_or_else(|| bad("no shard"))?;
+    let schema = output_schema();
+    // Parquet text comes back as string views; the output schema has plain strings.
+    let batches = batches
+        .iter()
+        .map(|b| {
+            let cols = schema
+                .fields()
+                .iter()
+                .map(|f| {
+                    let c = b
+                        .column_by_name(f.name())
+                        .ok_or_else(|| bad(&format!("shard lacks {}", f.name())))?;
+                    arrow::compute::cast(c, f.data_type())
+                        .map_err(|e| CoreError::arrow("shard column", e))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            RecordBatch::try_new(schema.clone(), cols).map_err(|e| CoreError::arrow("shard", e))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let all = concat_batches(&schema, &batches).map_err(|e| CoreError::arrow("merge", e))?;
+    let batch = with_deciles(&sorted(&all)?)?;
+    let model_version = first
+        .parameters
+        .get("model_version")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    timer.finish(all.num_rows() as u64, all.num_rows() as u64);
+    let scored = Scored {
+        batch: batch.clone(),
+        params: first.parameters,
+        inputs: first.inputs,
+        model_version,
+        counters,
+    };
+    publish(root, Dataset::Scores, run_date, &scored, batch).await
+}
+
+fn bad(msg: &str) -> CoreError {
+    CoreError::BadTable {
+        table: "features/score".into(),
+        message: msg.to_string(),
+    }
+}
+
+fn int64<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a Int64Array> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+        .ok_or_else(|| bad(&format!("column {name} missing or not an integer")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_parse_and_partition_customers_stably() {
+        assert_eq!("2/8".parse::<Shard>(), Ok(Shard { index: 2, count: 8 }));
+        for bad in ["8/8", "1/0", "x/2", "1", "-1/2", "0/5000"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+        // Fixed values: changing the hash would move customers between shards.
+        assert_eq!(
+            (1..=8).map(|u| shard_of(u, 4)).collect::<Vec<_>>(),
+            [1, 2, 1, 2, 2, 0, 3, 2]
+        );
+        assert_eq!([1, 42, 99_999].map(|u| shard_of(u, 1000)), [465, 413, 454]);
+        let mut sizes = [0u32; 4];
+        for u in 0..100_000 {
+            sizes[shard_of(u, 4) as usize] += 1;
+        }
+        assert!(
+            sizes.iter().all(|s| (24_000..26_000).contains(s)),
+            "{sizes:?}"
+        );
+        assert_eq!(shard_of(12345, 1), 0);
+    }
 }
