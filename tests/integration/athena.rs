@@ -21,7 +21,7 @@
 //! sqlglot and unit tests), the exact files and Parquet types a real UNLOAD writes, Athena's real
 //! error texts and categories, IAM, TLS, and the default credentials chain (tests pass keys).
 
-mod proxy;
+pub mod proxy;
 
 use std::collections::BTreeMap;
 use std::process::Command;

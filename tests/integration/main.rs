@@ -14,5 +14,6 @@ mod pipeline;
 mod report;
 mod s3;
 mod s3_faults;
+mod sampling;
 mod shards;
 mod support;

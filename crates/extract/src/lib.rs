@@ -9,7 +9,7 @@
 //! export or Parquet files, or Athena ([`athena`]), which unloads the tables as Parquet into a
 //! staging prefix of the data root; from there both take the same load, validate and publish path.
 
-pub mod athena;
+pub use repurchase_athena as athena;
 pub mod load;
 pub mod timestamp;
 pub mod validate;
@@ -27,7 +27,7 @@ use repurchase_core::publish::PartitionWriter;
 use repurchase_core::schema::Table;
 use repurchase_core::{CoreError, DataRoot, Result, RunDate, StoreConfig};
 use serde::Serialize;
-use tracing::info;
+use tracing::{Instrument, info};
 
 use crate::athena::{AthenaSettings, AthenaSource, Identifier, Shutdown};
 
@@ -193,11 +193,11 @@ pub async fn extract_with(
             let staged = athena.stage(root, run_date, shutdown).await?;
             let mut plans = Vec::with_capacity(staged.len());
             let mut queries = BTreeMap::new();
-            for (unload, finished) in staged {
+            for (table, unload, finished) in staged {
                 let files = staged_files(root, &unload.staging_rel).await?;
-                queries.insert(unload.table.name().to_string(), finished.query_id.clone());
+                queries.insert(table.name().to_string(), finished.query_id.clone());
                 plans.push(TablePlan {
-                    table: unload.table,
+                    table,
                     format: "parquet",
                     files,
                     // UNLOAD writes files in parallel with no global order; sorting by the key
@@ -334,24 +334,41 @@ async fn load_and_publish(
         athena_queries,
     };
     let mut total = 0;
-    for (table, batches, counters, mut params) in loaded {
-        let schema = table.schema();
-        let mut w = PartitionWriter::begin(root, Dataset::Raw(table), run_date).await?;
-        let rows = w
-            .write_parquet("part-00000.parquet", schema.clone(), &batches)
-            .await?;
-        params["run_end"] = serde_json::json!(run_date.end_exclusive().to_rfc3339());
-        w.commit(STAGE, params, Some(&schema), Vec::new(), counters.clone())
-            .await?;
-        info!(
-            table = table.name(),
-            rows,
-            dropped = counters
-                .get("rows_dropped_created_after_run_date")
-                .copied()
-                .unwrap_or(0),
-            "raw table written"
-        );
+    // Parquet encoding is CPU-bound and the tables are independent: encode them on every core.
+    let writes: Vec<_> = loaded
+        .into_iter()
+        .map(|(table, batches, counters, mut params)| {
+            let root = root.clone();
+            tokio::spawn(
+                async move {
+                    let schema = table.schema();
+                    let mut w =
+                        PartitionWriter::begin(&root, Dataset::Raw(table), run_date).await?;
+                    let rows = w
+                        .write_parquet("part-00000.parquet", schema.clone(), &batches)
+                        .await?;
+                    params["run_end"] = serde_json::json!(run_date.end_exclusive().to_rfc3339());
+                    w.commit(STAGE, params, Some(&schema), Vec::new(), counters.clone())
+                        .await?;
+                    info!(
+                        table = table.name(),
+                        rows,
+                        dropped = counters
+                            .get("rows_dropped_created_after_run_date")
+                            .copied()
+                            .unwrap_or(0),
+                        "raw table written"
+                    );
+                    Ok::<_, CoreError>((table, rows))
+                }
+                .instrument(tracing::Span::current()),
+            )
+        })
+        .collect();
+    for write in writes {
+        let (table, rows) = write
+            .await
+            .map_err(|e| CoreError::Invalid(format!("raw table writer failed: {e}")))??;
         outcome.tables.insert(table.name().to_string(), rows);
         total += rows;
     }

@@ -18,7 +18,7 @@ use forust_ml::sampler::SampleMethod;
 use repurchase_core::CoreError;
 use serde::{Deserialize, Serialize};
 
-use crate::encoding::{TargetEncoder, out_of_fold};
+use crate::encoding::{TargetEncoder, out_of_fold_weighted};
 use crate::table::{FeatureKind, FeatureSpec, FeatureTable, is_identifier};
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -93,6 +93,30 @@ impl ModelArtifact {
         valid: &FeatureTable,
         params: &BoosterParams,
     ) -> Result<ModelArtifact, CoreError> {
+        ModelArtifact::fit_weighted(train, valid, params, None)
+    }
+
+    /// [`ModelArtifact::fit`] with a weight per training row (`None`: all 1), used by the booster's
+    /// loss and by the target encoders. Weights of `1/rate` on negatives kept at `rate` keep the
+    /// fitted scores on the unsampled base rate. Validation rows always weigh 1.
+    pub fn fit_weighted(
+        train: &FeatureTable,
+        valid: &FeatureTable,
+        params: &BoosterParams,
+        train_weights: Option<&[f64]>,
+    ) -> Result<ModelArtifact, CoreError> {
+        if let Some(w) = train_weights {
+            if w.len() != train.len() {
+                return Err(model_err(format!(
+                    "{} training weights for {} training rows",
+                    w.len(),
+                    train.len()
+                )));
+            }
+            if w.iter().any(|v| !v.is_finite() || *v <= 0.0) {
+                return Err(model_err("training weights must be finite and positive"));
+            }
+        }
         for spec in &train.specs {
             if is_identifier(&spec.name) {
                 return Err(model_err(format!(
@@ -112,9 +136,10 @@ impl ModelArtifact {
             let values = &train.categorical[&spec.name];
             encoders.insert(
                 spec.name.clone(),
-                TargetEncoder::fit(
+                TargetEncoder::fit_weighted(
                     values,
                     y_train,
+                    train_weights,
                     params.encoding_smoothing,
                     params.encoding_min_count,
                 ),
@@ -128,10 +153,10 @@ impl ModelArtifact {
             iterations: 0,
             booster: serde_json::Value::Null,
         };
-        let x_train = artifact.matrix_out_of_fold(train, y_train)?;
+        let x_train = artifact.matrix_out_of_fold(train, y_train, train_weights)?;
         let x_valid = artifact.matrix(valid)?;
         let p = artifact.features.len();
-        let w_train = vec![1.0; train.len()];
+        let w_train = train_weights.map_or_else(|| vec![1.0; train.len()], <[f64]>::to_vec);
         let w_valid = vec![1.0; valid.len()];
         let y_train_f: Vec<f64> = y_train.iter().map(|b| f64::from(u8::from(*b))).collect();
         let y_valid_f: Vec<f64> = y_valid.iter().map(|b| f64::from(u8::from(*b))).collect();
@@ -179,14 +204,19 @@ impl ModelArtifact {
         self.build_matrix(t, None)
     }
 
-    fn matrix_out_of_fold(&self, t: &FeatureTable, labels: &[bool]) -> Result<Vec<f64>, CoreError> {
-        self.build_matrix(t, Some(labels))
+    fn matrix_out_of_fold(
+        &self,
+        t: &FeatureTable,
+        labels: &[bool],
+        weights: Option<&[f64]>,
+    ) -> Result<Vec<f64>, CoreError> {
+        self.build_matrix(t, Some((labels, weights)))
     }
 
     fn build_matrix(
         &self,
         t: &FeatureTable,
-        oof_labels: Option<&[bool]>,
+        oof_labels: Option<(&[bool], Option<&[f64]>)>,
     ) -> Result<Vec<f64>, CoreError> {
         let n = t.len();
         let mut x = Vec::with_capacity(n * self.features.len());
@@ -204,9 +234,14 @@ impl ModelArtifact {
                     })?;
                     let enc = &self.encoders[&spec.name];
                     match oof_labels {
-                        Some(labels) => {
-                            x.extend(out_of_fold(col, labels, enc.smoothing, enc.min_count, 5))
-                        }
+                        Some((labels, weights)) => x.extend(out_of_fold_weighted(
+                            col,
+                            labels,
+                            weights,
+                            enc.smoothing,
+                            enc.min_count,
+                            5,
+                        )),
                         None => x.extend(enc.transform(col)),
                     }
                 }

@@ -6,6 +6,12 @@
 //! high-cardinality columns (brand, city) cannot memorise rare values. Training rows are encoded
 //! out-of-fold (each row by an encoder fitted without its fold) so the model does not learn from
 //! its own labels through the encoding.
+//!
+//! When training downsamples negatives, each row carries a weight (1 for positives, `1/rate` for
+//! the kept negatives) and the rates are weighted: prior and per-category rates then estimate the
+//! rates of the full, unsampled window, which is what scoring sees. The rare-category threshold
+//! and [`TargetEncoder::counts`] stay in actual rows (how much evidence a category has). With all
+//! weights 1 the result is exactly the unweighted encoder.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -32,30 +38,63 @@ impl TargetEncoder {
         smoothing: f64,
         min_count: u64,
     ) -> TargetEncoder {
-        let n = values.len().min(labels.len());
-        let positives = labels[..n].iter().filter(|l| **l).count() as f64;
-        let prior = if n == 0 { 0.0 } else { positives / n as f64 };
-        let mut stats: HashMap<&str, (u64, u64)> = HashMap::new();
-        for (v, l) in values[..n].iter().zip(&labels[..n]) {
-            let key = v.as_deref().unwrap_or(MISSING);
+        TargetEncoder::fit_weighted(values, labels, None, smoothing, min_count)
+    }
+
+    /// [`TargetEncoder::fit`] with a weight per row (`None`: all 1). Rates are weighted sums;
+    /// the rare-category threshold counts actual rows.
+    pub fn fit_weighted(
+        values: &[Option<String>],
+        labels: &[bool],
+        weights: Option<&[f64]>,
+        smoothing: f64,
+        min_count: u64,
+    ) -> TargetEncoder {
+        let mut n = values.len().min(labels.len());
+        if let Some(w) = weights {
+            n = n.min(w.len());
+        }
+        let weight = |i: usize| weights.map_or(1.0, |w| w[i]);
+        // (rows, weighted rows, weighted positives); with unit weights the sums are exact
+        // integers, so the result equals the unweighted encoder bit for bit.
+        let mut total = (0.0f64, 0.0f64);
+        let mut stats: HashMap<&str, (u64, f64, f64)> = HashMap::new();
+        for i in 0..n {
+            let (w, l) = (weight(i), labels[i]);
+            total.0 += w;
+            if l {
+                total.1 += w;
+            }
+            let key = values[i].as_deref().unwrap_or(MISSING);
             let e = stats.entry(key).or_default();
             e.0 += 1;
-            e.1 += u64::from(*l);
+            e.1 += w;
+            if l {
+                e.2 += w;
+            }
         }
-        let mut other = (0u64, 0u64);
-        let mut kept: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-        for (k, (rows, pos)) in stats {
+        let prior = if n == 0 || total.0 <= 0.0 {
+            0.0
+        } else {
+            total.1 / total.0
+        };
+        let mut other = (0u64, 0.0f64, 0.0f64);
+        let mut kept: BTreeMap<String, (u64, f64, f64)> = BTreeMap::new();
+        // Sorted, so the weighted sums of the "other" bucket do not depend on hash order.
+        let mut stats: Vec<(&str, (u64, f64, f64))> = stats.into_iter().collect();
+        stats.sort_by(|a, b| a.0.cmp(b.0));
+        for (k, (rows, w, pos)) in stats {
             if rows >= min_count || k == MISSING {
-                kept.insert(k.to_string(), (rows, pos));
+                kept.insert(k.to_string(), (rows, w, pos));
             } else {
                 other.0 += rows;
-                other.1 += pos;
+                other.1 += w;
+                other.2 += pos;
             }
         }
         kept.insert(OTHER.to_string(), other);
-        kept.entry(MISSING.to_string()).or_insert((0, 0));
-        let enc =
-            |(rows, pos): (u64, u64)| (pos as f64 + smoothing * prior) / (rows as f64 + smoothing);
+        kept.entry(MISSING.to_string()).or_insert((0, 0.0, 0.0));
+        let enc = |(_, w, pos): (u64, f64, f64)| (pos + smoothing * prior) / (w + smoothing);
         TargetEncoder {
             prior,
             smoothing,
@@ -91,17 +130,30 @@ pub fn out_of_fold(
     min_count: u64,
     folds: usize,
 ) -> Vec<f64> {
+    out_of_fold_weighted(values, labels, None, smoothing, min_count, folds)
+}
+
+/// [`out_of_fold`] with a weight per row (`None`: all 1), as in [`TargetEncoder::fit_weighted`].
+pub fn out_of_fold_weighted(
+    values: &[Option<String>],
+    labels: &[bool],
+    weights: Option<&[f64]>,
+    smoothing: f64,
+    min_count: u64,
+    folds: usize,
+) -> Vec<f64> {
     let n = values.len();
     let mut out = vec![0.0; n];
     for k in 0..folds.max(2) {
-        let (fit_v, fit_l): (Vec<Option<String>>, Vec<bool>) = (0..n)
-            .filter(|i| i % folds != k)
-            .map(|i| (values[i].clone(), labels[i]))
-            .unzip();
+        let idx: Vec<usize> = (0..n).filter(|i| i % folds != k).collect();
+        let fit_v: Vec<Option<String>> = idx.iter().map(|&i| values[i].clone()).collect();
+        let fit_l: Vec<bool> = idx.iter().map(|&i| labels[i]).collect();
+        let fit_w: Option<Vec<f64>> = weights.map(|w| idx.iter().map(|&i| w[i]).collect());
         // The fold's encoder sees fewer rows; scale the rare-category threshold with it.
-        let enc = TargetEncoder::fit(
+        let enc = TargetEncoder::fit_weighted(
             &fit_v,
             &fit_l,
+            fit_w.as_deref(),
             smoothing,
             min_count.saturating_mul(folds as u64 - 1) / folds as u64,
         );
@@ -155,5 +207,45 @@ mod tests {
         let labels = vec![true, false, false, false, false];
         let oof = out_of_fold(&values, &labels, 1.0, 1, 5);
         assert_eq!(oof[0], 0.0, "row 0's encoder saw no positive");
+    }
+
+    #[test]
+    fn unit_weights_match_unweighted_and_weights_restore_rates() {
+        let mut values = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..300 {
+            values.push(if i % 3 == 0 { s("a") } else { s("b") });
+            labels.push(i % 7 == 0);
+        }
+        values.push(s("rare"));
+        labels.push(false);
+        let plain = TargetEncoder::fit(&values, &labels, 20.0, 30);
+        let ones = vec![1.0; values.len()];
+        assert_eq!(
+            plain,
+            TargetEncoder::fit_weighted(&values, &labels, Some(&ones), 20.0, 30)
+        );
+        assert_eq!(
+            out_of_fold(&values, &labels, 20.0, 30, 5),
+            out_of_fold_weighted(&values, &labels, Some(&ones), 20.0, 30, 5)
+        );
+        // Keep every positive and every other negative with weight 2: the weighted prior is the
+        // full prior again, and the counts stay in actual rows.
+        let keep: Vec<usize> = (0..values.len())
+            .filter(|&i| labels[i] || i % 2 == 0)
+            .collect();
+        let v: Vec<_> = keep.iter().map(|&i| values[i].clone()).collect();
+        let l: Vec<_> = keep.iter().map(|&i| labels[i]).collect();
+        let w: Vec<_> = l.iter().map(|&y| if y { 1.0 } else { 2.0 }).collect();
+        let weighted = TargetEncoder::fit_weighted(&v, &l, Some(&w), 20.0, 30);
+        let unweighted = TargetEncoder::fit(&v, &l, 20.0, 30);
+        assert!(
+            (weighted.prior - plain.prior).abs() < 0.01,
+            "{} vs {}",
+            weighted.prior,
+            plain.prior
+        );
+        assert!(unweighted.prior > plain.prior + 0.05);
+        assert_eq!(weighted.counts, unweighted.counts);
     }
 }

@@ -4,6 +4,13 @@
 //! ([`repurchase_model::split::Windows`]), fits target encoders and the GBDT on the training
 //! window with early stopping on the validation window, and writes `models/run_date=D/` with
 //! `model.json` (everything `score` needs) and `model_card.json` (what a reviewer needs).
+//!
+//! With `--negative-rate R < 1` the training window keeps every repurchase and a deterministic
+//! share `R` of the other anchors (chosen by a hash of the anchor's order id and the seed, so a
+//! rerun keeps the same rows whatever their order), each kept negative weighing `1/R` in the
+//! booster's loss and in the target encoders: the model is fitted on far fewer rows but on the
+//! original base rate. Validation and test windows are never sampled (early stopping, depth
+//! choice, the calibrator and the reported metrics see every anchor).
 
 use std::collections::BTreeMap;
 
@@ -80,6 +87,98 @@ pub struct Args {
     /// Seed for anything random in training.
     #[arg(long, env = "REPURCHASE_SEED", default_value_t = 0)]
     pub seed: u64,
+
+    /// Share of the training window's non-repurchases kept (every repurchase is kept; kept rows
+    /// weigh 1/rate, so the model stays on the original base rate). 1.0: no sampling. Validation
+    /// and test windows are never sampled.
+    #[arg(long, env = "REPURCHASE_NEGATIVE_RATE", default_value_t = 1.0, value_parser = parse_negative_rate)]
+    pub negative_rate: f64,
+}
+
+fn parse_negative_rate(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r > 0.0 && r <= 1.0 => Ok(r),
+        _ => Err(format!(
+            "{s:?} is not a negative sampling rate in (0, 1] (1 keeps every row)"
+        )),
+    }
+}
+
+/// Downsampling of the training window's negatives (anchors without a repurchase).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    /// Share of negatives kept, in (0, 1]; 1 disables sampling (and weights) altogether.
+    pub negative_rate: f64,
+    /// Seeds the choice of rows together with each anchor's order id.
+    pub seed: u64,
+    /// Kept negatives weigh `1/negative_rate` (always, outside tests). `false` fits the sampled
+    /// rows unweighted, which inflates the predicted rate: only to show what the weights correct.
+    pub reweight: bool,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling {
+            negative_rate: 1.0,
+            seed: 0,
+            reweight: true,
+        }
+    }
+}
+
+impl Sampling {
+    pub fn new(negative_rate: f64, seed: u64) -> Sampling {
+        Sampling {
+            negative_rate,
+            seed,
+            reweight: true,
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.negative_rate < 1.0
+    }
+
+    /// Whether a negative anchor with this order id is kept: a hash of the order id and the seed
+    /// against the rate, independent of row order and of every other row.
+    pub fn keeps_negative(&self, order_id: i64) -> bool {
+        if !self.is_active() {
+            return true;
+        }
+        let h = splitmix64(splitmix64(self.seed) ^ order_id as u64);
+        let u = (h >> 11) as f64 / (1u64 << 53) as f64;
+        u < self.negative_rate
+    }
+
+    /// Weight of a kept negative.
+    pub fn negative_weight(&self) -> f64 {
+        if self.reweight {
+            1.0 / self.negative_rate
+        } else {
+            1.0
+        }
+    }
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The model card's record of the training window's negative sampling (absent when none).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SamplingCard {
+    pub negative_rate: f64,
+    pub seed: u64,
+    /// Weight of each kept negative in the loss and the target encoders (positives weigh 1).
+    pub negative_weight: f64,
+    /// The training window before sampling (= the card's `train`) and the rows actually fitted.
+    pub rows_before: u64,
+    pub positives_before: u64,
+    pub rows_after: u64,
+    pub positives_after: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,7 +194,11 @@ pub struct ModelCard {
     pub run_date: RunDate,
     pub anchor: String,
     pub windows: Windows,
+    /// The whole training window (before any negative sampling; see `sampling`).
     pub train: WindowStats,
+    /// Negative downsampling of the training window, when any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<SamplingCard>,
     pub validation: WindowStats,
     pub test: WindowStats,
     pub params: BoosterParams,
@@ -124,6 +227,9 @@ pub struct Candidate {
 pub struct Outcome {
     pub model_version: String,
     pub train_rows: u64,
+    /// Training rows actually fitted, when negatives were sampled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampled_train_rows: Option<u64>,
     pub iterations: usize,
     pub test_auc: Option<f64>,
 }
@@ -145,13 +251,14 @@ pub async fn run(args: Args) -> Result<Outcome> {
         Some(d) => vec![d],
         None => DEPTH_CANDIDATES.to_vec(),
     };
-    train_selecting(
+    train_sampled(
         &root,
         args.common.run_date,
         args.valid_days,
         args.test_days,
         &params,
         &depths,
+        &Sampling::new(args.negative_rate, args.seed),
     )
     .await
 }
@@ -198,6 +305,34 @@ pub async fn train_selecting(
     params: &BoosterParams,
     depths: &[usize],
 ) -> Result<Outcome> {
+    train_sampled(
+        root,
+        run_date,
+        valid_days,
+        test_days,
+        params,
+        depths,
+        &Sampling::default(),
+    )
+    .await
+}
+
+/// [`train_selecting`] with the training window's negatives downsampled as `sampling` says.
+pub async fn train_sampled(
+    root: &DataRoot,
+    run_date: RunDate,
+    valid_days: u32,
+    test_days: u32,
+    params: &BoosterParams,
+    depths: &[usize],
+    sampling: &Sampling,
+) -> Result<Outcome> {
+    if !(sampling.negative_rate > 0.0 && sampling.negative_rate <= 1.0) {
+        return Err(CoreError::Invalid(format!(
+            "negative sampling rate {} is not in (0, 1]",
+            sampling.negative_rate
+        )));
+    }
     let timer = StepTimer::start("load-features");
     let (table, features_manifest, input) =
         load_features(root, Dataset::FeaturesTrain, run_date).await?;
@@ -222,6 +357,41 @@ pub async fn train_selecting(
     check_window("validation", &s_va, &r[1].1, &r[2].1)?;
     check_window("test", &s_te, &r[3].1, &r[4].1)?;
 
+    // Negative downsampling of the training window only, with weights restoring the base rate.
+    let (train_t, weights, sampling_card) = if sampling.is_active() {
+        let labels = train_t.labels()?;
+        let keep: Vec<usize> = (0..train_t.len())
+            .filter(|&i| labels[i] || sampling.keeps_negative(train_t.order_id[i]))
+            .collect();
+        let sampled = train_t.take(&keep);
+        let s_sampled = stats(&sampled)?;
+        check_window("sampled training", &s_sampled, "the beginning", &r[0].1)?;
+        let w = sampling.negative_weight();
+        let weights: Vec<f64> = sampled
+            .labels()?
+            .iter()
+            .map(|&y| if y { 1.0 } else { w })
+            .collect();
+        info!(
+            negative_rate = sampling.negative_rate,
+            rows_before = s_tr.rows,
+            rows_after = s_sampled.rows,
+            "training negatives downsampled"
+        );
+        let card = SamplingCard {
+            negative_rate: sampling.negative_rate,
+            seed: sampling.seed,
+            negative_weight: w,
+            rows_before: s_tr.rows,
+            positives_before: s_tr.positives,
+            rows_after: s_sampled.rows,
+            positives_after: s_sampled.positives,
+        };
+        (sampled, Some(weights), Some(card))
+    } else {
+        (train_t, None, None)
+    };
+
     let timer = StepTimer::start("fit");
     let (train_c, valid_c) = (train_t.clone(), valid_t.clone());
     let base = params.clone();
@@ -235,7 +405,7 @@ pub async fn train_selecting(
                 max_depth: depth,
                 ..base.clone()
             };
-            let a = ModelArtifact::fit(&train_c, &valid_c, &p)?;
+            let a = ModelArtifact::fit_weighted(&train_c, &valid_c, &p, weights.as_deref())?;
             let s = summary(&a.predict(&valid_c)?, valid_c.labels()?);
             candidates.push(Candidate {
                 max_depth: depth,
@@ -253,7 +423,7 @@ pub async fn train_selecting(
     .await
     .map_err(|e| CoreError::Invalid(format!("training task failed: {e}")))??;
     let params = &artifact.params.clone();
-    timer.finish(s_tr.rows, artifact.iterations as u64);
+    timer.finish(train_t.len() as u64, artifact.iterations as u64);
 
     let raw_validation = summary(&artifact.predict(&valid_t)?, valid_t.labels()?);
     let raw_test = summary(&artifact.predict(&test_t)?, test_t.labels()?);
@@ -265,6 +435,7 @@ pub async fn train_selecting(
         anchor,
         windows,
         train: s_tr.clone(),
+        sampling: sampling_card.clone(),
         validation: s_va,
         test: s_te,
         params: params.clone(),
@@ -280,30 +451,43 @@ pub async fn train_selecting(
             "Categorical features are target-encoded on the training window only (out-of-fold for training rows).".into(),
         ],
     };
+    let mut card = card;
+    if let Some(sc) = &sampling_card {
+        card.notes.push(format!(
+            "Training negatives downsampled to {} ({} of {} training rows fitted, every repurchase kept); kept negatives weigh {} in the loss and the target encoders, so raw scores stay on the unsampled base rate. Validation and test windows are complete.",
+            sc.negative_rate, sc.rows_after, sc.rows_before, sc.negative_weight
+        ));
+    }
     info!(model_version = %model_version, iterations = artifact.iterations, test_auc = ?raw_test.roc_auc, "model trained");
 
     let mut w = PartitionWriter::begin(root, Dataset::Model, run_date).await?;
     w.write_bytes("model.json", Bytes::from(model_bytes))
         .await?;
     w.write_json("model_card.json", &card).await?;
-    let counters = BTreeMap::from([
+    let mut counters = BTreeMap::from([
         ("train_rows".to_string(), card.train.rows),
         ("validation_rows".to_string(), card.validation.rows),
         ("test_rows".to_string(), card.test.rows),
         ("iterations".to_string(), artifact.iterations as u64),
     ]);
-    let manifest_params = serde_json::json!({
+    let mut manifest_params = serde_json::json!({
         "model_version": model_version,
         "valid_days": valid_days,
         "test_days": test_days,
         "horizon_days": horizon_days,
         "booster": params,
     });
+    if let Some(sc) = &sampling_card {
+        counters.insert("train_rows_sampled".to_string(), sc.rows_after);
+        manifest_params["negative_rate"] = serde_json::json!(sc.negative_rate);
+        manifest_params["negative_weight"] = serde_json::json!(sc.negative_weight);
+    }
     w.commit(STAGE, manifest_params, None, vec![input], counters)
         .await?;
     Ok(Outcome {
         model_version,
         train_rows: card.train.rows,
+        sampled_train_rows: card.sampling.as_ref().map(|s| s.rows_after),
         iterations: artifact.iterations,
         test_auc: raw_test.roc_auc,
     })
@@ -314,4 +498,28 @@ pub async fn read_card(root: &DataRoot, run_date: RunDate) -> Result<ModelCard> 
     repurchase_model::io::read_json_artifact(root, Dataset::Model, run_date, "model_card.json")
         .await
         .map(|(card, _)| card)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampling_is_deterministic_and_keeps_about_the_rate() {
+        let s = Sampling::new(0.2, 7);
+        let kept: Vec<i64> = (0..20_000).filter(|&id| s.keeps_negative(id)).collect();
+        let share = kept.len() as f64 / 20_000.0;
+        assert!((share - 0.2).abs() < 0.015, "{share}");
+        let again: Vec<i64> = (0..20_000)
+            .rev()
+            .filter(|&id| s.keeps_negative(id))
+            .collect();
+        assert_eq!(kept, again.into_iter().rev().collect::<Vec<_>>());
+        let other_seed = Sampling::new(0.2, 8);
+        assert!(kept.iter().any(|&id| !other_seed.keeps_negative(id)));
+        assert!((0..1000).all(|id| Sampling::default().keeps_negative(id)));
+        assert_eq!(s.negative_weight(), 5.0);
+        assert!(parse_negative_rate("0").is_err() && parse_negative_rate("1.5").is_err());
+        assert_eq!(parse_negative_rate("0.25"), Ok(0.25));
+    }
 }

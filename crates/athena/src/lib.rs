@@ -1,17 +1,20 @@
-//! `extract --source athena`: TheLook's tables unloaded by Athena into a staging prefix of the data
-//! root, then loaded, validated and published exactly as the files source does.
+//! The Athena client the workers share: UNLOAD of a SQL file under `sql/` into a staging folder
+//! of an `s3://` data root, with typed execution parameters (see [`statement`]), started, polled
+//! with backoff up to a timeout and stopped on failure or SIGTERM (see [`query`], which also
+//! classes failures for the exit code), with the client built from the same `AWS_*` settings as
+//! the S3 data root (see [`client`]).
 //!
-//! For each table: clear `staging/athena/<table>/run_date=D/` (UNLOAD refuses a non-empty
-//! location, and a rerun must not load files of an earlier attempt), then run
-//! `UNLOAD (<sql/extract/<table>.sql>) TO '<that folder>' WITH (format = 'PARQUET', compression =
-//! 'SNAPPY')` in the configured workgroup and database. Snappy rather than UNLOAD's default gzip:
-//! the Parquet reader here is built with Snappy only. The seven queries run concurrently; see
-//! [`query`] for polling, the timeout, stopping queries and how failures are classed. UNLOAD
-//! never writes into a published partition: `raw/<table>/run_date=D/` is still written only by
-//! `PartitionWriter`, after all seven tables have loaded and passed validation.
+//! Users: `extract --source athena` (TheLook's tables, [`AthenaSource::stage`]: for each table,
+//! clear `staging/athena/<table>/run_date=D/` (UNLOAD refuses a non-empty location, and a rerun
+//! must not load files of an earlier attempt), then run `UNLOAD (<sql/extract/<table>.sql>) TO
+//! '<that folder>' WITH (format = 'PARQUET', compression = 'SNAPPY')` in the configured workgroup
+//! and database; the seven queries run concurrently) and `build-features --engine athena`
+//! (`sql/features/anchors_athena.sql` through [`AthenaSource::unload`]). Snappy rather than
+//! UNLOAD's default gzip: the Parquet reader here is built with Snappy only. UNLOAD never writes
+//! into a published partition: only the staging prefix.
 //!
-//! The data root must be `s3://`: Athena writes the staged files there and extract reads them back
-//! through the same object store.
+//! The data root must be `s3://`: Athena writes the staged files there and the workers read them
+//! back through the same object store.
 
 pub mod client;
 pub mod query;
@@ -25,12 +28,13 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing::info;
 
 pub use query::Finished;
-pub use statement::{Identifier, RESULTS_DIR, S3Folder, Unload, staging_dir};
+pub use statement::{Identifier, Param, RESULTS_DIR, S3Folder, Unload, staging_dir};
 
 /// What `--athena-*` configures, as typed values.
 #[derive(Debug, Clone)]
 pub struct AthenaSettings {
-    /// Glue database holding TheLook's tables (the queries' QueryExecutionContext).
+    /// Glue database the queries run in (their QueryExecutionContext): TheLook's tables for
+    /// extract, the `raw_*` tables of sql/ddl for build-features.
     pub database: Identifier,
     pub workgroup: Identifier,
     /// Longest a query may run, from its start, before it is stopped (transient failure).
@@ -80,24 +84,42 @@ impl AthenaSource {
     }
 
     /// Clears each table's staging folder, runs the seven UNLOADs and returns them with their
-    /// finished queries, in [`Table::ALL`] order.
+    /// tables and finished queries, in [`Table::ALL`] order.
     pub async fn stage(
         &self,
         root: &DataRoot,
         run_date: RunDate,
         shutdown: &mut Shutdown,
-    ) -> Result<Vec<(Unload, Finished)>> {
+    ) -> Result<Vec<(Table, Unload, Finished)>> {
         // Every statement is built (and every location checked) before anything is deleted.
         let unloads: Vec<Unload> = Table::ALL
             .into_iter()
             .map(|t| Unload::new(root, t, run_date))
             .collect::<Result<_>>()?;
+        let finished = self.unload(root, &unloads, shutdown).await?;
+        Ok(Table::ALL
+            .into_iter()
+            .zip(unloads)
+            .zip(finished)
+            .map(|((t, u), f)| (t, u, f))
+            .collect())
+    }
+
+    /// Clears each UNLOAD's staging folder, then runs them all (concurrently) and returns their
+    /// finished queries in the order given. Labels must be distinct. On a failure, the timeout or
+    /// a signal, every query still running is stopped before the error is returned.
+    pub async fn unload(
+        &self,
+        root: &DataRoot,
+        unloads: &[Unload],
+        shutdown: &mut Shutdown,
+    ) -> Result<Vec<Finished>> {
         let results = S3Folder::parse(&root.url(RESULTS_DIR))?;
-        for u in &unloads {
+        for u in unloads {
             let removed = root.delete_prefix(&u.staging_rel).await?;
             if removed > 0 {
                 info!(
-                    table = u.table.name(),
+                    query = %u.label,
                     removed,
                     location = %u.location,
                     "cleared staging folder left by an earlier run"
@@ -107,23 +129,23 @@ impl AthenaSource {
         let finished = query::run_all(
             &self.client,
             &self.settings,
-            &unloads,
+            unloads,
             results.as_str(),
             shutdown,
         )
         .await?;
-        let mut out = Vec::with_capacity(unloads.len());
-        for u in unloads {
-            let f = finished
-                .iter()
-                .find(|f| f.table == u.table)
-                .cloned()
-                .ok_or_else(|| {
-                    CoreError::Invalid(format!("no finished Athena query for {}", u.table))
-                })?;
-            out.push((u, f));
-        }
-        Ok(out)
+        unloads
+            .iter()
+            .map(|u| {
+                finished
+                    .iter()
+                    .find(|f| f.label == u.label)
+                    .cloned()
+                    .ok_or_else(|| {
+                        CoreError::Invalid(format!("no finished Athena query for {}", u.label))
+                    })
+            })
+            .collect()
     }
 }
 
@@ -131,9 +153,9 @@ impl AthenaSource {
 /// the Athena phase can race against, so that running queries are stopped rather than left to run
 /// and bill after the task is gone.
 ///
-/// Once listened for, the signals no longer kill the process by default, so every phase of an
-/// Athena extract races against [`Shutdown::requested`]: the queries (stopped first) and then, in
-/// [`crate::extract_with`], loading and publishing. A signal at any point ends the task with a
+/// Once listened for, the signals no longer kill the process by default, so every phase of a
+/// worker using Athena races against [`Shutdown::requested`]: the queries (stopped first) and then
+/// (in extract) loading and publishing. A signal at any point ends the task with a
 /// transient error (exit 75): the DAG may retry, and a rerun redoes everything (staging is cleared,
 /// and a partition being written at that moment stays unpublished, its manifest coming last).
 /// Signals are buffered from registration on, so one that arrives while staging folders are

@@ -4,7 +4,8 @@
 //!
 //! Failures are classed for the exit code:
 //! - FAILED with a user error (syntax, missing table or column, permissions) → bad input (2), with
-//!   Athena's StateChangeReason, the table and the query id in the message;
+//!   Athena's StateChangeReason, the query's label (`table orders`, `features`) and the query id
+//!   in the message;
 //! - FAILED that Athena marks retryable or as a system error, CANCELLED by someone else,
 //!   throttling and 5xx answers after the SDK's retries, network errors, our timeout → transient
 //!   (75), so the DAG retries;
@@ -25,7 +26,6 @@ use aws_sdk_athena::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError}
 use aws_sdk_athena::types::{
     QueryExecutionContext, QueryExecutionState, QueryExecutionStatus, ResultConfiguration,
 };
-use repurchase_core::schema::Table;
 use repurchase_core::{CoreError, ErrorClass, Result};
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -40,13 +40,14 @@ const CATEGORY_USER: i32 = 2;
 /// A query that succeeded.
 #[derive(Debug, Clone)]
 pub struct Finished {
-    pub table: Table,
+    /// The [`Unload::label`] of the query.
+    pub label: String,
     pub query_id: String,
     pub data_scanned_bytes: Option<i64>,
 }
 
 /// A transient failure: the DAG should retry the task.
-pub(crate) fn transient(what: String, message: String) -> CoreError {
+pub fn transient(what: String, message: String) -> CoreError {
     CoreError::Athena {
         what,
         message,
@@ -54,20 +55,20 @@ pub(crate) fn transient(what: String, message: String) -> CoreError {
     }
 }
 
-fn bad_input(table: Table, message: String) -> CoreError {
+fn bad_input(label: &str, message: String) -> CoreError {
     CoreError::Athena {
-        what: format!("table {table}"),
+        what: label.to_string(),
         message,
         class: ErrorClass::BadInput,
     }
 }
 
 /// Maps an SDK error of `operation` to a classed error.
-fn sdk_error<E>(operation: &str, table: Table, err: SdkError<E>) -> CoreError
+fn sdk_error<E>(operation: &str, label: &str, err: SdkError<E>) -> CoreError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
-    let what = format!("Athena {operation} for table {table}");
+    let what = format!("Athena {operation} for {label}");
     let detail = DisplayErrorContext(&err).to_string();
     match &err {
         SdkError::ServiceError(ctx) => {
@@ -81,7 +82,7 @@ where
             if throttled || status >= 500 {
                 transient(what, detail)
             } else {
-                bad_input(table, format!("{what} refused ({status} {code}): {detail}"))
+                bad_input(label, format!("{what} refused ({status} {code}): {detail}"))
             }
         }
         SdkError::TimeoutError(_) => transient(what, detail),
@@ -91,25 +92,25 @@ where
 
 /// Query ids started and not yet finished, so that they can be stopped on the way out.
 #[derive(Default)]
-struct Running(Mutex<BTreeMap<Table, String>>);
+struct Running(Mutex<BTreeMap<String, String>>);
 
 impl Running {
-    fn insert(&self, table: Table, id: &str) {
+    fn insert(&self, label: &str, id: &str) {
         self.0
             .lock()
             .expect("running queries")
-            .insert(table, id.to_string());
+            .insert(label.to_string(), id.to_string());
     }
-    fn remove(&self, table: Table) {
-        self.0.lock().expect("running queries").remove(&table);
+    fn remove(&self, label: &str) {
+        self.0.lock().expect("running queries").remove(label);
     }
-    fn take(&self) -> BTreeMap<Table, String> {
+    fn take(&self) -> BTreeMap<String, String> {
         std::mem::take(&mut *self.0.lock().expect("running queries"))
     }
 }
 
-/// Starts every UNLOAD, then waits for all of them concurrently (seven small queries; Athena's
-/// concurrency quota is far above). On the first failure, the timeout or a shutdown signal, every
+/// Starts every UNLOAD, then waits for all of them concurrently (a handful of queries; Athena's
+/// concurrency quota is far above). Labels must be distinct. On the first failure, the timeout or a shutdown signal, every
 /// query still running is stopped before the error is returned.
 ///
 /// Queries are started one after the other and recorded as soon as Athena returns their id, so
@@ -130,13 +131,13 @@ pub async fn run_all(
                 res = start(client, settings, u, results_location) => res?,
                 signal = shutdown.requested() => return Err(interrupted(signal)),
             };
-            running.insert(u.table, &id);
+            running.insert(&u.label, &id);
             started.push((u, id, Instant::now()));
         }
         let all = futures::future::try_join_all(
             started
                 .iter()
-                .map(|(u, id, at)| wait(client, settings, u.table, id, *at, &running)),
+                .map(|(u, id, at)| wait(client, settings, &u.label, id, *at, &running)),
         );
         tokio::select! {
             res = all => res,
@@ -163,17 +164,17 @@ const STOP_BUDGET: Duration = Duration::from_secs(15);
 
 /// Stops the queries concurrently, best effort: a failure is logged (the query may run on until
 /// Athena's own limits end it) and does not replace the error being reported.
-async fn stop_all(client: &aws_sdk_athena::Client, queries: BTreeMap<Table, String>) {
-    let stops = queries.iter().map(|(table, id)| async move {
+async fn stop_all(client: &aws_sdk_athena::Client, queries: BTreeMap<String, String>) {
+    let stops = queries.iter().map(|(label, id)| async move {
         match client
             .stop_query_execution()
             .query_execution_id(id)
             .send()
             .await
         {
-            Ok(_) => warn!(table = table.name(), query_id = %id, "stopped Athena query"),
+            Ok(_) => warn!(query = %label, query_id = %id, "stopped Athena query"),
             Err(e) => warn!(
-                table = table.name(),
+                query = %label,
                 query_id = %id,
                 error = %DisplayErrorContext(&e),
                 "could not stop Athena query; it may still be running"
@@ -198,7 +199,7 @@ async fn start(
     unload: &Unload,
     results_location: &str,
 ) -> Result<String> {
-    let table = unload.table;
+    let label = unload.label.as_str();
     let mut request = client
         .start_query_execution()
         .query_string(&unload.query)
@@ -220,17 +221,17 @@ async fn start(
     let started = request
         .send()
         .await
-        .map_err(|e| sdk_error("StartQueryExecution", table, e))?;
+        .map_err(|e| sdk_error("StartQueryExecution", label, e))?;
     let id = started
         .query_execution_id()
         .ok_or_else(|| {
             transient(
-                format!("Athena StartQueryExecution for table {table}"),
+                format!("Athena StartQueryExecution for {label}"),
                 "answer without a QueryExecutionId".into(),
             )
         })?
         .to_string();
-    info!(table = table.name(), query_id = %id, location = %unload.location, "Athena UNLOAD started");
+    info!(query = label, query_id = %id, location = %unload.location, "Athena UNLOAD started");
     Ok(id)
 }
 
@@ -238,7 +239,7 @@ async fn start(
 async fn wait(
     client: &aws_sdk_athena::Client,
     settings: &AthenaSettings,
-    table: Table,
+    label: &str,
     id: &str,
     started_at: Instant,
     running: &Running,
@@ -254,39 +255,39 @@ async fn wait(
             .query_execution_id(&id)
             .send()
             .await
-            .map_err(|e| sdk_error("GetQueryExecution", table, e))?;
+            .map_err(|e| sdk_error("GetQueryExecution", label, e))?;
         let execution = answer.query_execution();
         let status = execution.and_then(|q| q.status());
         match status.and_then(|s| s.state()) {
             Some(QueryExecutionState::Succeeded) => {
-                running.remove(table);
+                running.remove(label);
                 let scanned = execution
                     .and_then(|q| q.statistics())
                     .and_then(|s| s.data_scanned_in_bytes());
                 info!(
-                    table = table.name(),
+                    query = label,
                     query_id = %id,
                     data_scanned_bytes = scanned.unwrap_or(0),
                     duration_ms = started_at.elapsed().as_millis() as u64,
                     "Athena UNLOAD succeeded"
                 );
                 return Ok(Finished {
-                    table,
+                    label: label.to_string(),
                     query_id: id,
                     data_scanned_bytes: scanned,
                 });
             }
             Some(QueryExecutionState::Failed) => {
-                running.remove(table);
-                return Err(failed(table, &id, status));
+                running.remove(label);
+                return Err(failed(label, &id, status));
             }
             Some(QueryExecutionState::Cancelled) => {
-                running.remove(table);
+                running.remove(label);
                 let reason = status
                     .and_then(|s| s.state_change_reason())
                     .unwrap_or("no reason given");
                 return Err(transient(
-                    format!("Athena query {id} for table {table}"),
+                    format!("Athena query {id} for {label}"),
                     format!("cancelled outside this task: {reason}"),
                 ));
             }
@@ -301,7 +302,7 @@ async fn wait(
         if now >= deadline {
             // Left in `running`: run_all stops it on the way out.
             return Err(transient(
-                format!("Athena query {id} for table {table}"),
+                format!("Athena query {id} for {label}"),
                 format!(
                     "still {last_state} after {} s (--athena-timeout-secs); stopping it",
                     settings.timeout.as_secs_f64()
@@ -313,8 +314,8 @@ async fn wait(
     }
 }
 
-/// The error for a FAILED query: Athena's reason, table and query id; classed by AthenaError.
-fn failed(table: Table, id: &str, status: Option<&QueryExecutionStatus>) -> CoreError {
+/// The error for a FAILED query: Athena's reason, label and query id; classed by AthenaError.
+fn failed(label: &str, id: &str, status: Option<&QueryExecutionStatus>) -> CoreError {
     let reason = status
         .and_then(|s| s.state_change_reason())
         .unwrap_or("Athena gave no reason");
@@ -332,11 +333,11 @@ fn failed(table: Table, id: &str, status: Option<&QueryExecutionStatus>) -> Core
         .map(|t| format!(", type {t}"))
         .unwrap_or_default();
     let message = format!("Athena query {id} FAILED ({kind}{type_note}): {reason}");
-    warn!(table = table.name(), query_id = %id, reason, retryable, "Athena query failed");
+    warn!(query = label, query_id = %id, reason, retryable, "Athena query failed");
     if retryable || category == Some(CATEGORY_SYSTEM) {
-        transient(format!("Athena query {id} for table {table}"), message)
+        transient(format!("Athena query {id} for {label}"), message)
     } else {
-        bad_input(table, message)
+        bad_input(label, message)
     }
 }
 
@@ -360,18 +361,18 @@ mod tests {
 
     #[test]
     fn failed_queries_are_classed_by_athena_error() {
-        let user = failed(Table::Orders, "q-1", Some(&status(Some(2), false)));
+        let user = failed("table orders", "q-1", Some(&status(Some(2), false)));
         assert_eq!(user.class(), ErrorClass::BadInput);
         let text = user.to_string();
         assert!(
             text.contains("orders") && text.contains("q-1") && text.contains("cannot be resolved"),
             "{text}"
         );
-        let system = failed(Table::Orders, "q-2", Some(&status(Some(1), false)));
+        let system = failed("table orders", "q-2", Some(&status(Some(1), false)));
         assert_eq!(system.class(), ErrorClass::Transient);
-        let retryable = failed(Table::Orders, "q-3", Some(&status(Some(3), true)));
+        let retryable = failed("table orders", "q-3", Some(&status(Some(3), true)));
         assert_eq!(retryable.class(), ErrorClass::Transient);
-        let unknown = failed(Table::Orders, "q-4", None);
+        let unknown = failed("table orders", "q-4", None);
         assert_eq!(unknown.class(), ErrorClass::BadInput);
     }
 }

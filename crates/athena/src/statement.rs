@@ -10,6 +10,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{NaiveDate, NaiveDateTime};
 use repurchase_core::schema::Table;
 use repurchase_core::sql::SqlFile;
 use repurchase_core::{CoreError, DataRoot, Result, RunDate, sql_file};
@@ -137,19 +138,46 @@ pub fn select_sql(table: Table) -> SqlFile {
 /// The exclusive end of the run date as an Athena `TIMESTAMP` literal (UTC, which is Athena's
 /// session zone). Formatted from the parsed date, so it holds digits, `-`, `:` and a space only.
 pub fn run_end_literal(run_date: RunDate) -> String {
-    format!(
-        "TIMESTAMP '{}'",
-        run_date.end_exclusive().format("%Y-%m-%d %H:%M:%S")
-    )
+    Param::Timestamp(run_date.end_exclusive().naive_utc()).literal()
 }
 
-/// One table's UNLOAD: the query text, its execution parameters and where it writes.
+/// A typed value for one `?` of a query, sent as an Athena execution parameter.
+///
+/// Each variant formats its own literal from a typed Rust value, so a parameter can only ever be
+/// a literal of its type: digits and punctuation, never text from the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Param {
+    /// `DATE 'YYYY-MM-DD'`.
+    Date(NaiveDate),
+    /// `TIMESTAMP 'YYYY-MM-DD HH:MM:SS'` (whole seconds; Athena's session zone is UTC).
+    Timestamp(NaiveDateTime),
+    /// A plain integer literal (Athena types it INTEGER or BIGINT by size; the SQL casts it).
+    Bigint(i64),
+    /// `true` / `false`.
+    Boolean(bool),
+}
+
+impl Param {
+    /// The literal Athena receives in ExecutionParameters.
+    pub fn literal(&self) -> String {
+        match self {
+            Param::Date(d) => format!("DATE '{}'", d.format("%Y-%m-%d")),
+            Param::Timestamp(t) => format!("TIMESTAMP '{}'", t.format("%Y-%m-%d %H:%M:%S")),
+            Param::Bigint(v) => v.to_string(),
+            Param::Boolean(b) => b.to_string(),
+        }
+    }
+}
+
+/// One UNLOAD: the query text, its execution parameters and where it writes.
 #[derive(Debug, Clone)]
 pub struct Unload {
-    pub table: Table,
+    /// What the query is for, in logs and error messages (`table orders`, `features`).
+    pub label: String,
     /// The SQL file under `sql/` the SELECT comes from (recorded in the manifest).
     pub sql_name: &'static str,
     pub query: String,
+    /// The execution parameters' literals, in the order of the `?` they fill.
     pub parameters: Vec<String>,
     /// Data-root-relative folder the query writes to.
     pub staging_rel: String,
@@ -160,32 +188,49 @@ impl Unload {
     /// Builds the UNLOAD of `table` for `run_date` into its staging folder under `root`.
     pub fn new(root: &DataRoot, table: Table, run_date: RunDate) -> Result<Self> {
         let table_name: Identifier = table.name().parse()?;
-        let staging_rel = staging_dir(table, run_date);
-        let location = S3Folder::parse(&root.url(&staging_rel))?;
-        let sql = select_sql(table);
-        let select = strip_comment_lines(sql.text);
-        let parameters: Vec<String> = match table.time_column() {
-            Some(_) => vec![run_end_literal(run_date)],
+        let parameters: Vec<Param> = match table.time_column() {
+            Some(_) => vec![Param::Timestamp(run_date.end_exclusive().naive_utc())],
             None => Vec::new(),
         };
+        Unload::of_sql(
+            root,
+            format!("table {table_name}"),
+            select_sql(table),
+            &parameters,
+            staging_dir(table, run_date),
+        )
+    }
+
+    /// Builds `UNLOAD (<sql>) TO '<root>/<staging_rel>/' WITH (format = 'PARQUET', compression =
+    /// 'SNAPPY')` for any SQL file under `sql/`, with one typed parameter per `?` of the file (in
+    /// order). The folder is checked as an [`S3Folder`]; the SQL file is static text.
+    pub fn of_sql(
+        root: &DataRoot,
+        label: String,
+        sql: SqlFile,
+        parameters: &[Param],
+        staging_rel: String,
+    ) -> Result<Self> {
+        let location = S3Folder::parse(&root.url(&staging_rel))?;
+        let select = strip_comment_lines(sql.text);
         let placeholders = select.matches('?').count();
         if placeholders != parameters.len() {
             return Err(CoreError::Invalid(format!(
-                "sql/{} has {placeholders} `?` placeholders but {table_name} takes {} parameters",
+                "sql/{} has {placeholders} `?` placeholders but {label} takes {} parameters",
                 sql.name,
                 parameters.len()
             )));
         }
-        // The SELECT is static text from sql/extract; the location was checked above. The newline
-        // before `)` keeps a trailing comment in the SELECT from swallowing the parenthesis.
+        // The SELECT is static text from sql/; the location was checked above. The newline before
+        // `)` keeps a trailing comment in the SELECT from swallowing the parenthesis.
         let query = format!(
             "UNLOAD (\n{select}\n)\nTO '{location}'\nWITH (format = 'PARQUET', compression = 'SNAPPY')"
         );
         Ok(Unload {
-            table,
+            label,
             sql_name: sql.name,
             query,
-            parameters,
+            parameters: parameters.iter().map(Param::literal).collect(),
             staging_rel,
             location,
         })
@@ -312,6 +357,45 @@ mod tests {
         assert_eq!(run_end_literal(d), "TIMESTAMP '2024-02-29 00:00:00'");
         // The run date itself is the only way in, and it refuses anything but a date.
         assert!("2024-02-28' OR '1'='1".parse::<RunDate>().is_err());
+    }
+
+    #[test]
+    fn params_are_typed_literals() {
+        let d: RunDate = "2025-06-30".parse().unwrap();
+        assert_eq!(Param::Date(d.date()).literal(), "DATE '2025-06-30'");
+        assert_eq!(
+            Param::Timestamp(d.end_exclusive().naive_utc()).literal(),
+            "TIMESTAMP '2025-07-01 00:00:00'"
+        );
+        assert_eq!(Param::Bigint(-60).literal(), "-60");
+        assert_eq!(Param::Boolean(true).literal(), "true");
+    }
+
+    #[test]
+    fn any_sql_file_with_a_wrong_parameter_count_is_refused() {
+        let root = s3_root("s3://lake-bucket/prod");
+        let err = Unload::of_sql(
+            &root,
+            "table orders".into(),
+            select_sql(Table::Orders),
+            &[],
+            "staging/x".into(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("1 `?` placeholders"), "{err}");
+        let u = Unload::of_sql(
+            &root,
+            "products".into(),
+            select_sql(Table::Products),
+            &[],
+            "staging/athena/features/run_date=2025-06-30".into(),
+        )
+        .unwrap();
+        assert_eq!(
+            u.location.as_str(),
+            "s3://lake-bucket/prod/staging/athena/features/run_date=2025-06-30/"
+        );
     }
 
     #[test]
