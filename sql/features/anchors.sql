@@ -3,8 +3,9 @@
 -- Parameters (bound as typed values, never pasted):
 --   $run_end_us  BIGINT   exclusive end of the run date, microseconds since the epoch (UTC)
 --   $horizon_us  BIGINT   label horizon (60 days) in microseconds
---   $first_only  BOOLEAN  true: anchor = each customer's first completed order;
---                         false: every completed order is an anchor
+-- Table `anchors` (order_id, user_id, anchor_time, anchor_us) comes from
+-- sql/features/anchor_set.sql, materialised once before this query: each customer's first
+-- completed order, or every completed order.
 --
 -- One row per anchor. Meta columns (never model features): user_id, order_id, anchor_time,
 -- window_closed, label (repurchased_so_far in the score partition) and days_to_repurchase (days
@@ -23,15 +24,9 @@ o AS (
     FROM orders
 ),
 complete AS (
-    SELECT order_id, user_id, created_at, created_us,
-           ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY created_us, order_id) AS nth
+    SELECT order_id, user_id, created_at, created_us
     FROM o
     WHERE status = 'Complete'
-),
-anchors AS (
-    SELECT order_id, user_id, created_at AS anchor_time, created_us AS anchor_us
-    FROM complete
-    WHERE nth = 1 OR NOT $first_only
 ),
 -- Another completed order strictly after the anchor and at most 60 days later. Only orders in
 -- the extract (created before the run end) can be seen, hence window_closed below.
@@ -71,17 +66,34 @@ items AS (
     LEFT JOIN products pr ON pr.id = oi.product_id
     LEFT JOIN distribution_centers dc ON dc.id = pr.distribution_center_id
 ),
-basket AS (
+-- Distinct counts are taken in two steps, distinct values per group through grouping sets and
+-- then COUNT (which skips NULL, like COUNT(DISTINCT)): DataFusion's COUNT(DISTINCT) on strings
+-- keeps a preallocated hash set of several KiB per group and accumulator, so its memory grew with
+-- the number of anchors (gigabytes at 1M customers).
+basket_distinct AS (
     SELECT order_id,
-           COUNT(*) AS basket_items,
-           SUM(sale_cents) AS basket_cents,
-           SUM(retail_cents) AS basket_retail_cents,
-           MAX(sale_cents) AS basket_max_cents,
-           COUNT(DISTINCT category) AS basket_categories,
-           COUNT(DISTINCT brand) AS basket_brands,
-           COUNT(DISTINCT dc_name) AS basket_distribution_centers
-    FROM items
+           COUNT(category) AS basket_categories,
+           COUNT(brand) AS basket_brands,
+           COUNT(dc_name) AS basket_distribution_centers
+    FROM (
+        SELECT order_id, category, brand, dc_name
+        FROM items
+        GROUP BY GROUPING SETS ((order_id, category), (order_id, brand), (order_id, dc_name))
+    ) d
     GROUP BY order_id
+),
+basket AS (
+    SELECT s.*, d.basket_categories, d.basket_brands, d.basket_distribution_centers
+    FROM (
+        SELECT order_id,
+               COUNT(*) AS basket_items,
+               SUM(sale_cents) AS basket_cents,
+               SUM(retail_cents) AS basket_retail_cents,
+               MAX(sale_cents) AS basket_max_cents
+        FROM items
+        GROUP BY order_id
+    ) s
+    JOIN basket_distinct d ON d.order_id = s.order_id
 ),
 -- Category, department, brand, product and distribution centre of the basket's most expensive item.
 main_item AS (
@@ -95,22 +107,40 @@ main_item AS (
 ),
 -- Items the customer ordered before the anchor: monetary value, returns as they stood at the
 -- anchor, and affinity to the anchor basket's main category and brand.
-prev_items AS (
-    SELECT a.order_id,
-           COUNT(*) AS prev_items,
-           SUM(CAST(ROUND(oi.sale_price * 100) AS BIGINT)) AS prev_item_cents,
-           SUM(CASE WHEN CAST(oi.delivered_at AS BIGINT) < a.anchor_us
-                    THEN CAST(ROUND(oi.sale_price * 100) AS BIGINT) ELSE 0 END) AS prev_delivered_cents,
-           SUM(CASE WHEN CAST(oi.returned_at AS BIGINT) < a.anchor_us THEN 1 ELSE 0 END) AS prev_items_returned,
-           COUNT(DISTINCT pr.category) AS prev_categories,
-           COUNT(DISTINCT pr.brand) AS prev_brands,
-           SUM(CASE WHEN pr.category = m.category THEN 1 ELSE 0 END) AS prev_items_same_category,
-           SUM(CASE WHEN pr.brand = m.brand THEN 1 ELSE 0 END) AS prev_items_same_brand
+prev_rows AS (
+    SELECT a.order_id, a.anchor_us, oi.sale_price, oi.delivered_at, oi.returned_at,
+           pr.category, pr.brand
     FROM anchors a
     JOIN order_items oi ON oi.user_id = a.user_id AND CAST(oi.created_at AS BIGINT) < a.anchor_us
     LEFT JOIN products pr ON pr.id = oi.product_id
-    LEFT JOIN main_item m ON m.order_id = a.order_id
-    GROUP BY a.order_id
+),
+prev_distinct AS (
+    SELECT order_id,
+           COUNT(category) AS prev_categories,
+           COUNT(brand) AS prev_brands
+    FROM (
+        SELECT order_id, category, brand
+        FROM prev_rows
+        GROUP BY GROUPING SETS ((order_id, category), (order_id, brand))
+    ) d
+    GROUP BY order_id
+),
+prev_items AS (
+    SELECT s.*, d.prev_categories, d.prev_brands
+    FROM (
+        SELECT p.order_id,
+               COUNT(*) AS prev_items,
+               SUM(CAST(ROUND(p.sale_price * 100) AS BIGINT)) AS prev_item_cents,
+               SUM(CASE WHEN CAST(p.delivered_at AS BIGINT) < p.anchor_us
+                        THEN CAST(ROUND(p.sale_price * 100) AS BIGINT) ELSE 0 END) AS prev_delivered_cents,
+               SUM(CASE WHEN CAST(p.returned_at AS BIGINT) < p.anchor_us THEN 1 ELSE 0 END) AS prev_items_returned,
+               SUM(CASE WHEN p.category = m.category THEN 1 ELSE 0 END) AS prev_items_same_category,
+               SUM(CASE WHEN p.brand = m.brand THEN 1 ELSE 0 END) AS prev_items_same_brand
+        FROM prev_rows p
+        LEFT JOIN main_item m ON m.order_id = p.order_id
+        GROUP BY p.order_id
+    ) s
+    JOIN prev_distinct d ON d.order_id = s.order_id
 ),
 -- The customer's web events before the anchor (anonymous events have no user).
 ev_rows AS (
@@ -125,8 +155,18 @@ ev_rows AS (
     ) e ON e.user_id = a.user_id
     WHERE e.ts < a.anchor_us
 ),
-ev AS (
-    SELECT order_id,
+-- Sessions before the anchor, each seen only through its events before the anchor. A browse
+-- session is one without a purchase event; a cart abandonment reached the cart but not a purchase.
+-- The event counters are summed per session first and then per anchor, so the events are scanned
+-- and joined once. Sums of integer-valued doubles (hours, 0/1) are exact, so the means below equal
+-- AVG over the events bit for bit.
+sess AS (
+    SELECT order_id, anchor_us, session_id,
+           MIN(ts) AS start_us,
+           MAX(ts) AS end_us,
+           COUNT(*) AS events,
+           MAX(CASE WHEN event_type = 'cart' THEN 1 ELSE 0 END) AS has_cart,
+           MAX(CASE WHEN event_type = 'purchase' THEN 1 ELSE 0 END) AS has_purchase,
            SUM(CASE WHEN ts >= anchor_us - 604800000000 THEN 1 ELSE 0 END) AS events_7d,
            SUM(CASE WHEN ts >= anchor_us - 1209600000000 THEN 1 ELSE 0 END) AS events_14d,
            SUM(CASE WHEN ts >= anchor_us - 2592000000000 THEN 1 ELSE 0 END) AS events_30d,
@@ -143,27 +183,33 @@ ev AS (
            SUM(CASE WHEN ts >= anchor_us - 1209600000000 AND traffic_source = 'Organic' THEN 1 ELSE 0 END) AS organic_events_14d,
            SUM(CASE WHEN ts >= anchor_us - 2592000000000 AND traffic_source = 'Organic' THEN 1 ELSE 0 END) AS organic_events_30d,
            SUM(CASE WHEN ts >= anchor_us - 2592000000000 AND event_type = 'cart' THEN 1 ELSE 0 END) AS cart_events_30d,
-           COUNT(*) AS events_all,
-           MIN(ts) AS first_event_us,
-           AVG(hour) AS event_hour_mean,
-           AVG(CASE WHEN hour >= 18 OR hour < 6 THEN 1.0 ELSE 0.0 END) AS event_evening_share
-    FROM ev_rows
-    GROUP BY order_id
-),
--- Sessions before the anchor, each seen only through its events before the anchor. A browse
--- session is one without a purchase event; a cart abandonment reached the cart but not a purchase.
-sess AS (
-    SELECT order_id, anchor_us, session_id,
-           MIN(ts) AS start_us,
-           MAX(ts) AS end_us,
-           COUNT(*) AS events,
-           MAX(CASE WHEN event_type = 'cart' THEN 1 ELSE 0 END) AS has_cart,
-           MAX(CASE WHEN event_type = 'purchase' THEN 1 ELSE 0 END) AS has_purchase
+           SUM(hour) AS hour_sum,
+           SUM(CASE WHEN hour >= 18 OR hour < 6 THEN 1.0 ELSE 0.0 END) AS evening_sum
     FROM ev_rows
     GROUP BY order_id, anchor_us, session_id
 ),
-sess_agg AS (
+ev AS (
     SELECT order_id,
+           SUM(events_7d) AS events_7d,
+           SUM(events_14d) AS events_14d,
+           SUM(events_30d) AS events_30d,
+           SUM(email_events_7d) AS email_events_7d,
+           SUM(email_events_14d) AS email_events_14d,
+           SUM(email_events_30d) AS email_events_30d,
+           SUM(ads_events_7d) AS ads_events_7d,
+           SUM(ads_events_14d) AS ads_events_14d,
+           SUM(ads_events_30d) AS ads_events_30d,
+           SUM(social_events_7d) AS social_events_7d,
+           SUM(social_events_14d) AS social_events_14d,
+           SUM(social_events_30d) AS social_events_30d,
+           SUM(organic_events_7d) AS organic_events_7d,
+           SUM(organic_events_14d) AS organic_events_14d,
+           SUM(organic_events_30d) AS organic_events_30d,
+           SUM(cart_events_30d) AS cart_events_30d,
+           SUM(events) AS events_all,
+           MIN(start_us) AS first_event_us,
+           SUM(hour_sum) / CAST(SUM(events) AS DOUBLE) AS event_hour_mean,
+           SUM(evening_sum) / CAST(SUM(events) AS DOUBLE) AS event_evening_share,
            SUM(CASE WHEN start_us >= anchor_us - 1209600000000 THEN 1 ELSE 0 END) AS sessions_14d,
            SUM(CASE WHEN start_us >= anchor_us - 2592000000000 THEN 1 ELSE 0 END) AS sessions_30d,
            SUM(CASE WHEN start_us >= anchor_us - 7776000000000 THEN 1 ELSE 0 END) AS sessions_90d,
@@ -254,25 +300,25 @@ SELECT
     CAST(a.anchor_us - ev.first_event_us AS DOUBLE) / 86400000000.0 AS days_since_first_visit,
     ev.event_hour_mean,
     ev.event_evening_share,
-    CAST(COALESCE(sa.sessions_14d, 0) AS DOUBLE) AS sessions_14d,
-    CAST(COALESCE(sa.sessions_30d, 0) AS DOUBLE) AS sessions_30d,
-    CAST(COALESCE(sa.sessions_90d, 0) AS DOUBLE) AS sessions_90d,
-    CAST(COALESCE(sa.sessions_all, 0) AS DOUBLE) AS sessions_all,
-    CAST(COALESCE(sa.browse_sessions_7d, 0) AS DOUBLE) AS browse_sessions_7d,
-    CAST(COALESCE(sa.browse_sessions_14d, 0) AS DOUBLE) AS browse_sessions_14d,
-    CAST(COALESCE(sa.browse_sessions_30d, 0) AS DOUBLE) AS browse_sessions_30d,
-    CAST(COALESCE(sa.browse_sessions_all, 0) AS DOUBLE) AS browse_sessions_all,
-    CAST(COALESCE(sa.cart_abandon_sessions_30d, 0) AS DOUBLE) AS cart_abandon_sessions_30d,
-    CAST(COALESCE(sa.cart_abandon_sessions_all, 0) AS DOUBLE) AS cart_abandon_sessions_all,
-    sa.events_per_session,
-    CAST(a.anchor_us - sa.last_browse_us AS DOUBLE) / 86400000000.0 AS days_since_last_browse
+    CAST(COALESCE(ev.sessions_14d, 0) AS DOUBLE) AS sessions_14d,
+    CAST(COALESCE(ev.sessions_30d, 0) AS DOUBLE) AS sessions_30d,
+    CAST(COALESCE(ev.sessions_90d, 0) AS DOUBLE) AS sessions_90d,
+    CAST(COALESCE(ev.sessions_all, 0) AS DOUBLE) AS sessions_all,
+    CAST(COALESCE(ev.browse_sessions_7d, 0) AS DOUBLE) AS browse_sessions_7d,
+    CAST(COALESCE(ev.browse_sessions_14d, 0) AS DOUBLE) AS browse_sessions_14d,
+    CAST(COALESCE(ev.browse_sessions_30d, 0) AS DOUBLE) AS browse_sessions_30d,
+    CAST(COALESCE(ev.browse_sessions_all, 0) AS DOUBLE) AS browse_sessions_all,
+    CAST(COALESCE(ev.cart_abandon_sessions_30d, 0) AS DOUBLE) AS cart_abandon_sessions_30d,
+    CAST(COALESCE(ev.cart_abandon_sessions_all, 0) AS DOUBLE) AS cart_abandon_sessions_all,
+    ev.events_per_session,
+    CAST(a.anchor_us - ev.last_browse_us AS DOUBLE) / 86400000000.0 AS days_since_last_browse
 FROM anchors a
 JOIN labels l ON l.order_id = a.order_id
-LEFT JOIN users u ON u.id = a.user_id
 LEFT JOIN basket b ON b.order_id = a.order_id
 LEFT JOIN main_item m ON m.order_id = a.order_id
 LEFT JOIN history h ON h.order_id = a.order_id
 LEFT JOIN prev_items pi ON pi.order_id = a.order_id
 LEFT JOIN ev ON ev.order_id = a.order_id
-LEFT JOIN sess_agg sa ON sa.order_id = a.order_id
+-- last: the only join not on order_id, so the wide rows are repartitioned once, not twice
+LEFT JOIN users u ON u.id = a.user_id
 ORDER BY a.anchor_us, a.order_id

@@ -42,7 +42,7 @@ use repurchase_extract::Source;
 use repurchase_extract::athena::{AthenaSettings, AthenaSource, Unload};
 
 use self::proxy::{Fate, FaultProxy, Hook, Started};
-use crate::support::{binary, date, generated_source, memory_root, moto_endpoint};
+use crate::support::{binary, date, generated_source, memory_root, moto_endpoint, venv_python};
 
 static BUCKETS: AtomicU64 = AtomicU64::new(0);
 
@@ -620,22 +620,6 @@ fn help_lists_the_athena_options_and_bad_names_are_refused() {
 }
 
 // ---- the SQL, parsed by sqlglot ----
-
-fn venv_python() -> std::path::PathBuf {
-    let venv = std::env::var_os("REPURCHASE_TEST_VENV")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-                .join(".cache/repurchase/test-venv")
-        });
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "{} missing: run scripts/setup-test-deps (scripts/test does)",
-        python.display()
-    );
-    python
-}
 
 fn workspace() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))

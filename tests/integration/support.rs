@@ -114,3 +114,20 @@ pub fn moto_endpoint() -> String {
         )
     })
 }
+
+/// Python of the test virtualenv (moto, sqlglot, DuckDB), which scripts/setup-test-deps creates.
+pub fn venv_python() -> std::path::PathBuf {
+    let venv = std::env::var_os("REPURCHASE_TEST_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/repurchase/test-venv")
+        });
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/setup-test-deps (scripts/test does)",
+        python.display()
+    );
+    python
+}

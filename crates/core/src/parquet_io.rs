@@ -49,6 +49,21 @@ pub async fn register_partition(
     run_date: RunDate,
     name: &str,
 ) -> Result<(Manifest, InputRef)> {
+    register_partition_with(ctx, root, dataset, run_date, name, ParquetFormat::default()).await
+}
+
+/// [`register_partition`] with explicit Parquet read settings, e.g.
+/// `ParquetFormat::default().with_force_view_types(false)` to read strings as `Utf8` rather than
+/// `Utf8View` (views into the decoded pages: cheap to read, but every batch that `take`s or joins
+/// them keeps all their buffers alive, which costs memory and copying in wide join chains).
+pub async fn register_partition_with(
+    ctx: &SessionContext,
+    root: &DataRoot,
+    dataset: Dataset,
+    run_date: RunDate,
+    name: &str,
+    format: ParquetFormat,
+) -> Result<(Manifest, InputRef)> {
     let (manifest, input) = Manifest::read(root, dataset, run_date).await?;
     root.register(ctx);
     let partition = dataset.partition(run_date);
@@ -65,8 +80,7 @@ pub async fn register_partition(
             reason: "lists no parquet file".into(),
         });
     }
-    let options =
-        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .infer_schema(&ctx.state())

@@ -1,0 +1,323 @@
+-- Anchors, labels and point-in-time features for the 60-day repurchase model: the Athena engine 3
+-- (Trino) version of sql/features/anchors.sql, run by `build-features --engine athena` as
+-- UNLOAD (<this query>) TO '<data root>/staging/athena/features/run_date=D/'
+-- WITH (format = 'PARQUET', compression = 'SNAPPY'), in the database holding the raw_<table>
+-- tables of sql/ddl. Same anchors, labels, columns, names and point-in-time rules as the DataFusion
+-- file; keep the two in step (tests/integration/features_athena.rs runs both on the same lake and
+-- compares every column).
+--
+-- Parameters (`?`, bound in this order through ExecutionParameters as typed literals formatted
+-- from parsed values, never pasted):
+--   1-6  DATE       the run date: each raw table is read from that partition only (a constant
+--                   predicate on the projected partition column, so Athena reads one folder)
+--   7    TIMESTAMP  exclusive end of the run date (UTC)
+--   8    BIGINT     label horizon in days
+--   9    BOOLEAN    true: anchor = each customer's first completed order; false: every one
+--
+-- Translation notes (DataFusion → Trino):
+--   CAST(ts AS BIGINT) (µs)   → CAST(round(to_unixtime(ts) * 1E6) AS BIGINT): exact, since a
+--                               double holds today's epoch seconds to 0.24 µs. Athena reads
+--                               Parquet timestamps with millisecond precision, so sub-millisecond
+--                               digits are lost (as on extract's Athena path).
+--   decimal literals (100.0)  → 100E0: Trino types 100.0 as DECIMAL (AVG of a DECIMAL stays
+--                               DECIMAL); DataFusion as DOUBLE.
+--   date_part('dow', ts)      → day_of_week(ts) % 7 (ISO Monday = 1 → Sunday = 0, as DataFusion)
+--   ORDER BY x DESC           → ORDER BY x DESC NULLS FIRST (DataFusion's default; Trino's is
+--                               NULLS LAST)
+--   COUNT over GROUPING SETS  → COUNT(DISTINCT): the same count of distinct non-NULL values (the
+--                               DataFusion file avoids COUNT(DISTINCT) for its memory only)
+--   ORDER BY of the output    → none: UNLOAD writes files in parallel, so build-features sorts the
+--                               rows it reads back by (anchor_time, order_id), like the DataFusion
+--                               query's ORDER BY.
+WITH
+users AS (
+    SELECT id, age, gender, country, state, city, traffic_source,
+           CAST(round(to_unixtime(created_at) * 1E6) AS BIGINT) AS created_us
+    FROM raw_users
+    WHERE run_date = ?
+),
+o AS (
+    SELECT order_id, user_id, status, created_at,
+           CAST(round(to_unixtime(created_at) * 1E6) AS BIGINT)   AS created_us,
+           CAST(round(to_unixtime(delivered_at) * 1E6) AS BIGINT) AS delivered_us,
+           CAST(round(to_unixtime(returned_at) * 1E6) AS BIGINT)  AS returned_us
+    FROM raw_orders
+    WHERE run_date = ?
+),
+order_items AS (
+    SELECT id, order_id, user_id, product_id, sale_price,
+           CAST(round(to_unixtime(created_at) * 1E6) AS BIGINT)   AS created_us,
+           CAST(round(to_unixtime(delivered_at) * 1E6) AS BIGINT) AS delivered_us,
+           CAST(round(to_unixtime(returned_at) * 1E6) AS BIGINT)  AS returned_us
+    FROM raw_order_items
+    WHERE run_date = ?
+),
+products AS (
+    SELECT id, category, department, brand, name, retail_price, distribution_center_id
+    FROM raw_products
+    WHERE run_date = ?
+),
+events AS (
+    SELECT user_id, session_id, traffic_source, event_type,
+           CAST(round(to_unixtime(created_at) * 1E6) AS BIGINT) AS ts,
+           CAST(hour(created_at) AS DOUBLE) AS event_hour
+    FROM raw_events
+    WHERE run_date = ? AND user_id IS NOT NULL
+),
+distribution_centers AS (
+    SELECT id, name
+    FROM raw_distribution_centers
+    WHERE run_date = ?
+),
+params AS (
+    SELECT CAST(round(to_unixtime(CAST(? AS TIMESTAMP)) * 1E6) AS BIGINT) AS run_end_us,
+           CAST(? AS BIGINT) * 86400000000 AS horizon_us,
+           CAST(? AS BOOLEAN) AS first_only
+),
+complete AS (
+    SELECT order_id, user_id, created_at, created_us,
+           ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY created_us, order_id) AS nth
+    FROM o
+    WHERE status = 'Complete'
+),
+anchors AS (
+    SELECT c.order_id, c.user_id, c.created_at AS anchor_time, c.created_us AS anchor_us
+    FROM complete c
+    CROSS JOIN params pr
+    WHERE c.nth = 1 OR NOT pr.first_only
+),
+-- Another completed order strictly after the anchor and at most `horizon` days later.
+labels AS (
+    SELECT a.order_id,
+           MIN(CASE WHEN c.created_us > a.anchor_us AND c.created_us <= a.anchor_us + pr.horizon_us
+                    THEN c.created_us END) AS next_us
+    FROM anchors a
+    CROSS JOIN params pr
+    LEFT JOIN complete c ON c.user_id = a.user_id AND c.order_id <> a.order_id
+    GROUP BY a.order_id
+),
+-- The customer's orders before the anchor, as they stood at the anchor time.
+history AS (
+    SELECT a.order_id,
+           COUNT(p.order_id) AS prev_orders,
+           SUM(CASE WHEN p.delivered_us < a.anchor_us THEN 1 ELSE 0 END) AS prev_completed,
+           SUM(CASE WHEN p.status = 'Cancelled' THEN 1 ELSE 0 END) AS prev_cancelled,
+           SUM(CASE WHEN p.returned_us < a.anchor_us THEN 1 ELSE 0 END) AS prev_returned,
+           MIN(p.created_us) AS first_order_us,
+           MAX(p.created_us) AS last_order_us,
+           MAX(CASE WHEN p.delivered_us < a.anchor_us THEN p.created_us END) AS last_completed_us,
+           AVG(CAST(hour(p.created_at) AS DOUBLE)) AS prev_order_hour_mean
+    FROM anchors a
+    LEFT JOIN o p ON p.user_id = a.user_id AND p.created_us < a.anchor_us
+    GROUP BY a.order_id
+),
+items AS (
+    SELECT a.order_id, oi.id AS item_id,
+           CAST(round(oi.sale_price * 100) AS BIGINT) AS sale_cents,
+           CAST(round(pr.retail_price * 100) AS BIGINT) AS retail_cents,
+           pr.category, pr.department, pr.brand, pr.name AS product_name, dc.name AS dc_name
+    FROM anchors a
+    JOIN order_items oi ON oi.order_id = a.order_id
+    LEFT JOIN products pr ON pr.id = oi.product_id
+    LEFT JOIN distribution_centers dc ON dc.id = pr.distribution_center_id
+),
+basket AS (
+    SELECT order_id,
+           COUNT(*) AS basket_items,
+           SUM(sale_cents) AS basket_cents,
+           SUM(retail_cents) AS basket_retail_cents,
+           MAX(sale_cents) AS basket_max_cents,
+           COUNT(DISTINCT category) AS basket_categories,
+           COUNT(DISTINCT brand) AS basket_brands,
+           COUNT(DISTINCT dc_name) AS basket_distribution_centers
+    FROM items
+    GROUP BY order_id
+),
+-- Category, department, brand, product and distribution centre of the basket's most expensive item.
+main_item AS (
+    SELECT order_id, category, department, brand, product_name, dc_name
+    FROM (
+        SELECT order_id, category, department, brand, product_name, dc_name,
+               ROW_NUMBER() OVER (PARTITION BY order_id
+                                  ORDER BY sale_cents DESC NULLS FIRST, item_id ASC NULLS LAST) AS rn
+        FROM items
+    ) ranked
+    WHERE rn = 1
+),
+-- Items the customer ordered before the anchor: monetary value, returns as they stood at the
+-- anchor, and affinity to the anchor basket's main category and brand.
+prev_items AS (
+    SELECT a.order_id,
+           COUNT(*) AS prev_items,
+           SUM(CAST(round(oi.sale_price * 100) AS BIGINT)) AS prev_item_cents,
+           SUM(CASE WHEN oi.delivered_us < a.anchor_us
+                    THEN CAST(round(oi.sale_price * 100) AS BIGINT) ELSE 0 END) AS prev_delivered_cents,
+           SUM(CASE WHEN oi.returned_us < a.anchor_us THEN 1 ELSE 0 END) AS prev_items_returned,
+           COUNT(DISTINCT pr.category) AS prev_categories,
+           COUNT(DISTINCT pr.brand) AS prev_brands,
+           SUM(CASE WHEN pr.category = m.category THEN 1 ELSE 0 END) AS prev_items_same_category,
+           SUM(CASE WHEN pr.brand = m.brand THEN 1 ELSE 0 END) AS prev_items_same_brand
+    FROM anchors a
+    JOIN order_items oi ON oi.user_id = a.user_id AND oi.created_us < a.anchor_us
+    LEFT JOIN products pr ON pr.id = oi.product_id
+    LEFT JOIN main_item m ON m.order_id = a.order_id
+    GROUP BY a.order_id
+),
+-- The customer's web events before the anchor (anonymous events have no user).
+ev_rows AS (
+    SELECT a.order_id, a.anchor_us, e.session_id, e.traffic_source, e.event_type, e.ts, e.event_hour
+    FROM anchors a
+    JOIN events e ON e.user_id = a.user_id
+    WHERE e.ts < a.anchor_us
+),
+ev AS (
+    SELECT order_id,
+           SUM(CASE WHEN ts >= anchor_us - 604800000000 THEN 1 ELSE 0 END) AS events_7d,
+           SUM(CASE WHEN ts >= anchor_us - 1209600000000 THEN 1 ELSE 0 END) AS events_14d,
+           SUM(CASE WHEN ts >= anchor_us - 2592000000000 THEN 1 ELSE 0 END) AS events_30d,
+           SUM(CASE WHEN ts >= anchor_us - 604800000000 AND traffic_source = 'Email' THEN 1 ELSE 0 END) AS email_events_7d,
+           SUM(CASE WHEN ts >= anchor_us - 1209600000000 AND traffic_source = 'Email' THEN 1 ELSE 0 END) AS email_events_14d,
+           SUM(CASE WHEN ts >= anchor_us - 2592000000000 AND traffic_source = 'Email' THEN 1 ELSE 0 END) AS email_events_30d,
+           SUM(CASE WHEN ts >= anchor_us - 604800000000 AND traffic_source = 'Adwords' THEN 1 ELSE 0 END) AS ads_events_7d,
+           SUM(CASE WHEN ts >= anchor_us - 1209600000000 AND traffic_source = 'Adwords' THEN 1 ELSE 0 END) AS ads_events_14d,
+           SUM(CASE WHEN ts >= anchor_us - 2592000000000 AND traffic_source = 'Adwords' THEN 1 ELSE 0 END) AS ads_events_30d,
+           SUM(CASE WHEN ts >= anchor_us - 604800000000 AND traffic_source IN ('Facebook', 'YouTube') THEN 1 ELSE 0 END) AS social_events_7d,
+           SUM(CASE WHEN ts >= anchor_us - 1209600000000 AND traffic_source IN ('Facebook', 'YouTube') THEN 1 ELSE 0 END) AS social_events_14d,
+           SUM(CASE WHEN ts >= anchor_us - 2592000000000 AND traffic_source IN ('Facebook', 'YouTube') THEN 1 ELSE 0 END) AS social_events_30d,
+           SUM(CASE WHEN ts >= anchor_us - 604800000000 AND traffic_source = 'Organic' THEN 1 ELSE 0 END) AS organic_events_7d,
+           SUM(CASE WHEN ts >= anchor_us - 1209600000000 AND traffic_source = 'Organic' THEN 1 ELSE 0 END) AS organic_events_14d,
+           SUM(CASE WHEN ts >= anchor_us - 2592000000000 AND traffic_source = 'Organic' THEN 1 ELSE 0 END) AS organic_events_30d,
+           SUM(CASE WHEN ts >= anchor_us - 2592000000000 AND event_type = 'cart' THEN 1 ELSE 0 END) AS cart_events_30d,
+           COUNT(*) AS events_all,
+           MIN(ts) AS first_event_us,
+           AVG(event_hour) AS event_hour_mean,
+           AVG(CASE WHEN event_hour >= 18 OR event_hour < 6 THEN 1E0 ELSE 0E0 END) AS event_evening_share
+    FROM ev_rows
+    GROUP BY order_id
+),
+-- Sessions before the anchor, each seen only through its events before the anchor. A browse
+-- session is one without a purchase event; a cart abandonment reached the cart but not a purchase.
+sess AS (
+    SELECT order_id, anchor_us, session_id,
+           MIN(ts) AS start_us,
+           MAX(ts) AS end_us,
+           COUNT(*) AS events,
+           MAX(CASE WHEN event_type = 'cart' THEN 1 ELSE 0 END) AS has_cart,
+           MAX(CASE WHEN event_type = 'purchase' THEN 1 ELSE 0 END) AS has_purchase
+    FROM ev_rows
+    GROUP BY order_id, anchor_us, session_id
+),
+sess_agg AS (
+    SELECT order_id,
+           SUM(CASE WHEN start_us >= anchor_us - 1209600000000 THEN 1 ELSE 0 END) AS sessions_14d,
+           SUM(CASE WHEN start_us >= anchor_us - 2592000000000 THEN 1 ELSE 0 END) AS sessions_30d,
+           SUM(CASE WHEN start_us >= anchor_us - 7776000000000 THEN 1 ELSE 0 END) AS sessions_90d,
+           COUNT(*) AS sessions_all,
+           SUM(CASE WHEN has_purchase = 0 THEN 1 ELSE 0 END) AS browse_sessions_all,
+           SUM(CASE WHEN has_purchase = 0 AND start_us >= anchor_us - 604800000000 THEN 1 ELSE 0 END) AS browse_sessions_7d,
+           SUM(CASE WHEN has_purchase = 0 AND start_us >= anchor_us - 1209600000000 THEN 1 ELSE 0 END) AS browse_sessions_14d,
+           SUM(CASE WHEN has_purchase = 0 AND start_us >= anchor_us - 2592000000000 THEN 1 ELSE 0 END) AS browse_sessions_30d,
+           SUM(CASE WHEN has_cart = 1 AND has_purchase = 0 THEN 1 ELSE 0 END) AS cart_abandon_sessions_all,
+           SUM(CASE WHEN has_cart = 1 AND has_purchase = 0 AND start_us >= anchor_us - 2592000000000 THEN 1 ELSE 0 END) AS cart_abandon_sessions_30d,
+           AVG(CAST(events AS DOUBLE)) AS events_per_session,
+           MAX(CASE WHEN has_purchase = 0 THEN end_us END) AS last_browse_us
+    FROM sess
+    GROUP BY order_id
+)
+SELECT
+    a.user_id,
+    a.order_id,
+    a.anchor_time,
+    a.anchor_us + pr.horizon_us < pr.run_end_us AS window_closed,
+    CAST(CASE WHEN l.next_us IS NULL THEN 0 ELSE 1 END AS BIGINT) AS label,
+    CAST(l.next_us - a.anchor_us AS DOUBLE) / 86400000000E0 AS days_to_repurchase,
+    -- features: the customer
+    CAST(u.age AS DOUBLE) AS age,
+    u.gender,
+    u.country,
+    u.state,
+    u.city,
+    u.traffic_source AS user_traffic_source,
+    CAST(a.anchor_us - u.created_us AS DOUBLE) / 86400000000E0 AS tenure_days,
+    -- features: the anchor moment
+    CAST(hour(a.anchor_time) AS DOUBLE) AS anchor_hour,
+    CAST(day_of_week(a.anchor_time) % 7 AS DOUBLE) AS anchor_dow,
+    CAST(month(a.anchor_time) AS DOUBLE) AS anchor_month,
+    -- features: the basket
+    CAST(b.basket_items AS DOUBLE) AS basket_items,
+    CAST(b.basket_cents AS DOUBLE) / 100E0 AS basket_value,
+    CAST(b.basket_retail_cents AS DOUBLE) / 100E0 AS basket_retail_value,
+    CAST(b.basket_max_cents AS DOUBLE) / 100E0 AS basket_max_item_value,
+    CASE WHEN b.basket_retail_cents > 0
+         THEN 1E0 - CAST(b.basket_cents AS DOUBLE) / CAST(b.basket_retail_cents AS DOUBLE) END AS basket_discount,
+    CAST(b.basket_categories AS DOUBLE) AS basket_categories,
+    CAST(b.basket_brands AS DOUBLE) AS basket_brands,
+    CAST(b.basket_distribution_centers AS DOUBLE) AS basket_distribution_centers,
+    m.category AS main_category,
+    m.department AS main_department,
+    m.brand AS main_brand,
+    m.product_name AS main_product_name,
+    m.dc_name AS main_distribution_center,
+    -- features: order history before the anchor (recency, frequency, monetary, returns)
+    CAST(h.prev_orders AS DOUBLE) AS prev_orders,
+    CAST(COALESCE(h.prev_completed, 0) AS DOUBLE) AS prev_completed,
+    CAST(COALESCE(h.prev_cancelled, 0) AS DOUBLE) AS prev_cancelled,
+    CAST(COALESCE(h.prev_returned, 0) AS DOUBLE) AS prev_returned,
+    CAST(a.anchor_us - h.first_order_us AS DOUBLE) / 86400000000E0 AS days_since_first_order,
+    CAST(a.anchor_us - h.last_order_us AS DOUBLE) / 86400000000E0 AS days_since_prev_order,
+    CAST(a.anchor_us - h.last_completed_us AS DOUBLE) / 86400000000E0 AS days_since_prev_completed,
+    h.prev_order_hour_mean,
+    CAST(COALESCE(pi.prev_items, 0) AS DOUBLE) AS prev_items,
+    CAST(COALESCE(pi.prev_item_cents, 0) AS DOUBLE) / 100E0 AS prev_item_value,
+    CAST(COALESCE(pi.prev_delivered_cents, 0) AS DOUBLE) / 100E0 AS prev_delivered_value,
+    CASE WHEN pi.prev_items > 0
+         THEN CAST(pi.prev_items_returned AS DOUBLE) / CAST(pi.prev_items AS DOUBLE) END AS prev_item_return_rate,
+    CAST(COALESCE(pi.prev_categories, 0) AS DOUBLE) AS prev_categories,
+    CAST(COALESCE(pi.prev_brands, 0) AS DOUBLE) AS prev_brands,
+    CASE WHEN pi.prev_items > 0
+         THEN CAST(pi.prev_items_same_category AS DOUBLE) / CAST(pi.prev_items AS DOUBLE) END AS prev_same_category_share,
+    CASE WHEN pi.prev_items > 0
+         THEN CAST(pi.prev_items_same_brand AS DOUBLE) / CAST(pi.prev_items AS DOUBLE) END AS prev_same_brand_share,
+    -- features: web events and sessions before the anchor
+    CAST(COALESCE(ev.events_7d, 0) AS DOUBLE) AS events_7d,
+    CAST(COALESCE(ev.events_14d, 0) AS DOUBLE) AS events_14d,
+    CAST(COALESCE(ev.events_30d, 0) AS DOUBLE) AS events_30d,
+    CAST(COALESCE(ev.email_events_7d, 0) AS DOUBLE) AS email_events_7d,
+    CAST(COALESCE(ev.email_events_14d, 0) AS DOUBLE) AS email_events_14d,
+    CAST(COALESCE(ev.email_events_30d, 0) AS DOUBLE) AS email_events_30d,
+    CAST(COALESCE(ev.ads_events_7d, 0) AS DOUBLE) AS ads_events_7d,
+    CAST(COALESCE(ev.ads_events_14d, 0) AS DOUBLE) AS ads_events_14d,
+    CAST(COALESCE(ev.ads_events_30d, 0) AS DOUBLE) AS ads_events_30d,
+    CAST(COALESCE(ev.social_events_7d, 0) AS DOUBLE) AS social_events_7d,
+    CAST(COALESCE(ev.social_events_14d, 0) AS DOUBLE) AS social_events_14d,
+    CAST(COALESCE(ev.social_events_30d, 0) AS DOUBLE) AS social_events_30d,
+    CAST(COALESCE(ev.organic_events_7d, 0) AS DOUBLE) AS organic_events_7d,
+    CAST(COALESCE(ev.organic_events_14d, 0) AS DOUBLE) AS organic_events_14d,
+    CAST(COALESCE(ev.organic_events_30d, 0) AS DOUBLE) AS organic_events_30d,
+    CAST(COALESCE(ev.cart_events_30d, 0) AS DOUBLE) AS cart_events_30d,
+    CAST(COALESCE(ev.events_all, 0) AS DOUBLE) AS events_all,
+    CAST(a.anchor_us - ev.first_event_us AS DOUBLE) / 86400000000E0 AS days_since_first_visit,
+    ev.event_hour_mean,
+    ev.event_evening_share,
+    CAST(COALESCE(sa.sessions_14d, 0) AS DOUBLE) AS sessions_14d,
+    CAST(COALESCE(sa.sessions_30d, 0) AS DOUBLE) AS sessions_30d,
+    CAST(COALESCE(sa.sessions_90d, 0) AS DOUBLE) AS sessions_90d,
+    CAST(COALESCE(sa.sessions_all, 0) AS DOUBLE) AS sessions_all,
+    CAST(COALESCE(sa.browse_sessions_7d, 0) AS DOUBLE) AS browse_sessions_7d,
+    CAST(COALESCE(sa.browse_sessions_14d, 0) AS DOUBLE) AS browse_sessions_14d,
+    CAST(COALESCE(sa.browse_sessions_30d, 0) AS DOUBLE) AS browse_sessions_30d,
+    CAST(COALESCE(sa.browse_sessions_all, 0) AS DOUBLE) AS browse_sessions_all,
+    CAST(COALESCE(sa.cart_abandon_sessions_30d, 0) AS DOUBLE) AS cart_abandon_sessions_30d,
+    CAST(COALESCE(sa.cart_abandon_sessions_all, 0) AS DOUBLE) AS cart_abandon_sessions_all,
+    sa.events_per_session,
+    CAST(a.anchor_us - sa.last_browse_us AS DOUBLE) / 86400000000E0 AS days_since_last_browse
+FROM anchors a
+CROSS JOIN params pr
+JOIN labels l ON l.order_id = a.order_id
+LEFT JOIN users u ON u.id = a.user_id
+LEFT JOIN basket b ON b.order_id = a.order_id
+LEFT JOIN main_item m ON m.order_id = a.order_id
+LEFT JOIN history h ON h.order_id = a.order_id
+LEFT JOIN prev_items pi ON pi.order_id = a.order_id
+LEFT JOIN ev ON ev.order_id = a.order_id
+LEFT JOIN sess_agg sa ON sa.order_id = a.order_id
