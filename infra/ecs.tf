@@ -54,8 +54,13 @@ locals {
       REPURCHASE_ATHENA_WORKGROUP    = aws_athena_workgroup.main.name
       REPURCHASE_ATHENA_TIMEOUT_SECS = tostring(var.athena_timeout_secs)
     }
-    "build-features" = {}
-    train            = {}
+    "build-features" = {
+      REPURCHASE_FEATURES_ENGINE     = var.features_engine
+      REPURCHASE_LAKE_DATABASE       = aws_glue_catalog_database.lake.name
+      REPURCHASE_ATHENA_WORKGROUP    = aws_athena_workgroup.main.name
+      REPURCHASE_ATHENA_TIMEOUT_SECS = tostring(var.athena_timeout_secs)
+    }
+    train = {}
     calibrate        = {}
     score            = {}
   }

@@ -11,8 +11,9 @@ locals {
       write = ["raw/*", "staging/*"]
     }
     build-features = {
-      read  = ["raw/*", "features/*"]
-      write = ["features/*"]
+      # staging/athena/*: --engine athena's UNLOAD output and Athena's query results.
+      read  = ["raw/*", "features/*", "staging/athena/*"]
+      write = ["features/*", "staging/athena/*"]
     }
     train = {
       read  = ["features/train/*", "models/*"]
@@ -29,6 +30,9 @@ locals {
   }
 
   lake_object_arn = "${aws_s3_bucket.lake.arn}/${local.data_prefix}"
+
+  # Workers that run Athena queries.
+  athena_workers = var.features_engine == "athena" ? ["extract", "build-features"] : ["extract"]
 
   # var.source_s3_paths ("bucket" or "bucket/prefix"): the data extract reads (TheLook's tables
   # behind Athena, or a folder of CSV/Parquet files).
@@ -151,10 +155,11 @@ data "aws_iam_policy_document" "worker" {
     resources = [aws_kms_key.main.arn]
   }
 
-  # extract only: Athena in the workgroup, Glue read on TheLook's database, the source data and
-  # the bucket location lookups Athena makes for UNLOAD and query results.
+  # extract (and build-features with features_engine = "athena"): Athena in the workgroup, Glue
+  # read on TheLook's (extract) or the lake's (build-features) database, the source data and the
+  # bucket location lookups Athena makes for UNLOAD and query results.
   dynamic "statement" {
-    for_each = each.key == "extract" ? [1] : []
+    for_each = contains(local.athena_workers, each.key) ? [1] : []
     content {
       sid = "AthenaWorkgroup"
       actions = [
@@ -187,7 +192,26 @@ data "aws_iam_policy_document" "worker" {
   }
 
   dynamic "statement" {
-    for_each = each.key == "extract" ? [1] : []
+    for_each = each.key == "build-features" && var.features_engine == "athena" ? [1] : []
+    content {
+      sid = "GlueReadLake"
+      actions = [
+        "glue:GetDatabase",
+        "glue:GetTable",
+        "glue:GetTables",
+        "glue:GetPartition",
+        "glue:GetPartitions",
+      ]
+      resources = [
+        "arn:${local.partition}:glue:${var.region}:${local.account_id}:catalog",
+        "arn:${local.partition}:glue:${var.region}:${local.account_id}:database/${aws_glue_catalog_database.lake.name}",
+        "arn:${local.partition}:glue:${var.region}:${local.account_id}:table/${aws_glue_catalog_database.lake.name}/*",
+      ]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = contains(local.athena_workers, each.key) ? [1] : []
     content {
       sid       = "AthenaResultBucket" # what Athena checks on the UNLOAD and result locations
       actions   = ["s3:GetBucketLocation", "s3:ListBucketMultipartUploads"]

@@ -238,6 +238,16 @@ variable "extract_source" {
   }
 }
 
+variable "features_engine" {
+  description = "REPURCHASE_FEATURES_ENGINE for build-features: \"datafusion\" (in the task) or \"athena\" (the feature query as an Athena UNLOAD over the lake's Glue tables, for data that outgrows one task; grants build-features Athena and Glue read on the lake database)."
+  type        = string
+  default     = "datafusion"
+  validation {
+    condition     = contains(["datafusion", "athena"], var.features_engine)
+    error_message = "features_engine must be \"datafusion\" or \"athena\"."
+  }
+}
+
 variable "source_s3_paths" {
   description = "Where extract reads its source: \"bucket\" or \"bucket/prefix\" entries (the S3 data behind TheLook's Athena tables, or the CSV/Parquet folder of extract_source). Read-only access is granted to extract's role only."
   type        = list(string)
