@@ -18,7 +18,7 @@ use forust_ml::sampler::SampleMethod;
 use repurchase_core::CoreError;
 use serde::{Deserialize, Serialize};
 
-use crate::encoding::{TargetEncoder, out_of_fold_weighted};
+use crate::encoding::{EncoderLookup, TargetEncoder, out_of_fold_weighted};
 use crate::table::{FeatureKind, FeatureSpec, FeatureTable, is_identifier};
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -252,10 +252,15 @@ impl ModelArtifact {
 
     /// Uncalibrated probabilities for every row of `t`.
     /// The parsed booster with the artefact's encoders, for scoring many batches.
-    pub fn predictor(&self) -> Result<Predictor<'_>, CoreError> {
+    pub fn predictor(&self) -> Result<Predictor, CoreError> {
         Ok(Predictor {
-            artifact: self,
+            features: self.features.clone(),
             booster: self.booster()?,
+            lookups: self
+                .encoders
+                .iter()
+                .map(|(k, e)| (k.clone(), e.lookup()))
+                .collect(),
         })
     }
 
@@ -313,18 +318,19 @@ impl ModelArtifact {
 /// batch becomes the feature matrix without an intermediate [`FeatureTable`] (no per-value
 /// `String`s), which keeps `score`'s memory at one batch whatever the population. Gives exactly
 /// [`ModelArtifact::predict`]'s numbers for the same rows.
-pub struct Predictor<'a> {
-    artifact: &'a ModelArtifact,
+pub struct Predictor {
+    features: Vec<FeatureSpec>,
     booster: GradientBooster,
+    lookups: BTreeMap<String, EncoderLookup>,
 }
 
-impl Predictor<'_> {
+impl Predictor {
     pub fn predict_batch(&self, batch: &RecordBatch) -> Result<Vec<f64>, CoreError> {
         let n = batch.num_rows();
         if n == 0 {
             return Ok(Vec::new());
         }
-        let features = &self.artifact.features;
+        let features = &self.features;
         let mut x = Vec::with_capacity(n * features.len());
         for spec in features {
             let col = batch
@@ -345,14 +351,16 @@ impl Predictor<'_> {
                     }
                 }
                 FeatureKind::Categorical => {
-                    let enc = &self.artifact.encoders[&spec.name];
+                    let enc = self.lookups.get(&spec.name).ok_or_else(|| {
+                        model_err(format!("no encoder for feature {:?}", spec.name))
+                    })?;
                     let text = arrow::compute::cast(col, &DataType::Utf8View)
                         .map_err(|e| model_err(format!("{}: {e}", spec.name)))?;
                     let a = text
                         .as_any()
                         .downcast_ref::<StringViewArray>()
                         .ok_or_else(|| model_err(format!("{} is not text", spec.name)))?;
-                    x.extend(a.iter().map(|v| enc.transform_one(v)));
+                    x.extend(a.iter().map(|v| enc.get(v)));
                 }
             }
         }

@@ -104,6 +104,17 @@ impl TargetEncoder {
         }
     }
 
+    /// The encoder as a hash table, for encoding many rows: the same numbers as
+    /// [`TargetEncoder::transform_one`] without a string-ordered search per value.
+    pub fn lookup(&self) -> EncoderLookup {
+        let unknown = self.values.get(OTHER).copied().unwrap_or(self.prior);
+        EncoderLookup {
+            values: self.values.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            missing: self.values.get(MISSING).copied().unwrap_or(unknown),
+            unknown,
+        }
+    }
+
     pub fn transform_one(&self, v: Option<&str>) -> f64 {
         let key = v.unwrap_or(MISSING);
         self.values
@@ -118,6 +129,24 @@ impl TargetEncoder {
             .iter()
             .map(|v| self.transform_one(v.as_deref()))
             .collect()
+    }
+}
+
+/// [`TargetEncoder::lookup`]: value → encoding, with the encodings of a missing value and of a
+/// category the encoder never saw.
+#[derive(Debug, Clone)]
+pub struct EncoderLookup {
+    values: HashMap<String, f64>,
+    missing: f64,
+    unknown: f64,
+}
+
+impl EncoderLookup {
+    pub fn get(&self, v: Option<&str>) -> f64 {
+        match v {
+            None => self.missing,
+            Some(s) => self.values.get(s).copied().unwrap_or(self.unknown),
+        }
     }
 }
 

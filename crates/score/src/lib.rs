@@ -49,8 +49,11 @@ use repurchase_core::publish::PartitionWriter;
 use repurchase_core::schema::ts_type;
 use repurchase_core::{CoreError, DataRoot, Result, RunDate};
 use repurchase_model::ModelArtifact;
+use repurchase_model::booster::Predictor;
+use repurchase_model::calibration::Calibrator;
 use repurchase_model::io::read_artifact;
 use repurchase_model::metrics::decile_of;
+use repurchase_model::timing::RepurchaseTiming;
 use serde::Serialize;
 use tracing::info;
 
@@ -223,7 +226,7 @@ async fn score_rows(
     let ctx = SessionContext::new();
     let (_, features_input) =
         register_partition(&ctx, root, Dataset::FeaturesScore, run_date, "features").await?;
-    let mut stream = ctx
+    let stream = ctx
         .table("features")
         .await
         .map_err(|e| CoreError::query("read features/score", e))?
@@ -231,68 +234,33 @@ async fn score_rows(
         .await
         .map_err(|e| CoreError::query("read features/score", e))?;
 
-    let run_end = run_date.end_exclusive_micros();
+    let scorer = Arc::new(BatchScorer {
+        predictor,
+        cal,
+        timing,
+        run_end: run_date.end_exclusive_micros(),
+        shard,
+    });
+    // Decoding runs on the runtime's workers; predicting on the blocking pool, one batch per core
+    // at a time. Rows are sorted at the end, so the order parts arrive in does not matter.
+    let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut parts = stream
+        .map(|batch| {
+            let scorer = scorer.clone();
+            async move {
+                let batch = batch.map_err(|e| CoreError::query("read features/score", e))?;
+                tokio::task::spawn_blocking(move || scorer.score(&batch))
+                    .await
+                    .map_err(|e| CoreError::Invalid(format!("scoring task failed: {e}")))?
+            }
+        })
+        .buffered(parallel);
     let mut rows = Rows::default();
     let mut rows_in = 0u64;
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| CoreError::query("read features/score", e))?;
-        rows_in += batch.num_rows() as u64;
-        let batch = match shard {
-            Some(s) => {
-                let users = int64(&batch, "user_id")?;
-                let keep: BooleanArray = users
-                    .iter()
-                    .map(|u| Some(u.is_some_and(|u| shard_of(u, s.count) == s.index)))
-                    .collect();
-                arrow::compute::filter_record_batch(&batch, &keep)
-                    .map_err(|e| CoreError::arrow("shard filter", e))?
-            }
-            None => batch,
-        };
-        if batch.num_rows() == 0 {
-            continue;
-        }
-        // Anchors that already repurchased in their window are reported, not predicted.
-        let already: Vec<bool> = match batch.column_by_name("repurchased_so_far") {
-            Some(c) => c
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .ok_or_else(|| bad("repurchased_so_far is not an integer"))?
-                .iter()
-                .map(|v| v == Some(1))
-                .collect(),
-            None => vec![false; batch.num_rows()],
-        };
-        let open_mask = BooleanArray::from(already.iter().map(|a| !a).collect::<Vec<_>>());
-        let open = arrow::compute::filter_record_batch(&batch, &open_mask)
-            .map_err(|e| CoreError::arrow("open anchors", e))?;
-        let raw = predictor.predict_batch(&open)?;
-        let mut raw = raw.into_iter();
-        let users = int64(&batch, "user_id")?;
-        let orders = int64(&batch, "order_id")?;
-        let anchors = batch
-            .column_by_name("anchor_time")
-            .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
-            .ok_or_else(|| bad("anchor_time missing or not a timestamp"))?;
-        for (i, &done) in already.iter().enumerate() {
-            let anchor_us = anchors.value(i);
-            let elapsed = (run_end - anchor_us) as f64 / 86_400_000_000.0;
-            let (at_anchor, prob) = if done {
-                (None, None)
-            } else {
-                let p = cal.predict(raw.next().ok_or_else(|| bad("prediction count"))?);
-                (Some(p), Some(timing.conditional(p, elapsed)))
-            };
-            rows.push(
-                users.value(i),
-                orders.value(i),
-                anchor_us,
-                done,
-                elapsed,
-                prob,
-                at_anchor,
-            );
-        }
+    while let Some(part) = parts.next().await {
+        let (n_in, part) = part?;
+        rows_in += n_in;
+        rows.extend(part);
     }
     let n = rows.user_id.len() as u64;
     let scored = rows.prob.iter().filter(|p| p.is_some()).count() as u64;
@@ -352,6 +320,16 @@ impl Rows {
         self.at_anchor.push(at_anchor);
     }
 
+    fn extend(&mut self, other: Rows) {
+        self.user_id.extend(other.user_id);
+        self.order_id.extend(other.order_id);
+        self.anchor_us.extend(other.anchor_us);
+        self.already.extend(other.already);
+        self.elapsed.extend(other.elapsed);
+        self.prob.extend(other.prob);
+        self.at_anchor.extend(other.at_anchor);
+    }
+
     /// The output batch without deciles, sorted by anchor time then anchor order (DataFusion
     /// may read files and row groups in any order).
     fn into_batch(self, threshold: f64, model_version: &str) -> Result<RecordBatch> {
@@ -380,6 +358,81 @@ impl Rows {
         let batch = RecordBatch::try_new(output_schema(), columns)
             .map_err(|e| CoreError::arrow("scores", e))?;
         sorted(&batch)
+    }
+}
+
+/// Everything needed to score one batch of features, shared by the scoring tasks.
+struct BatchScorer {
+    predictor: Predictor,
+    cal: Calibrator,
+    timing: RepurchaseTiming,
+    run_end: i64,
+    shard: Option<Shard>,
+}
+
+impl BatchScorer {
+    /// Rows read and the scored rows of one feature batch (of this shard's customers).
+    fn score(&self, batch: &RecordBatch) -> Result<(u64, Rows)> {
+        let rows_in = batch.num_rows() as u64;
+        let mut rows = Rows::default();
+        let batch = match self.shard {
+            Some(s) => {
+                let users = int64(batch, "user_id")?;
+                let keep: BooleanArray = users
+                    .iter()
+                    .map(|u| Some(u.is_some_and(|u| shard_of(u, s.count) == s.index)))
+                    .collect();
+                arrow::compute::filter_record_batch(batch, &keep)
+                    .map_err(|e| CoreError::arrow("shard filter", e))?
+            }
+            None => batch.clone(),
+        };
+        if batch.num_rows() == 0 {
+            return Ok((rows_in, rows));
+        }
+        // Anchors that already repurchased in their window are reported, not predicted.
+        let already: Vec<bool> = match batch.column_by_name("repurchased_so_far") {
+            Some(c) => c
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| bad("repurchased_so_far is not an integer"))?
+                .iter()
+                .map(|v| v == Some(1))
+                .collect(),
+            None => vec![false; batch.num_rows()],
+        };
+        let open_mask = BooleanArray::from(already.iter().map(|a| !a).collect::<Vec<_>>());
+        let open = arrow::compute::filter_record_batch(&batch, &open_mask)
+            .map_err(|e| CoreError::arrow("open anchors", e))?;
+        let mut raw = self.predictor.predict_batch(&open)?.into_iter();
+        let users = int64(&batch, "user_id")?;
+        let orders = int64(&batch, "order_id")?;
+        let anchors = batch
+            .column_by_name("anchor_time")
+            .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+            .ok_or_else(|| bad("anchor_time missing or not a timestamp"))?;
+        for (i, &done) in already.iter().enumerate() {
+            let anchor_us = anchors.value(i);
+            let elapsed = (self.run_end - anchor_us) as f64 / 86_400_000_000.0;
+            let (at_anchor, prob) = if done {
+                (None, None)
+            } else {
+                let p = self
+                    .cal
+                    .predict(raw.next().ok_or_else(|| bad("prediction count"))?);
+                (Some(p), Some(self.timing.conditional(p, elapsed)))
+            };
+            rows.push(
+                users.value(i),
+                orders.value(i),
+                anchor_us,
+                done,
+                elapsed,
+                prob,
+                at_anchor,
+            );
+        }
+        Ok((rows_in, rows))
     }
 }
 
