@@ -5,7 +5,8 @@
 --   $horizon_us  BIGINT   label horizon (60 days) in microseconds
 -- Table `anchors` (order_id, user_id, anchor_time, anchor_us) comes from
 -- sql/features/anchor_set.sql, materialised once before this query: each customer's first
--- completed order, or every completed order.
+-- completed order, or every completed order. Table `items` (the anchor baskets' items with their
+-- product and distribution centre) comes from sql/features/anchor_items.sql, materialised after it.
 --
 -- One row per anchor. Meta columns (never model features): user_id, order_id, anchor_time,
 -- window_closed, label (repurchased_so_far in the score partition) and days_to_repurchase (days
@@ -55,16 +56,6 @@ history AS (
     FROM anchors a
     LEFT JOIN o p ON p.user_id = a.user_id AND p.created_us < a.anchor_us
     GROUP BY a.order_id
-),
-items AS (
-    SELECT a.order_id, oi.id AS item_id,
-           CAST(ROUND(oi.sale_price * 100) AS BIGINT) AS sale_cents,
-           CAST(ROUND(pr.retail_price * 100) AS BIGINT) AS retail_cents,
-           pr.category, pr.department, pr.brand, pr.name AS product_name, dc.name AS dc_name
-    FROM anchors a
-    JOIN order_items oi ON oi.order_id = a.order_id
-    LEFT JOIN products pr ON pr.id = oi.product_id
-    LEFT JOIN distribution_centers dc ON dc.id = pr.distribution_center_id
 ),
 -- Distinct counts are taken in two steps, distinct values per group through grouping sets and
 -- then COUNT (which skips NULL, like COUNT(DISTINCT)): DataFusion's COUNT(DISTINCT) on strings

@@ -424,6 +424,18 @@ pub async fn compute(
         .map_err(|e| CoreError::query(set.name, e))?;
     ctx.register_table("anchors", anchors.into_view())
         .map_err(|e| CoreError::query(set.name, e))?;
+    // Their basket items likewise (read by four CTEs of the feature query).
+    let items_sql = sql_file!("features/anchor_items.sql");
+    let items = items_sql
+        .dataframe(ctx, vec![])
+        .await?
+        .cache()
+        .await
+        .map_err(|e| CoreError::query(items_sql.name, e))?;
+    ctx.deregister_table("items")
+        .map_err(|e| CoreError::query(items_sql.name, e))?;
+    ctx.register_table("items", items.into_view())
+        .map_err(|e| CoreError::query(items_sql.name, e))?;
 
     let sql = sql_file!("features/anchors.sql");
     let horizon_us = i64::from(horizon_days) * 86_400_000_000;
