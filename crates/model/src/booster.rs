@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, StringViewArray};
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Schema};
 use forust_ml::Matrix;
 use forust_ml::gradientbooster::GradientBooster;
 use forust_ml::gradientbooster::ImportanceMethod;
@@ -19,6 +19,7 @@ use repurchase_core::CoreError;
 use serde::{Deserialize, Serialize};
 
 use crate::encoding::{EncoderLookup, TargetEncoder, out_of_fold_weighted};
+use crate::forest::{Forest, sigmoid};
 use crate::table::{FeatureKind, FeatureSpec, FeatureTable, is_identifier};
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -250,12 +251,18 @@ impl ModelArtifact {
         Ok(x)
     }
 
-    /// Uncalibrated probabilities for every row of `t`.
-    /// The parsed booster with the artefact's encoders, for scoring many batches.
+    /// The booster's prediction trees, compiled ([`Forest`]).
+    pub fn forest(&self) -> Result<Forest, CoreError> {
+        Forest::compile(&self.booster()?, self.features.len())
+    }
+
+    /// The compiled trees with the artefact's encoders, for scoring many batches.
     pub fn predictor(&self) -> Result<Predictor, CoreError> {
+        let (forest, used) = self.forest()?.compact();
         Ok(Predictor {
             features: self.features.clone(),
-            booster: self.booster()?,
+            used: used.iter().map(|&i| self.features[i].clone()).collect(),
+            forest,
             lookups: self
                 .encoders
                 .iter()
@@ -264,17 +271,17 @@ impl ModelArtifact {
         })
     }
 
+    /// Uncalibrated probabilities for every row of `t`.
     pub fn predict(&self, t: &FeatureTable) -> Result<Vec<f64>, CoreError> {
         if t.is_empty() {
             return Ok(Vec::new());
         }
         let x = self.matrix(t)?;
-        let booster = self.booster()?;
-        let m = Matrix::new(&x, t.len(), self.features.len());
-        Ok(booster
-            .predict(&m, true)
+        Ok(self
+            .forest()?
+            .predict_column_major(&x, t.len())
             .into_iter()
-            .map(|z| 1.0 / (1.0 + (-z).exp()))
+            .map(sigmoid)
             .collect())
     }
 
@@ -314,34 +321,70 @@ impl ModelArtifact {
     }
 }
 
-/// Scores Arrow batches of a feature partition directly: the booster is parsed once and each
-/// batch becomes the feature matrix without an intermediate [`FeatureTable`] (no per-value
-/// `String`s), which keeps `score`'s memory at one batch whatever the population. Gives exactly
-/// [`ModelArtifact::predict`]'s numbers for the same rows.
+/// Scores Arrow batches of a feature partition directly: the trees are compiled once and each
+/// batch becomes a row-major matrix of the features the trees use, without an intermediate
+/// [`FeatureTable`] (no per-value `String`s), which keeps `score`'s memory at one batch whatever
+/// the population. Gives exactly [`ModelArtifact::predict`]'s numbers for the same rows.
 pub struct Predictor {
+    /// The model's features, all of which the input must have.
     features: Vec<FeatureSpec>,
-    booster: GradientBooster,
+    /// Those the trees split on, in the compacted forest's column order.
+    used: Vec<FeatureSpec>,
+    forest: Forest,
     lookups: BTreeMap<String, EncoderLookup>,
 }
 
 impl Predictor {
+    /// Refuses input lacking a model feature (a partition of another schema), even one no tree
+    /// splits on.
+    pub fn check_schema(&self, schema: &Schema) -> Result<(), CoreError> {
+        match self
+            .features
+            .iter()
+            .find(|f| schema.field_with_name(&f.name).is_err())
+        {
+            Some(f) => Err(model_err(format!(
+                "feature {:?} missing from input",
+                f.name
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The feature columns prediction reads.
+    pub fn input_columns(&self) -> impl Iterator<Item = &str> {
+        self.used.iter().map(|f| f.name.as_str())
+    }
+
     pub fn predict_batch(&self, batch: &RecordBatch) -> Result<Vec<f64>, CoreError> {
         let n = batch.num_rows();
+        let p = self.used.len();
         if n == 0 {
             return Ok(Vec::new());
         }
-        let features = &self.features;
-        let mut x = Vec::with_capacity(n * features.len());
-        for spec in features {
+        // Row-major: the trees read one row's features at a time.
+        let mut x = vec![f64::NAN; n * p];
+        // Column j of the row-major matrix.
+        fn fill(x: &mut [f64], j: usize, p: usize, values: impl Iterator<Item = f64>) {
+            for (slot, v) in x[j..].iter_mut().step_by(p).zip(values) {
+                *slot = v;
+            }
+        }
+        for (j, spec) in self.used.iter().enumerate() {
             let col = batch
                 .column_by_name(&spec.name)
                 .ok_or_else(|| model_err(format!("feature {:?} missing from input", spec.name)))?;
             match spec.kind {
                 FeatureKind::Numeric => {
                     if let Some(a) = col.as_any().downcast_ref::<Float64Array>() {
-                        x.extend(a.iter().map(|v| v.unwrap_or(f64::NAN)));
+                        fill(&mut x, j, p, a.iter().map(|v| v.unwrap_or(f64::NAN)));
                     } else if let Some(a) = col.as_any().downcast_ref::<Int64Array>() {
-                        x.extend(a.iter().map(|v| v.map_or(f64::NAN, |v| v as f64)));
+                        fill(
+                            &mut x,
+                            j,
+                            p,
+                            a.iter().map(|v| v.map_or(f64::NAN, |v| v as f64)),
+                        );
                     } else {
                         return Err(model_err(format!(
                             "feature {:?} is {} where a number is expected",
@@ -360,16 +403,15 @@ impl Predictor {
                         .as_any()
                         .downcast_ref::<StringViewArray>()
                         .ok_or_else(|| model_err(format!("{} is not text", spec.name)))?;
-                    x.extend(a.iter().map(|v| enc.get(v)));
+                    fill(&mut x, j, p, a.iter().map(|v| enc.get(v)));
                 }
             }
         }
-        let m = Matrix::new(&x, n, features.len());
         Ok(self
-            .booster
-            .predict(&m, true)
+            .forest
+            .predict_row_major(&x, n)
             .into_iter()
-            .map(|z| 1.0 / (1.0 + (-z).exp()))
+            .map(sigmoid)
             .collect())
     }
 }

@@ -4,6 +4,7 @@
 //!   features (and refuses any identifier).
 //! - [`encoding`]: categorical → number, fitted on the training window only.
 //! - [`booster`]: the gradient-boosted trees (forust-ml) and the saved model artefact.
+//! - [`forest`]: the trees compiled for fast, exact prediction.
 //! - [`calibration`] and [`metrics`]: probability calibration and evaluation.
 //! - [`split`]: the out-of-time train / validation / test windows.
 //! - [`report`]: the self-contained HTML evaluation report (metrics, curves, deciles).
@@ -12,6 +13,7 @@
 pub mod booster;
 pub mod calibration;
 pub mod encoding;
+pub mod forest;
 pub mod io;
 pub mod metrics;
 pub mod report;

@@ -34,7 +34,7 @@ use arrow::array::{
     Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray, UInt32Array,
 };
-use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use clap::Args as ClapArgs;
 use datafusion::prelude::SessionContext;
@@ -226,9 +226,19 @@ async fn score_rows(
     let ctx = SessionContext::new();
     let (_, features_input) =
         register_partition(&ctx, root, Dataset::FeaturesScore, run_date, "features").await?;
-    let stream = ctx
+    let features = ctx
         .table("features")
         .await
+        .map_err(|e| CoreError::query("read features/score", e))?;
+    predictor.check_schema(features.schema().as_arrow())?;
+    // Only the columns the trees split on are read and decoded, with what each row reports.
+    let mut columns: Vec<&str> = ["user_id", "order_id", "anchor_time", "repurchased_so_far"]
+        .into_iter()
+        .filter(|c| features.schema().has_column_with_unqualified_name(c))
+        .collect();
+    columns.extend(predictor.input_columns());
+    let stream = features
+        .select_columns(&columns)
         .map_err(|e| CoreError::query("read features/score", e))?
         .execute_stream()
         .await
@@ -436,19 +446,24 @@ impl BatchScorer {
     }
 }
 
-/// `batch` sorted by anchor time, then anchor order.
+/// `batch` sorted by anchor time, then anchor order (a plain key sort: arrow's generic lexsort
+/// compared through dynamic comparators and took a tenth of scoring time at 2M rows).
 fn sorted(batch: &RecordBatch) -> Result<RecordBatch> {
-    let key = |name: &str| -> Result<SortColumn> {
-        Ok(SortColumn {
-            values: batch
-                .column_by_name(name)
-                .ok_or_else(|| bad(&format!("{name} missing")))?
-                .clone(),
-            options: None,
-        })
-    };
-    let idx = lexsort_to_indices(&[key("anchor_time")?, key("anchor_order_id")?], None)
-        .map_err(|e| CoreError::arrow("sort scores", e))?;
+    let anchors = batch
+        .column_by_name("anchor_time")
+        .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+        .ok_or_else(|| bad("anchor_time missing or not a timestamp"))?;
+    let orders = int64(batch, "anchor_order_id")?;
+    let mut keys: Vec<(i64, i64, u32)> = anchors
+        .values()
+        .iter()
+        .zip(orders.values().iter())
+        .zip(0u32..)
+        .map(|((&a, &o), i)| (a, o, i))
+        .collect();
+    // A stable (run-adaptive) sort: each feature file arrives already in anchor order.
+    keys.sort();
+    let idx = UInt32Array::from_iter_values(keys.into_iter().map(|k| k.2));
     take_record_batch(batch, &idx).map_err(|e| CoreError::arrow("sort scores", e))
 }
 
@@ -459,17 +474,14 @@ fn with_deciles(batch: &RecordBatch) -> Result<RecordBatch> {
         .and_then(|c| c.as_any().downcast_ref::<Float64Array>())
         .ok_or_else(|| bad("probability missing"))?;
     let orders = int64(batch, "anchor_order_id")?;
-    let mut open: Vec<usize> = (0..batch.num_rows())
+    let mut open: Vec<(f64, i64, usize)> = (0..batch.num_rows())
         .filter(|&i| probs.is_valid(i))
+        .map(|i| (probs.value(i), orders.value(i), i))
         .collect();
-    open.sort_by(|&a, &b| {
-        probs
-            .value(b)
-            .total_cmp(&probs.value(a))
-            .then(orders.value(a).cmp(&orders.value(b)))
-    });
+    // Highest first; ties by anchor order, then row (all distinct, so any sort gives this order).
+    open.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
     let mut decile = vec![None; batch.num_rows()];
-    for (rank, &i) in open.iter().enumerate() {
+    for (rank, &(_, _, i)) in open.iter().enumerate() {
         decile[i] = Some(decile_of(rank, open.len()));
     }
     let idx = output_schema()
