@@ -106,6 +106,18 @@ impl ModelArtifact {
         params: &BoosterParams,
         train_weights: Option<&[f64]>,
     ) -> Result<ModelArtifact, CoreError> {
+        let prepared = ModelArtifact::prepare(train, valid, params, train_weights)?;
+        ModelArtifact::fit_prepared(&prepared, params, true)
+    }
+
+    /// Fits the encoders and encodes both windows: everything fits of other booster parameters
+    /// (tree depths) share. `params` gives the encoding settings.
+    pub fn prepare(
+        train: &FeatureTable,
+        valid: &FeatureTable,
+        params: &BoosterParams,
+        train_weights: Option<&[f64]>,
+    ) -> Result<Prepared, CoreError> {
         if let Some(w) = train_weights {
             if w.len() != train.len() {
                 return Err(model_err(format!(
@@ -146,7 +158,7 @@ impl ModelArtifact {
                 ),
             );
         }
-        let mut artifact = ModelArtifact {
+        let artifact = ModelArtifact {
             format_version: FORMAT_VERSION,
             features: train.specs.clone(),
             encoders,
@@ -156,12 +168,36 @@ impl ModelArtifact {
         };
         let x_train = artifact.matrix_out_of_fold(train, y_train, train_weights)?;
         let x_valid = artifact.matrix(valid)?;
-        let p = artifact.features.len();
-        let w_train = train_weights.map_or_else(|| vec![1.0; train.len()], <[f64]>::to_vec);
-        let w_valid = vec![1.0; valid.len()];
-        let y_train_f: Vec<f64> = y_train.iter().map(|b| f64::from(u8::from(*b))).collect();
-        let y_valid_f: Vec<f64> = y_valid.iter().map(|b| f64::from(u8::from(*b))).collect();
-        let mut booster = GradientBooster::default()
+        let label =
+            |y: &[bool]| -> Vec<f64> { y.iter().map(|b| f64::from(u8::from(*b))).collect() };
+        Ok(Prepared {
+            x_train,
+            x_valid,
+            y_train: label(y_train),
+            y_valid: label(y_valid),
+            w_train: train_weights.map_or_else(|| vec![1.0; train.len()], <[f64]>::to_vec),
+            features: artifact.features,
+            encoders: artifact.encoders,
+            encoding: (params.encoding_smoothing, params.encoding_min_count),
+        })
+    }
+
+    /// Fits the booster with `params` on prepared windows, early-stopping on validation.
+    /// `parallel`: spread each tree's histograms over the cores (off when the caller fits several
+    /// boosters at once, one per core; the model is the same either way).
+    pub fn fit_prepared(
+        prepared: &Prepared,
+        params: &BoosterParams,
+        parallel: bool,
+    ) -> Result<ModelArtifact, CoreError> {
+        if (params.encoding_smoothing, params.encoding_min_count) != prepared.encoding {
+            return Err(model_err(
+                "the windows were encoded with other encoding settings than these parameters",
+            ));
+        }
+        let p = prepared.features.len();
+        let (n_train, n_valid) = (prepared.y_train.len(), prepared.y_valid.len());
+        let booster = GradientBooster::default()
             .set_objective_type(ObjectiveType::LogLoss)
             .set_iterations(params.max_iterations)
             .set_learning_rate(params.learning_rate)
@@ -178,22 +214,30 @@ impl ModelArtifact {
             .set_colsample_bytree(params.colsample_bytree)
             .set_seed(params.seed)
             .set_evaluation_metric(Some(Metric::LogLoss))
-            .set_early_stopping_rounds(Some(params.early_stopping_rounds))
-            .set_parallel(true);
-        let train_m = Matrix::new(&x_train, train.len(), p);
-        let valid_m = Matrix::new(&x_valid, valid.len(), p);
+            .set_early_stopping_rounds(Some(params.early_stopping_rounds));
+        let mut booster = booster.set_parallel(parallel);
+        let w_valid = vec![1.0; n_valid];
+        let train_m = Matrix::new(&prepared.x_train, n_train, p);
+        let valid_m = Matrix::new(&prepared.x_valid, n_valid, p);
         booster
             .fit(
                 &train_m,
-                &y_train_f,
-                &w_train,
-                Some(vec![(valid_m, &y_valid_f, &w_valid)]),
+                &prepared.y_train,
+                &prepared.w_train,
+                Some(vec![(valid_m, &prepared.y_valid, &w_valid)]),
             )
             .map_err(|e| model_err(format!("training failed: {e}")))?;
-        artifact.iterations = booster.prediction_iteration.unwrap_or(booster.trees.len());
+        // The saved model does not depend on how it was fitted.
+        let booster = booster.set_parallel(true);
         let json = booster.json_dump().map_err(model_err)?;
-        artifact.booster = serde_json::from_str(&json).map_err(model_err)?;
-        Ok(artifact)
+        Ok(ModelArtifact {
+            format_version: FORMAT_VERSION,
+            features: prepared.features.clone(),
+            encoders: prepared.encoders.clone(),
+            params: params.clone(),
+            iterations: booster.prediction_iteration.unwrap_or(booster.trees.len()),
+            booster: serde_json::from_str(&json).map_err(model_err)?,
+        })
     }
 
     fn booster(&self) -> Result<GradientBooster, CoreError> {
@@ -321,6 +365,20 @@ impl ModelArtifact {
     }
 }
 
+/// The encoded training and validation windows ([`ModelArtifact::prepare`]).
+pub struct Prepared {
+    features: Vec<FeatureSpec>,
+    encoders: BTreeMap<String, TargetEncoder>,
+    /// Smoothing and rare-category threshold the encoders were fitted with.
+    encoding: (f64, u64),
+    /// Column-major, as forust reads them.
+    x_train: Vec<f64>,
+    x_valid: Vec<f64>,
+    y_train: Vec<f64>,
+    y_valid: Vec<f64>,
+    w_train: Vec<f64>,
+}
+
 /// Scores Arrow batches of a feature partition directly: the trees are compiled once and each
 /// batch becomes a row-major matrix of the features the trees use, without an intermediate
 /// [`FeatureTable`] (no per-value `String`s), which keeps `score`'s memory at one batch whatever
@@ -413,5 +471,94 @@ impl Predictor {
             .into_iter()
             .map(sigmoid)
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A window of `n` rows: two numeric features (one with gaps) and a categorical one, with
+    /// labels that depend on all three.
+    fn window(n: usize, seed: u64) -> FeatureTable {
+        let mut s = seed;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut t = FeatureTable {
+            specs: vec![
+                FeatureSpec {
+                    name: "age".into(),
+                    kind: FeatureKind::Numeric,
+                },
+                FeatureSpec {
+                    name: "basket_value".into(),
+                    kind: FeatureKind::Numeric,
+                },
+                FeatureSpec {
+                    name: "country".into(),
+                    kind: FeatureKind::Categorical,
+                },
+            ],
+            label: Some(Vec::new()),
+            ..FeatureTable::default()
+        };
+        let (mut age, mut basket, mut country, mut label) = (vec![], vec![], vec![], vec![]);
+        for i in 0..n {
+            let a = (18.0 + next() * 50.0).floor();
+            let b = if next() < 0.1 {
+                f64::NAN
+            } else {
+                next() * 200.0
+            };
+            let c = ["Brasil", "China", "Spain", "France"][(next() * 4.0) as usize];
+            let z = (a - 40.0) / 20.0
+                + if b.is_nan() { 0.5 } else { b / 400.0 }
+                + if c == "China" { 0.4 } else { 0.0 }
+                + next() * 1.5;
+            t.user_id.push(i as i64);
+            t.order_id.push(i as i64);
+            t.anchor_us.push(i as i64);
+            age.push(a);
+            basket.push(b);
+            country.push(Some(c.to_string()));
+            label.push(z > 1.2);
+        }
+        t.numeric.insert("age".into(), age);
+        t.numeric.insert("basket_value".into(), basket);
+        t.categorical.insert("country".into(), country);
+        t.label = Some(label);
+        t
+    }
+
+    #[test]
+    fn a_fit_on_one_core_is_the_fit_on_all_cores() {
+        let (train, valid) = (window(3000, 11), window(1000, 12));
+        let params = BoosterParams {
+            max_iterations: 60,
+            max_depth: 3,
+            early_stopping_rounds: 10,
+            ..BoosterParams::default()
+        };
+        let prepared = ModelArtifact::prepare(&train, &valid, &params, None).unwrap();
+        let one = ModelArtifact::fit_prepared(&prepared, &params, false).unwrap();
+        let all = ModelArtifact::fit_prepared(&prepared, &params, true).unwrap();
+        assert!(one.iterations > 5, "{} trees", one.iterations);
+        assert_eq!(one.to_bytes(), all.to_bytes());
+        assert_eq!(
+            one.to_bytes(),
+            ModelArtifact::fit(&train, &valid, &params)
+                .unwrap()
+                .to_bytes()
+        );
+        // Encodings belong to the prepared windows: other settings are refused.
+        let other = BoosterParams {
+            encoding_smoothing: 5.0,
+            ..params
+        };
+        assert!(ModelArtifact::fit_prepared(&prepared, &other, true).is_err());
     }
 }

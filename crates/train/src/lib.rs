@@ -398,23 +398,55 @@ pub async fn train_sampled(
     let depths = depths.to_vec();
     // Fitting is CPU-bound and uses its own thread pool.
     let (artifact, candidates) = tokio::task::spawn_blocking(move || {
-        let mut best: Option<(ModelArtifact, f64)> = None;
-        let mut candidates = Vec::new();
-        for depth in depths {
+        let prepared = ModelArtifact::prepare(&train_c, &valid_c, &base, weights.as_deref())?;
+        // With more depths than cores, each depth is fitted on its own thread (one core each)
+        // rather than one after the other with every tree's histograms spread over the cores:
+        // a tree's work is too small to split well, so the cores idle between hand-offs.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let concurrent = depths.len() > 1 && cores > 1;
+        let fit_one = |depth: usize| -> Result<(ModelArtifact, Candidate)> {
             let p = BoosterParams {
                 max_depth: depth,
                 ..base.clone()
             };
-            let a = ModelArtifact::fit_weighted(&train_c, &valid_c, &p, weights.as_deref())?;
+            let a =
+                ModelArtifact::fit_prepared(&prepared, &p, !concurrent || cores > depths.len())?;
             let s = summary(&a.predict(&valid_c)?, valid_c.labels()?);
-            candidates.push(Candidate {
+            let candidate = Candidate {
                 max_depth: depth,
                 iterations: a.iterations,
                 validation_log_loss: s.log_loss,
                 validation_auc: s.roc_auc,
-            });
-            if best.as_ref().is_none_or(|(_, l)| s.log_loss < *l) {
-                best = Some((a, s.log_loss));
+            };
+            Ok((a, candidate))
+        };
+        let fitted: Vec<Result<(ModelArtifact, Candidate)>> = if concurrent {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = depths
+                    .iter()
+                    .map(|&d| scope.spawn(move || fit_one(d)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(CoreError::Invalid("a training thread panicked".into()))
+                        })
+                    })
+                    .collect()
+            })
+        } else {
+            depths.iter().map(|&d| fit_one(d)).collect()
+        };
+        // In the order of `depths` whatever finished first; the first of equal losses wins.
+        let mut best: Option<(ModelArtifact, f64)> = None;
+        let mut candidates = Vec::new();
+        for f in fitted {
+            let (a, c) = f?;
+            let loss = c.validation_log_loss;
+            candidates.push(c);
+            if best.as_ref().is_none_or(|(_, l)| loss < *l) {
+                best = Some((a, loss));
             }
         }
         best.map(|(a, _)| (a, candidates))
