@@ -1,7 +1,9 @@
 //! Parquet encoding with fixed writer settings, and registering published partitions with DataFusion.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
+use arrow::array::ArrayRef;
 use arrow::datatypes::Schema;
 use arrow::record_batch::RecordBatch;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -10,6 +12,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::prelude::SessionContext;
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowColumnWriter, compute_leaves};
 use parquet::basic::Compression;
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
@@ -25,17 +28,116 @@ const ROW_GROUP_ROWS: usize = 256 * 1024;
 
 /// Encodes batches as one Parquet file. The settings are fixed (and the writer embeds no time),
 /// so equal batches give byte-identical files.
+///
+/// The column chunks of every row group are encoded in parallel, one (row group, column) per core
+/// at a time, and appended in order: the bytes are exactly those of `ArrowWriter` writing the
+/// batches one by one (same row-group cuts, same pages), in a fraction of the time for wide or
+/// long tables (encoding was a single-threaded quarter of `score` at 2M rows).
 pub fn encode(schema: &Arc<Schema>, batches: &[RecordBatch]) -> Result<Vec<u8>, ParquetError> {
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build();
     let mut buf = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut buf, schema.clone(), Some(props))?;
-    for b in batches {
-        writer.write(b)?;
+    let writer = ArrowWriter::try_new(&mut buf, schema.clone(), Some(props))?;
+    let (mut file, factory) = writer.into_serialized_writer()?;
+
+    // Row groups as ArrowWriter cuts them: batches in order, split where a group fills up.
+    let mut groups: Vec<Vec<RecordBatch>> = Vec::new();
+    let mut filled = ROW_GROUP_ROWS;
+    for batch in batches {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            if filled == ROW_GROUP_ROWS {
+                groups.push(Vec::new());
+                filled = 0;
+            }
+            let take = (batch.num_rows() - offset).min(ROW_GROUP_ROWS - filled);
+            groups
+                .last_mut()
+                .expect("a group was just pushed")
+                .push(batch.slice(offset, take));
+            offset += take;
+            filled += take;
+        }
     }
-    writer.close()?;
+
+    // One job per (row group, field): the field's column writers and its slices.
+    type Encoded = Result<Vec<ArrowColumnChunk>, ParquetError>;
+    struct Job {
+        field: usize,
+        writers: Vec<ArrowColumnWriter>,
+        slices: Vec<ArrayRef>,
+    }
+    let mut jobs = Vec::new();
+    for (g, group) in groups.iter().enumerate() {
+        let mut writers = factory.create_column_writers(g)?.into_iter();
+        for (f, field) in schema.fields().iter().enumerate() {
+            let slices: Vec<ArrayRef> = group.iter().map(|b| b.column(f).clone()).collect();
+            let leaves = compute_leaves(field, &slices[0])?.len();
+            jobs.push(Mutex::new(Some(Job {
+                field: f,
+                writers: writers.by_ref().take(leaves).collect(),
+                slices,
+            })));
+        }
+    }
+    let run = |job: Job| -> Encoded {
+        let Job {
+            field,
+            mut writers,
+            slices,
+        } = job;
+        for column in &slices {
+            let leaves = compute_leaves(&schema.fields()[field], column)?;
+            for (writer, leaf) in writers.iter_mut().zip(&leaves) {
+                writer.write(leaf)?;
+            }
+        }
+        writers.into_iter().map(ArrowColumnWriter::close).collect()
+    };
+    let next = AtomicUsize::new(0);
+    let done: Vec<Mutex<Option<Encoded>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(jobs.len());
+    let work = || {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(slot) = jobs.get(i) else { break };
+            let job = slot
+                .lock()
+                .expect("job lock")
+                .take()
+                .expect("each job runs once");
+            *done[i].lock().expect("result lock") = Some(run(job));
+        }
+    };
+    if threads > 1 {
+        std::thread::scope(|scope| {
+            for _ in 1..threads {
+                scope.spawn(work);
+            }
+            work();
+        });
+    } else {
+        work();
+    }
+    let mut done = done.into_iter().map(|slot| {
+        slot.into_inner()
+            .expect("result lock")
+            .expect("every job ran")
+    });
+    for _ in &groups {
+        let mut row_group = file.next_row_group()?;
+        for _ in schema.fields() {
+            for chunk in done.next().expect("a result per job")? {
+                chunk.append_to_row_group(&mut row_group)?;
+            }
+        }
+        row_group.close()?;
+    }
+    file.close()?;
     Ok(buf)
 }
 
@@ -93,4 +195,74 @@ pub async fn register_partition_with(
     ctx.register_table(name, Arc::new(table))
         .map_err(|e| CoreError::query(format!("register {name}"), e))?;
     Ok((manifest, input))
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{BooleanArray, Float64Array, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field};
+
+    use super::*;
+
+    /// What `encode` did before it encoded columns in parallel: `ArrowWriter`, batch by batch.
+    fn reference(schema: &Arc<Schema>, batches: &[RecordBatch]) -> Vec<u8> {
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .build();
+        let mut buf = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut buf, schema.clone(), Some(props)).unwrap();
+        for b in batches {
+            writer.write(b).unwrap();
+        }
+        writer.close().unwrap();
+        buf
+    }
+
+    #[test]
+    fn parallel_encoding_gives_arrow_writers_bytes() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("value", DataType::Float64, false),
+            Field::new("status", DataType::Utf8, true),
+            Field::new("flag", DataType::Boolean, true),
+        ]));
+        let batch = |start: usize, rows: usize| {
+            let r = start..start + rows;
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from_iter(
+                        r.clone().map(|i| (i % 7 != 0).then_some(i as i64 * 31)),
+                    )),
+                    Arc::new(Float64Array::from_iter_values(
+                        r.clone().map(|i| (i as f64 * 0.37).sin()),
+                    )),
+                    Arc::new(StringArray::from_iter(r.clone().map(|i| match i % 5 {
+                        0 => None,
+                        k => Some(format!("status-{k}")),
+                    }))),
+                    Arc::new(BooleanArray::from_iter(r.map(|i| Some(i % 3 == 0)))),
+                ],
+            )
+            .unwrap()
+        };
+        // Uneven batches (and an empty one) over three row groups, the last one partial.
+        let mut batches = Vec::new();
+        let mut start = 0;
+        for rows in [100_003, 0, 250_000, 7, 300_000, 1] {
+            batches.push(batch(start, rows));
+            start += rows;
+        }
+        let ours = encode(&schema, &batches).unwrap();
+        assert_eq!(ours, reference(&schema, &batches));
+        let meta =
+            parquet::file::serialized_reader::SerializedFileReader::new(bytes::Bytes::from(ours))
+                .map(|r| parquet::file::reader::FileReader::metadata(&r).clone())
+                .unwrap();
+        assert_eq!(meta.num_row_groups(), 3);
+        assert_eq!(meta.file_metadata().num_rows(), start as i64);
+        // Nothing to write: still a valid, empty file, as before.
+        assert_eq!(encode(&schema, &[]).unwrap(), reference(&schema, &[]));
+    }
 }

@@ -52,7 +52,6 @@ use repurchase_model::ModelArtifact;
 use repurchase_model::booster::Predictor;
 use repurchase_model::calibration::Calibrator;
 use repurchase_model::io::read_artifact;
-use repurchase_model::metrics::decile_of;
 use repurchase_model::timing::RepurchaseTiming;
 use serde::Serialize;
 use tracing::info;
@@ -474,15 +473,13 @@ fn with_deciles(batch: &RecordBatch) -> Result<RecordBatch> {
         .and_then(|c| c.as_any().downcast_ref::<Float64Array>())
         .ok_or_else(|| bad("probability missing"))?;
     let orders = int64(batch, "anchor_order_id")?;
-    let mut open: Vec<(f64, i64, usize)> = (0..batch.num_rows())
+    let keys: Vec<(f64, i64, usize)> = (0..batch.num_rows())
         .filter(|&i| probs.is_valid(i))
         .map(|i| (probs.value(i), orders.value(i), i))
         .collect();
-    // Highest first; ties by anchor order, then row (all distinct, so any sort gives this order).
-    open.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
     let mut decile = vec![None; batch.num_rows()];
-    for (rank, &(_, _, i)) in open.iter().enumerate() {
-        decile[i] = Some(decile_of(rank, open.len()));
+    for (&(_, _, i), d) in keys.iter().zip(deciles(&keys)) {
+        decile[i] = Some(d);
     }
     let idx = output_schema()
         .index_of("decile")
@@ -490,6 +487,37 @@ fn with_deciles(batch: &RecordBatch) -> Result<RecordBatch> {
     let mut columns = batch.columns().to_vec();
     columns[idx] = Arc::new(UInt32Array::from(decile));
     RecordBatch::try_new(batch.schema(), columns).map_err(|e| CoreError::arrow("deciles", e))
+}
+
+/// Rank order of the deciles: highest probability first, ties by anchor order, then row (so
+/// every key is distinct and the ranks are one total order).
+fn rank_order(a: &(f64, i64, usize), b: &(f64, i64, usize)) -> std::cmp::Ordering {
+    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
+}
+
+/// `decile_of(rank, n)` of every key by [`rank_order`], without sorting them all: the keys at
+/// the nine ranks where a decile starts are selected (linear time), and each key's decile is the
+/// number of those starts at or before it.
+fn deciles(keys: &[(f64, i64, usize)]) -> Vec<u32> {
+    let n = keys.len();
+    let mut work = keys.to_vec();
+    let mut starts = Vec::with_capacity(9);
+    let mut lo = 0;
+    for d in 1..10usize {
+        // The first rank r with decile_of(r, n) = d + 1: the least r with 10·r ≥ d·n.
+        let r = (d * n).div_ceil(10);
+        if r >= n {
+            break;
+        }
+        if r >= lo {
+            work[lo..].select_nth_unstable_by(r - lo, rank_order);
+            lo = r;
+        }
+        starts.push(work[r]);
+    }
+    keys.iter()
+        .map(|k| 1 + starts.iter().filter(|s| rank_order(s, k).is_le()).count() as u32)
+        .collect()
 }
 
 async fn publish(
@@ -620,6 +648,24 @@ fn int64<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a Int64Array> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use repurchase_model::metrics::decile_of;
+
+    #[test]
+    fn deciles_by_selection_are_deciles_by_sorting() {
+        for n in [0usize, 1, 2, 9, 10, 11, 19, 100, 1001, 4567] {
+            // Many equal probabilities, so the tie-breaks decide.
+            let keys: Vec<(f64, i64, usize)> = (0..n)
+                .map(|i| (((i * 7919) % 13) as f64 / 13.0, ((i * 31) % 17) as i64, i))
+                .collect();
+            let mut sorted = keys.clone();
+            sorted.sort_by(rank_order);
+            let mut expected = vec![0; n];
+            for (rank, k) in sorted.iter().enumerate() {
+                expected[k.2] = decile_of(rank, n);
+            }
+            assert_eq!(deciles(&keys), expected, "{n} keys");
+        }
+    }
 
     #[test]
     fn shards_parse_and_partition_customers_stably() {
