@@ -9,6 +9,7 @@ mod evaluation;
 mod features_athena;
 mod fixtures;
 mod gates;
+mod http;
 mod labels;
 mod leakage;
 mod pipeline;

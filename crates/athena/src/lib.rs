@@ -13,9 +13,12 @@
 //! UNLOAD's default gzip: the Parquet reader here is built with Snappy only. UNLOAD never writes
 //! into a published partition: only the staging prefix.
 //!
+//! [`cli`] holds the `--athena-*` options the two workers share.
+//!
 //! The data root must be `s3://`: Athena writes the staged files there and the workers read them
 //! back through the same object store.
 
+pub mod cli;
 pub mod client;
 pub mod query;
 pub mod statement;

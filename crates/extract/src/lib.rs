@@ -10,12 +10,12 @@
 //! staging prefix of the data root; from there both take the same load, validate and publish path.
 
 pub use repurchase_athena as athena;
+use repurchase_athena::cli::{QueryArgs, parse_identifier};
 pub mod load;
 pub mod timestamp;
 pub mod validate;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
 use clap::Args as ClapArgs;
@@ -65,15 +65,6 @@ pub struct AthenaArgs {
     )]
     pub database: Identifier,
 
-    /// Athena workgroup the queries run in.
-    #[arg(
-        long = "athena-workgroup",
-        env = "REPURCHASE_ATHENA_WORKGROUP",
-        default_value = "primary",
-        value_parser = parse_identifier
-    )]
-    pub workgroup: Identifier,
-
     /// Longest one query may run before it is stopped and the task fails as transient (exit 75).
     #[arg(
         long = "athena-timeout-secs",
@@ -83,27 +74,13 @@ pub struct AthenaArgs {
     )]
     pub timeout_secs: u64,
 
-    /// First delay between status polls of a query, in milliseconds; it doubles up to 16 times this.
-    #[arg(
-        long = "athena-poll-ms",
-        env = "REPURCHASE_ATHENA_POLL_MS",
-        default_value_t = 1000,
-        value_parser = clap::value_parser!(u64).range(10..=60_000)
-    )]
-    pub poll_ms: u64,
-}
-
-fn parse_identifier(s: &str) -> std::result::Result<Identifier, String> {
-    s.parse::<Identifier>().map_err(|e| e.to_string())
+    #[command(flatten)]
+    pub query: QueryArgs,
 }
 
 impl AthenaArgs {
     pub fn settings(&self) -> AthenaSettings {
-        AthenaSettings {
-            timeout: Duration::from_secs(self.timeout_secs),
-            poll: Duration::from_millis(self.poll_ms),
-            ..AthenaSettings::new(self.database.clone(), self.workgroup.clone())
-        }
+        self.query.settings(&self.database, self.timeout_secs)
     }
 }
 

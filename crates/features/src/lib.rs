@@ -22,6 +22,7 @@ use clap::Args as ClapArgs;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
+use repurchase_athena::cli::{QueryArgs, parse_identifier};
 use repurchase_athena::{AthenaSettings, Identifier};
 use repurchase_core::cli::CommonArgs;
 use repurchase_core::layout::Dataset;
@@ -104,30 +105,17 @@ pub struct LakeAthenaArgs {
     #[arg(long = "athena-database", env = "REPURCHASE_LAKE_DATABASE", default_value = "repurchase", value_parser = parse_identifier)]
     pub database: Identifier,
 
-    /// Athena workgroup the query runs in.
-    #[arg(long = "athena-workgroup", env = "REPURCHASE_ATHENA_WORKGROUP", default_value = "primary", value_parser = parse_identifier)]
-    pub workgroup: Identifier,
-
     /// Longest the query may run before it is stopped and the task fails as transient (exit 75).
     #[arg(long = "athena-timeout-secs", env = "REPURCHASE_ATHENA_TIMEOUT_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout_secs: u64,
 
-    /// First delay between status polls, in milliseconds; it doubles up to 16 times this.
-    #[arg(long = "athena-poll-ms", env = "REPURCHASE_ATHENA_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
-    pub poll_ms: u64,
-}
-
-fn parse_identifier(s: &str) -> std::result::Result<Identifier, String> {
-    s.parse::<Identifier>().map_err(|e| e.to_string())
+    #[command(flatten)]
+    pub query: QueryArgs,
 }
 
 impl LakeAthenaArgs {
     pub fn settings(&self) -> AthenaSettings {
-        AthenaSettings {
-            timeout: std::time::Duration::from_secs(self.timeout_secs),
-            poll: std::time::Duration::from_millis(self.poll_ms),
-            ..AthenaSettings::new(self.database.clone(), self.workgroup.clone())
-        }
+        self.query.settings(&self.database, self.timeout_secs)
     }
 }
 

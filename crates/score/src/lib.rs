@@ -167,9 +167,9 @@ pub async fn score(
     run_date: RunDate,
     model_date: Option<RunDate>,
 ) -> Result<Outcome> {
-    let scored = score_rows(root, run_date, model_date, None).await?;
-    let batch = with_deciles(&scored.batch)?;
-    publish(root, Dataset::Scores, run_date, &scored, batch).await
+    let mut scored = score_rows(root, run_date, model_date, None).await?;
+    scored.batch = with_deciles(&scored.batch)?;
+    publish(root, Dataset::Scores, run_date, scored).await
 }
 
 /// Scores the open anchors of one hash shard of the customers into `score_shards/`, without
@@ -182,12 +182,12 @@ pub async fn score_shard(
 ) -> Result<Outcome> {
     let mut scored = score_rows(root, run_date, model_date, Some(shard)).await?;
     scored.params["shard"] = serde_json::json!(shard.to_string());
-    let batch = scored.batch.clone();
-    publish(root, shard.dataset(), run_date, &scored, batch).await
+    publish(root, shard.dataset(), run_date, scored).await
 }
 
 /// Scores and what produced them, before publication.
 struct Scored {
+    /// The output rows, as published.
     batch: RecordBatch,
     params: serde_json::Value,
     inputs: Vec<InputRef>,
@@ -524,27 +524,26 @@ async fn publish(
     root: &DataRoot,
     dataset: Dataset,
     run_date: RunDate,
-    scored: &Scored,
-    batch: RecordBatch,
+    scored: Scored,
 ) -> Result<Outcome> {
     let schema = output_schema();
     let mut w = PartitionWriter::begin(root, dataset, run_date).await?;
-    w.write_parquet("part-00000.parquet", schema.clone(), &[batch])
+    w.write_parquet("part-00000.parquet", schema.clone(), &[scored.batch])
         .await?;
     w.commit(
         STAGE,
-        scored.params.clone(),
+        scored.params,
         Some(&schema),
-        scored.inputs.clone(),
+        scored.inputs,
         scored.counters.clone(),
     )
     .await?;
     let count = |k: &str| scored.counters.get(k).copied().unwrap_or(0);
     info!(dataset = %dataset, scored = count("scored"), already_repurchased = count("already_repurchased"), model_version = %scored.model_version, "scores written");
     Ok(Outcome {
-        model_version: scored.model_version.clone(),
         scored: count("scored"),
         already_repurchased: count("already_repurchased"),
+        model_version: scored.model_version,
     })
 }
 
@@ -622,13 +621,13 @@ pub async fn merge_shards(root: &DataRoot, run_date: RunDate, count: u32) -> Res
         .to_string();
     timer.finish(all.num_rows() as u64, all.num_rows() as u64);
     let scored = Scored {
-        batch: batch.clone(),
+        batch,
         params: first.parameters,
         inputs: first.inputs,
         model_version,
         counters,
     };
-    publish(root, Dataset::Scores, run_date, &scored, batch).await
+    publish(root, Dataset::Scores, run_date, scored).await
 }
 
 fn bad(msg: &str) -> CoreError {

@@ -25,8 +25,10 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::http::{Message, forward, read_request};
 
 /// What a query does, as seen through GetQueryExecution.
 #[derive(Debug, Clone, PartialEq)]
@@ -167,137 +169,6 @@ impl FaultProxy {
 
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// A parsed HTTP message: start line, headers in order, body.
-struct Message {
-    start: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Message {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn encode(&self, content_length: Option<usize>) -> Vec<u8> {
-        let mut out = format!("{}\r\n", self.start);
-        for (k, v) in &self.headers {
-            let drop = k.eq_ignore_ascii_case("connection")
-                || k.eq_ignore_ascii_case("transfer-encoding")
-                || (content_length.is_some() && k.eq_ignore_ascii_case("content-length"));
-            if !drop {
-                out.push_str(&format!("{k}: {v}\r\n"));
-            }
-        }
-        if let Some(n) = content_length {
-            out.push_str(&format!("content-length: {n}\r\n"));
-        }
-        out.push_str("connection: close\r\n\r\n");
-        let mut bytes = out.into_bytes();
-        bytes.extend_from_slice(&self.body);
-        bytes
-    }
-}
-
-/// Reads one request (Content-Length framing) from a client.
-async fn read_request(conn: &mut TcpStream) -> std::io::Result<Option<Message>> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    let head_end = loop {
-        if let Some(i) = find(&buf, b"\r\n\r\n") {
-            break i;
-        }
-        let n = conn.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(None);
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let mut msg = parse_head(&buf[..head_end])?;
-    let mut body = buf[head_end + 4..].to_vec();
-    if msg
-        .header("transfer-encoding")
-        .is_some_and(|v| v.contains("chunked"))
-    {
-        return Err(std::io::Error::other(
-            "chunked request bodies are not supported by the test proxy",
-        ));
-    }
-    let len: usize = msg
-        .header("content-length")
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    while body.len() < len {
-        let n = conn.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(std::io::Error::other("request body cut short"));
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    msg.body = body;
-    Ok(Some(msg))
-}
-
-fn parse_head(head: &[u8]) -> std::io::Result<Message> {
-    let text = String::from_utf8_lossy(head);
-    let mut lines = text.split("\r\n");
-    let start = lines.next().unwrap_or_default().to_string();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    Ok(Message {
-        start,
-        headers,
-        body: Vec::new(),
-    })
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Sends a request to moto on a fresh connection and reads the whole response (moto closes it).
-async fn forward(upstream: SocketAddr, req: &Message) -> std::io::Result<Message> {
-    let mut conn = TcpStream::connect(upstream).await?;
-    conn.write_all(&req.encode(Some(req.body.len()))).await?;
-    let mut raw = Vec::new();
-    conn.read_to_end(&mut raw).await?;
-    let head_end =
-        find(&raw, b"\r\n\r\n").ok_or_else(|| std::io::Error::other("no response head"))?;
-    let mut msg = parse_head(&raw[..head_end])?;
-    let rest = &raw[head_end + 4..];
-    msg.body = if msg
-        .header("transfer-encoding")
-        .is_some_and(|v| v.contains("chunked"))
-    {
-        dechunk(rest)?
-    } else {
-        rest.to_vec()
-    };
-    Ok(msg)
-}
-
-fn dechunk(mut data: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end =
-            find(data, b"\r\n").ok_or_else(|| std::io::Error::other("bad chunk header"))?;
-        let size_text = String::from_utf8_lossy(&data[..line_end]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| std::io::Error::other("bad chunk size"))?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
-    }
 }
 
 fn json_response(status: &str, body: serde_json::Value) -> Message {

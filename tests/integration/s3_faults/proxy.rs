@@ -27,8 +27,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::http::{Message, forward, read_request};
 
 /// What the proxy does to the requests it gets.
 #[derive(Debug, Clone, Copy)]
@@ -350,38 +352,7 @@ fn s3_error(fault: Fault, req: &Message) -> Message {
     }
 }
 
-/// A parsed HTTP message: start line, headers in order, body.
-struct Message {
-    start: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
 impl Message {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn method(&self) -> &str {
-        self.start.split(' ').next().unwrap_or("")
-    }
-
-    /// Request target: `/bucket/key?query`.
-    fn target(&self) -> &str {
-        self.start.split(' ').nth(1).unwrap_or("")
-    }
-
-    fn status(&self) -> u16 {
-        self.start
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0)
-    }
-
     /// What identifies a request across runs: method, key and query without the bucket (each test
     /// makes a bucket of its own), and the Range header (DataFusion reads one object in ranges).
     fn fault_key(&self) -> String {
@@ -401,126 +372,5 @@ impl Message {
             && path.trim_start_matches('/').contains('/')
             && !query.contains("list-type")
             && !query.contains("uploads")
-    }
-
-    /// Start line and headers, with `content-length` set to `content_length` (if given) and the
-    /// connection closed after this message.
-    fn encode_head(&self, content_length: Option<usize>) -> Vec<u8> {
-        let mut out = format!("{}\r\n", self.start);
-        for (k, v) in &self.headers {
-            let drop = k.eq_ignore_ascii_case("connection")
-                || k.eq_ignore_ascii_case("transfer-encoding")
-                || (content_length.is_some() && k.eq_ignore_ascii_case("content-length"));
-            if !drop {
-                out.push_str(&format!("{k}: {v}\r\n"));
-            }
-        }
-        if let Some(n) = content_length {
-            out.push_str(&format!("content-length: {n}\r\n"));
-        }
-        out.push_str("connection: close\r\n\r\n");
-        out.into_bytes()
-    }
-}
-
-/// Reads one whole request; `None` if the client closed the connection without sending one.
-async fn read_request(conn: &mut TcpStream) -> std::io::Result<Option<Message>> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 64 * 1024];
-    let head_end = loop {
-        if let Some(i) = find(&buf, b"\r\n\r\n") {
-            break i;
-        }
-        let n = conn.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(None);
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let mut msg = parse_head(&buf[..head_end]);
-    if msg
-        .header("transfer-encoding")
-        .is_some_and(|v| v.contains("chunked"))
-    {
-        return Err(std::io::Error::other(format!(
-            "chunked request body ({}) is not supported by the test proxy",
-            msg.start
-        )));
-    }
-    let len: usize = msg
-        .header("content-length")
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < len {
-        let n = conn.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(std::io::Error::other(
-                "request body cut short by the client",
-            ));
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    msg.body = body;
-    Ok(Some(msg))
-}
-
-fn parse_head(head: &[u8]) -> Message {
-    let text = String::from_utf8_lossy(head);
-    let mut lines = text.split("\r\n");
-    let start = lines.next().unwrap_or_default().to_string();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    Message {
-        start,
-        headers,
-        body: Vec::new(),
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Sends the request to moto on a fresh connection and reads its whole answer (moto closes the
-/// connection after it, as asked).
-async fn forward(upstream: SocketAddr, req: &Message) -> std::io::Result<Message> {
-    let mut conn = TcpStream::connect(upstream).await?;
-    let mut bytes = req.encode_head(Some(req.body.len()));
-    bytes.extend_from_slice(&req.body);
-    conn.write_all(&bytes).await?;
-    let mut raw = Vec::new();
-    conn.read_to_end(&mut raw).await?;
-    let head_end = find(&raw, b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other(format!("moto sent no answer to {}", req.start)))?;
-    let mut msg = parse_head(&raw[..head_end]);
-    let rest = &raw[head_end + 4..];
-    msg.body = if msg
-        .header("transfer-encoding")
-        .is_some_and(|v| v.contains("chunked"))
-    {
-        dechunk(rest)?
-    } else {
-        rest.to_vec()
-    };
-    Ok(msg)
-}
-
-fn dechunk(mut data: &[u8]) -> std::io::Result<Vec<u8>> {
-    let bad = || std::io::Error::other("bad chunked answer from moto");
-    let mut out = Vec::new();
-    loop {
-        let line_end = find(data, b"\r\n").ok_or_else(bad)?;
-        let size_text = String::from_utf8_lossy(&data[..line_end]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| bad())?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        out.extend_from_slice(data.get(..size).ok_or_else(bad)?);
-        data = data.get(size + 2..).ok_or_else(bad)?;
     }
 }
