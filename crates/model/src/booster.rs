@@ -5,10 +5,11 @@
 //! score a feature partition: the feature list (in matrix order), the categorical encoders and the
 //! booster itself, so `score` can never apply a model to differently prepared columns.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, StringViewArray};
 use arrow::datatypes::{DataType, Schema};
+use foldhash::fast::FixedState;
 use forust_ml::Matrix;
 use forust_ml::gradientbooster::GradientBooster;
 use forust_ml::gradientbooster::ImportanceMethod;
@@ -461,7 +462,25 @@ impl Predictor {
                         .as_any()
                         .downcast_ref::<StringViewArray>()
                         .ok_or_else(|| model_err(format!("{} is not text", spec.name)))?;
-                    fill(&mut x, j, p, a.iter().map(|v| enc.get(v)));
+                    // Within one array a view (length, prefix, buffer, offset) determines its
+                    // string, and decoded dictionary pages repeat views: each distinct view is
+                    // looked up once per batch instead of hashing the text of every row.
+                    let views = a.views();
+                    let mut seen: HashMap<u128, f64, FixedState> = HashMap::default();
+                    fill(
+                        &mut x,
+                        j,
+                        p,
+                        (0..n).map(|i| {
+                            if a.is_null(i) {
+                                enc.get(None)
+                            } else {
+                                *seen
+                                    .entry(views[i])
+                                    .or_insert_with(|| enc.get(Some(a.value(i))))
+                            }
+                        }),
+                    );
                 }
             }
         }
