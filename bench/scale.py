@@ -16,7 +16,11 @@ For each scale (1× = 100,000 users, ~2.4M events with the default `thelook` dat
    own process, and reads our held-out test AUC from calibration/metrics.json;
 6. measures scoring throughput: `score` over a scratch data root whose features/score partition
    lists features/train's file K times (hard links), K chosen for ≥ 2M rows, since the real score
-   partition (open windows) holds only a few thousand rows.
+   partition (open windows) holds only a few thousand rows;
+7. with --repeat N, runs the head-to-head pairs N - 1 more times, alternating ours and the peer
+   (build-features / DuckDB, train / LightGBM, scoring throughput); the summary and the goals then
+   use each one's median wall time (LightGBM: median read + fit), since single runs on a small
+   shared machine vary by ±0.4 s at 1× and ±1 s at 10×.
 
 Every process is measured from the parent with os.wait4: wall time, user + system CPU time and
 peak RSS (ru_maxrss). It prints one table per scale, a summary with ratios and the goals, and writes
@@ -33,6 +37,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -310,13 +315,14 @@ def fit_step_seconds(stderr_path: Path) -> float | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def run_duckdb(base: Path, lake: Path, d: str, py: str, args, logs: Path, timeout: float) -> dict:
+def run_duckdb(base: Path, lake: Path, d: str, py: str, args, logs: Path, timeout: float,
+               name: str = "duckdb-features") -> dict:
     duck_out = base / "duckdb-features"
     if duck_out.exists():
         shutil.rmtree(duck_out)
     cmd = [py, str(BENCH_DIR / "duckdb" / "features.py"), "--data-root", str(lake), "--run-date", d,
            "--out", str(duck_out), "--threads", str(args.threads)]
-    m = measured("duckdb-features", cmd, logs, timeout)
+    m = measured(name, cmd, logs, timeout)
     m["report"] = json.loads(Path(m["stdout"]).read_text())
     m["rows_out"] = m["report"]["anchors"]
     return m
@@ -411,9 +417,9 @@ def run_scale(scale: int, args, bins: Path, py: str, check_must_pass: bool, res:
             return res
 
     # 5. LightGBM on the same feature table and windows.
-    cmd = [py, str(Path(__file__).resolve()), "--lightgbm-child", "--lake", str(lake), "--run-date", d,
-           "--threads", str(args.threads)]
-    st["lightgbm"] = measured("lightgbm", cmd, logs, timeout)
+    lightgbm_cmd = [py, str(Path(__file__).resolve()), "--lightgbm-child", "--lake", str(lake), "--run-date", d,
+                    "--threads", str(args.threads)]
+    st["lightgbm"] = measured("lightgbm", lightgbm_cmd, logs, timeout)
     st["lightgbm"]["report"] = json.loads(Path(st["lightgbm"]["stdout"]).read_text())
     st["lightgbm"]["rows_out"] = st["lightgbm"]["report"]["train_rows"]
     res["auc"] = {
@@ -435,6 +441,25 @@ def run_scale(scale: int, args, bins: Path, py: str, check_must_pass: bool, res:
     scored = manifest(tp_root, "scores", d)["row_count"]
     st["score-throughput"].update(rows_out=scored, copies_of_train=k, rows_in=rows,
                                   rows_per_s=scored / st["score-throughput"]["wall_s"])
+
+    # 7. Repeats of the head-to-head stages, ours and the peer alternating (--repeat).
+    runs = {"build-features": [st["build-features"]["wall_s"]],
+            "duckdb-features": [st["duckdb-features"]["wall_s"]],
+            "train": [st["train"]["wall_s"]],
+            "lightgbm_read_fit": [st["lightgbm"]["report"]["read_fit_s"]],
+            "score-throughput": [st["score-throughput"]["wall_s"]]}
+    for k in range(2, args.repeat + 1):
+        runs["build-features"].append(
+            measured(f"build-features-{k}", [str(bins / "build-features"), *common], logs, timeout, env)["wall_s"])
+        runs["duckdb-features"].append(run_duckdb(base, lake, d, py, args, logs, timeout, f"duckdb-features-{k}")["wall_s"])
+        runs["train"].append(measured(f"train-{k}", [str(bins / "train"), *common], logs, timeout, env)["wall_s"])
+        # Republishing the model unpublishes its calibration: calibrate again (same bytes).
+        measured(f"calibrate-{k}", [str(bins / "calibrate"), *common], logs, timeout, env)
+        lg = measured(f"lightgbm-{k}", lightgbm_cmd, logs, timeout)
+        runs["lightgbm_read_fit"].append(json.loads(Path(lg["stdout"]).read_text())["read_fit_s"])
+        runs["score-throughput"].append(
+            measured(f"score-throughput-{k}", [str(bins / "score"), *tp_common], logs, timeout, env)["wall_s"])
+    res["runs"] = runs
     shutil.rmtree(tp_root)
     res["status"] = "ok" if res["check"]["ok"] else "check failed"
     return res
@@ -508,7 +533,18 @@ def summarize(results: list[dict]) -> dict:
             continue
         lg = st["lightgbm"]["report"]
         a = r["auc"]
+        runs = r.get("runs") or {}
+
+        def med(key, single):
+            return statistics.median(runs[key]) if runs.get(key) else single
+
+        features_s = med("build-features", st["build-features"]["wall_s"])
+        duckdb_s = med("duckdb-features", st["duckdb-features"]["wall_s"])
+        train_s = med("train", st["train"]["wall_s"])
+        lightgbm_s = med("lightgbm_read_fit", lg["read_fit_s"])
+        score_s = med("score-throughput", st["score-throughput"]["wall_s"])
         rows.append({
+            "runs": len(runs.get("train") or [1]),
             "scale": r["scale"],
             "users": r["users"],
             "events": r["raw_rows"].get("events"),
@@ -516,17 +552,17 @@ def summarize(results: list[dict]) -> dict:
             "generate_wall_s": st["generate"]["wall_s"],
             "generate_peak_rss_bytes": st["generate"]["peak_rss_bytes"],
             "pipeline_wall_s": r["pipeline_wall_s"],
-            "features_wall_s": st["build-features"]["wall_s"],
+            "features_wall_s": features_s,
             "features_peak_rss_bytes": st["build-features"]["peak_rss_bytes"],
-            "duckdb_wall_s": st["duckdb-features"]["wall_s"],
+            "duckdb_wall_s": duckdb_s,
             "duckdb_peak_rss_bytes": st["duckdb-features"]["peak_rss_bytes"],
-            "features_over_duckdb": ratio(st["build-features"]["wall_s"], st["duckdb-features"]["wall_s"]),
-            "train_wall_s": st["train"]["wall_s"],
+            "features_over_duckdb": ratio(features_s, duckdb_s),
+            "train_wall_s": train_s,
             "train_fit_step_s": st["train"].get("fit_step_s"),
             "lightgbm_wall_s": st["lightgbm"]["wall_s"],
-            "lightgbm_read_fit_s": lg["read_fit_s"],
+            "lightgbm_read_fit_s": lightgbm_s,
             "lightgbm_fit_s": lg["fit_s"],
-            "train_over_lightgbm": ratio(st["train"]["wall_s"], lg["read_fit_s"]),
+            "train_over_lightgbm": ratio(train_s, lightgbm_s),
             "fit_over_lightgbm_fit": ratio(st["train"].get("fit_step_s"), lg["fit_s"]),
             "auc_ours_raw": a["ours_test_auc_raw"],
             "auc_lightgbm_raw": a["lightgbm_test_auc_raw"],
@@ -534,7 +570,7 @@ def summarize(results: list[dict]) -> dict:
             "auc_ours": a["ours_test_auc"],
             "auc_lightgbm": a["lightgbm_test_auc"],
             "auc_diff": a["ours_test_auc"] - a["lightgbm_test_auc"],
-            "score_rows_per_s": st["score-throughput"]["rows_per_s"],
+            "score_rows_per_s": st["score-throughput"]["rows_out"] / score_s,
             "score_throughput_rows": st["score-throughput"]["rows_out"],
             "max_peak_rss_bytes": max(s["peak_rss_bytes"] for k, s in st.items() if k in WORKERS),
         })
@@ -549,13 +585,19 @@ def summarize(results: list[dict]) -> dict:
             data = sum(r1["raw_rows"].values()) / sum(r0["raw_rows"].values())
             g = {"from": s0, "to": s1, "data_growth": data, "stages": {}}
             for name in ["generate", *WORKERS, "duckdb-features", "lightgbm"]:
-                t0, t1 = r0["stages"][name]["wall_s"], r1["stages"][name]["wall_s"]
+                # Medians where the stage was repeated (--repeat), single runs otherwise.
+                t0, t1 = (statistics.median((r.get("runs") or {}).get(name) or [r["stages"][name]["wall_s"]])
+                          for r in (r0, r1))
                 g["stages"][name] = {
                     "time_growth": t1 / t0,
                     "exponent": math.log(t1 / t0) / math.log(data) if data > 1 and t0 > 0 else None,
                 }
             growth.append(g)
     return {"rows": rows, "growth": growth}
+
+
+def median_note(r: dict) -> str:
+    return f"; medians of {r['runs']} runs" if r.get("runs", 1) > 1 else ""
 
 
 def goals(summary: dict, results: list[dict] | None = None) -> list[dict]:
@@ -577,7 +619,7 @@ def goals(summary: dict, results: list[dict] | None = None) -> list[dict]:
     if 10 in rows:
         r = rows[10]
         out.append({"goal": "build-features at 10× ≤ 1.0× DuckDB",
-                    "measured": f"{r['features_over_duckdb']:.2f}× ({r['features_wall_s']:.2f} s vs {r['duckdb_wall_s']:.2f} s)",
+                    "measured": f"{r['features_over_duckdb']:.2f}× ({r['features_wall_s']:.2f} s vs {r['duckdb_wall_s']:.2f} s{median_note(r)})",
                     "met": r["features_over_duckdb"] <= GOAL_FEATURES_VS_DUCKDB})
         out.append({"goal": f"build-features at 10× peak RSS ≤ {GOAL_FEATURES_RSS_GIB:.0f} GiB",
                     "measured": f"{r['features_peak_rss_bytes'] / 2**30:.2f} GiB",
@@ -589,14 +631,14 @@ def goals(summary: dict, results: list[dict] | None = None) -> list[dict]:
                     "met": e["time_growth"] <= g["data_growth"]})
     for r in summary["rows"]:
         out.append({"goal": f"train ≤ 1.0× LightGBM wall time ({r['scale']}×)",
-                    "measured": f"{r['train_over_lightgbm']:.2f}× ({r['train_wall_s']:.2f} s worker vs {r['lightgbm_read_fit_s']:.2f} s LightGBM read + fit)",
+                    "measured": f"{r['train_over_lightgbm']:.2f}× ({r['train_wall_s']:.2f} s worker vs {r['lightgbm_read_fit_s']:.2f} s LightGBM read + fit{median_note(r)})",
                     "met": r["train_over_lightgbm"] <= GOAL_TRAIN_VS_LIGHTGBM})
         if r["auc_diff_raw"] is not None:
             out.append({"goal": f"held-out AUC within {GOAL_AUC_GAP} of LightGBM ({r['scale']}×, raw)",
                         "measured": f"{r['auc_ours_raw']:.4f} vs {r['auc_lightgbm_raw']:.4f} ({r['auc_diff_raw']:+.4f})",
                         "met": r["auc_diff_raw"] >= -GOAL_AUC_GAP})
         out.append({"goal": f"scoring ≥ 2M rows/s incl. Parquet I/O ({r['scale']}×)",
-                    "measured": f"{r['score_rows_per_s']:,.0f} rows/s ({r['score_throughput_rows']:,} rows)",
+                    "measured": f"{r['score_rows_per_s']:,.0f} rows/s ({r['score_throughput_rows']:,} rows{median_note(r)})",
                     "met": r["score_rows_per_s"] >= GOAL_SCORE_ROWS_PER_S})
     return out
 
@@ -657,6 +699,7 @@ def main() -> int:
     ap.add_argument("--stage-timeout", type=float, default=900, help="kill a stage after this many seconds (default 900)")
     ap.add_argument("--rss-limit-gib", type=float, help="kill a stage whose resident memory passes this (default: 75%% of MemAvailable at start)")
     ap.add_argument("--reuse", action="store_true", help="reuse a scale's generated export when generate.json says it has the same parameters")
+    ap.add_argument("--repeat", type=int, default=1, help="run the head-to-head stages (build-features/DuckDB, train/LightGBM, score throughput) N times, alternating, and compare medians (default 1)")
     ap.add_argument("--keep-data", action="store_true", help="keep each scale's source/ and lake/ (default: delete after the scale, keep logs)")
     ap.add_argument("--out", default=str(BENCH_DIR / "results" / "scale.json"))
     ap.add_argument("--lightgbm-child", action="store_true", help=argparse.SUPPRESS)
@@ -666,6 +709,8 @@ def main() -> int:
     if args.lightgbm_child:
         return lightgbm_child(Path(args.lake), args.run_date, args.threads)
 
+    if args.repeat < 1:
+        ap.error("--repeat must be at least 1")
     global RSS_LIMIT_BYTES
     if args.rss_limit_gib:
         RSS_LIMIT_BYTES = int(args.rss_limit_gib * 2**30)
