@@ -17,7 +17,7 @@ For each scale (1× = 100,000 users, ~2.4M events with the default `thelook` dat
 6. measures scoring throughput: `score` over a scratch data root whose features/score partition
    lists features/train's file K times (hard links), K chosen for ≥ 2M rows, since the real score
    partition (open windows) holds only a few thousand rows;
-7. with --repeat N, runs the head-to-head pairs N - 1 more times, alternating ours and the peer
+7. runs the head-to-head pairs N - 1 more times (--repeat N, default 3), alternating ours and the peer
    (build-features / DuckDB, train / LightGBM, scoring throughput); the summary and the goals then
    use each one's median wall time (LightGBM: median read + fit), since single runs on a small
    shared machine vary by ±0.4 s at 1× and ±1 s at 10×.
@@ -699,7 +699,7 @@ def main() -> int:
     ap.add_argument("--stage-timeout", type=float, default=900, help="kill a stage after this many seconds (default 900)")
     ap.add_argument("--rss-limit-gib", type=float, help="kill a stage whose resident memory passes this (default: 75%% of MemAvailable at start)")
     ap.add_argument("--reuse", action="store_true", help="reuse a scale's generated export when generate.json says it has the same parameters")
-    ap.add_argument("--repeat", type=int, default=1, help="run the head-to-head stages (build-features/DuckDB, train/LightGBM, score throughput) N times, alternating, and compare medians (default 1)")
+    ap.add_argument("--repeat", type=int, default=3, help="run the head-to-head stages (build-features/DuckDB, train/LightGBM, score throughput) N times, alternating, and compare medians (default 3; 1 for single runs)")
     ap.add_argument("--keep-data", action="store_true", help="keep each scale's source/ and lake/ (default: delete after the scale, keep logs)")
     ap.add_argument("--out", default=str(BENCH_DIR / "results" / "scale.json"))
     ap.add_argument("--lightgbm-child", action="store_true", help=argparse.SUPPRESS)
