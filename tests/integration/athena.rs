@@ -48,7 +48,7 @@ static BUCKETS: AtomicU64 = AtomicU64::new(0);
 
 const RUN_DATE: &str = "2025-06-30";
 
-fn store_config(endpoint: &str) -> StoreConfig {
+pub(crate) fn store_config(endpoint: &str) -> StoreConfig {
     StoreConfig::from_vars(
         [
             ("AWS_ENDPOINT_URL", endpoint),
@@ -61,7 +61,7 @@ fn store_config(endpoint: &str) -> StoreConfig {
 }
 
 /// A fresh bucket on moto and a data root inside it (reached directly, not through the proxy).
-async fn s3_lake(tag: &str) -> (String, DataRoot) {
+pub(crate) async fn s3_lake(tag: &str) -> (String, DataRoot) {
     let moto = moto_endpoint();
     let n = BUCKETS.fetch_add(1, Ordering::Relaxed);
     let bucket = format!("athena-{tag}-{}-{n}", std::process::id());
@@ -94,7 +94,7 @@ fn table_of(location: &str) -> Table {
 }
 
 /// Data-root-relative path of an `s3://` URL under `root`.
-fn relative(root: &DataRoot, url: &str) -> String {
+pub(crate) fn relative(root: &DataRoot, url: &str) -> String {
     let base = root.url("");
     url.strip_prefix(&base)
         .expect("location under the data root")
@@ -337,7 +337,7 @@ async fn athena_extract_publishes_what_the_files_source_publishes() {
     assert_eq!(proxy.started().len(), 14);
 }
 
-fn user_error(reason: &str) -> Fate {
+pub(crate) fn user_error(reason: &str) -> Fate {
     Fate::Fail {
         running_polls: 1,
         reason: reason.to_string(),

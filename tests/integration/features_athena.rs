@@ -13,7 +13,6 @@
 //! Glue tables (DuckDB views stand in for sql/ddl), and the exact Parquet types UNLOAD writes.
 
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,25 +28,12 @@ use repurchase_extract::Source;
 use repurchase_features::AnchorMode;
 use repurchase_features::athena::{self as engine, AthenaSettings, Shutdown};
 
-use crate::athena::proxy::{self, Fate, FaultProxy, Hook, Started};
+use crate::athena::proxy::{Fate, FaultProxy, Hook, Started};
+use crate::athena::{relative, s3_lake, store_config, user_error};
 use crate::support::{date, generated_source, memory_root, moto_endpoint, venv_python};
 use repurchase_features::INPUT_TABLES;
 
 const RUN_DATE: &str = "2025-06-30";
-
-static BUCKETS: AtomicU64 = AtomicU64::new(0);
-
-fn store_config(endpoint: &str) -> StoreConfig {
-    StoreConfig::from_vars(
-        [
-            ("AWS_ENDPOINT_URL", endpoint),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ]
-        .map(|(k, v)| (k.to_string(), v.to_string())),
-    )
-}
 
 fn settings() -> AthenaSettings {
     AthenaSettings {
@@ -64,11 +50,7 @@ fn settings() -> AthenaSettings {
 
 /// A fresh bucket on moto holding the raw partitions of a generated TheLook for `RUN_DATE`.
 async fn extracted_lake(tag: &str, users: u64) -> DataRoot {
-    let moto = moto_endpoint();
-    let n = BUCKETS.fetch_add(1, Ordering::Relaxed);
-    let bucket = format!("features-athena-{tag}-{}-{n}", std::process::id());
-    proxy::create_bucket(&moto, &bucket).await;
-    let lake = DataRoot::open(&format!("s3://{bucket}/lake"), &store_config(&moto)).unwrap();
+    let (_, lake) = s3_lake(&format!("features-{tag}")).await;
     let source =
         generated_source(users, 11, RUN_DATE, Profile::Signal, OutputFormat::Parquet).await;
     repurchase_extract::extract(&lake, date(RUN_DATE), &Source::Files(source))
@@ -91,24 +73,6 @@ async fn datafusion_features(root: &DataRoot, d: RunDate, anchor: AnchorMode) ->
     repurchase_features::compute(&ctx, d, anchor, 60)
         .await
         .unwrap()
-}
-
-/// Data-root-relative path of an `s3://` URL under `root`.
-fn relative(root: &DataRoot, url: &str) -> String {
-    url.strip_prefix(&root.url(""))
-        .expect("location under the data root")
-        .trim_matches('/')
-        .to_string()
-}
-
-fn user_error(reason: &str) -> Fate {
-    Fate::Fail {
-        running_polls: 1,
-        reason: reason.to_string(),
-        category: 2,
-        error_type: 1006,
-        retryable: false,
-    }
 }
 
 /// What the DuckDB runner reported for each query it ran.

@@ -69,16 +69,20 @@ pub fn encode(schema: &Arc<Schema>, batches: &[RecordBatch]) -> Result<Vec<u8>, 
         writers: Vec<ArrowColumnWriter>,
         slices: Vec<ArrayRef>,
     }
+    // Parquet leaf columns per field, in the writers' order (one for a flat field).
+    let mut leaves = vec![0usize; schema.fields().len()];
+    let descr = file.schema_descr();
+    for column in 0..descr.num_columns() {
+        leaves[descr.get_column_root_idx(column)] += 1;
+    }
     let mut jobs = Vec::new();
     for (g, group) in groups.iter().enumerate() {
         let mut writers = factory.create_column_writers(g)?.into_iter();
-        for (f, field) in schema.fields().iter().enumerate() {
-            let slices: Vec<ArrayRef> = group.iter().map(|b| b.column(f).clone()).collect();
-            let leaves = compute_leaves(field, &slices[0])?.len();
+        for (f, &n) in leaves.iter().enumerate() {
             jobs.push(Mutex::new(Some(Job {
                 field: f,
-                writers: writers.by_ref().take(leaves).collect(),
-                slices,
+                writers: writers.by_ref().take(n).collect(),
+                slices: group.iter().map(|b| b.column(f).clone()).collect(),
             })));
         }
     }

@@ -197,17 +197,8 @@ impl Forest {
         (forest, used)
     }
 
-    pub fn n_features(&self) -> usize {
-        self.n_features
-    }
-
     pub fn n_trees(&self) -> usize {
         self.roots.len()
-    }
-
-    /// Log-odds of one row (`row.len() == n_features`, NaN = missing).
-    pub fn predict_row(&self, row: &[f64]) -> f64 {
-        self.predict_row_major(row, 1)[0]
     }
 
     /// Log-odds of every row of a row-major matrix (`n_features` values per row).

@@ -397,14 +397,14 @@ pub async fn train_sampled(
     let base = params.clone();
     let depths = depths.to_vec();
     // Fitting is CPU-bound and uses its own thread pool.
-    let (artifact, candidates) = tokio::task::spawn_blocking(move || {
+    let (artifact, raw_validation, candidates) = tokio::task::spawn_blocking(move || {
         let prepared = ModelArtifact::prepare(&train_c, &valid_c, &base, weights.as_deref())?;
         // With more depths than cores, each depth is fitted on its own thread (one core each)
         // rather than one after the other with every tree's histograms spread over the cores:
         // a tree's work is too small to split well, so the cores idle between hand-offs.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let concurrent = depths.len() > 1 && cores > 1;
-        let fit_one = |depth: usize| -> Result<(ModelArtifact, Candidate)> {
+        let fit_one = |depth: usize| -> Result<(ModelArtifact, Candidate, Summary)> {
             let p = BoosterParams {
                 max_depth: depth,
                 ..base.clone()
@@ -418,9 +418,9 @@ pub async fn train_sampled(
                 validation_log_loss: s.log_loss,
                 validation_auc: s.roc_auc,
             };
-            Ok((a, candidate))
+            Ok((a, candidate, s))
         };
-        let fitted: Vec<Result<(ModelArtifact, Candidate)>> = if concurrent {
+        let fitted: Vec<Result<(ModelArtifact, Candidate, Summary)>> = if concurrent {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = depths
                     .iter()
@@ -439,17 +439,16 @@ pub async fn train_sampled(
             depths.iter().map(|&d| fit_one(d)).collect()
         };
         // In the order of `depths` whatever finished first; the first of equal losses wins.
-        let mut best: Option<(ModelArtifact, f64)> = None;
+        let mut best: Option<(ModelArtifact, Summary)> = None;
         let mut candidates = Vec::new();
         for f in fitted {
-            let (a, c) = f?;
-            let loss = c.validation_log_loss;
+            let (a, c, s) = f?;
             candidates.push(c);
-            if best.as_ref().is_none_or(|(_, l)| loss < *l) {
-                best = Some((a, loss));
+            if best.as_ref().is_none_or(|(_, b)| s.log_loss < b.log_loss) {
+                best = Some((a, s));
             }
         }
-        best.map(|(a, _)| (a, candidates))
+        best.map(|(a, s)| (a, s, candidates))
             .ok_or_else(|| CoreError::Invalid("no tree depth to try".into()))
     })
     .await
@@ -457,7 +456,6 @@ pub async fn train_sampled(
     let params = &artifact.params.clone();
     timer.finish(train_t.len() as u64, artifact.iterations as u64);
 
-    let raw_validation = summary(&artifact.predict(&valid_t)?, valid_t.labels()?);
     let raw_test = summary(&artifact.predict(&test_t)?, test_t.labels()?);
     let model_bytes = artifact.to_bytes();
     let model_version = format!("{run_date}-{}", &sha256_hex(&model_bytes)[..12]);
