@@ -54,6 +54,7 @@ META_COLUMNS = {
     "label",
     "repurchased_so_far",
     "days_to_repurchase",
+    "repurchase_pending",
 }
 
 # Goals of the project (README / brief).

@@ -65,6 +65,14 @@ labels AS (
     LEFT JOIN complete c ON c.user_id = a.user_id AND c.order_id <> a.order_id
     GROUP BY a.order_id
 ),
+in_transit AS (
+    SELECT a.order_id, COUNT(*) AS orders_in_transit
+    FROM anchors a
+    JOIN o p ON p.user_id = a.user_id
+    WHERE p.status IN ('Processing', 'Shipped')
+      AND p.created_us > a.anchor_us AND p.created_us <= a.anchor_us + getvariable('horizon_us')
+    GROUP BY a.order_id
+),
 history AS (
     SELECT a.order_id,
            COUNT(p.order_id) AS prev_orders,
@@ -198,6 +206,7 @@ SELECT
     a.anchor_us + getvariable('horizon_us') < getvariable('run_end_us') AS window_closed,
     CAST(CASE WHEN l.next_us IS NULL THEN 0 ELSE 1 END AS BIGINT) AS label,
     CAST(l.next_us - a.anchor_us AS DOUBLE) / 86400000000.0::DOUBLE AS days_to_repurchase,
+    CAST(CASE WHEN t.order_id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS repurchase_pending,
     -- features: the customer
     CAST(u.age AS DOUBLE) AS age,
     u.gender,
@@ -286,5 +295,6 @@ LEFT JOIN main_item m ON m.order_id = a.order_id
 LEFT JOIN history h ON h.order_id = a.order_id
 LEFT JOIN prev_items pi ON pi.order_id = a.order_id
 LEFT JOIN ev ON ev.order_id = a.order_id
+LEFT JOIN in_transit t ON t.order_id = a.order_id
 LEFT JOIN sess_agg sa ON sa.order_id = a.order_id
 ORDER BY a.anchor_us, a.order_id;

@@ -11,6 +11,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS features_score (
     `anchor_time`                 TIMESTAMP,
     `repurchased_so_far`          BIGINT,
     `days_to_repurchase`          DOUBLE,
+    `repurchase_pending`          BIGINT,
     `age`                         DOUBLE,
     `gender`                      STRING,
     `country`                     STRING,

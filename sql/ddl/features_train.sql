@@ -1,5 +1,6 @@
 -- Athena/Glue table over `build-features` output features/train/run_date=D/ (Hive DDL, Athena dialect):
--- labelled anchors (their 60-day window closed before the run end), one row per anchor.
+-- labelled anchors (their 60-day window closed at least settle_days before the run end), one row per
+-- anchor.
 -- Columns: the output of sql/features/anchors.sql without `window_closed`;
 -- tests/integration/athena.rs checks them against the partition build-features writes.
 -- ${data_root} (s3://bucket/prefix, no trailing slash) is the one placeholder, filled in when the
@@ -11,6 +12,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS features_train (
     `anchor_time`                 TIMESTAMP,
     `label`                       BIGINT,
     `days_to_repurchase`          DOUBLE,
+    `repurchase_pending`          BIGINT,
     `age`                         DOUBLE,
     `gender`                      STRING,
     `country`                     STRING,

@@ -9,8 +9,10 @@
 -- product and distribution centre) comes from sql/features/anchor_items.sql, materialised after it.
 --
 -- One row per anchor. Meta columns (never model features): user_id, order_id, anchor_time,
--- window_closed, label (repurchased_so_far in the score partition) and days_to_repurchase (days
--- from the anchor to the repurchase, for the elapsed-time adjustment of scores). Every feature
+-- window_closed, label (repurchased_so_far in the score partition), days_to_repurchase (days
+-- from the anchor to the repurchase, for the elapsed-time adjustment of scores) and
+-- repurchase_pending (an order inside the window that had not reached the customer by the end of
+-- the run date: a repurchase under way, or a label that may still turn). Every feature
 -- uses only rows strictly before the anchor time, except the basket, which is the anchor order
 -- itself (known at that moment). A timestamp of a row (delivery, return) counts only when it is
 -- before the anchor: statuses are re-derived as they stood at the anchor.
@@ -37,6 +39,16 @@ labels AS (
                     THEN c.created_us END) AS next_us
     FROM anchors a
     LEFT JOIN complete c ON c.user_id = a.user_id AND c.order_id <> a.order_id
+    GROUP BY a.order_id
+),
+-- Orders inside the window still on their way at the end of the run date (Processing or Shipped):
+-- they become Complete (a repurchase) days after they were created.
+in_transit AS (
+    SELECT a.order_id, COUNT(*) AS orders_in_transit
+    FROM anchors a
+    JOIN o p ON p.user_id = a.user_id
+    WHERE p.status IN ('Processing', 'Shipped')
+      AND p.created_us > a.anchor_us AND p.created_us <= a.anchor_us + $horizon_us
     GROUP BY a.order_id
 ),
 -- The customer's orders before the anchor, as they stood at the anchor time: an order counts as
@@ -223,6 +235,7 @@ SELECT
     a.anchor_us + $horizon_us < $run_end_us AS window_closed,
     CAST(CASE WHEN l.next_us IS NULL THEN 0 ELSE 1 END AS BIGINT) AS label,
     CAST(l.next_us - a.anchor_us AS DOUBLE) / 86400000000.0 AS days_to_repurchase,
+    CAST(CASE WHEN t.order_id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS repurchase_pending,
     -- features: the customer
     CAST(u.age AS DOUBLE) AS age,
     u.gender,
@@ -310,6 +323,7 @@ LEFT JOIN main_item m ON m.order_id = a.order_id
 LEFT JOIN history h ON h.order_id = a.order_id
 LEFT JOIN prev_items pi ON pi.order_id = a.order_id
 LEFT JOIN ev ON ev.order_id = a.order_id
+LEFT JOIN in_transit t ON t.order_id = a.order_id
 -- last: the only join not on order_id, so the wide rows are repartitioned once, not twice
 LEFT JOIN users u ON u.id = a.user_id
 ORDER BY a.anchor_us, a.order_id

@@ -96,6 +96,16 @@ labels AS (
     LEFT JOIN complete c ON c.user_id = a.user_id AND c.order_id <> a.order_id
     GROUP BY a.order_id
 ),
+-- Orders inside the window still on their way at the end of the run date (Processing or Shipped).
+in_transit AS (
+    SELECT a.order_id, COUNT(*) AS orders_in_transit
+    FROM anchors a
+    CROSS JOIN params pr
+    JOIN o p ON p.user_id = a.user_id
+    WHERE p.status IN ('Processing', 'Shipped')
+      AND p.created_us > a.anchor_us AND p.created_us <= a.anchor_us + pr.horizon_us
+    GROUP BY a.order_id
+),
 -- The customer's orders before the anchor, as they stood at the anchor time.
 history AS (
     SELECT a.order_id,
@@ -231,6 +241,7 @@ SELECT
     a.anchor_us + pr.horizon_us < pr.run_end_us AS window_closed,
     CAST(CASE WHEN l.next_us IS NULL THEN 0 ELSE 1 END AS BIGINT) AS label,
     CAST(l.next_us - a.anchor_us AS DOUBLE) / 86400000000E0 AS days_to_repurchase,
+    CAST(CASE WHEN t.order_id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS repurchase_pending,
     -- features: the customer
     CAST(u.age AS DOUBLE) AS age,
     u.gender,
@@ -314,6 +325,7 @@ SELECT
 FROM anchors a
 CROSS JOIN params pr
 JOIN labels l ON l.order_id = a.order_id
+LEFT JOIN in_transit t ON t.order_id = a.order_id
 LEFT JOIN users u ON u.id = a.user_id
 LEFT JOIN basket b ON b.order_id = a.order_id
 LEFT JOIN main_item m ON m.order_id = a.order_id

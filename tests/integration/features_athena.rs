@@ -294,8 +294,11 @@ async fn athena_engine_gives_the_datafusion_features() {
             "{anchor}: batch sizes"
         );
         // And the same partitions once split.
-        let (gt, gs) = repurchase_features::split(&got).unwrap();
-        let (wt, ws) = repurchase_features::split(&want).unwrap();
+        let before =
+            repurchase_features::anchor_params(AnchorMode::FirstOrder, 60).labelled_before_us(d);
+        let (gt, gs, gu) = repurchase_features::split(&got, before).unwrap();
+        let (wt, ws, wu) = repurchase_features::split(&want, before).unwrap();
+        assert_eq!(gu, wu, "{anchor}: unsettled anchors");
         assert_eq!(gt.schema, wt.schema);
         assert_eq!(gs.schema, ws.schema);
         assert_eq!(gt.batches, wt.batches, "{anchor}: train rows");

@@ -309,15 +309,28 @@ async fn a_weaker_challenger_is_not_promoted_and_score_serves_the_champion() {
         p3.previous_champion.as_ref().map(|c| c.model_date),
         Some(d1)
     );
+    // Promoted exactly when non-inferior to every comparable past champion.
+    assert!(!p3.comparisons.is_empty());
     assert_eq!(
         p3.promoted,
-        p3.challenger_auc.unwrap() >= p3.champion_auc.unwrap() - p3.margin
+        p3.comparisons
+            .iter()
+            .all(|c| c.verdict != repurchase_calibrate::champion::Verdict::Inferior),
+        "{}",
+        p3.reason
     );
     eprintln!("promotion: {}", p3.reason);
 
     // The calibrate binary: a margin of 1 promotes the stump, and score then serves it.
     let out = Command::new(binary("calibrate"))
-        .args(["--run-date", "2025-06-23", "--promotion-margin", "1"])
+        .args([
+            "--run-date",
+            "2025-06-23",
+            "--promotion-margin",
+            "1",
+            "--promotion-brier-margin",
+            "1",
+        ])
         .arg("--data-root")
         .arg(&lake_dir)
         .output()

@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 
+use repurchase_calibrate::champion::ChampionPolicy;
 use repurchase_core::layout::Dataset;
 use repurchase_core::{CoreError, DataRoot, ErrorClass};
 use repurchase_datagen::{OutputFormat, Profile};
 use repurchase_features::AnchorMode;
 use repurchase_model::BoosterParams;
 
-use crate::support::{date, generated_source, memory_root, run_pipeline};
+use crate::support::{date, generated_source, memory_root, run_pipeline, run_pipeline_with};
 
 async fn snapshot(root: &DataRoot) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
@@ -31,10 +32,11 @@ async fn signal_profile_end_to_end_counts_and_auc_near_oracle() {
     // Counts agree from stage to stage.
     assert_eq!(
         run.features.anchors,
-        run.features.train_rows + run.features.score_rows
+        run.features.train_rows + run.features.score_rows + run.features.unsettled_rows
     );
+    assert!(run.features.unsettled_rows > 0);
     assert_eq!(
-        run.score.scored + run.score.already_repurchased,
+        run.score.scored + run.score.already_repurchased + run.score.repurchase_pending,
         run.features.score_rows
     );
     let (scores_manifest, _) = repurchase_core::Manifest::read(&lake, Dataset::Scores, d)
@@ -78,13 +80,31 @@ async fn thelook_profile_is_barely_predictable() {
     )
     .await;
     let lake = memory_root("thelook");
-    let run = run_pipeline(&source, &lake, d, AnchorMode::FirstOrder, 365).await;
+    // No floor: this test is about how little there is to learn.
+    let no_floor = ChampionPolicy {
+        auc_floor: 0.0,
+        ..ChampionPolicy::default()
+    };
+    let run = run_pipeline_with(&source, &lake, d, AnchorMode::FirstOrder, 365, &no_floor).await;
     let auc = run.calibrate.test_auc.expect("auc");
     // TheLook draws order dates independently: tenure and recency are the only signal.
     assert!(
         auc < 0.80,
         "AUC {auc:.3} on TheLook-like data is too good to be true"
     );
+    // With the default floor, a first model that ranks barely better than chance is refused
+    // (exit 2): there is no champion to fall back on, and nothing is served.
+    let floor = ChampionPolicy::default().auc_floor;
+    let with_floor =
+        repurchase_calibrate::calibrate_with(&lake, d, &ChampionPolicy::default()).await;
+    match with_floor {
+        Err(e) => {
+            assert!(auc < floor, "refused at AUC {auc:.3}: {e}");
+            assert_eq!(e.class(), ErrorClass::BadInput);
+            assert!(e.to_string().contains("below the AUC floor"), "{e}");
+        }
+        Ok(_) => assert!(auc >= floor, "AUC {auc:.3} promoted"),
+    }
 }
 
 #[tokio::test]

@@ -280,6 +280,7 @@ fn report_html() -> String {
     let threshold =
         metrics::f1_optimal_threshold(&calibrator.predict_all(&valid_raw), &valid_labels).threshold;
     let probs = calibrator.predict_all(&raw);
+    let keys: Vec<i64> = (0..probs.len() as i64).collect();
     let total: f64 = (1..=FEATURES.len()).map(|i| 1.0 / i as f64).sum();
     let importance: Vec<(String, f64)> = FEATURES
         .iter()
@@ -308,10 +309,11 @@ fn report_html() -> String {
         probs: &probs,
         raw: &raw,
         labels: &labels,
+        keys: &keys,
         threshold,
         top_k_fraction: 0.10,
         importance: &importance,
-        auc_ci: metrics::bootstrap_auc_ci(&probs, &labels, 200, 7),
+        auc_ci: metrics::bootstrap_auc_ci(&probs, &labels, &keys, 200, 7),
         notes: vec![
             "Synthetic data for the browser test: labels drawn from known probabilities, raw \
              scores deliberately overconfident so the calibration plot has something to show."

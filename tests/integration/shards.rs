@@ -28,9 +28,9 @@ fn read_rows(path: &Path) -> Vec<RecordBatch> {
         .collect()
 }
 
-/// (user, order) → (status, probability bits, at-anchor bits, predicted) for every row, decile
-/// left out (shards have none).
-type Row = (String, Option<u64>, Option<u64>, Option<bool>);
+/// (user, order) → (status, probability bits, at-anchor bits) for every row; decile and flag
+/// left out (shards have neither: both need the whole population).
+type Row = (String, Option<u64>, Option<u64>);
 
 fn rows_of(batches: &[RecordBatch]) -> BTreeMap<(i64, i64), Row> {
     let mut out = BTreeMap::new();
@@ -40,15 +40,9 @@ fn rows_of(batches: &[RecordBatch]) -> BTreeMap<(i64, i64), Row> {
         let status = col::<StringArray>(b, "status");
         let prob = col::<Float64Array>(b, "probability");
         let at = col::<Float64Array>(b, "probability_at_anchor");
-        let pred = col::<arrow::array::BooleanArray>(b, "predicted_repurchase");
         for i in 0..b.num_rows() {
             let bits = |a: &Float64Array| a.is_valid(i).then(|| a.value(i).to_bits());
-            let row = (
-                status.value(i).to_string(),
-                bits(prob),
-                bits(at),
-                pred.is_valid(i).then(|| pred.value(i)),
-            );
+            let row = (status.value(i).to_string(), bits(prob), bits(at));
             assert!(out.insert((users.value(i), orders.value(i)), row).is_none());
         }
     }
@@ -104,7 +98,10 @@ async fn shards_union_is_the_unsharded_output_and_the_merge_is_byte_identical() 
         .await
         .unwrap();
     let so_far = table.repurchased_so_far.clone().unwrap();
-    let idx: Vec<usize> = (0..table.len()).filter(|&i| !so_far[i]).collect();
+    let pending = table.repurchase_pending.clone().unwrap();
+    let idx: Vec<usize> = (0..table.len())
+        .filter(|&i| !so_far[i] && !pending[i])
+        .collect();
     let expected = cal.predict_all(&model.predict(&table.take(&idx)).unwrap());
     for (k, &i) in idx.iter().enumerate() {
         let row = &whole[&(table.user_id[i], table.order_id[i])];
@@ -128,7 +125,7 @@ async fn shards_union_is_the_unsharded_output_and_the_merge_is_byte_identical() 
                     String::from_utf8_lossy(&out.stderr)
                 );
             } else {
-                repurchase_score::score_shard(&lake, d, None, shard)
+                repurchase_score::score_shard(&lake, d, None, shard, None)
                     .await
                     .unwrap();
             }

@@ -56,6 +56,19 @@ pub async fn run_pipeline(
     anchor: AnchorMode,
     days: u32,
 ) -> PipelineRun {
+    let policy = repurchase_calibrate::champion::ChampionPolicy::default();
+    run_pipeline_with(source, lake, run_date, anchor, days, &policy).await
+}
+
+/// [`run_pipeline`] with the given promotion policy.
+pub async fn run_pipeline_with(
+    source: &DataRoot,
+    lake: &DataRoot,
+    run_date: RunDate,
+    anchor: AnchorMode,
+    days: u32,
+    policy: &repurchase_calibrate::champion::ChampionPolicy,
+) -> PipelineRun {
     repurchase_extract::extract(lake, run_date, &Source::Files(source.clone()))
         .await
         .expect("extract");
@@ -65,7 +78,7 @@ pub async fn run_pipeline(
     let train = repurchase_train::train(lake, run_date, days, days, &BoosterParams::default())
         .await
         .expect("train");
-    let calibrate = repurchase_calibrate::calibrate(lake, run_date)
+    let calibrate = repurchase_calibrate::calibrate_with(lake, run_date, policy)
         .await
         .expect("calibrate");
     let score = repurchase_score::score(lake, run_date, None)

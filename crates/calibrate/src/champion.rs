@@ -1,12 +1,23 @@
 //! Champion/challenger: which calibrated model `score` serves.
 //!
 //! Every calibration decides, in its `promotion.json`, which model is champion from its run date
-//! on. The model just calibrated (the challenger) replaces the current champion only if its
-//! held-out ROC-AUC is not worse than the champion's by more than a margin, both measured on the
-//! same rows: the challenger's test window, restricted to anchors the champion never saw (at or
-//! after the start of the champion's own test window, so neither its trees, its early stopping,
-//! its calibrator nor its threshold were fitted on them). A retrain on a bad week therefore
-//! cannot silently replace a good model; the report and the decision say why.
+//! on. Procedures are compared, each through its evaluated model (the served models are refitted
+//! on every labelled anchor, so no labelled row is unseen by them): the challenger's calibrated
+//! test-window predictions against each of the last N champions' on the same rows, the
+//! challenger's test window restricted to anchors that champion never saw (at or after the start
+//! of its own test window, so neither its trees, its early stopping nor its calibrator were
+//! fitted on them). The challenger replaces the current champion only if
+//!
+//! - its held-out AUC is at or above an absolute floor, and
+//! - against every one of those champions it is non-inferior within a paired bootstrap interval
+//!   (customers resampled, both models scored on each resample): the AUC difference's lower
+//!   bound above `−margin`, the Brier difference's upper bound below `brier_margin` × the
+//!   champion's Brier.
+//!
+//! Comparing with several past champions, not only the current one, means a chain of slightly
+//! worse challengers cannot walk the served quality down one margin at a time. A champion that
+//! cannot score the current features stops the decision (exit 2) unless that is accepted
+//! explicitly. The report and the decision say why.
 //!
 //! The current champion is the one named by the latest calibration before the run date (or by an
 //! explicitly given one). Decisions chain, so calibrations must run in date order; the DAG's
@@ -14,24 +25,40 @@
 //! predecessor with `--champion-from`.
 
 use repurchase_core::layout::Dataset;
-use repurchase_core::manifest::{InputRef, Manifest};
+use repurchase_core::manifest::InputRef;
 use repurchase_core::{CoreError, DataRoot, Result, RunDate};
 use repurchase_model::ModelArtifact;
+use repurchase_model::calibration::Calibrator;
 use repurchase_model::io::{read_artifact, read_json_artifact};
-use repurchase_model::metrics::roc_auc;
+use repurchase_model::metrics::{PairedDelta, brier, paired_bootstrap, roc_auc};
 use repurchase_model::table::FeatureTable;
+use repurchase_train::EVALUATION_MODEL_FILE;
 use serde::{Deserialize, Serialize};
 
 pub const PROMOTION_FILE: &str = "promotion.json";
-/// Default tolerated AUC loss: a challenger up to 0.01 below the champion is still promoted,
-/// so that the served model keeps up with the data rather than chasing test-window noise.
+/// Default non-inferiority margin in AUC: the challenger is promoted unless the data rule out
+/// (at 95%) that it is within 0.01 of a champion.
 pub const DEFAULT_MARGIN: f64 = 0.01;
+/// Default Brier allowance, as a share of the champion's Brier score.
+pub const DEFAULT_BRIER_MARGIN: f64 = 0.05;
+/// Default number of past champions compared with.
+pub const DEFAULT_HISTORY: u32 = 4;
+/// Default absolute floor of the held-out AUC: below it a model ranks barely better than chance.
+pub const DEFAULT_AUC_FLOOR: f64 = 0.55;
 
 /// How a calibration decides promotion.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChampionPolicy {
-    /// Largest held-out AUC loss against the champion that still promotes the challenger.
+    /// Largest AUC loss against a champion that the bootstrap interval may reach.
     pub margin: f64,
+    /// Largest Brier increase the interval may reach, as a share of the champion's Brier.
+    pub brier_margin: f64,
+    /// Past champions compared with (the current one and those before it).
+    pub history: usize,
+    /// Held-out AUC a challenger needs at least.
+    pub auc_floor: f64,
+    /// Go on when a past champion cannot score the current features (skipping it).
+    pub accept_incomparable: bool,
     /// Calibration whose decision names the current champion; default the latest one before
     /// the run date.
     pub champion_from: Option<RunDate>,
@@ -41,9 +68,41 @@ impl Default for ChampionPolicy {
     fn default() -> Self {
         ChampionPolicy {
             margin: DEFAULT_MARGIN,
+            brier_margin: DEFAULT_BRIER_MARGIN,
+            history: DEFAULT_HISTORY as usize,
+            auc_floor: DEFAULT_AUC_FLOOR,
+            accept_incomparable: false,
             champion_from: None,
         }
     }
+}
+
+/// How the challenger fared against one past champion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    NonInferior,
+    Inferior,
+    /// Too few shared rows or repurchases to tell; not counted either way.
+    NotComparable,
+}
+
+/// The challenger against one past champion, on the rows both never saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub champion: ModelRef,
+    /// Calibration whose decision named it.
+    pub decided_by: RunDate,
+    pub rows: u64,
+    pub positives: u64,
+    pub challenger_auc: Option<f64>,
+    pub champion_auc: Option<f64>,
+    pub challenger_brier: f64,
+    pub champion_brier: f64,
+    /// 95% paired bootstrap intervals of challenger − champion.
+    pub delta: Option<PairedDelta>,
+    pub verdict: Verdict,
+    pub reason: String,
 }
 
 /// A calibrated model, by the run date it was trained for.
@@ -65,8 +124,11 @@ pub struct Promotion {
     /// Rows both models were compared on, and how many of them repurchased.
     pub compared_rows: u64,
     pub compared_positives: u64,
+    /// Against the current champion (on the whole test window for the first model).
     pub challenger_auc: Option<f64>,
     pub champion_auc: Option<f64>,
+    /// Against each of the last champions, newest first.
+    pub comparisons: Vec<Comparison>,
     pub promoted: bool,
     /// Champion from this run date on: the model `score` uses.
     pub champion: ModelRef,
@@ -75,22 +137,9 @@ pub struct Promotion {
 
 /// The champion named by the calibration of `decision_date`, with that calibration's manifest.
 pub async fn decision_at(root: &DataRoot, decision_date: RunDate) -> Result<(ModelRef, InputRef)> {
-    let (manifest, input) = Manifest::read(root, Dataset::Calibration, decision_date).await?;
-    if manifest.file(PROMOTION_FILE).is_some() {
-        let (p, input): (Promotion, _) =
-            read_json_artifact(root, Dataset::Calibration, decision_date, PROMOTION_FILE).await?;
-        return Ok((p.champion, input));
-    }
-    // Calibrations written before promotion existed served their own model.
-    let (metrics, _): (crate::Metrics, _) =
-        read_json_artifact(root, Dataset::Calibration, decision_date, "metrics.json").await?;
-    Ok((
-        ModelRef {
-            model_date: decision_date,
-            model_version: metrics.model_version,
-        },
-        input,
-    ))
+    let (p, input): (Promotion, _) =
+        read_json_artifact(root, Dataset::Calibration, decision_date, PROMOTION_FILE).await?;
+    Ok((p.champion, input))
 }
 
 /// Latest run date before (or, with `inclusive`, at) `run_date` that has a published calibration.
@@ -157,114 +206,450 @@ pub struct Challenger<'a> {
     pub labels: &'a [bool],
 }
 
-/// Decides promotion; returns the decision and the inputs it read (the champion's model and
+/// Fewest shared rows and repurchases for a comparison with one champion to count.
+const MIN_COMPARED_ROWS: usize = 100;
+const MIN_COMPARED_POSITIVES: usize = 10;
+const BOOTSTRAP_RESAMPLES: usize = 1000;
+
+/// The champions of the last `history` decisions before the run date, newest first, each with
+/// the date of the decision that named it (distinct models only).
+async fn recent_champions(
+    root: &DataRoot,
+    current: (RunDate, ModelRef, InputRef),
+    history: usize,
+) -> Result<Vec<(RunDate, ModelRef, InputRef)>> {
+    let (decided, _, _) = &current;
+    let mut dates: Vec<RunDate> = root
+        .list_dirs("models")
+        .await?
+        .iter()
+        .filter_map(|n| Dataset::parse_partition_dir(n))
+        .filter(|d| d < decided)
+        .collect();
+    dates.sort();
+    let mut out = vec![current];
+    for d in dates.into_iter().rev() {
+        if out.len() >= history {
+            break;
+        }
+        if !root.exists(&Dataset::Calibration.manifest_path(d)).await? {
+            continue;
+        }
+        let (champion, input) = decision_at(root, d).await?;
+        if out.iter().all(|(_, c, _)| *c != champion) {
+            out.push((d, champion, input));
+        }
+    }
+    Ok(out)
+}
+
+/// The champion's evaluated model and its calibrator (what its procedure was measured with),
+/// with the manifests read.
+async fn evaluated_model(
+    root: &DataRoot,
+    champion: &ModelRef,
+) -> Result<(ModelArtifact, Calibrator, i64, Vec<InputRef>)> {
+    let card = repurchase_train::read_card(root, champion.model_date).await?;
+    let (model_bytes, _, model_input) = read_artifact(
+        root,
+        Dataset::Model,
+        champion.model_date,
+        EVALUATION_MODEL_FILE,
+    )
+    .await?;
+    let (cal, cal_input) = read_json_artifact(
+        root,
+        Dataset::Calibration,
+        champion.model_date,
+        crate::EVALUATION_CALIBRATOR_FILE,
+    )
+    .await?;
+    Ok((
+        ModelArtifact::from_bytes(&model_bytes)?,
+        cal,
+        card.windows.test_start_us,
+        vec![model_input, cal_input],
+    ))
+}
+
+/// Compares the challenger with one champion on the challenger's test rows that the champion's
+/// evaluated model never saw in any fitting step (at or after its own test window's start).
+fn compare(
+    policy: &ChampionPolicy,
+    challenger: &Challenger<'_>,
+    champion: &ModelRef,
+    decided_by: RunDate,
+    (model, cal, test_start_us): (&ModelArtifact, &Calibrator, i64),
+) -> std::result::Result<Comparison, String> {
+    let unseen: Vec<usize> = (0..challenger.test.len())
+        .filter(|&i| challenger.test.anchor_us[i] >= test_start_us)
+        .collect();
+    let rows = challenger.test.take(&unseen);
+    let labels: Vec<bool> = unseen.iter().map(|&i| challenger.labels[i]).collect();
+    let ours: Vec<f64> = unseen.iter().map(|&i| challenger.probs[i]).collect();
+    let theirs = cal.predict_all(&model.predict(&rows).map_err(|e| e.to_string())?);
+    Ok(judge(
+        policy,
+        champion,
+        decided_by,
+        Shared {
+            customers: &rows.user_id,
+            labels: &labels,
+            ours: &ours,
+            theirs: &theirs,
+        },
+    ))
+}
+
+/// The rows a challenger and a champion are compared on, with both models' probabilities.
+pub struct Shared<'a> {
+    /// Each row's customer: the bootstrap draws customers.
+    pub customers: &'a [i64],
+    pub labels: &'a [bool],
+    pub ours: &'a [f64],
+    pub theirs: &'a [f64],
+}
+
+/// The verdict of one comparison (see [`decide`]).
+pub fn judge(
+    policy: &ChampionPolicy,
+    champion: &ModelRef,
+    decided_by: RunDate,
+    shared: Shared<'_>,
+) -> Comparison {
+    let Shared {
+        customers,
+        labels,
+        ours,
+        theirs,
+    } = shared;
+    let positives = labels.iter().filter(|y| **y).count();
+    let mut c = Comparison {
+        champion: champion.clone(),
+        decided_by,
+        rows: labels.len() as u64,
+        positives: positives as u64,
+        challenger_auc: roc_auc(ours, labels),
+        champion_auc: roc_auc(theirs, labels),
+        challenger_brier: brier(ours, labels),
+        champion_brier: brier(theirs, labels),
+        delta: None,
+        verdict: Verdict::NonInferior,
+        reason: String::new(),
+    };
+    if labels.len() < MIN_COMPARED_ROWS
+        || positives < MIN_COMPARED_POSITIVES
+        || positives == labels.len()
+    {
+        c.verdict = Verdict::NotComparable;
+        c.reason = format!(
+            "only {} shared anchors ({positives} repurchased); at least {MIN_COMPARED_ROWS} with {MIN_COMPARED_POSITIVES} repurchases are needed",
+            labels.len()
+        );
+        return c;
+    }
+    let delta = paired_bootstrap(ours, theirs, labels, customers, BOOTSTRAP_RESAMPLES, 0);
+    let brier_allowed = policy.brier_margin * c.champion_brier;
+    c.reason = match (delta.auc, delta.brier) {
+        (Some((auc_lo, auc_hi)), Some((brier_lo, brier_hi))) => {
+            let auc_text = format!("AUC difference 95% CI [{auc_lo:+.4}, {auc_hi:+.4}]");
+            let brier_text = format!(
+                "Brier difference 95% CI [{brier_lo:+.5}, {brier_hi:+.5}] (allowed +{brier_allowed:.5})"
+            );
+            if auc_lo < -policy.margin {
+                c.verdict = Verdict::Inferior;
+                format!("{auc_text} reaches below -{}", policy.margin)
+            } else if brier_hi > brier_allowed {
+                c.verdict = Verdict::Inferior;
+                format!("{brier_text} reaches above the allowance")
+            } else {
+                format!("{auc_text}, {brier_text}")
+            }
+        }
+        _ => {
+            c.verdict = Verdict::NotComparable;
+            "no bootstrap resample held both classes".into()
+        }
+    };
+    c.delta = Some(delta);
+    c
+}
+
+/// Decides promotion; returns the decision and the inputs it read (the champions' model and
 /// calibration manifests) for the calibration's manifest.
+///
+/// The challenger is promoted when its held-out AUC is at or above the floor and it is
+/// non-inferior to each of the last `history` champions it can be compared with: the lower end of
+/// the paired bootstrap interval of the AUC difference above `−margin`, and the upper end of the
+/// Brier difference below `brier_margin` × the champion's Brier. A champion that cannot score the
+/// current features stops the decision (exit 2) unless `accept_incomparable`.
 pub async fn decide(
     root: &DataRoot,
     challenger: Challenger<'_>,
     previous: Option<(RunDate, ModelRef, InputRef)>,
-    margin: f64,
+    policy: &ChampionPolicy,
 ) -> Result<(Promotion, Vec<InputRef>)> {
-    let Some((decided, champion, decision_input)) = previous else {
-        let auc = roc_auc(challenger.probs, challenger.labels);
+    let auc_all = roc_auc(challenger.probs, challenger.labels);
+    let positives_all = challenger.labels.iter().filter(|y| **y).count() as u64;
+    let below_floor = auc_all.is_none_or(|a| a < policy.auc_floor);
+    let floor_text = format!(
+        "held-out AUC {} on {} anchors ({positives_all} repurchased), floor {}",
+        auc_all.map_or("undefined".to_string(), |a| format!("{a:.4}")),
+        challenger.labels.len(),
+        policy.auc_floor
+    );
+    let Some(current) = previous else {
+        if below_floor {
+            return Err(CoreError::Invalid(format!(
+                "the first model {} is below the AUC floor ({floor_text}) and there is no champion to keep serving: check the features and the training data, or lower --promotion-auc-floor",
+                challenger.model.model_version
+            )));
+        }
         return Ok((
             Promotion {
                 challenger: challenger.model.clone(),
                 previous_champion: None,
                 previous_decision: None,
-                margin,
+                margin: policy.margin,
                 compared_rows: challenger.labels.len() as u64,
-                compared_positives: challenger.labels.iter().filter(|y| **y).count() as u64,
-                challenger_auc: auc,
+                compared_positives: positives_all,
+                challenger_auc: auc_all,
                 champion_auc: None,
+                comparisons: vec![],
                 promoted: true,
                 champion: challenger.model,
-                reason: "first calibrated model: no champion to compare with".into(),
+                reason: format!(
+                    "first calibrated model: no champion to compare with; {floor_text}"
+                ),
             },
             vec![],
         ));
     };
-    let mut inputs = vec![decision_input];
-    let card = repurchase_train::read_card(root, champion.model_date).await?;
-    let (model_bytes, _, model_input) =
-        read_artifact(root, Dataset::Model, champion.model_date, "model.json").await?;
-    let (cal, _, cal_input) = crate::read_calibration(root, champion.model_date).await?;
-    if cal_input != inputs[0] {
-        inputs.push(cal_input);
-    }
-    inputs.push(model_input);
-    let model = ModelArtifact::from_bytes(&model_bytes)?;
-
-    // Rows the champion never saw in any fitting step.
-    let unseen: Vec<usize> = (0..challenger.test.len())
-        .filter(|&i| challenger.test.anchor_us[i] >= card.windows.test_start_us)
-        .collect();
-    let rows = challenger.test.take(&unseen);
-    let labels: Vec<bool> = unseen.iter().map(|&i| challenger.labels[i]).collect();
-    let ours: Vec<f64> = unseen.iter().map(|&i| challenger.probs[i]).collect();
-    let challenger_auc = roc_auc(&ours, &labels);
-    let positives = labels.iter().filter(|y| **y).count() as u64;
-    let base = Promotion {
-        challenger: challenger.model.clone(),
-        previous_champion: Some(champion.clone()),
-        previous_decision: Some(decided),
-        margin,
-        compared_rows: labels.len() as u64,
-        compared_positives: positives,
-        challenger_auc,
-        champion_auc: None,
-        promoted: true,
-        champion: challenger.model.clone(),
-        reason: String::new(),
-    };
-    let champion_probs = match model.predict(&rows) {
-        Ok(raw) => cal.predict_all(&raw),
-        Err(e) => {
-            return Ok((
-                Promotion {
-                    reason: format!(
-                        "promoted: the champion {} cannot score the current features ({e})",
-                        champion.model_version
-                    ),
-                    ..base
-                },
-                inputs,
-            ));
+    let (decided, champion, _) = current.clone();
+    let mut inputs = Vec::new();
+    let mut comparisons = Vec::new();
+    let mut skipped = Vec::new();
+    for (decided_by, past, decision_input) in
+        recent_champions(root, current, policy.history.max(1)).await?
+    {
+        if !inputs.contains(&decision_input) {
+            inputs.push(decision_input);
         }
+        let (model, cal, test_start, read) = evaluated_model(root, &past).await?;
+        for i in read {
+            if !inputs.contains(&i) {
+                inputs.push(i);
+            }
+        }
+        match compare(
+            policy,
+            &challenger,
+            &past,
+            decided_by,
+            (&model, &cal, test_start),
+        ) {
+            Ok(c) => comparisons.push(c),
+            Err(e) if policy.accept_incomparable => {
+                skipped.push(format!(
+                    "{} cannot score the current features ({e}); accepted",
+                    past.model_version
+                ));
+            }
+            Err(e) => {
+                return Err(CoreError::Invalid(format!(
+                    "champion {} (decided by the calibration of {decided_by}) cannot score the current features of {}: {e}. If the features changed on purpose, rerun calibrate with --accept-incomparable-champion",
+                    past.model_version, challenger.model.model_date
+                )));
+            }
+        }
+    }
+    let current_cmp = comparisons.iter().find(|c| c.champion == champion);
+    let inferior: Vec<&Comparison> = comparisons
+        .iter()
+        .filter(|c| c.verdict == Verdict::Inferior)
+        .collect();
+    let compared = comparisons
+        .iter()
+        .filter(|c| c.verdict != Verdict::NotComparable)
+        .count();
+    let promoted = !below_floor && inferior.is_empty();
+    let mut reason = if below_floor {
+        format!(
+            "kept champion {}: the challenger is below the floor: {floor_text}",
+            champion.model_version
+        )
+    } else if let Some(worst) = inferior.first() {
+        format!(
+            "kept champion {}: the challenger is worse than champion {} (decided by {}) on {} shared anchors ({} repurchased): {}",
+            champion.model_version,
+            worst.champion.model_version,
+            worst.decided_by,
+            worst.rows,
+            worst.positives,
+            worst.reason
+        )
+    } else {
+        format!(
+            "promoted: non-inferior to {compared} of the last {} champions (margin {} AUC, {}× Brier); {floor_text}",
+            comparisons.len() + skipped.len(),
+            policy.margin,
+            policy.brier_margin
+        )
     };
-    let champion_auc = roc_auc(&champion_probs, &labels);
-    let decision = match (challenger_auc, champion_auc) {
-        (Some(new), Some(old)) if new >= old - margin => Promotion {
-            champion_auc,
-            reason: format!(
-                "promoted: held-out AUC {new:.4} vs champion {} {old:.4} on {} anchors ({positives} repurchased), margin {margin}",
-                champion.model_version,
-                labels.len()
-            ),
-            ..base
+    for s in &skipped {
+        reason.push_str(&format!("; {s}"));
+    }
+    Ok((
+        Promotion {
+            challenger: challenger.model.clone(),
+            previous_champion: Some(champion.clone()),
+            previous_decision: Some(decided),
+            margin: policy.margin,
+            compared_rows: current_cmp.map_or(0, |c| c.rows),
+            compared_positives: current_cmp.map_or(0, |c| c.positives),
+            challenger_auc: current_cmp.map_or(auc_all, |c| c.challenger_auc),
+            champion_auc: current_cmp.and_then(|c| c.champion_auc),
+            comparisons,
+            promoted,
+            champion: if promoted { challenger.model } else { champion },
+            reason,
         },
-        (Some(new), Some(old)) => Promotion {
-            champion_auc,
-            promoted: false,
-            champion: champion.clone(),
-            reason: format!(
-                "kept champion {}: challenger's held-out AUC {new:.4} is more than {margin} below the champion's {old:.4} on {} anchors ({positives} repurchased)",
-                champion.model_version,
-                labels.len()
-            ),
-            ..base
-        },
-        _ => Promotion {
-            champion_auc,
-            promoted: false,
-            champion: champion.clone(),
-            reason: format!(
-                "kept champion {}: AUC undefined on the {} comparable anchors ({positives} repurchased)",
-                champion.model_version,
-                labels.len()
-            ),
-            ..base
-        },
-    };
-    Ok((decision, inputs))
+        inputs,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use repurchase_core::hash::mix64;
+
+    /// Uniform in [0, 1) from a key: the test's only randomness.
+    fn u(key: u64) -> f64 {
+        (mix64(key) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// `n` customers with a true probability each and an outcome drawn from it.
+    fn population(n: usize) -> (Vec<f64>, Vec<bool>, Vec<i64>) {
+        let truth: Vec<f64> = (0..n).map(|i| 0.02 + 0.4 * u(i as u64).powi(3)).collect();
+        let labels = truth
+            .iter()
+            .enumerate()
+            .map(|(i, p)| u(1_000_000 + i as u64) < *p)
+            .collect();
+        (truth, labels, (0..n as i64).collect())
+    }
+
+    /// The truth blurred on the log-odds scale by noise of size `sd` (seeded by `seed`):
+    /// more noise, worse ranking; the same noise, the same model.
+    fn blurred(truth: &[f64], sd: f64, seed: u64) -> Vec<f64> {
+        truth
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let logit = (p / (1.0 - p)).ln();
+                let z = (u(seed * 7_919 + i as u64) - 0.5) * 3.46 * sd;
+                1.0 / (1.0 + (-(logit + z)).exp())
+            })
+            .collect()
+    }
+
+    fn model(d: &str) -> ModelRef {
+        ModelRef {
+            model_date: d.parse().unwrap(),
+            model_version: format!("{d}-x"),
+        }
+    }
+
+    fn verdict(
+        policy: &ChampionPolicy,
+        ours: &[f64],
+        theirs: &[f64],
+        data: &(Vec<f64>, Vec<bool>, Vec<i64>),
+    ) -> Comparison {
+        judge(
+            policy,
+            &model("2025-01-01"),
+            "2025-01-01".parse().unwrap(),
+            Shared {
+                customers: &data.2,
+                labels: &data.1,
+                ours,
+                theirs,
+            },
+        )
+    }
+
+    #[test]
+    fn a_chain_of_slightly_worse_models_cannot_walk_the_quality_down() {
+        let data = population(20_000);
+        let policy = ChampionPolicy {
+            margin: 0.025,
+            ..ChampionPolicy::default()
+        };
+        // A, then B a little worse than A, then C a little worse than B.
+        let a = blurred(&data.0, 0.3, 1);
+        let b = blurred(&data.0, 0.5, 1);
+        let c = blurred(&data.0, 0.7, 1);
+        let auc = |p: &[f64]| roc_auc(p, &data.1).unwrap();
+        eprintln!("AUC A {:.4}, B {:.4}, C {:.4}", auc(&a), auc(&b), auc(&c));
+        assert!(auc(&a) - auc(&b) < 0.02 && auc(&b) - auc(&c) < 0.02);
+        assert!(auc(&a) - auc(&c) > 0.025);
+        // Each step alone is within the margin: compared with its predecessor only (the old
+        // gate), C is promoted.
+        let brier_ok = ChampionPolicy {
+            brier_margin: 1.0,
+            ..policy.clone()
+        };
+        assert_eq!(
+            verdict(&brier_ok, &b, &a, &data).verdict,
+            Verdict::NonInferior
+        );
+        assert_eq!(
+            verdict(&brier_ok, &c, &b, &data).verdict,
+            Verdict::NonInferior
+        );
+        // Against the champion before it, the loss adds up and C is kept out.
+        let vs_a = verdict(&brier_ok, &c, &a, &data);
+        assert_eq!(vs_a.verdict, Verdict::Inferior, "{}", vs_a.reason);
+    }
+
+    #[test]
+    fn a_point_difference_inside_the_noise_is_not_a_verdict() {
+        // Two models of the same quality (independent noise), on few customers: the point
+        // difference may exceed the margin either way, the interval says it is noise.
+        let data = population(1_500);
+        let policy = ChampionPolicy::default();
+        let ours = blurred(&data.0, 0.8, 2);
+        let theirs = blurred(&data.0, 0.8, 3);
+        let c = verdict(&policy, &ours, &theirs, &data);
+        let (lo, hi) = c.delta.as_ref().unwrap().auc.unwrap();
+        assert!(lo < 0.0 && hi > 0.0, "{lo} {hi}");
+        // Non-inferiority must be shown: an interval reaching below -margin keeps the champion.
+        assert_eq!(
+            c.verdict == Verdict::Inferior,
+            lo < -policy.margin,
+            "{}",
+            c.reason
+        );
+    }
+
+    #[test]
+    fn a_worse_calibration_is_caught_even_when_the_ranking_is_as_good() {
+        let data = population(20_000);
+        let theirs = blurred(&data.0, 0.3, 4);
+        // The same ranking (a monotone transform), every probability pushed up.
+        let ours: Vec<f64> = theirs.iter().map(|p| p.powf(0.6)).collect();
+        let c = verdict(&ChampionPolicy::default(), &ours, &theirs, &data);
+        assert_eq!(c.verdict, Verdict::Inferior);
+        assert!(c.reason.contains("Brier"), "{}", c.reason);
+        assert_eq!(c.challenger_auc, c.champion_auc);
+    }
+
+    #[test]
+    fn too_few_shared_rows_compare_nothing() {
+        let data = population(60);
+        let p = blurred(&data.0, 0.5, 5);
+        let c = verdict(&ChampionPolicy::default(), &p, &p, &data);
+        assert_eq!(c.verdict, Verdict::NotComparable);
+    }
 }

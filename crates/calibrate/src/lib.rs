@@ -1,15 +1,24 @@
 //! The `calibrate` worker.
 //!
-//! Loads the run date's model and the same `features/train` partition it was trained on, predicts
-//! the validation and test windows, chooses isotonic or Platt calibration by cross-fitted Brier on
-//! the validation window (the test window is never used to choose anything), and reports on the
-//! held-out test window: ROC-AUC, PR-AUC, Brier, log loss, calibration error, the F1-optimal
-//! threshold (chosen on validation), the top-10% budget, lift and gains by decile, and how well the
-//! elapsed-time adjustment ([`repurchase_model::timing`]) holds part-way through the window.
-//! Writes `models/run_date=D/calibration/`: `calibrator.json`, `timing.json`, `metrics.json`,
-//! `model_card.json` (the trainer's card plus calibration, threshold and held-out metrics),
-//! `promotion.json` (whether this model becomes the champion `score` serves; [`champion`]) and a
-//! self-contained `report.html`.
+//! Two jobs, on the partitions `train` wrote for the run date:
+//!
+//! - **Measure** the procedure: the evaluated model predicts the validation and test windows of
+//!   the same `features/train` partition it was trained on; isotonic, Platt or no calibration is
+//!   chosen by cross-fitted Brier on the validation window (the test window is never used to
+//!   choose anything), and the held-out test window gets ROC-AUC, PR-AUC, Brier, log loss,
+//!   calibration error, the F1-optimal threshold (chosen on validation), the top-10% budget, lift
+//!   and gains by decile, and how well the elapsed-time adjustment ([`repurchase_model::timing`])
+//!   holds part-way through the window.
+//! - **Calibrate what is served**: the served model's calibrator is chosen and fitted the same way
+//!   on the cross-fitted fold predictions ([`repurchase_model::crossfit`]), its repurchase timing
+//!   on every labelled repurchase, and the threshold of `score`'s flag on the quantity it is
+//!   applied to: the conditional probability of the customers still open on a day of scoring
+//!   ([`repurchase_model::timing::open_snapshots`]).
+//!
+//! Writes `models/run_date=D/calibration/`: `calibrator.json`, `timing.json` (both for the served
+//! model), `evaluation_calibrator.json`, `metrics.json`, `model_card.json` (the trainer's card plus
+//! calibration, thresholds and held-out metrics), `promotion.json` (whether this model becomes the
+//! champion `score` serves; [`champion`]) and a self-contained `report.html`.
 
 pub mod champion;
 
@@ -24,20 +33,27 @@ use repurchase_core::publish::PartitionWriter;
 use repurchase_core::{CoreError, DataRoot, Result, RunDate};
 use repurchase_model::ModelArtifact;
 use repurchase_model::calibration::{CalibrationChoice, Calibrator, choose_calibrator};
+use repurchase_model::crossfit::{self, CrossFit};
 use repurchase_model::io::{load_features, read_artifact, read_json_artifact};
 use repurchase_model::metrics::{
     Confusion, DecileRow, Summary, bootstrap_auc_ci, confusion_at, deciles, f1_optimal_threshold,
     summary, top_k_confusion,
 };
 use repurchase_model::report::{ReportInput, render};
-use repurchase_model::timing::RepurchaseTiming;
-use repurchase_train::ModelCard;
+use repurchase_model::timing::{RepurchaseTiming, open_snapshots};
+use repurchase_train::{EVALUATION_MODEL_FILE, ModelCard};
 
 use crate::champion::{Challenger, ChampionPolicy, ModelRef, Promotion};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
 pub const STAGE: &str = "calibrate";
+
+/// File names of the calibration partition.
+pub const CALIBRATOR_FILE: &str = "calibrator.json";
+pub const EVALUATION_CALIBRATOR_FILE: &str = "evaluation_calibrator.json";
+pub const TIMING_FILE: &str = "timing.json";
+pub const METRICS_FILE: &str = "metrics.json";
 
 /// Share of customers a campaign with a fixed budget contacts: the top 10% by probability.
 pub const TOP_K_FRACTION: f64 = 0.10;
@@ -50,10 +66,28 @@ pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
 
-    /// Promote the new model to champion unless its held-out ROC-AUC is below the champion's
-    /// (on the same rows) by more than this.
+    /// Non-inferiority margin: the new model is kept out when the 95% paired bootstrap interval
+    /// of its held-out ROC-AUC minus a past champion's (on the same rows) reaches below −margin.
     #[arg(long, env = "REPURCHASE_PROMOTION_MARGIN", default_value_t = champion::DEFAULT_MARGIN, value_parser = parse_margin)]
     pub promotion_margin: f64,
+
+    /// Kept out as well when the interval of its Brier score minus a past champion's reaches
+    /// above this share of the champion's Brier score.
+    #[arg(long, env = "REPURCHASE_PROMOTION_BRIER_MARGIN", default_value_t = champion::DEFAULT_BRIER_MARGIN, value_parser = parse_margin)]
+    pub promotion_brier_margin: f64,
+
+    /// Past champions the new model must be non-inferior to (the current one and those before).
+    #[arg(long, env = "REPURCHASE_PROMOTION_HISTORY", default_value_t = champion::DEFAULT_HISTORY, value_parser = clap::value_parser!(u32).range(1..=52))]
+    pub promotion_history: u32,
+
+    /// Held-out ROC-AUC below which a model is never promoted.
+    #[arg(long, env = "REPURCHASE_PROMOTION_AUC_FLOOR", default_value_t = champion::DEFAULT_AUC_FLOOR, value_parser = parse_margin)]
+    pub promotion_auc_floor: f64,
+
+    /// Decide even when a past champion cannot score the current features (after a deliberate
+    /// change of the features); without it such a calibration stops with exit 2.
+    #[arg(long, env = "REPURCHASE_ACCEPT_INCOMPARABLE_CHAMPION")]
+    pub accept_incomparable_champion: bool,
 
     /// Compare with the champion named by this earlier calibration. Default: the latest
     /// calibration before the run date.
@@ -64,22 +98,35 @@ pub struct Args {
 fn parse_margin(s: &str) -> std::result::Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(m) if (0.0..=1.0).contains(&m) => Ok(m),
-        _ => Err(format!("{s:?} is not an AUC margin between 0 and 1")),
+        _ => Err(format!("{s:?} is not a number between 0 and 1")),
     }
 }
 
-/// `metrics.json`: held-out evaluation of the calibrated model.
+/// `metrics.json`: held-out evaluation of the procedure, and how the served model was calibrated.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Metrics {
+    /// The served model (`model.json`), which `score` uses.
     pub model_version: String,
+    /// The evaluated model (`evaluation_model.json`), which the figures below describe.
+    pub evaluated_model_version: String,
+    /// The evaluated model's calibrator, chosen on the validation window.
     pub calibration: CalibrationChoice,
     /// Test window, uncalibrated and calibrated.
     pub test_raw: Summary,
     pub test: Summary,
     /// Validation window, calibrated (in-sample for the calibrator).
     pub validation: Summary,
-    /// Threshold maximising F1 on the validation window, and its confusion matrix on the test window.
+    /// Probability at or above which `score` flags an open customer, applied to the conditional
+    /// probability (`scores.probability`): F1-optimal on the served model's cross-fitted
+    /// predictions of the customers open on a day of scoring.
     pub threshold: f64,
+    /// The same rule for the evaluated procedure: a threshold chosen on the validation window's
+    /// open customers, and the flag's confusion on the test window's.
+    pub evaluation_threshold: f64,
+    pub test_open_flag: Confusion,
+    /// At the anchor (nothing elapsed): the F1-optimal threshold on the validation window's
+    /// probabilities and its confusion matrix on the test window (the report's operating point).
+    pub threshold_at_anchor: f64,
     pub test_at_threshold: Confusion,
     /// Bootstrap 95% interval of the calibrated test ROC-AUC (1000 resamples, fixed seed).
     pub test_auc_ci: Option<(f64, f64)>,
@@ -90,6 +137,21 @@ pub struct Metrics {
     /// Test anchors still without a repurchase `elapsed_days` into their window, scored with the
     /// conditional probability `score` would give them that day.
     pub test_by_elapsed: Vec<ElapsedCheck>,
+    pub served: ServedCalibration,
+}
+
+/// How the served model's probabilities and flag were calibrated.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServedCalibration {
+    /// Calibrator chosen and fitted on the cross-fitted predictions.
+    pub calibration: CalibrationChoice,
+    /// Cross-fitted predictions, uncalibrated and calibrated (in-sample for the calibrator).
+    pub cross_fit_raw: Summary,
+    pub cross_fit: Summary,
+    /// The flag at [`Metrics::threshold`] on the cross-fitted open customers.
+    pub cross_fit_open_flag: Confusion,
+    /// Labelled repurchases the served timing was estimated from.
+    pub timing_repurchases: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,8 +167,9 @@ pub struct ElapsedCheck {
 pub struct CalibratedCard {
     #[serde(flatten)]
     pub model: ModelCard,
+    /// The served model's calibration method.
     pub calibration: String,
-    /// Probability at or above which `score` predicts a repurchase (F1-optimal on validation).
+    /// Conditional probability at or above which `score` flags a repurchase ([`Metrics::threshold`]).
     pub threshold: f64,
     /// Calibrated metrics on the held-out test window (`test` holds its row counts).
     pub test_metrics: Summary,
@@ -130,6 +193,10 @@ pub async fn run(args: Args) -> Result<Outcome> {
     let root = args.common.open_root()?;
     let policy = ChampionPolicy {
         margin: args.promotion_margin,
+        brier_margin: args.promotion_brier_margin,
+        history: args.promotion_history as usize,
+        auc_floor: args.promotion_auc_floor,
+        accept_incomparable: args.accept_incomparable_champion,
         champion_from: args.champion_from,
     };
     calibrate_with(&root, args.common.run_date, &policy).await
@@ -148,9 +215,15 @@ pub async fn calibrate_with(
     let timer = StepTimer::start("calibrate");
     let card = repurchase_train::read_card(root, run_date).await?;
     let previous = champion::current_champion(root, run_date, policy).await?;
-    let (model_bytes, model_manifest, model_input) =
-        read_artifact(root, Dataset::Model, run_date, "model.json").await?;
-    let model = ModelArtifact::from_bytes(&model_bytes)?;
+    let (eval_bytes, model_manifest, model_input) =
+        read_artifact(root, Dataset::Model, run_date, EVALUATION_MODEL_FILE).await?;
+    let model = ModelArtifact::from_bytes(&eval_bytes)?;
+    let (cross_fit, _): (CrossFit, _) =
+        read_json_artifact(root, Dataset::Model, run_date, crossfit::FILE).await?;
+    cross_fit.check().map_err(|reason| CoreError::BadManifest {
+        path: root.url(&Dataset::Model.manifest_path(run_date)),
+        reason,
+    })?;
     let (table, _, features_input) = load_features(root, Dataset::FeaturesTrain, run_date).await?;
     // The calibrator must see the model's own validation rows: refuse features rebuilt since.
     if !model_manifest
@@ -162,53 +235,88 @@ pub async fn calibrate_with(
             "features/train for {run_date} changed after the model was trained; rerun train before calibrate"
         )));
     }
+    let horizon = card.windows.horizon_days;
     let (tr, va, te) = card.windows.indices(&table.anchor_us);
     let (valid, test) = (table.take(&va), table.take(&te));
-    // Timing of repurchases from the training and validation windows only.
     let days = table.days_to_repurchase.as_deref().ok_or_else(|| {
         CoreError::Invalid(format!(
             "features/train for {run_date} has no days_to_repurchase column; rerun build-features"
         ))
     })?;
+    // Timing of repurchases: for measuring, from the training and validation windows only; for
+    // serving, from every labelled repurchase.
     let known: Vec<f64> = tr.iter().chain(&va).map(|&i| days[i]).collect();
-    let timing = RepurchaseTiming::fit(&known, card.windows.horizon_days);
+    let timing = RepurchaseTiming::fit(&known, horizon);
+    let labelled: Vec<f64> = (0..table.len())
+        .filter(|&i| table.anchor_us[i] < card.windows.labelled_end_us())
+        .map(|i| days[i])
+        .collect();
+    let served_timing = RepurchaseTiming::fit(&labelled, horizon);
+
+    // The evaluated procedure on the held-out test window.
     let (y_valid, y_test) = (valid.labels()?, test.labels()?);
     let raw_valid = model.predict(&valid)?;
     let raw_test = model.predict(&test)?;
-
     let choice = choose_calibrator(&raw_valid, y_valid);
     let cal: &Calibrator = &choice.chosen;
     let p_valid = cal.predict_all(&raw_valid);
     let p_test = cal.predict_all(&raw_test);
-    let best = f1_optimal_threshold(&p_valid, y_valid);
+    let at_anchor = f1_optimal_threshold(&p_valid, y_valid);
+    let valid_days_to = valid.days_to_repurchase.as_deref().unwrap_or_default();
     let test_days = test.days_to_repurchase.as_deref().unwrap_or_default();
+    let (q_valid, o_valid) = open_snapshots(&timing, &p_valid, y_valid, valid_days_to);
+    let (q_test, o_test) = open_snapshots(&timing, &p_test, y_test, test_days);
+    let evaluation_threshold = f1_optimal_threshold(&q_valid, &o_valid).threshold;
     let test_by_elapsed = ELAPSED_CHECKS
         .iter()
         .map(|&e| elapsed_check(&timing, &p_test, y_test, test_days, e))
         .collect();
+
+    // The served model: calibrator and flag from the cross-fitted predictions.
+    let served_choice = choose_calibrator(&cross_fit.raw, &cross_fit.label);
+    let p_cross = served_choice.chosen.predict_all(&cross_fit.raw);
+    let (q_cross, o_cross) = open_snapshots(
+        &served_timing,
+        &p_cross,
+        &cross_fit.label,
+        &cross_fit.days(),
+    );
+    let served_flag = f1_optimal_threshold(&q_cross, &o_cross);
+    let served = ServedCalibration {
+        calibration: served_choice.clone(),
+        cross_fit_raw: summary(&cross_fit.raw, &cross_fit.label),
+        cross_fit: summary(&p_cross, &cross_fit.label),
+        cross_fit_open_flag: served_flag.clone(),
+        timing_repurchases: served_timing.repurchases,
+    };
     let metrics = Metrics {
         model_version: card.model_version.clone(),
+        evaluated_model_version: card.evaluated_model_version.clone(),
         calibration: choice.clone(),
         test_raw: summary(&raw_test, y_test),
         test: summary(&p_test, y_test),
         validation: summary(&p_valid, y_valid),
-        threshold: best.threshold,
-        test_at_threshold: confusion_at(&p_test, y_test, best.threshold),
-        test_auc_ci: bootstrap_auc_ci(&p_test, y_test, BOOTSTRAP_RESAMPLES, 0),
+        threshold: served_flag.threshold,
+        evaluation_threshold,
+        test_open_flag: confusion_at(&q_test, &o_test, evaluation_threshold),
+        threshold_at_anchor: at_anchor.threshold,
+        test_at_threshold: confusion_at(&p_test, y_test, at_anchor.threshold),
+        test_auc_ci: bootstrap_auc_ci(&p_test, y_test, &test.user_id, BOOTSTRAP_RESAMPLES, 0),
         top_k_fraction: TOP_K_FRACTION,
         test_at_top_k: top_k_confusion(&p_test, y_test, TOP_K_FRACTION),
-        test_deciles: deciles(&p_test, y_test),
+        test_deciles: deciles(&p_test, y_test, &test.order_id),
         test_by_elapsed,
+        served,
     };
     let calibrated_card = CalibratedCard {
         model: card.clone(),
-        calibration: cal.name().to_string(),
+        calibration: served_choice.chosen.name().to_string(),
         threshold: metrics.threshold,
         test_metrics: metrics.test.clone(),
         test_auc_ci: metrics.test_auc_ci,
         test_at_threshold: metrics.test_at_threshold.clone(),
         test_at_top_k: metrics.test_at_top_k.clone(),
-        timing: timing.clone(),
+        timing: served_timing.clone(),
     };
     let (promotion, champion_inputs) = champion::decide(
         root,
@@ -222,7 +330,7 @@ pub async fn calibrate_with(
             labels: y_test,
         },
         previous,
-        policy.margin,
+        policy,
     )
     .await?;
     info!(promoted = promotion.promoted, champion = %promotion.champion.model_version, reason = %promotion.reason, "champion decided");
@@ -234,19 +342,24 @@ pub async fn calibrate_with(
         probs: &p_test,
         raw: &raw_test,
         labels: y_test,
-        threshold: metrics.threshold,
+        keys: &test.order_id,
+        threshold: metrics.threshold_at_anchor,
         top_k_fraction: TOP_K_FRACTION,
         importance: &card.feature_importance,
         auc_ci: metrics.test_auc_ci,
         notes: report_notes(&card, &metrics),
     });
-    timer.finish((valid.len() + test.len()) as u64, test.len() as u64);
-    info!(method = cal.name(), test_auc = ?metrics.test.roc_auc, test_brier = metrics.test.brier, test_ece = metrics.test.ece, threshold = metrics.threshold, "calibrated");
+    timer.finish(
+        (valid.len() + test.len() + cross_fit.len()) as u64,
+        test.len() as u64,
+    );
+    info!(method = cal.name(), test_auc = ?metrics.test.roc_auc, test_brier = metrics.test.brier, test_ece = metrics.test.ece, served_method = served_choice.chosen.name(), threshold = metrics.threshold, "calibrated");
 
     let mut w = PartitionWriter::begin(root, Dataset::Calibration, run_date).await?;
-    w.write_json("calibrator.json", cal).await?;
-    w.write_json("metrics.json", &metrics).await?;
-    w.write_json("timing.json", &timing).await?;
+    w.write_json(CALIBRATOR_FILE, &served_choice.chosen).await?;
+    w.write_json(EVALUATION_CALIBRATOR_FILE, cal).await?;
+    w.write_json(METRICS_FILE, &metrics).await?;
+    w.write_json(TIMING_FILE, &served_timing).await?;
     w.write_json("model_card.json", &calibrated_card).await?;
     w.write_json(champion::PROMOTION_FILE, &promotion).await?;
     w.write_bytes("report.html", Bytes::from(report.into_bytes()))
@@ -254,18 +367,25 @@ pub async fn calibrate_with(
     let counters = BTreeMap::from([
         ("validation_rows".to_string(), valid.len() as u64),
         ("test_rows".to_string(), test.len() as u64),
+        ("cross_fit_rows".to_string(), cross_fit.len() as u64),
     ]);
     let params = serde_json::json!({
         "model_version": card.model_version,
-        "method": cal.name(),
+        "evaluated_model_version": card.evaluated_model_version,
+        "method": served_choice.chosen.name(),
+        "evaluation_method": cal.name(),
         "promotion_margin": policy.margin,
+        "promotion_brier_margin": policy.brier_margin,
+        "promotion_history": policy.history,
+        "promotion_auc_floor": policy.auc_floor,
+        "accept_incomparable_champion": policy.accept_incomparable,
     });
     let mut inputs = vec![model_input, features_input];
     inputs.extend(champion_inputs);
     w.commit(STAGE, params, None, inputs, counters).await?;
     Ok(Outcome {
         model_version: card.model_version,
-        method: cal.name(),
+        method: served_choice.chosen.name(),
         test_auc: metrics.test.roc_auc,
         test_brier: metrics.test.brier,
         promoted: promotion.promoted,
@@ -351,8 +471,29 @@ fn report_facts(
         ),
         ("Calibration".into(), method.to_string()),
         (
+            "Served model".into(),
+            format!(
+                "refitted on all {} labelled anchors before {} ({} repurchased); calibrated ({}) on {} cross-fitted predictions (raw ROC-AUC {})",
+                card.served.train.rows,
+                card.served.train_end,
+                card.served.train.positives,
+                m.served.calibration.chosen.name(),
+                m.served.cross_fit.rows,
+                m.served
+                    .cross_fit_raw
+                    .roc_auc
+                    .map_or("n/a".to_string(), |a| format!("{a:.3}"))
+            ),
+        ),
+        (
             "Threshold".into(),
-            format!("{:.4} (F1-optimal on validation)", m.threshold),
+            format!(
+                "{:.4} at the anchor (F1-optimal on validation); scores flag open customers at {:.4} of the conditional probability (precision {:.2}, recall {:.2} on the test window's open customers)",
+                m.threshold_at_anchor,
+                m.threshold,
+                m.test_open_flag.precision,
+                m.test_open_flag.recall
+            ),
         ),
         (
             "Repurchase timing".into(),
@@ -400,7 +541,7 @@ pub async fn read_promotion(root: &DataRoot, run_date: RunDate) -> Result<Promot
 
 /// Reads the repurchase timing of a published calibration partition.
 pub async fn read_timing(root: &DataRoot, run_date: RunDate) -> Result<RepurchaseTiming> {
-    read_json_artifact(root, Dataset::Calibration, run_date, "timing.json")
+    read_json_artifact(root, Dataset::Calibration, run_date, TIMING_FILE)
         .await
         .map(|(timing, _)| timing)
 }
@@ -411,8 +552,8 @@ pub async fn read_calibration(
     run_date: RunDate,
 ) -> Result<(Calibrator, Metrics, repurchase_core::manifest::InputRef)> {
     let (cal, input) =
-        read_json_artifact(root, Dataset::Calibration, run_date, "calibrator.json").await?;
+        read_json_artifact(root, Dataset::Calibration, run_date, CALIBRATOR_FILE).await?;
     let (metrics, _) =
-        read_json_artifact(root, Dataset::Calibration, run_date, "metrics.json").await?;
+        read_json_artifact(root, Dataset::Calibration, run_date, METRICS_FILE).await?;
     Ok((cal, metrics, input))
 }

@@ -142,7 +142,10 @@ pub async fn run_demo(cfg: &DemoConfig) -> Result<DemoReport> {
     stages.push(StageLine {
         stage: "score",
         rows: sc.scored,
-        detail: format!("{} already repurchased", sc.already_repurchased),
+        detail: format!(
+            "{} already repurchased, {} pending",
+            sc.already_repurchased, sc.repurchase_pending
+        ),
         seconds: t.elapsed().as_secs_f64(),
     });
 

@@ -383,6 +383,15 @@ fn error_chain_contains(e: &(dyn std::error::Error + 'static), needle: &str) -> 
 
 pub fn classify_datafusion_error(e: &datafusion::error::DataFusionError) -> ErrorClass {
     use datafusion::error::DataFusionError as D;
+    // An object-store fault anywhere under the error decides, as it does for the message
+    // ([`unavailable_note`]): a Parquet read wraps the GET that failed under it.
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(store) = err.downcast_ref::<object_store::Error>() {
+            return classify_store_error(store);
+        }
+        cur = err.source();
+    }
     match e {
         D::ObjectStore(inner) => classify_store_error(inner),
         D::IoError(_) => ErrorClass::Transient,
@@ -423,6 +432,26 @@ impl CoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_fault_under_a_parquet_read_is_classed_by_the_store() {
+        use datafusion::error::DataFusionError as D;
+        let outage = || object_store::Error::Generic {
+            store: "S3",
+            source: "503 Service Unavailable, after 2 retries".into(),
+        };
+        let read = D::ParquetError(Box::new(parquet::errors::ParquetError::External(Box::new(
+            outage(),
+        ))));
+        assert_eq!(classify_datafusion_error(&read), ErrorClass::Transient);
+        let e = CoreError::query("read features", read);
+        assert_eq!(e.class(), ErrorClass::Transient);
+        assert!(e.to_string().contains("transient, exiting 75"), "{e}");
+        let corrupt = D::ParquetError(Box::new(parquet::errors::ParquetError::General(
+            "bad magic".into(),
+        )));
+        assert_eq!(classify_datafusion_error(&corrupt), ErrorClass::BadInput);
+    }
 
     #[test]
     fn exit_codes_are_distinct() {

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod hash;
 pub mod layout;
 pub mod logging;
 pub mod manifest;

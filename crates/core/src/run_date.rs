@@ -10,6 +10,16 @@ use std::str::FromStr;
 
 use crate::error::CoreError;
 
+/// Microseconds in a day: every time in the lake is µs since the epoch, UTC.
+pub const DAY_US: i64 = 86_400_000_000;
+
+/// `us` (µs since the epoch) as `YYYY-MM-DD HH:MM:SS UTC`, for manifests and model cards.
+pub fn format_micros(us: i64) -> String {
+    DateTime::from_timestamp_micros(us)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| format!("{us} µs"))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct RunDate(NaiveDate);

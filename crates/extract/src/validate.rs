@@ -8,6 +8,10 @@
 //! - Later facts about earlier rows are rolled back (counted): a shipment, delivery, return or sale
 //!   timestamped after the run date is nulled, and an order's or item's status is set back to what
 //!   it was at the end of the run date (Returned → Complete → Shipped → Processing).
+//! - For orders, how long after creation the facts that settle a label arrive: the delivery lag
+//!   (`created_at` → `delivered_at`) and the return lag (`created_at` → `returned_at`) as of the run
+//!   date, recorded as whole hours (`delivery_lag_hours_p50/p99/max`, `return_lag_hours_…`).
+//!   `build-features` copies them into its manifest next to the `--settle-days` it labelled with.
 //! - Foreign keys without a parent row ([`FOREIGN_KEYS`]) are kept and counted per child column as
 //!   `orphan_<table>_<column>` (see [`count_orphans`]); docs/BAD_INPUT.md lists every outcome.
 
@@ -57,6 +61,7 @@ pub fn validate(
     let mut dropped = 0u64;
     let mut nulled = 0u64;
     let mut rolled_back = 0u64;
+    let mut lags = (LagHistogram::default(), LagHistogram::default());
     for b in batches {
         let b = match table.time_column() {
             Some(col) => {
@@ -75,6 +80,10 @@ pub fn validate(
         let (b, n, r) = roll_back_later_facts(table, b, run_end_us)?;
         nulled += n;
         rolled_back += r;
+        if table == Table::Orders {
+            lags.0.add_lags(&b, "delivered_at")?;
+            lags.1.add_lags(&b, "returned_at")?;
+        }
         if b.num_rows() > 0 {
             out.push(b);
         }
@@ -82,11 +91,68 @@ pub fn validate(
     counters.insert("rows_dropped_created_after_run_date".into(), dropped);
     counters.insert("timestamps_nulled_after_run_date".into(), nulled);
     counters.insert("statuses_rolled_back".into(), rolled_back);
+    if table == Table::Orders {
+        counters.extend(lags.0.counters("delivery_lag"));
+        counters.extend(lags.1.counters("return_lag"));
+    }
     counters.insert(
         "rows_written".into(),
         out.iter().map(|b| b.num_rows() as u64).sum(),
     );
     Ok((out, counters))
+}
+
+/// Whole hours from an order's creation to a later fact of it, counted per hour: small (one
+/// counter per distinct hour) and exact, whatever the number of orders.
+#[derive(Debug, Default)]
+struct LagHistogram {
+    hours: BTreeMap<u64, u64>,
+}
+
+impl LagHistogram {
+    /// Counts the lag `created_at` → `column` of every row where both are set (a negative lag,
+    /// which only broken data has, counts as 0).
+    fn add_lags(&mut self, b: &RecordBatch, column: &str) -> Result<(), CoreError> {
+        let created = ts_col(b, "created_at")
+            .ok_or_else(|| bad(Table::Orders, "created_at is not a timestamp".into()))?;
+        let later = ts_col(b, column)
+            .ok_or_else(|| bad(Table::Orders, format!("{column} is not a timestamp")))?;
+        for (c, l) in created.iter().zip(later.iter()) {
+            if let (Some(c), Some(l)) = (c, l) {
+                let hours = (l.saturating_sub(c).max(0) / 3_600_000_000) as u64;
+                *self.hours.entry(hours).or_insert(0) += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// `<name>_orders`, and the median, 99th percentile and maximum in hours (when any).
+    fn counters(&self, name: &str) -> Counters {
+        let n: u64 = self.hours.values().sum();
+        let mut out = Counters::from([(format!("{name}_orders"), n)]);
+        if n == 0 {
+            return out;
+        }
+        // Nearest-rank quantile: the least hour with at least ⌈q·n⌉ lags at or below it.
+        let quantile = |q_permille: u64| {
+            let rank = (n * q_permille).div_ceil(1000).max(1);
+            let mut seen = 0;
+            for (&h, &c) in &self.hours {
+                seen += c;
+                if seen >= rank {
+                    return h;
+                }
+            }
+            0
+        };
+        out.insert(format!("{name}_hours_p50"), quantile(500));
+        out.insert(format!("{name}_hours_p99"), quantile(990));
+        out.insert(
+            format!("{name}_hours_max"),
+            self.hours.keys().next_back().copied().unwrap_or(0),
+        );
+        out
+    }
 }
 
 fn check_required(table: Table, batches: &[RecordBatch]) -> Result<(), CoreError> {
@@ -394,6 +460,14 @@ mod tests {
         assert_eq!(c["rows_dropped_created_after_run_date"], 1);
         assert_eq!(c["timestamps_nulled_after_run_date"], 3);
         assert_eq!(c["statuses_rolled_back"], 2);
+        // Lags as of the run date: order 1 delivered after 2 days; order 2's delivery 5 µs past
+        // a day counts as 24 h; order 3's delivery and order 2's return came after it.
+        assert_eq!(c["delivery_lag_orders"], 2);
+        assert_eq!(c["delivery_lag_hours_p50"], 24);
+        assert_eq!(c["delivery_lag_hours_max"], 48);
+        assert_eq!(c["delivery_lag_hours_p99"], 48);
+        assert_eq!(c["return_lag_orders"], 0);
+        assert!(!c.contains_key("return_lag_hours_max"));
         let status = out[0]
             .column(2)
             .as_any()

@@ -24,13 +24,14 @@ pub const NULL_COUNTER_PREFIX: &str = "nulls:";
 const MAX_NAMED_COLUMNS: usize = 3;
 
 /// Columns that are not features (identifiers, times, the label) are not null-rate gated.
-const NOT_FEATURES: [&str; 6] = [
+const NOT_FEATURES: [&str; 7] = [
     "user_id",
     "order_id",
     "anchor_time",
     "window_closed",
     "label",
     "days_to_repurchase",
+    "repurchase_pending",
 ];
 
 #[derive(Debug, Clone, PartialEq, ClapArgs)]

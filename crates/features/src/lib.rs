@@ -1,10 +1,19 @@
 //! The `build-features` worker.
 //!
 //! Reads the raw TheLook partitions of a run date, runs `sql/features/anchors.sql` with DataFusion
-//! and writes two partitions: `features/train` (anchors whose 60-day window closed before the end of
-//! the run date, with their label) and `features/score` (anchors whose window is still open: the
-//! population to score, with whether they already repurchased). Before writing, the run passes
-//! the quality gates of [`gates`]. With `--engine athena` the same logic runs in Athena
+//! and writes two partitions: `features/train` (anchors whose 60-day window closed at least
+//! `--settle-days` before the end of the run date, with their label) and `features/score` (anchors
+//! whose window is still open: the population to score, with whether they already repurchased or
+//! have a repurchase on its way). Before writing, the run passes the quality gates of [`gates`].
+//!
+//! Settled labels: a repurchase shows as `Complete` only once delivered, days after the order was
+//! created, and may still turn `Returned` after that. An anchor whose window closed in the last
+//! `settle_days` is therefore in neither partition (counted as `anchors_unsettled`): labelled
+//! today it could read "no repurchase" for an order still in transit. The default, 14 days, is
+//! above the longest creation → delivery (8 days) and creation → return (11 days) lag of TheLook's
+//! generator; the raw orders' own lags (recorded by `extract`) are copied into the manifest next
+//! to it, with the labelled anchors whose window still holds an order in transit
+//! (`labels_at_risk_in_transit`, the labels that may yet turn). With `--engine athena` the same logic runs in Athena
 //! ([`athena`]) for lakes that outgrow one task; splitting, gates and publishing are shared.
 
 pub mod athena;
@@ -15,7 +24,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use arrow::array::{Array, BooleanArray, Int64Array, RecordBatch};
+use arrow::array::{Array, BooleanArray, Int64Array, RecordBatch, TimestampMicrosecondArray};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use clap::Args as ClapArgs;
@@ -30,6 +39,7 @@ use repurchase_core::logging::StepTimer;
 use repurchase_core::manifest::{InputRef, Manifest};
 use repurchase_core::parquet_io::register_partition_with;
 use repurchase_core::publish::PartitionWriter;
+use repurchase_core::run_date::DAY_US;
 use repurchase_core::schema::Table;
 use repurchase_core::{CoreError, DataRoot, Result, RunDate, StoreConfig, sql_file};
 use serde::Serialize;
@@ -38,6 +48,10 @@ use tracing::info;
 use crate::gates::{GateConfig, RunFigures};
 
 pub const STAGE: &str = "build-features";
+
+/// Default of `--settle-days`: above the longest creation → delivery and creation → return lags
+/// of TheLook's generator (3 + 5 and 3 + 5 + 3 days).
+pub const DEFAULT_SETTLE_DAYS: u32 = 14;
 
 /// Which completed orders are anchors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -84,6 +98,11 @@ pub struct Args {
     /// Label horizon in days: a repurchase is another completed order within this many days.
     #[arg(long, env = "REPURCHASE_HORIZON_DAYS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=365))]
     pub horizon_days: u32,
+
+    /// Days after an anchor's window closes before it is labelled: repurchases created near the
+    /// end of the window must have been delivered (and any return recorded) by then.
+    #[arg(long, env = "REPURCHASE_SETTLE_DAYS", default_value_t = DEFAULT_SETTLE_DAYS, value_parser = clap::value_parser!(u32).range(0..=120))]
+    pub settle_days: u32,
 
     #[command(flatten)]
     pub gates: GateConfig,
@@ -136,6 +155,8 @@ pub struct Outcome {
     pub anchors: u64,
     pub train_rows: u64,
     pub score_rows: u64,
+    /// Anchors whose window closed but has not settled: in neither partition.
+    pub unsettled_rows: u64,
     pub train_positives: u64,
 }
 
@@ -162,7 +183,11 @@ pub async fn run(args: Args) -> Result<Outcome> {
     build_on(
         &root,
         args.common.run_date,
-        anchor_params(args.anchor, args.horizon_days),
+        AnchorParams {
+            anchor: args.anchor,
+            horizon_days: args.horizon_days,
+            settle_days: args.settle_days,
+        },
         &args.gates,
         &engine,
     )
@@ -174,12 +199,23 @@ pub async fn run(args: Args) -> Result<Outcome> {
 pub struct AnchorParams {
     pub anchor: AnchorMode,
     pub horizon_days: u32,
+    /// Days after a window closes before its anchor is labelled (see the module docs).
+    pub settle_days: u32,
 }
 
+/// Anchors and horizon as given, labels settled for [`DEFAULT_SETTLE_DAYS`].
 pub fn anchor_params(anchor: AnchorMode, horizon_days: u32) -> AnchorParams {
     AnchorParams {
         anchor,
         horizon_days,
+        settle_days: DEFAULT_SETTLE_DAYS,
+    }
+}
+
+impl AnchorParams {
+    /// Exclusive upper bound of the anchor times labelled on `run_date`.
+    pub fn labelled_before_us(&self, run_date: RunDate) -> i64 {
+        run_date.end_exclusive_micros() - i64::from(self.horizon_days + self.settle_days) * DAY_US
     }
 }
 
@@ -222,6 +258,7 @@ pub async fn build_on(
     let AnchorParams {
         anchor,
         horizon_days,
+        settle_days,
     } = params;
     let timer = StepTimer::start("features-query");
     let (batches, inputs, sql_name) = match engine {
@@ -268,11 +305,32 @@ pub async fn build_on(
     timer.finish(rows_in, anchors);
 
     let timer = StepTimer::start("features-write");
-    let (train, score) = split(&batches)?;
+    let labelled_before = params.labelled_before_us(run_date);
+    let (train, score, unsettled) = split(&batches, labelled_before)?;
     let train_rows: u64 = train.batches.iter().map(|b| b.num_rows() as u64).sum();
     let score_rows: u64 = score.batches.iter().map(|b| b.num_rows() as u64).sum();
     let train_positives = count_positive(&train.batches, "label");
     let already = count_positive(&score.batches, "repurchased_so_far");
+    let pending = count_where(&score.batches, |b, i| {
+        int_is(b, "repurchased_so_far", i, 0) && int_is(b, "repurchase_pending", i, 1)
+    });
+    let at_risk = count_where(&train.batches, |b, i| {
+        int_is(b, "label", i, 0) && int_is(b, "repurchase_pending", i, 1)
+    });
+    let lags = settle_evidence(root, run_date).await?;
+    let longest_lag_days = lags
+        .iter()
+        .filter(|(k, _)| k.ends_with("_hours_max"))
+        .map(|(_, v)| v.as_u64().unwrap_or(0).div_ceil(24))
+        .max()
+        .unwrap_or(0);
+    if longest_lag_days > u64::from(settle_days) {
+        tracing::warn!(
+            settle_days,
+            longest_lag_days,
+            "an order of the raw data took longer to be delivered or returned than --settle-days: labels near the cut may still turn (counted as labels_at_risk_in_transit)"
+        );
+    }
     let missing_user = count_null(&batches, "tenure_days");
     let figures = RunFigures {
         anchors,
@@ -285,14 +343,19 @@ pub async fn build_on(
     let params = serde_json::json!({
         "anchor": anchor.to_string(),
         "horizon_days": horizon_days,
+        "settle_days": settle_days,
+        "labelled_before": repurchase_core::run_date::format_micros(labelled_before),
+        "order_lags": lags,
         "run_end": run_date.end_exclusive().to_rfc3339(),
         "sql": sql_name,
     });
     let mut counters = BTreeMap::from([
         ("anchors".to_string(), anchors),
         ("anchors_labelled".to_string(), train_rows),
+        ("anchors_unsettled".to_string(), unsettled),
         ("anchors_open_window".to_string(), score_rows),
         ("anchors_without_user_row".to_string(), missing_user),
+        ("labels_at_risk_in_transit".to_string(), at_risk),
     ]);
     counters.insert("positives".into(), train_positives);
     let mut train_counters = counters.clone();
@@ -311,6 +374,7 @@ pub async fn build_on(
 
     counters.insert("positives".into(), 0);
     counters.insert("already_repurchased".into(), already);
+    counters.insert("repurchase_pending".into(), pending);
     let mut w = PartitionWriter::begin(root, Dataset::FeaturesScore, run_date).await?;
     w.write_parquet("part-00000.parquet", score.schema.clone(), &score.batches)
         .await?;
@@ -325,6 +389,7 @@ pub async fn build_on(
         anchors,
         train_rows,
         score_rows,
+        unsettled_rows: unsettled,
         train_positives,
     })
 }
@@ -426,7 +491,7 @@ pub async fn compute(
         .map_err(|e| CoreError::query(items_sql.name, e))?;
 
     let sql = sql_file!("features/anchors.sql");
-    let horizon_us = i64::from(horizon_days) * 86_400_000_000;
+    let horizon_us = i64::from(horizon_days) * DAY_US;
     let df = sql
         .dataframe(
             ctx,
@@ -499,9 +564,27 @@ pub struct Part {
     pub batches: Vec<RecordBatch>,
 }
 
-/// Splits query output on `window_closed`: closed windows keep `label`; open windows get it
-/// renamed to `repurchased_so_far` (a repurchase already seen inside the still-open window).
-pub fn split(batches: &[RecordBatch]) -> Result<(Part, Part)> {
+/// The creation → delivery and creation → return lags of the run's raw orders, as `extract`
+/// recorded them (`delivery_lag_hours_max`, …): the evidence for `--settle-days`.
+async fn settle_evidence(
+    root: &DataRoot,
+    run_date: RunDate,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let (orders, _) = Manifest::read(root, Dataset::Raw(Table::Orders), run_date).await?;
+    Ok(orders
+        .counters
+        .iter()
+        .filter(|(k, _)| k.starts_with("delivery_lag_") || k.starts_with("return_lag_"))
+        .map(|(k, v)| (k.clone(), serde_json::json!(v)))
+        .collect())
+}
+
+/// Splits query output by anchor: labelled when its window closed and settled (anchor time
+/// before `labelled_before_us`), keeping `label`; scored when its window is still open
+/// (`window_closed` false), with `label` renamed `repurchased_so_far` (a repurchase already seen
+/// inside the window); neither when the window closed but has not settled yet (the third value
+/// counts them).
+pub fn split(batches: &[RecordBatch], labelled_before_us: i64) -> Result<(Part, Part, u64)> {
     let Some(first) = batches.first() else {
         return Err(CoreError::Invalid("feature query returned no batch".into()));
     };
@@ -531,14 +614,29 @@ pub fn split(batches: &[RecordBatch]) -> Result<(Part, Part)> {
         })
         .collect();
     let score_schema = Arc::new(Schema::new(score_fields));
-    let (mut train, mut score) = (Vec::new(), Vec::new());
+    let anchor_idx = schema
+        .index_of("anchor_time")
+        .map_err(|e| CoreError::arrow("anchor_time", e))?;
+    let (mut train, mut score, mut unsettled) = (Vec::new(), Vec::new(), 0u64);
     for b in batches {
         let closed = b
             .column(wc)
             .as_any()
             .downcast_ref::<BooleanArray>()
             .ok_or_else(|| CoreError::Invalid("window_closed is not boolean".into()))?;
+        let anchor_us = b
+            .column(anchor_idx)
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .ok_or_else(|| CoreError::Invalid("anchor_time is not a timestamp".into()))?;
         let open = arrow::compute::not(closed).map_err(|e| CoreError::arrow("not", e))?;
+        let settled: BooleanArray = closed
+            .iter()
+            .zip(anchor_us.iter())
+            .map(|(c, a)| Some(c == Some(true) && a.is_some_and(|a| a < labelled_before_us)))
+            .collect();
+        unsettled += (closed.true_count() - settled.true_count()) as u64;
+        let closed = &settled;
         let projected = b
             .project(&keep)
             .map_err(|e| CoreError::arrow("project", e))?;
@@ -565,7 +663,23 @@ pub fn split(batches: &[RecordBatch]) -> Result<(Part, Part)> {
             schema: score_schema,
             batches: score,
         },
+        unsettled,
     ))
+}
+
+/// Whether Int64 column `name` of `b` holds `value` at row `i` (false when absent or null).
+fn int_is(b: &RecordBatch, name: &str, i: usize, value: i64) -> bool {
+    b.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+        .is_some_and(|a| a.is_valid(i) && a.value(i) == value)
+}
+
+/// Rows of `batches` for which `pred(batch, row)` holds.
+fn count_where(batches: &[RecordBatch], pred: impl Fn(&RecordBatch, usize) -> bool) -> u64 {
+    batches
+        .iter()
+        .map(|b| (0..b.num_rows()).filter(|&i| pred(b, i)).count() as u64)
+        .sum()
 }
 
 fn count_positive(batches: &[RecordBatch], column: &str) -> u64 {

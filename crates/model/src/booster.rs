@@ -107,15 +107,29 @@ impl ModelArtifact {
         params: &BoosterParams,
         train_weights: Option<&[f64]>,
     ) -> Result<ModelArtifact, CoreError> {
-        let prepared = ModelArtifact::prepare(train, valid, params, train_weights)?;
+        let prepared = ModelArtifact::prepare(train, Some(valid), params, train_weights)?;
         ModelArtifact::fit_prepared(&prepared, params, true)
     }
 
-    /// Fits the encoders and encodes both windows: everything fits of other booster parameters
-    /// (tree depths) share. `params` gives the encoding settings.
+    /// Fits the encoders on `train` and the booster with exactly `params.max_iterations` trees,
+    /// without a validation window: the refit of a configuration already chosen (the served
+    /// model, the cross-fitting folds).
+    pub fn fit_fixed(
+        train: &FeatureTable,
+        params: &BoosterParams,
+        train_weights: Option<&[f64]>,
+        parallel: bool,
+    ) -> Result<ModelArtifact, CoreError> {
+        let prepared = ModelArtifact::prepare(train, None, params, train_weights)?;
+        ModelArtifact::fit_prepared(&prepared, params, parallel)
+    }
+
+    /// Fits the encoders and encodes the training window and, when given, the validation window
+    /// early stopping watches: everything fits of other booster parameters (tree depths) share.
+    /// `params` gives the encoding settings.
     pub fn prepare(
         train: &FeatureTable,
-        valid: &FeatureTable,
+        valid: Option<&FeatureTable>,
         params: &BoosterParams,
         train_weights: Option<&[f64]>,
     ) -> Result<Prepared, CoreError> {
@@ -140,7 +154,6 @@ impl ModelArtifact {
             }
         }
         let y_train = train.labels()?;
-        let y_valid = valid.labels()?;
         let mut encoders = BTreeMap::new();
         for spec in train
             .specs
@@ -168,14 +181,16 @@ impl ModelArtifact {
             booster: serde_json::Value::Null,
         };
         let x_train = artifact.matrix_out_of_fold(train, y_train, train_weights)?;
-        let x_valid = artifact.matrix(valid)?;
         let label =
             |y: &[bool]| -> Vec<f64> { y.iter().map(|b| f64::from(u8::from(*b))).collect() };
+        let valid = match valid {
+            Some(v) => Some((artifact.matrix(v)?, label(v.labels()?))),
+            None => None,
+        };
         Ok(Prepared {
             x_train,
-            x_valid,
+            valid,
             y_train: label(y_train),
-            y_valid: label(y_valid),
             w_train: train_weights.map_or_else(|| vec![1.0; train.len()], <[f64]>::to_vec),
             features: artifact.features,
             encoders: artifact.encoders,
@@ -183,7 +198,8 @@ impl ModelArtifact {
         })
     }
 
-    /// Fits the booster with `params` on prepared windows, early-stopping on validation.
+    /// Fits the booster with `params` on prepared windows, early-stopping on validation when it
+    /// was prepared (otherwise exactly `params.max_iterations` trees).
     /// `parallel`: spread each tree's histograms over the cores (off when the caller fits several
     /// boosters at once, one per core; the model is the same either way).
     pub fn fit_prepared(
@@ -197,7 +213,8 @@ impl ModelArtifact {
             ));
         }
         let p = prepared.features.len();
-        let (n_train, n_valid) = (prepared.y_train.len(), prepared.y_valid.len());
+        let n_train = prepared.y_train.len();
+        let early_stopping = prepared.valid.is_some();
         let booster = GradientBooster::default()
             .set_objective_type(ObjectiveType::LogLoss)
             .set_iterations(params.max_iterations)
@@ -214,19 +231,20 @@ impl ModelArtifact {
             })
             .set_colsample_bytree(params.colsample_bytree)
             .set_seed(params.seed)
-            .set_evaluation_metric(Some(Metric::LogLoss))
-            .set_early_stopping_rounds(Some(params.early_stopping_rounds));
+            .set_evaluation_metric(early_stopping.then_some(Metric::LogLoss))
+            .set_early_stopping_rounds(early_stopping.then_some(params.early_stopping_rounds));
         let mut booster = booster.set_parallel(parallel);
-        let w_valid = vec![1.0; n_valid];
         let train_m = Matrix::new(&prepared.x_train, n_train, p);
-        let valid_m = Matrix::new(&prepared.x_valid, n_valid, p);
+        let w_valid = prepared
+            .valid
+            .as_ref()
+            .map_or_else(Vec::new, |(_, y)| vec![1.0; y.len()]);
+        let eval = prepared
+            .valid
+            .as_ref()
+            .map(|(x, y)| vec![(Matrix::new(x, y.len(), p), y.as_slice(), w_valid.as_slice())]);
         booster
-            .fit(
-                &train_m,
-                &prepared.y_train,
-                &prepared.w_train,
-                Some(vec![(valid_m, &prepared.y_valid, &w_valid)]),
-            )
+            .fit(&train_m, &prepared.y_train, &prepared.w_train, eval)
             .map_err(|e| model_err(format!("training failed: {e}")))?;
         // The saved model does not depend on how it was fitted.
         let booster = booster.set_parallel(true);
@@ -374,10 +392,10 @@ pub struct Prepared {
     encoding: (f64, u64),
     /// Column-major, as forust reads them.
     x_train: Vec<f64>,
-    x_valid: Vec<f64>,
     y_train: Vec<f64>,
-    y_valid: Vec<f64>,
     w_train: Vec<f64>,
+    /// The validation window (matrix, labels) early stopping watches, when there is one.
+    valid: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 /// Scores Arrow batches of a feature partition directly: the trees are compiled once and each
@@ -562,7 +580,7 @@ mod tests {
             early_stopping_rounds: 10,
             ..BoosterParams::default()
         };
-        let prepared = ModelArtifact::prepare(&train, &valid, &params, None).unwrap();
+        let prepared = ModelArtifact::prepare(&train, Some(&valid), &params, None).unwrap();
         let one = ModelArtifact::fit_prepared(&prepared, &params, false).unwrap();
         let all = ModelArtifact::fit_prepared(&prepared, &params, true).unwrap();
         assert!(one.iterations > 5, "{} trees", one.iterations);
@@ -579,5 +597,22 @@ mod tests {
             ..params
         };
         assert!(ModelArtifact::fit_prepared(&prepared, &other, true).is_err());
+    }
+
+    #[test]
+    fn a_fixed_fit_grows_exactly_the_trees_asked_for() {
+        let train = window(3000, 11);
+        let params = BoosterParams {
+            max_iterations: 17,
+            max_depth: 3,
+            ..BoosterParams::default()
+        };
+        let a = ModelArtifact::fit_fixed(&train, &params, None, true).unwrap();
+        assert_eq!(a.iterations, 17);
+        let again = ModelArtifact::fit_fixed(&train, &params, None, false).unwrap();
+        assert_eq!(a.to_bytes(), again.to_bytes());
+        let p = a.predict(&train).unwrap();
+        assert_eq!(p.len(), train.len());
+        assert!(p.iter().all(|v| (0.0..=1.0).contains(v)));
     }
 }

@@ -6,12 +6,14 @@
 //! - [`booster`]: the gradient-boosted trees (forust-ml) and the saved model artefact.
 //! - [`forest`]: the trees compiled for fast, exact prediction.
 //! - [`calibration`] and [`metrics`]: probability calibration and evaluation.
-//! - [`split`]: the out-of-time train / validation / test windows.
+//! - [`split`]: the out-of-time train / validation / test windows and the cross-fitting folds.
+//! - [`crossfit`]: the fold models' predictions the served model is calibrated on.
 //! - [`report`]: the self-contained HTML evaluation report (metrics, curves, deciles).
 //! - [`timing`]: when repurchases happen inside the window, for scores part-way through it.
 
 pub mod booster;
 pub mod calibration;
+pub mod crossfit;
 pub mod encoding;
 pub mod forest;
 pub mod io;

@@ -47,10 +47,28 @@ fn cmp_score(a: f64, b: f64) -> Ordering {
 }
 
 /// Row indices by descending score; equal scores are ordered by index so that every consumer
-/// (deciles, top-k, curves) sees the same reproducible order.
+/// (top-k, curves) sees the same reproducible order.
 fn order_desc(scores: &[f64]) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..scores.len()).collect();
     idx.sort_unstable_by(|&i, &j| cmp_score(scores[j], scores[i]).then(i.cmp(&j)));
+    idx
+}
+
+/// [`order_desc`] with equal scores ordered by a hash of each row's key, then the key: a
+/// reproducible order unrelated to time (rows usually arrive in time order, and TheLook's ids
+/// grow with it), so a tie never sends the oldest anchors to the top decile. Rows without a key
+/// (a short `keys`) fall back to their index.
+fn order_desc_keyed(scores: &[f64], keys: &[i64]) -> Vec<usize> {
+    let key = |i: usize| {
+        keys.get(i)
+            .map(|&k| (repurchase_core::hash::tie_break(k), k))
+    };
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_unstable_by(|&i, &j| {
+        cmp_score(scores[j], scores[i])
+            .then(key(i).cmp(&key(j)))
+            .then(i.cmp(&j))
+    });
     idx
 }
 
@@ -179,6 +197,35 @@ fn bin_index(p: f64, bins: usize) -> usize {
     ((clamped * bins as f64) as usize).min(bins - 1)
 }
 
+/// Expected calibration error over `bins` equal-mass bins: rows sorted by probability (ties by
+/// position) and cut into groups whose sizes differ by at most one, then
+/// `Σ_b (n_b / n) · |mean_predicted_b − observed_rate_b|`. Unlike equal-width bins, which put
+/// nearly every row of a rare event into the first bin, each bin here holds a tenth of the rows,
+/// so miscalibration among the likely repurchasers is not averaged away. `bins == 0` is treated
+/// as 1. Returns 0.0 for empty input.
+pub fn expected_calibration_error_equal_mass(probs: &[f64], labels: &[bool], bins: usize) -> f64 {
+    let (probs, labels) = paired(probs, labels);
+    let n = probs.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let bins = bins.clamp(1, n);
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.sort_by(|&i, &j| cmp_score(probs[i], probs[j]).then(i.cmp(&j)));
+    let mut ece = 0.0;
+    for b in 0..bins {
+        let (lo, hi) = (b * n / bins, (b + 1) * n / bins);
+        let rows = &idx[lo..hi];
+        if rows.is_empty() {
+            continue;
+        }
+        let mean_p = rows.iter().map(|&i| probs[i]).sum::<f64>() / rows.len() as f64;
+        let rate = rows.iter().filter(|&&i| labels[i]).count() as f64 / rows.len() as f64;
+        ece += rows.len() as f64 / n as f64 * (mean_p - rate).abs();
+    }
+    ece
+}
+
 /// Expected calibration error: `Σ_b (n_b / n) · |mean_predicted_b − observed_rate_b|` over
 /// equal-width bins of `[0, 1]`. `bins == 0` is treated as 1. Returns 0.0 for empty input.
 pub fn expected_calibration_error(probs: &[f64], labels: &[bool], bins: usize) -> f64 {
@@ -232,9 +279,129 @@ fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * frac
 }
 
-/// 95% percentile bootstrap interval for ROC AUC: `resamples` draws of n rows with replacement
-/// from a SplitMix64 seeded with `seed`, then the 2.5th and 97.5th percentiles (linear
-/// interpolation) of the resampled AUCs.
+/// Scores sorted once for repeated weighted AUCs: row order by descending score and the ends of
+/// the groups of tied scores.
+struct Ranked {
+    order: Vec<usize>,
+    group_ends: Vec<usize>,
+}
+
+impl Ranked {
+    fn new(scores: &[f64]) -> Ranked {
+        let n = scores.len();
+        let order = order_desc(scores);
+        let mut group_ends = Vec::new();
+        for k in 1..=n {
+            if k == n || cmp_score(scores[order[k]], scores[order[k - 1]]) != Ordering::Equal {
+                group_ends.push(k);
+            }
+        }
+        Ranked { order, group_ends }
+    }
+
+    /// ROC AUC with row `i` counted `weights[i]` times: the exact doubled-U accumulation of
+    /// [`roc_auc`] over the weighted rows. `None` when a class has no weight.
+    fn weighted_auc(&self, labels: &[bool], weights: &[u64]) -> Option<f64> {
+        let (mut pos, mut neg) = (0u128, 0u128);
+        for (&c, &y) in weights.iter().zip(labels) {
+            if y {
+                pos += u128::from(c);
+            } else {
+                neg += u128::from(c);
+            }
+        }
+        if pos == 0 || neg == 0 {
+            return None;
+        }
+        let mut twice_u: u128 = 0;
+        let mut neg_above: u128 = 0;
+        let mut start = 0;
+        for &end in &self.group_ends {
+            let (mut pos_g, mut neg_g) = (0u128, 0u128);
+            for &i in &self.order[start..end] {
+                if labels[i] {
+                    pos_g += u128::from(weights[i]);
+                } else {
+                    neg_g += u128::from(weights[i]);
+                }
+            }
+            neg_above += neg_g;
+            twice_u += pos_g * (2 * (neg - neg_above) + neg_g);
+            start = end;
+        }
+        Some(twice_u as f64 / (2.0 * pos as f64 * neg as f64))
+    }
+}
+
+/// Brier score with row `i` counted `weights[i]` times (0.0 without weight).
+fn weighted_brier(probs: &[f64], labels: &[bool], weights: &[u64]) -> f64 {
+    let (mut sum, mut total) = (0.0, 0u64);
+    for ((&p, &y), &w) in probs.iter().zip(labels).zip(weights) {
+        let d = p - f64::from(u8::from(y));
+        sum += w as f64 * d * d;
+        total += w;
+    }
+    if total == 0 { 0.0 } else { sum / total as f64 }
+}
+
+/// Resampling by group (a customer): each draw picks as many groups as there are, with
+/// replacement, and every row counts as often as its group was drawn. Rows of one customer
+/// (every-order anchors) move together, so the intervals are not narrowed by treating them as
+/// independent. With one group per row this is the ordinary row bootstrap.
+struct GroupBootstrap {
+    row_group: Vec<usize>,
+    groups: usize,
+    rng: SplitMix64,
+    counts: Vec<u64>,
+    weights: Vec<u64>,
+}
+
+impl GroupBootstrap {
+    fn new(groups: &[i64], seed: u64) -> GroupBootstrap {
+        let mut dense = std::collections::HashMap::new();
+        let row_group: Vec<usize> = groups
+            .iter()
+            .map(|g| {
+                let next = dense.len();
+                *dense.entry(*g).or_insert(next)
+            })
+            .collect();
+        GroupBootstrap {
+            groups: dense.len(),
+            counts: vec![0; dense.len()],
+            weights: vec![0; row_group.len()],
+            row_group,
+            rng: SplitMix64::new(seed),
+        }
+    }
+
+    /// The row weights of the next draw.
+    fn draw(&mut self) -> &[u64] {
+        self.counts.fill(0);
+        for _ in 0..self.groups {
+            self.counts[self.rng.below(self.groups)] += 1;
+        }
+        for (w, g) in self.weights.iter_mut().zip(&self.row_group) {
+            *w = self.counts[*g];
+        }
+        &self.weights
+    }
+}
+
+/// 95% percentile interval of `values` (2.5th and 97.5th percentiles, linear interpolation).
+fn interval(mut values: Vec<f64>) -> Option<(f64, f64)> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable_by(f64::total_cmp);
+    Some((
+        quantile_sorted(&values, 0.025),
+        quantile_sorted(&values, 0.975),
+    ))
+}
+
+/// 95% percentile bootstrap interval for ROC AUC, resampling whole groups (customers: `groups`
+/// holds each row's customer) `resamples` times with a SplitMix64 seeded with `seed`.
 ///
 /// Resamples that happen to contain a single class have no AUC and are skipped rather than
 /// redrawn, so the draw sequence stays a pure function of the seed. Returns `None` when the
@@ -246,65 +413,60 @@ fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
 pub fn bootstrap_auc_ci(
     scores: &[f64],
     labels: &[bool],
+    groups: &[i64],
     resamples: usize,
     seed: u64,
 ) -> Option<(f64, f64)> {
     let (scores, labels) = paired(scores, labels);
-    let n = scores.len();
-    if resamples == 0 || roc_auc(scores, labels).is_none() {
+    if resamples == 0 || roc_auc(scores, labels).is_none() || groups.len() < scores.len() {
         return None;
     }
-    let order = order_desc(scores);
-    let mut group_ends = Vec::new();
-    for k in 1..=n {
-        if k == n || cmp_score(scores[order[k]], scores[order[k - 1]]) != Ordering::Equal {
-            group_ends.push(k);
-        }
-    }
+    let ranked = Ranked::new(scores);
+    let mut boot = GroupBootstrap::new(&groups[..scores.len()], seed);
+    let aucs = (0..resamples)
+        .filter_map(|_| ranked.weighted_auc(labels, boot.draw()))
+        .collect();
+    interval(aucs)
+}
 
-    let mut rng = SplitMix64::new(seed);
-    let mut counts = vec![0u64; n];
-    let mut aucs = Vec::with_capacity(resamples);
+/// Paired comparison of two models' probabilities on the same rows: 95% bootstrap intervals of
+/// the differences `new − old` in ROC AUC and in Brier score, each resample drawing whole
+/// customers and scoring both models on it. `None` where no resample had both classes.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct PairedDelta {
+    pub auc: Option<(f64, f64)>,
+    pub brier: Option<(f64, f64)>,
+}
+
+pub fn paired_bootstrap(
+    new: &[f64],
+    old: &[f64],
+    labels: &[bool],
+    groups: &[i64],
+    resamples: usize,
+    seed: u64,
+) -> PairedDelta {
+    let n = new.len().min(old.len()).min(labels.len()).min(groups.len());
+    let (new, old, labels) = (&new[..n], &old[..n], &labels[..n]);
+    let (ranked_new, ranked_old) = (Ranked::new(new), Ranked::new(old));
+    let mut boot = GroupBootstrap::new(&groups[..n], seed);
+    let (mut auc, mut brier) = (Vec::new(), Vec::new());
     for _ in 0..resamples {
-        counts.fill(0);
-        for _ in 0..n {
-            counts[rng.below(n)] += 1;
+        let w = boot.draw();
+        if let (Some(a), Some(b)) = (
+            ranked_new.weighted_auc(labels, w),
+            ranked_old.weighted_auc(labels, w),
+        ) {
+            auc.push(a - b);
         }
-        let (mut pos, mut neg) = (0u128, 0u128);
-        for (&c, &y) in counts.iter().zip(labels) {
-            if y {
-                pos += u128::from(c);
-            } else {
-                neg += u128::from(c);
-            }
+        if n > 0 {
+            brier.push(weighted_brier(new, labels, w) - weighted_brier(old, labels, w));
         }
-        if pos == 0 || neg == 0 {
-            continue;
-        }
-        // Same exact doubled-U accumulation as `roc_auc`, with draw counts as weights.
-        let mut twice_u: u128 = 0;
-        let mut neg_above: u128 = 0;
-        let mut start = 0;
-        for &end in &group_ends {
-            let (mut pos_g, mut neg_g) = (0u128, 0u128);
-            for &i in &order[start..end] {
-                if labels[i] {
-                    pos_g += u128::from(counts[i]);
-                } else {
-                    neg_g += u128::from(counts[i]);
-                }
-            }
-            neg_above += neg_g;
-            twice_u += pos_g * (2 * (neg - neg_above) + neg_g);
-            start = end;
-        }
-        aucs.push(twice_u as f64 / (2.0 * pos as f64 * neg as f64));
     }
-    if aucs.is_empty() {
-        return None;
+    PairedDelta {
+        auc: interval(auc),
+        brier: interval(brier),
     }
-    aucs.sort_unstable_by(f64::total_cmp);
-    Some((quantile_sorted(&aucs, 0.025), quantile_sorted(&aucs, 0.975)))
 }
 
 /// Confusion matrix and derived rates at one threshold. Precision, recall and F1 are 0.0 when
@@ -432,13 +594,14 @@ pub fn decile_of(rank_desc: usize, n: usize) -> u32 {
     (rank * 10 / n as u128) as u32 + 1
 }
 
-/// Decile table: rows sorted by score descending (ties by index), split with [`decile_of`].
+/// Decile table: rows sorted by score descending (ties by a hash of `keys`, the anchors' order
+/// ids; see [`order_desc_keyed`]), split with [`decile_of`].
 ///
 /// With fewer than 10 rows some deciles are empty; they are omitted rather than reported with
 /// made-up scores, so the returned decile numbers may skip. Empty input returns an empty `Vec`.
 /// Row counts and positives always sum to the totals, and the last row's cumulative gain is
 /// exactly 1.0 whenever there is at least one positive.
-pub fn deciles(probs: &[f64], labels: &[bool]) -> Vec<DecileRow> {
+pub fn deciles(probs: &[f64], labels: &[bool], keys: &[i64]) -> Vec<DecileRow> {
     let (probs, labels) = paired(probs, labels);
     let n = probs.len();
     if n == 0 {
@@ -450,7 +613,7 @@ pub fn deciles(probs: &[f64], labels: &[bool]) -> Vec<DecileRow> {
     // (rows, positives, max_score, min_score) per decile; rows arrive in descending order, so
     // the first score seen is the maximum and the last the minimum.
     let mut acc: [(u64, u64, f64, f64); 10] = [(0, 0, 0.0, 0.0); 10];
-    for (rank, &i) in order_desc(probs).iter().enumerate() {
+    for (rank, &i) in order_desc_keyed(probs, keys).iter().enumerate() {
         let slot = &mut acc[(decile_of(rank, n) - 1) as usize];
         if slot.0 == 0 {
             slot.2 = probs[i];
@@ -592,11 +755,14 @@ pub struct Summary {
     pub pr_auc: Option<f64>,
     pub brier: f64,
     pub log_loss: f64,
+    /// Expected calibration error over 10 equal-mass bins.
     pub ece: f64,
+    /// The same over 10 equal-width bins of [0, 1] (the reliability curve's).
+    pub ece_equal_width: f64,
 }
 
-/// All headline metrics at once; ECE uses 10 bins. Empty input gives zero counts and rates,
-/// `None` for both AUCs and 0.0 for the losses.
+/// All headline metrics at once; both ECEs use 10 bins. Empty input gives zero counts and
+/// rates, `None` for both AUCs and 0.0 for the losses.
 pub fn summary(probs: &[f64], labels: &[bool]) -> Summary {
     let (probs, labels) = paired(probs, labels);
     let rows = probs.len() as u64;
@@ -609,7 +775,8 @@ pub fn summary(probs: &[f64], labels: &[bool]) -> Summary {
         pr_auc: pr_auc(probs, labels),
         brier: brier(probs, labels),
         log_loss: log_loss(probs, labels),
-        ece: expected_calibration_error(probs, labels, 10),
+        ece: expected_calibration_error_equal_mass(probs, labels, 10),
+        ece_equal_width: expected_calibration_error(probs, labels, 10),
     }
 }
 
@@ -762,7 +929,7 @@ mod tests {
         let mut rng = SplitMix64::new(7);
         for n in [1usize, 3, 9, 10, 11, 57, 1000] {
             let (s, y) = random_data(&mut rng, n, 13);
-            let table = deciles(&s, &y);
+            let table = deciles(&s, &y, &[]);
             let rows: u64 = table.iter().map(|r| r.rows).sum();
             let pos: u64 = table.iter().map(|r| r.positives).sum();
             assert_eq!(rows, n as u64);
@@ -786,7 +953,7 @@ mod tests {
                 assert_eq!(count as u64, row.rows);
             }
         }
-        assert!(deciles(&[], &[]).is_empty());
+        assert!(deciles(&[], &[], &[]).is_empty());
     }
 
     #[test]
@@ -797,7 +964,7 @@ mod tests {
         y[0] = true;
         y[1] = true;
         y[19] = true;
-        let table = deciles(&s, &y);
+        let table = deciles(&s, &y, &[]);
         assert_eq!(table[0].positives, 2);
         assert_eq!((table[0].max_score, table[0].min_score), (20.0, 19.0));
         assert!(close(table[0].lift, 1.0 / (3.0 / 20.0), 1e-12));
@@ -811,12 +978,39 @@ mod tests {
     }
 
     #[test]
-    fn deciles_break_ties_by_index() {
+    fn deciles_break_ties_by_a_hash_of_the_key_not_by_position() {
         let s = [0.5; 20];
+        // The two oldest rows repurchased: with ties by position both would land in decile 1.
         let y: Vec<bool> = (0..20).map(|i| i < 2).collect();
-        let table = deciles(&s, &y);
-        assert_eq!(table[0].positives, 2);
-        assert_eq!(table[1].positives, 0);
+        let keys: Vec<i64> = (100..120).collect();
+        let table = deciles(&s, &y, &keys);
+        let mut order: Vec<usize> = (0..20).collect();
+        order.sort_by_key(|&i| repurchase_core::hash::tie_break(keys[i]));
+        let top: Vec<usize> = order[..2].to_vec();
+        assert_eq!(
+            table[0].positives as usize,
+            top.iter().filter(|&&i| i < 2).count()
+        );
+        assert_ne!(top, [0, 1], "the hash order is not the time order");
+        // The same keys in another row order give the same table.
+        let rev_keys: Vec<i64> = keys.iter().rev().copied().collect();
+        let rev_y: Vec<bool> = y.iter().rev().copied().collect();
+        assert_eq!(deciles(&s, &rev_y, &rev_keys), table);
+        // Without keys, position decides.
+        assert_eq!(deciles(&s, &y, &[])[0].positives, 2);
+    }
+
+    #[test]
+    fn equal_mass_ece_sees_miscalibration_among_the_likely() {
+        // 90% of rows at p = 0.02 (observed 0.02), 10% at p = 0.3 (observed 0.6).
+        let mut p = vec![0.02; 900];
+        p.extend(vec![0.3; 100]);
+        let mut y: Vec<bool> = (0..900).map(|i| i % 50 == 0).collect();
+        y.extend((0..100).map(|i| i % 10 < 6));
+        let mass = expected_calibration_error_equal_mass(&p, &y, 10);
+        assert!((mass - 0.1 * 0.3).abs() < 1e-12, "{mass}");
+        assert_eq!(expected_calibration_error_equal_mass(&[], &[], 10), 0.0);
+        assert_eq!(summary(&p, &y).ece, mass);
     }
 
     #[test]
@@ -894,15 +1088,62 @@ mod tests {
         let mut rng = SplitMix64::new(99);
         let (s, y) = random_data(&mut rng, 400, 20);
         let auc = roc_auc(&s, &y).unwrap();
-        let a = bootstrap_auc_ci(&s, &y, 300, 5).unwrap();
-        let b = bootstrap_auc_ci(&s, &y, 300, 5).unwrap();
+        let g: Vec<i64> = (0..s.len() as i64).collect();
+        let a = bootstrap_auc_ci(&s, &y, &g, 300, 5).unwrap();
+        let b = bootstrap_auc_ci(&s, &y, &g, 300, 5).unwrap();
         assert_eq!(a, b);
         assert!(a.0 < auc && auc < a.1, "{a:?} vs {auc}");
         assert!(a.1 - a.0 < 0.2);
-        assert_ne!(bootstrap_auc_ci(&s, &y, 300, 6).unwrap(), a);
-        assert_eq!(bootstrap_auc_ci(&s, &y, 0, 5), None);
-        assert_eq!(bootstrap_auc_ci(&[0.1, 0.2], &[true, true], 10, 5), None);
-        assert_eq!(bootstrap_auc_ci(&[], &[], 10, 5), None);
+        assert_ne!(bootstrap_auc_ci(&s, &y, &g, 300, 6).unwrap(), a);
+        assert_eq!(bootstrap_auc_ci(&s, &y, &g, 0, 5), None);
+        assert_eq!(
+            bootstrap_auc_ci(&[0.1, 0.2], &[true, true], &[1, 2], 10, 5),
+            None
+        );
+        assert_eq!(bootstrap_auc_ci(&[], &[], &[], 10, 5), None);
+    }
+
+    #[test]
+    fn customers_with_many_rows_widen_the_interval() {
+        // The same 100 customers' rows repeated five times: a row bootstrap treats them as 500
+        // independent rows and narrows the interval by about √5; drawing customers does not.
+        let mut rng = SplitMix64::new(21);
+        let (s, y) = random_data(&mut rng, 100, 30);
+        let rep = |v: &[f64]| v.repeat(5);
+        let (s5, y5) = (rep(&s), y.repeat(5));
+        let rows: Vec<i64> = (0..500).collect();
+        let customers: Vec<i64> = (0..500).map(|i| i % 100).collect();
+        let by_row = bootstrap_auc_ci(&s5, &y5, &rows, 400, 1).unwrap();
+        let by_customer = bootstrap_auc_ci(&s5, &y5, &customers, 400, 1).unwrap();
+        let once = bootstrap_auc_ci(&s, &y, &rows[..100], 400, 1).unwrap();
+        let width = |w: (f64, f64)| w.1 - w.0;
+        assert!(
+            width(by_customer) > 1.8 * width(by_row),
+            "{by_customer:?} vs {by_row:?}"
+        );
+        assert!((width(by_customer) / width(once) - 1.0).abs() < 0.25);
+    }
+
+    #[test]
+    fn paired_bootstrap_brackets_the_differences() {
+        let mut rng = SplitMix64::new(5);
+        let (s, y) = random_data(&mut rng, 2000, 200);
+        // A noisier copy of the same scores: clearly worse in AUC and Brier.
+        let noisy: Vec<f64> = s
+            .iter()
+            .map(|v| (v + 0.6 * (rng.next_f64() - 0.5)).clamp(0.0, 1.0))
+            .collect();
+        let g: Vec<i64> = (0..2000).collect();
+        let d = paired_bootstrap(&noisy, &s, &y, &g, 300, 9);
+        let (lo, hi) = d.auc.unwrap();
+        let point = roc_auc(&noisy, &y).unwrap() - roc_auc(&s, &y).unwrap();
+        assert!(lo < point && point < hi && hi < 0.0, "{lo} {point} {hi}");
+        let (blo, _) = d.brier.unwrap();
+        assert!(blo > 0.0, "noise raises the Brier score");
+        // Against itself the difference is exactly zero in every resample.
+        let same = paired_bootstrap(&s, &s, &y, &g, 50, 9);
+        assert_eq!(same.auc, Some((0.0, 0.0)));
+        assert_eq!(same.brier, Some((0.0, 0.0)));
     }
 
     #[test]
@@ -915,7 +1156,8 @@ mod tests {
         let rs: Vec<f64> = idx.iter().map(|&i| s[i]).collect();
         let ry: Vec<bool> = idx.iter().map(|&i| y[i]).collect();
         let expected = roc_auc(&rs, &ry).unwrap();
-        let (lo, hi) = bootstrap_auc_ci(&s, &y, 1, 11).unwrap();
+        let g: Vec<i64> = (0..s.len() as i64).collect();
+        let (lo, hi) = bootstrap_auc_ci(&s, &y, &g, 1, 11).unwrap();
         assert!(close(lo, expected, 1e-12) && close(hi, expected, 1e-12));
     }
 
@@ -961,6 +1203,7 @@ mod tests {
                 brier: 0.0,
                 log_loss: 0.0,
                 ece: 0.0,
+                ece_equal_width: 0.0,
             }
         );
         let s = summary(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]);
@@ -976,11 +1219,11 @@ mod tests {
         let y = [false, true, true, false];
         assert!(roc_auc(&s, &y).is_some());
         assert!(pr_auc(&s, &y).is_some());
-        assert_eq!(deciles(&s, &y).len(), 4);
+        assert_eq!(deciles(&s, &y, &[]).len(), 4);
         let c = f1_optimal_threshold(&s, &y);
         assert!(!c.threshold.is_nan());
         let _ = top_k_confusion(&s, &y, 0.5);
-        let _ = bootstrap_auc_ci(&s, &y, 10, 1);
+        let _ = bootstrap_auc_ci(&s, &y, &[1, 2, 3, 4], 10, 1);
         let _ = summary(&s, &y);
     }
 

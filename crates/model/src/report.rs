@@ -37,6 +37,8 @@ pub struct ReportInput<'a> {
     /// curve). May be empty when not available.
     pub raw: &'a [f64],
     pub labels: &'a [bool],
+    /// Each row's anchor order id: equal probabilities are ordered into deciles by its hash.
+    pub keys: &'a [i64],
     /// The operating threshold (F1-optimal, chosen on the validation window).
     pub threshold: f64,
     /// Share of rows targeted for the top-k confusion matrix, e.g. 0.10.
@@ -132,7 +134,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
     let raw_summary = raw.map(|(r, l)| metrics::summary(r, l));
     let at_threshold = metrics::confusion_at(probs, labels, input.threshold);
     let top_k = metrics::top_k_confusion(probs, labels, input.top_k_fraction);
-    let deciles = metrics::deciles(probs, labels);
+    let deciles = metrics::deciles(probs, labels, input.keys);
     let top_label = format!("top {}", pct_short(input.top_k_fraction));
 
     let mut out = String::with_capacity(64 * 1024);
@@ -412,7 +414,7 @@ fn metrics_table(out: &mut String, s: &Summary, raw: Option<&Summary>, auc_ci: O
         }
         (a, _) => opt(a, 3),
     };
-    const ROWS: [(&str, &str); 8] = [
+    const ROWS: [(&str, &str); 9] = [
         ("Rows", "anchors in the test window"),
         ("Positives", "repurchased within 60 days"),
         ("Positive rate", "the base rate"),
@@ -427,8 +429,12 @@ fn metrics_table(out: &mut String, s: &Summary, raw: Option<&Summary>, auc_ci: O
         ),
         ("Log loss", "lower is better"),
         (
-            "ECE (10 bins)",
-            "mean gap between predicted and observed rate; lower is better",
+            "ECE (10 equal-mass bins)",
+            "mean gap between predicted and observed rate, each bin a tenth of the rows; lower is better",
+        ),
+        (
+            "ECE (10 equal-width bins)",
+            "the same over the reliability curve's bins of [0, 1]",
         ),
     ];
     let values = |x: &Summary| {
@@ -441,6 +447,7 @@ fn metrics_table(out: &mut String, s: &Summary, raw: Option<&Summary>, auc_ci: O
             num(x.brier, 4),
             num(x.log_loss, 4),
             num(x.ece, 4),
+            num(x.ece_equal_width, 4),
         ]
     };
     let mut calibrated = values(s);
@@ -1591,6 +1598,7 @@ mod tests {
             probs: &d.probs,
             raw: &d.raw,
             labels: &d.labels,
+            keys: &[],
             threshold: 0.2,
             top_k_fraction: 0.1,
             importance: &d.importance,
@@ -1780,6 +1788,7 @@ mod tests {
                     probs,
                     raw,
                     labels,
+                    keys: &[],
                     threshold: f64::NAN,
                     top_k_fraction: 0.0,
                     importance: &importance,
@@ -1799,6 +1808,7 @@ mod tests {
             probs: &[],
             raw: &[],
             labels: &[],
+            keys: &[],
             threshold: 0.5,
             top_k_fraction: 0.1,
             importance: &[],
@@ -1814,6 +1824,7 @@ mod tests {
             probs: &[0.1, 0.2],
             raw: &[0.1, 0.2],
             labels: &[false, false],
+            keys: &[],
             threshold: 0.5,
             top_k_fraction: 0.1,
             importance: &[],
@@ -1834,6 +1845,7 @@ mod tests {
             probs: &[0.1, 0.2, 0.3],
             raw: &[0.1],
             labels: &[false, true],
+            keys: &[],
             threshold: 0.5,
             top_k_fraction: 0.1,
             importance: &[],

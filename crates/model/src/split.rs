@@ -1,19 +1,26 @@
-//! Out-of-time windows for training, validation (early stopping, calibration) and testing.
+//! Out-of-time windows for training, validation (early stopping, calibration) and testing, and
+//! the time-ordered folds that calibrate the model that is served.
 //!
-//! Let `L` be the end of the labelled period: an anchor is labelled when its whole horizon
-//! ends before the run date does, i.e. `anchor < run_end − horizon = L`. Windows, oldest first:
+//! Let `L` be the end of the labelled period: an anchor is labelled when its whole horizon `h`
+//! and the settling days `s` after it end before the run date does, i.e.
+//! `anchor < run_end − h − s = L`. Windows, oldest first, with a gap `g = h + s`:
 //!
 //! ```text
-//! train  [.., V − h)      validation [V, T − h)      test [T, L)      with T = L − test_days,
-//!                                                                         V = T − h − valid_days
+//! train  [.., V − g)      validation [V, T − g)      test [T, L)      with T = L − test_days,
+//!                                                                         V = T − g − valid_days
 //! ```
-//! Each window's labels are fully known before the next window starts (the gaps of one horizon
-//! `h`), exactly as in production, where a model trained today only knows outcomes up to today.
+//! Each window's labels are settled before the next window starts, exactly as in production,
+//! where a model trained today only knows settled outcomes up to today.
+//!
+//! The windows measure the procedure. The served model is then refitted on every anchor before
+//! `L`, and its calibrator is fitted on cross-fitted predictions ([`Windows::cross_fit_folds`]):
+//! fold `k` holds the anchors of `[L − (k+1)·h, L − k·h)` and is predicted by a model trained on
+//! the anchors before `L − (k+1)·h − s` only — the position of today's open windows relative to
+//! today's training data, so the calibrator learns the drift the served model will meet.
 
 use repurchase_core::RunDate;
+use repurchase_core::run_date::{DAY_US, format_micros};
 use serde::{Deserialize, Serialize};
-
-const DAY_US: i64 = 86_400_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -26,6 +33,9 @@ pub enum Part {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Windows {
     pub horizon_days: u32,
+    /// Days after a window closes before its label counts (features' `settle_days`).
+    #[serde(default)]
+    pub settle_days: u32,
     pub valid_days: u32,
     pub test_days: u32,
     /// Exclusive end of the training window (µs since epoch, UTC).
@@ -39,20 +49,23 @@ pub struct Windows {
 }
 
 impl Windows {
-    pub fn new(run_date: RunDate, horizon_days: u32, valid_days: u32, test_days: u32) -> Windows {
-        let h = i64::from(horizon_days) * DAY_US;
-        let labelled_end = run_date.end_exclusive_micros() - h;
+    pub fn new(
+        run_date: RunDate,
+        horizon_days: u32,
+        settle_days: u32,
+        valid_days: u32,
+        test_days: u32,
+    ) -> Windows {
+        let gap = i64::from(horizon_days + settle_days) * DAY_US;
+        let labelled_end = run_date.end_exclusive_micros() - gap;
         let test_start = labelled_end - i64::from(test_days) * DAY_US;
-        let valid_end = test_start - h;
+        let valid_end = test_start - gap;
         let valid_start = valid_end - i64::from(valid_days) * DAY_US;
-        let train_end = valid_start - h;
-        let fmt = |us: i64| {
-            chrono::DateTime::from_timestamp_micros(us)
-                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-                .unwrap_or_default()
-        };
+        let train_end = valid_start - gap;
+        let fmt = format_micros;
         Windows {
             horizon_days,
+            settle_days,
             valid_days,
             test_days,
             train_end_us: train_end,
@@ -83,6 +96,31 @@ impl Windows {
         }
     }
 
+    /// End (exclusive) of the labelled anchors: the served model is refitted on all before it.
+    pub fn labelled_end_us(&self) -> i64 {
+        self.test_end_us
+    }
+
+    /// `folds` time-ordered cross-fitting folds ending at the labelled end, newest first: each
+    /// holds `horizon_days` of anchors and may be predicted by a model trained on anchors before
+    /// its `train_end_us` (see the module docs).
+    pub fn cross_fit_folds(&self, folds: u32) -> Vec<Fold> {
+        let h = i64::from(self.horizon_days) * DAY_US;
+        let s = i64::from(self.settle_days) * DAY_US;
+        (0..i64::from(folds))
+            .map(|k| {
+                let end_us = self.test_end_us - k * h;
+                let start_us = end_us - h;
+                Fold {
+                    index: k as u32,
+                    train_end_us: start_us - s,
+                    start_us,
+                    end_us,
+                }
+            })
+            .collect()
+    }
+
     /// Row indices of each window, in input order.
     pub fn indices(&self, anchor_us: &[i64]) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
         let (mut tr, mut va, mut te) = (Vec::new(), Vec::new(), Vec::new());
@@ -98,6 +136,22 @@ impl Windows {
     }
 }
 
+/// One cross-fitting fold: anchors in `[start_us, end_us)`, predicted by a model trained on the
+/// anchors before `train_end_us`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fold {
+    pub index: u32,
+    pub train_end_us: i64,
+    pub start_us: i64,
+    pub end_us: i64,
+}
+
+impl Fold {
+    pub fn contains(&self, anchor_us: i64) -> bool {
+        (self.start_us..self.end_us).contains(&anchor_us)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,7 +159,7 @@ mod tests {
     #[test]
     fn windows_leave_a_horizon_between_them() {
         let d: RunDate = "2024-12-31".parse().unwrap();
-        let w = Windows::new(d, 60, 90, 90);
+        let w = Windows::new(d, 60, 0, 90, 90);
         assert_eq!(w.test_end_us, d.end_exclusive_micros() - 60 * DAY_US);
         assert_eq!(w.test_start_us - w.valid_end_us, 60 * DAY_US);
         assert_eq!(w.valid_start_us - w.train_end_us, 60 * DAY_US);
@@ -113,5 +167,33 @@ mod tests {
         assert_eq!(w.assign(w.test_end_us - 1), Some(Part::Test));
         assert_eq!(w.assign(w.valid_end_us), None);
         assert_eq!(w.assign(w.train_end_us - 1), Some(Part::Train));
+    }
+
+    #[test]
+    fn settling_days_widen_every_gap() {
+        let d: RunDate = "2024-12-31".parse().unwrap();
+        let w = Windows::new(d, 60, 14, 90, 90);
+        assert_eq!(w.test_end_us, d.end_exclusive_micros() - 74 * DAY_US);
+        assert_eq!(w.test_start_us - w.valid_end_us, 74 * DAY_US);
+        assert_eq!(w.valid_start_us - w.train_end_us, 74 * DAY_US);
+    }
+
+    #[test]
+    fn cross_fit_folds_mirror_the_open_windows_of_a_run() {
+        let d: RunDate = "2024-12-31".parse().unwrap();
+        let w = Windows::new(d, 60, 14, 90, 90);
+        let folds = w.cross_fit_folds(3);
+        assert_eq!(folds.len(), 3);
+        assert_eq!(folds[0].end_us, w.labelled_end_us());
+        for f in &folds {
+            assert_eq!(f.end_us - f.start_us, 60 * DAY_US);
+            // As today: the newest labelled anchor a model knows is settle days before the
+            // oldest anchor it scores.
+            assert_eq!(f.start_us - f.train_end_us, 14 * DAY_US);
+        }
+        assert_eq!(folds[1].end_us, folds[0].start_us);
+        assert_eq!(folds[2].end_us, folds[1].start_us);
+        assert!(folds[0].contains(w.labelled_end_us() - 1));
+        assert!(!folds[0].contains(w.labelled_end_us()));
     }
 }

@@ -15,14 +15,16 @@ use repurchase_core::CoreError;
 use serde::{Deserialize, Serialize};
 
 /// Columns of a feature table that are never model features: identifiers, the anchor time and
-/// everything about the outcome (the label, a repurchase seen so far, the days it took).
-pub const META_COLUMNS: [&str; 6] = [
+/// everything about the outcome (the label, a repurchase seen so far, the days it took, an order
+/// inside the window still in transit).
+pub const META_COLUMNS: [&str; 7] = [
     "user_id",
     "order_id",
     "anchor_time",
     "label",
     "repurchased_so_far",
     "days_to_repurchase",
+    "repurchase_pending",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +59,8 @@ pub struct FeatureTable {
     pub label: Option<Vec<bool>>,
     /// "Already repurchased inside the open window" for score partitions.
     pub repurchased_so_far: Option<Vec<bool>>,
+    /// An order inside the window still in transit on the run date, where the partition has it.
+    pub repurchase_pending: Option<Vec<bool>>,
     /// Days from the anchor to the repurchase (NaN when none is known), where the partition has it.
     pub days_to_repurchase: Option<Vec<f64>>,
     pub specs: Vec<FeatureSpec>,
@@ -118,8 +122,10 @@ impl FeatureTable {
         let has_label = schema.index_of("label").is_ok();
         let has_so_far = schema.index_of("repurchased_so_far").is_ok();
         let has_days = schema.index_of("days_to_repurchase").is_ok();
+        let has_pending = schema.index_of("repurchase_pending").is_ok();
         let mut label = Vec::new();
         let mut so_far = Vec::new();
+        let mut pending = Vec::new();
         let mut days = Vec::new();
         for b in batches {
             t.user_id
@@ -141,6 +147,13 @@ impl FeatureTable {
             if has_so_far {
                 so_far.extend(
                     int_col(b, "repurchased_so_far")?
+                        .iter()
+                        .map(|v| v == Some(1)),
+                );
+            }
+            if has_pending {
+                pending.extend(
+                    int_col(b, "repurchase_pending")?
                         .iter()
                         .map(|v| v == Some(1)),
                 );
@@ -183,6 +196,7 @@ impl FeatureTable {
         }
         t.label = has_label.then_some(label);
         t.repurchased_so_far = has_so_far.then_some(so_far);
+        t.repurchase_pending = has_pending.then_some(pending);
         t.days_to_repurchase = has_days.then_some(days);
         Ok(t)
     }
@@ -200,6 +214,10 @@ impl FeatureTable {
                 .map(|l| idx.iter().map(|&i| l[i]).collect()),
             repurchased_so_far: self
                 .repurchased_so_far
+                .as_ref()
+                .map(|l| idx.iter().map(|&i| l[i]).collect()),
+            repurchase_pending: self
+                .repurchase_pending
                 .as_ref()
                 .map(|l| idx.iter().map(|&i| l[i]).collect()),
             days_to_repurchase: self

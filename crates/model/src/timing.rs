@@ -16,6 +16,41 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The customers a daily scoring run meets, built from labelled anchors: each anchor at every
+/// elapsed day `e = 0.5, 1.5, …, h − 0.5` (the open population spreads evenly over the window)
+/// at which it had no repurchase yet, with the conditional probability `score` would give it
+/// that day and whether it repurchased in the rest of the window. A flag's threshold is chosen
+/// and judged on these, since the flag is applied to that probability. `days` holds the days to
+/// the repurchase (NaN for none).
+pub fn open_snapshots(
+    timing: &RepurchaseTiming,
+    probs: &[f64],
+    labels: &[bool],
+    days: &[f64],
+) -> (Vec<f64>, Vec<bool>) {
+    let n = probs.len().min(labels.len());
+    let h = timing.horizon_days as usize;
+    let (mut q, mut y) = (Vec::with_capacity(n * h), Vec::with_capacity(n * h));
+    for i in 0..n {
+        let repurchased_at = if labels[i] {
+            days.get(i).copied().filter(|d| d.is_finite())
+        } else {
+            None
+        };
+        for step in 0..h {
+            let e = step as f64 + 0.5;
+            let ahead = match repurchased_at {
+                Some(d) if d <= e => continue,
+                Some(_) => true,
+                None => labels[i],
+            };
+            q.push(timing.conditional(probs[i], e));
+            y.push(ahead);
+        }
+    }
+    (q, y)
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RepurchaseTiming {
     pub horizon_days: u32,
@@ -110,6 +145,18 @@ mod tests {
         // Monotone: the longer nothing happened, the lower the chance.
         let ps: Vec<f64> = (0..=60).map(|e| t.conditional(0.3, f64::from(e))).collect();
         assert!(ps.windows(2).all(|w| w[1] <= w[0]));
+    }
+
+    #[test]
+    fn open_snapshots_leave_out_the_days_after_a_repurchase() {
+        let t = RepurchaseTiming::fit(&[], 4);
+        // Anchor 0 repurchased on day 2.2, anchor 1 never.
+        let (q, y) = open_snapshots(&t, &[0.5, 0.2], &[true, false], &[2.2, f64::NAN]);
+        // Anchor 0 is open at 0.5, 1.5 (its repurchase ahead), anchor 1 on all four days.
+        assert_eq!(y, [true, true, false, false, false, false]);
+        assert_eq!(q.len(), 6);
+        assert_eq!(q[0], t.conditional(0.5, 0.5));
+        assert_eq!(q[5], t.conditional(0.2, 3.5));
     }
 
     #[test]

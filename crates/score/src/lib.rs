@@ -10,9 +10,15 @@
 //!   happened in the `days_elapsed` days so far ([`repurchase_model::timing`]). This is the one to
 //!   act on; it equals the first on the day the window opens.
 //!
-//! Anchors that already repurchased inside their window are reported with
-//! `status = already_repurchased` and no probability. `decile` (1 = highest tenth) and
-//! `predicted_repurchase` (at the model card's threshold) are of `probability`.
+//! "No repurchase yet" means what the timing `F(e)` was estimated from: no order created inside
+//! the window that completed or is on its way. Anchors that already repurchased are reported with
+//! `status = already_repurchased`, those with an order created but not yet complete (Processing or
+//! Shipped on the run date) with `status = repurchase_pending`; neither gets a probability (nor is
+//! decayed as open). `decile` (1 = highest tenth; equal probabilities ordered by a hash of the
+//! anchor order) and `predicted_repurchase` are of `probability`: the flag is raised at the
+//! served model's threshold, which was chosen for this conditional probability
+//! (`calibrate`), or, with `--flag-top-share S`, for the top share `S` of the open customers
+//! (a fixed campaign budget, whatever the day).
 //!
 //! Scoring streams the feature partition batch by batch (memory is one batch of features plus a
 //! few numbers per anchor), so the population can grow. With `--shard I/N` a task scores only the
@@ -41,11 +47,13 @@ use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use repurchase_calibrate::champion::champion_on;
 use repurchase_core::cli::{CommonArgs, parse_run_date};
+use repurchase_core::hash::{mix64, tie_break};
 use repurchase_core::layout::Dataset;
 use repurchase_core::logging::StepTimer;
 use repurchase_core::manifest::{InputRef, Manifest};
 use repurchase_core::parquet_io::register_partition;
 use repurchase_core::publish::PartitionWriter;
+use repurchase_core::run_date::DAY_US;
 use repurchase_core::schema::ts_type;
 use repurchase_core::{CoreError, DataRoot, Result, RunDate};
 use repurchase_model::ModelArtifact;
@@ -53,7 +61,7 @@ use repurchase_model::booster::Predictor;
 use repurchase_model::calibration::Calibrator;
 use repurchase_model::io::read_artifact;
 use repurchase_model::timing::RepurchaseTiming;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tracing::info;
 
 pub const STAGE: &str = "score";
@@ -76,9 +84,31 @@ pub struct Args {
     #[arg(long, value_name = "I/N", conflicts_with = "merge_shards")]
     pub shard: Option<Shard>,
 
-    /// Join the N published shards of the run date into scores/ (adds the deciles).
+    /// Join the N published shards of the run date into scores/ (adds the deciles and flags).
     #[arg(long, value_name = "N", conflicts_with = "model_date", value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_SHARDS)))]
     pub merge_shards: Option<u32>,
+
+    /// Flag the top share S of the open customers by probability (a fixed budget) instead of
+    /// those at or above the model's threshold.
+    #[arg(long, value_name = "S", env = "REPURCHASE_FLAG_TOP_SHARE", value_parser = parse_share)]
+    pub flag_top_share: Option<f64>,
+}
+
+fn parse_share(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a share in (0, 1]")),
+    }
+}
+
+/// Which open customers `predicted_repurchase` flags.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum FlagRule {
+    /// `probability` at or above the served model's threshold.
+    Threshold { threshold: f64 },
+    /// The top `share` of the open customers by `probability` (at least one when any is open).
+    TopShare { share: f64 },
 }
 
 /// One hash shard of the customers: those with `shard_of(user_id, count) == index`.
@@ -119,14 +149,10 @@ impl Shard {
     }
 }
 
-/// Shard of a customer. A fixed mix (SplitMix64's finaliser) rather than `std`'s hasher, whose
-/// output may change between Rust releases: a customer must stay in the same shard for ever.
+/// Shard of a customer: a fixed mix of its id ([`repurchase_core::hash::mix64`]), so a customer
+/// stays in the same shard for ever.
 pub fn shard_of(user_id: i64, count: u32) -> u32 {
-    let mut z = (user_id as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    (z % u64::from(count.max(1))) as u32
+    (mix64(user_id as u64) % u64::from(count.max(1))) as u32
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -134,6 +160,7 @@ pub struct Outcome {
     pub model_version: String,
     pub scored: u64,
     pub already_repurchased: u64,
+    pub repurchase_pending: u64,
 }
 
 pub fn output_schema() -> SchemaRef {
@@ -154,33 +181,45 @@ pub fn output_schema() -> SchemaRef {
 pub async fn run(args: Args) -> Result<Outcome> {
     let root = args.common.open_root()?;
     let d = args.common.run_date;
+    let top = args.flag_top_share;
     match (args.shard, args.merge_shards) {
-        (Some(shard), _) => score_shard(&root, d, args.model_date, shard).await,
+        (Some(shard), _) => score_shard(&root, d, args.model_date, shard, top).await,
         (None, Some(n)) => merge_shards(&root, d, n).await,
-        (None, None) => score(&root, d, args.model_date).await,
+        (None, None) => score_with(&root, d, args.model_date, top).await,
     }
 }
 
-/// Scores every open anchor of `run_date` into `scores/`.
+/// Scores every open anchor of `run_date` into `scores/`, flagging at the model's threshold.
 pub async fn score(
     root: &DataRoot,
     run_date: RunDate,
     model_date: Option<RunDate>,
 ) -> Result<Outcome> {
-    let mut scored = score_rows(root, run_date, model_date, None).await?;
-    scored.batch = with_deciles(&scored.batch)?;
+    score_with(root, run_date, model_date, None).await
+}
+
+/// [`score`], flagging the top `flag_top_share` of the open customers when given.
+pub async fn score_with(
+    root: &DataRoot,
+    run_date: RunDate,
+    model_date: Option<RunDate>,
+    flag_top_share: Option<f64>,
+) -> Result<Outcome> {
+    let mut scored = score_rows(root, run_date, model_date, None, flag_top_share).await?;
+    scored.batch = finish(&scored.batch, scored.flag)?;
     publish(root, Dataset::Scores, run_date, scored).await
 }
 
 /// Scores the open anchors of one hash shard of the customers into `score_shards/`, without
-/// deciles.
+/// deciles and flags (both need the whole population; the merge adds them).
 pub async fn score_shard(
     root: &DataRoot,
     run_date: RunDate,
     model_date: Option<RunDate>,
     shard: Shard,
+    flag_top_share: Option<f64>,
 ) -> Result<Outcome> {
-    let mut scored = score_rows(root, run_date, model_date, Some(shard)).await?;
+    let mut scored = score_rows(root, run_date, model_date, Some(shard), flag_top_share).await?;
     scored.params["shard"] = serde_json::json!(shard.to_string());
     publish(root, shard.dataset(), run_date, scored).await
 }
@@ -193,6 +232,7 @@ struct Scored {
     inputs: Vec<InputRef>,
     model_version: String,
     counters: BTreeMap<String, u64>,
+    flag: FlagRule,
 }
 
 async fn score_rows(
@@ -200,6 +240,7 @@ async fn score_rows(
     run_date: RunDate,
     model_date: Option<RunDate>,
     shard: Option<Shard>,
+    flag_top_share: Option<f64>,
 ) -> Result<Scored> {
     let (model_date, decision_input) = match model_date {
         Some(d) if d > run_date => {
@@ -231,10 +272,16 @@ async fn score_rows(
         .map_err(|e| CoreError::query("read features/score", e))?;
     predictor.check_schema(features.schema().as_arrow())?;
     // Only the columns the trees split on are read and decoded, with what each row reports.
-    let mut columns: Vec<&str> = ["user_id", "order_id", "anchor_time", "repurchased_so_far"]
-        .into_iter()
-        .filter(|c| features.schema().has_column_with_unqualified_name(c))
-        .collect();
+    let mut columns: Vec<&str> = [
+        "user_id",
+        "order_id",
+        "anchor_time",
+        "repurchased_so_far",
+        "repurchase_pending",
+    ]
+    .into_iter()
+    .filter(|c| features.schema().has_column_with_unqualified_name(c))
+    .collect();
     columns.extend(predictor.input_columns());
     let stream = features
         .select_columns(&columns)
@@ -271,14 +318,29 @@ async fn score_rows(
         rows_in += n_in;
         rows.extend(part);
     }
-    let n = rows.user_id.len() as u64;
-    let scored = rows.prob.iter().filter(|p| p.is_some()).count() as u64;
-    let batch = rows.into_batch(metrics.threshold, &metrics.model_version)?;
+    let count = |status: Status| rows.status.iter().filter(|s| **s == status).count() as u64;
+    let counters = BTreeMap::from([
+        ("scored".to_string(), count(Status::Open)),
+        (
+            "already_repurchased".to_string(),
+            count(Status::AlreadyRepurchased),
+        ),
+        ("repurchase_pending".to_string(), count(Status::Pending)),
+    ]);
+    let scored = count(Status::Open);
+    let batch = rows.into_batch(&metrics.model_version)?;
     timer.finish(rows_in, scored);
+    let flag = match flag_top_share {
+        Some(share) => FlagRule::TopShare { share },
+        None => FlagRule::Threshold {
+            threshold: metrics.threshold,
+        },
+    };
     let params = serde_json::json!({
         "model_date": model_date.to_string(),
         "model_version": metrics.model_version,
         "threshold": metrics.threshold,
+        "flag": flag,
     });
     let mut inputs = vec![features_input, model_input];
     // The decision naming the champion, when it is not the champion's own calibration.
@@ -289,11 +351,29 @@ async fn score_rows(
         params,
         inputs,
         model_version: metrics.model_version,
-        counters: BTreeMap::from([
-            ("scored".to_string(), scored),
-            ("already_repurchased".to_string(), n - scored),
-        ]),
+        counters,
+        flag,
     })
+}
+
+/// Where an anchor stands on the run date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    /// No order inside the window that completed or is on its way: scored.
+    Open,
+    /// An order inside the window was created but is not complete yet (Processing, Shipped).
+    Pending,
+    AlreadyRepurchased,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::Pending => "repurchase_pending",
+            Status::AlreadyRepurchased => "already_repurchased",
+        }
+    }
 }
 
 /// Per-anchor results, a few numbers each, accumulated across batches.
@@ -302,7 +382,7 @@ struct Rows {
     user_id: Vec<i64>,
     order_id: Vec<i64>,
     anchor_us: Vec<i64>,
-    already: Vec<bool>,
+    status: Vec<Status>,
     elapsed: Vec<f64>,
     prob: Vec<Option<f64>>,
     at_anchor: Vec<Option<f64>>,
@@ -315,7 +395,7 @@ impl Rows {
         user_id: i64,
         order_id: i64,
         anchor_us: i64,
-        already: bool,
+        status: Status,
         elapsed: f64,
         prob: Option<f64>,
         at_anchor: Option<f64>,
@@ -323,7 +403,7 @@ impl Rows {
         self.user_id.push(user_id);
         self.order_id.push(order_id);
         self.anchor_us.push(anchor_us);
-        self.already.push(already);
+        self.status.push(status);
         self.elapsed.push(elapsed);
         self.prob.push(prob);
         self.at_anchor.push(at_anchor);
@@ -333,35 +413,28 @@ impl Rows {
         self.user_id.extend(other.user_id);
         self.order_id.extend(other.order_id);
         self.anchor_us.extend(other.anchor_us);
-        self.already.extend(other.already);
+        self.status.extend(other.status);
         self.elapsed.extend(other.elapsed);
         self.prob.extend(other.prob);
         self.at_anchor.extend(other.at_anchor);
     }
 
-    /// The output batch without deciles, sorted by anchor time then anchor order (DataFusion
-    /// may read files and row groups in any order).
-    fn into_batch(self, threshold: f64, model_version: &str) -> Result<RecordBatch> {
+    /// The output batch without deciles and flags, sorted by anchor time then anchor order
+    /// (DataFusion may read files and row groups in any order).
+    fn into_batch(self, model_version: &str) -> Result<RecordBatch> {
         let n = self.user_id.len();
         let columns: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from(self.user_id)),
             Arc::new(Int64Array::from(self.order_id)),
             Arc::new(TimestampMicrosecondArray::from(self.anchor_us).with_timezone("UTC")),
-            Arc::new(StringArray::from_iter_values(self.already.iter().map(
-                |a| {
-                    if *a { "already_repurchased" } else { "open" }
-                },
-            ))),
+            Arc::new(StringArray::from_iter_values(
+                self.status.iter().map(|s| s.as_str()),
+            )),
             Arc::new(Float64Array::from(self.elapsed)),
-            Arc::new(Float64Array::from(self.prob.clone())),
+            Arc::new(Float64Array::from(self.prob)),
             Arc::new(Float64Array::from(self.at_anchor)),
             Arc::new(UInt32Array::from(vec![None::<u32>; n])),
-            Arc::new(BooleanArray::from(
-                self.prob
-                    .iter()
-                    .map(|p| p.map(|p| p >= threshold))
-                    .collect::<Vec<_>>(),
-            )),
+            Arc::new(BooleanArray::from(vec![None::<bool>; n])),
             Arc::new(StringArray::from(vec![model_version; n])),
         ];
         let batch = RecordBatch::try_new(output_schema(), columns)
@@ -399,18 +472,36 @@ impl BatchScorer {
         if batch.num_rows() == 0 {
             return Ok((rows_in, rows));
         }
-        // Anchors that already repurchased in their window are reported, not predicted.
-        let already: Vec<bool> = match batch.column_by_name("repurchased_so_far") {
-            Some(c) => c
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .ok_or_else(|| bad("repurchased_so_far is not an integer"))?
-                .iter()
-                .map(|v| v == Some(1))
-                .collect(),
-            None => vec![false; batch.num_rows()],
+        // Anchors that already repurchased, or have a repurchase on its way, are reported, not
+        // predicted.
+        let flag = |name: &str| -> Result<Vec<bool>> {
+            match batch.column_by_name(name) {
+                Some(c) => Ok(c
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .ok_or_else(|| bad(&format!("{name} is not an integer")))?
+                    .iter()
+                    .map(|v| v == Some(1))
+                    .collect()),
+                None => Ok(vec![false; batch.num_rows()]),
+            }
         };
-        let open_mask = BooleanArray::from(already.iter().map(|a| !a).collect::<Vec<_>>());
+        let (done, pending) = (flag("repurchased_so_far")?, flag("repurchase_pending")?);
+        let status: Vec<Status> = done
+            .iter()
+            .zip(&pending)
+            .map(|(&d, &p)| match (d, p) {
+                (true, _) => Status::AlreadyRepurchased,
+                (false, true) => Status::Pending,
+                (false, false) => Status::Open,
+            })
+            .collect();
+        let open_mask = BooleanArray::from(
+            status
+                .iter()
+                .map(|s| *s == Status::Open)
+                .collect::<Vec<_>>(),
+        );
         let open = arrow::compute::filter_record_batch(&batch, &open_mask)
             .map_err(|e| CoreError::arrow("open anchors", e))?;
         let mut raw = self.predictor.predict_batch(&open)?.into_iter();
@@ -420,22 +511,22 @@ impl BatchScorer {
             .column_by_name("anchor_time")
             .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
             .ok_or_else(|| bad("anchor_time missing or not a timestamp"))?;
-        for (i, &done) in already.iter().enumerate() {
+        for (i, &st) in status.iter().enumerate() {
             let anchor_us = anchors.value(i);
-            let elapsed = (self.run_end - anchor_us) as f64 / 86_400_000_000.0;
-            let (at_anchor, prob) = if done {
-                (None, None)
-            } else {
+            let elapsed = (self.run_end - anchor_us) as f64 / DAY_US as f64;
+            let (at_anchor, prob) = if st == Status::Open {
                 let p = self
                     .cal
                     .predict(raw.next().ok_or_else(|| bad("prediction count"))?);
                 (Some(p), Some(self.timing.conditional(p, elapsed)))
+            } else {
+                (None, None)
             };
             rows.push(
                 users.value(i),
                 orders.value(i),
                 anchor_us,
-                done,
+                st,
                 elapsed,
                 prob,
                 at_anchor,
@@ -466,8 +557,9 @@ fn sorted(batch: &RecordBatch) -> Result<RecordBatch> {
     take_record_batch(batch, &idx).map_err(|e| CoreError::arrow("sort scores", e))
 }
 
-/// Fills `decile` (1 = highest tenth of `probability` among open anchors; ties by anchor order).
-fn with_deciles(batch: &RecordBatch) -> Result<RecordBatch> {
+/// Fills `decile` (1 = highest tenth of `probability` among open anchors; ties by a hash of the
+/// anchor order) and `predicted_repurchase` by `flag`: both need the whole population.
+fn finish(batch: &RecordBatch, flag: FlagRule) -> Result<RecordBatch> {
     let probs = batch
         .column_by_name("probability")
         .and_then(|c| c.as_any().downcast_ref::<Float64Array>())
@@ -478,21 +570,56 @@ fn with_deciles(batch: &RecordBatch) -> Result<RecordBatch> {
         .map(|i| (probs.value(i), orders.value(i), i))
         .collect();
     let mut decile = vec![None; batch.num_rows()];
+    let mut flagged: Vec<Option<bool>> = (0..batch.num_rows())
+        .map(|i| probs.is_valid(i).then_some(false))
+        .collect();
+    match flag {
+        FlagRule::Threshold { threshold } => {
+            for &(p, _, i) in &keys {
+                flagged[i] = Some(p >= threshold);
+            }
+        }
+        FlagRule::TopShare { share } => {
+            for i in top_share(&keys, share) {
+                flagged[i] = Some(true);
+            }
+        }
+    }
     for (&(_, _, i), d) in keys.iter().zip(deciles(&keys)) {
         decile[i] = Some(d);
     }
-    let idx = output_schema()
-        .index_of("decile")
-        .map_err(|e| CoreError::arrow("decile", e))?;
+    let schema = output_schema();
+    let index = |name: &str| {
+        schema
+            .index_of(name)
+            .map_err(|e| CoreError::arrow("scores", e))
+    };
     let mut columns = batch.columns().to_vec();
-    columns[idx] = Arc::new(UInt32Array::from(decile));
+    columns[index("decile")?] = Arc::new(UInt32Array::from(decile));
+    columns[index("predicted_repurchase")?] = Arc::new(BooleanArray::from(flagged));
     RecordBatch::try_new(batch.schema(), columns).map_err(|e| CoreError::arrow("deciles", e))
 }
 
-/// Rank order of the deciles: highest probability first, ties by anchor order, then row (so
-/// every key is distinct and the ranks are one total order).
+/// Row indices of the first `ceil(share · n)` keys by [`rank_order`] (the budget's customers).
+fn top_share(keys: &[(f64, i64, usize)], share: f64) -> Vec<usize> {
+    let n = keys.len();
+    let k = ((share * n as f64) - 1e-9).ceil().clamp(0.0, n as f64) as usize;
+    let k = if n > 0 { k.max(1) } else { 0 };
+    let mut work = keys.to_vec();
+    if k < n {
+        work.select_nth_unstable_by(k, rank_order);
+    }
+    work[..k].iter().map(|key| key.2).collect()
+}
+
+/// Rank order of the deciles: highest probability first, ties by a hash of the anchor order
+/// (unrelated to time), then the order and the row (so every key is distinct and the ranks are
+/// one total order).
 fn rank_order(a: &(f64, i64, usize), b: &(f64, i64, usize)) -> std::cmp::Ordering {
-    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
+    b.0.total_cmp(&a.0)
+        .then_with(|| tie_break(a.1).cmp(&tie_break(b.1)))
+        .then(a.1.cmp(&b.1))
+        .then(a.2.cmp(&b.2))
 }
 
 /// `decile_of(rank, n)` of every key by [`rank_order`], without sorting them all: the keys at
@@ -539,10 +666,11 @@ async fn publish(
     )
     .await?;
     let count = |k: &str| scored.counters.get(k).copied().unwrap_or(0);
-    info!(dataset = %dataset, scored = count("scored"), already_repurchased = count("already_repurchased"), model_version = %scored.model_version, "scores written");
+    info!(dataset = %dataset, scored = count("scored"), already_repurchased = count("already_repurchased"), repurchase_pending = count("repurchase_pending"), model_version = %scored.model_version, "scores written");
     Ok(Outcome {
         scored: count("scored"),
         already_repurchased: count("already_repurchased"),
+        repurchase_pending: count("repurchase_pending"),
         model_version: scored.model_version,
     })
 }
@@ -612,13 +740,20 @@ pub async fn merge_shards(root: &DataRoot, run_date: RunDate, count: u32) -> Res
         })
         .collect::<Result<Vec<_>>>()?;
     let all = concat_batches(&schema, &batches).map_err(|e| CoreError::arrow("merge", e))?;
-    let batch = with_deciles(&sorted(&all)?)?;
-    let model_version = first
-        .parameters
-        .get("model_version")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string();
+    let recorded = |key: &str| {
+        first.parameters.get(key).cloned().ok_or_else(|| {
+            CoreError::Invalid(format!(
+                "the score shards of {run_date} do not record {key} in their manifests; rerun the shards"
+            ))
+        })
+    };
+    let model_version = recorded("model_version")?
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| CoreError::Invalid("model_version of the shards is not text".into()))?;
+    let flag: FlagRule = serde_json::from_value(recorded("flag")?)
+        .map_err(|e| CoreError::Invalid(format!("the shards' flag rule is unreadable: {e}")))?;
+    let batch = finish(&sorted(&all)?, flag)?;
     timer.finish(all.num_rows() as u64, all.num_rows() as u64);
     let scored = Scored {
         batch,
@@ -626,6 +761,7 @@ pub async fn merge_shards(root: &DataRoot, run_date: RunDate, count: u32) -> Res
         inputs: first.inputs,
         model_version,
         counters,
+        flag,
     };
     publish(root, Dataset::Scores, run_date, scored).await
 }
@@ -664,6 +800,30 @@ mod tests {
             }
             assert_eq!(deciles(&keys), expected, "{n} keys");
         }
+    }
+
+    #[test]
+    fn the_budget_flags_a_fixed_share_of_the_open_customers() {
+        // Probabilities on a coarse grid, so that the budget's edge falls inside a tie.
+        let keys: Vec<(f64, i64, usize)> = (0..95)
+            .map(|i| (((i * 37) % 11) as f64 / 11.0, 1000 + i as i64, i))
+            .collect();
+        for (share, want) in [(0.1, 10), (0.25, 24), (1.0, 95), (0.001, 1)] {
+            let top = top_share(&keys, share);
+            assert_eq!(top.len(), want, "share {share}");
+            let lowest_in = top.iter().map(|&i| keys[i].0).fold(f64::INFINITY, f64::min);
+            let highest_out = (0..95)
+                .filter(|i| !top.contains(i))
+                .map(|i| keys[i].0)
+                .fold(f64::NEG_INFINITY, f64::max);
+            assert!(lowest_in >= highest_out, "share {share}");
+        }
+        // Inside the tie, the hash of the anchor order decides, not the order itself.
+        let tied: Vec<(f64, i64, usize)> = (0..10).map(|i| (0.5, 100 + i as i64, i)).collect();
+        let mut picked = top_share(&tied, 0.3);
+        picked.sort_unstable();
+        assert_ne!(picked, vec![0, 1, 2]);
+        assert!(top_share(&[], 0.5).is_empty());
     }
 
     #[test]

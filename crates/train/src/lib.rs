@@ -1,9 +1,20 @@
 //! The `train` worker.
 //!
-//! Reads `features/train` of the run date, splits it into out-of-time windows
-//! ([`repurchase_model::split::Windows`]), fits target encoders and the GBDT on the training
-//! window with early stopping on the validation window, and writes `models/run_date=D/` with
-//! `model.json` (everything `score` needs) and `model_card.json` (what a reviewer needs).
+//! Reads `features/train` of the run date and
+//!
+//! 1. **measures the procedure**: splits the anchors into out-of-time windows
+//!    ([`repurchase_model::split::Windows`]), fits target encoders and the GBDT on the training
+//!    window for each candidate tree depth with early stopping on the validation window, keeps
+//!    the depth with the lowest validation log loss, and scores the held-out test window with it
+//!    (`evaluation_model.json`; `calibrate` reports on it);
+//! 2. **cross-fits**: fits the chosen configuration (depth, number of trees) once per fold of
+//!    the latest labelled months on the anchors settled before that fold, and predicts the fold
+//!    (`cross_fit.json`: what the served model's calibrator and threshold are fitted on);
+//! 3. **refits for serving**: fits the chosen configuration on every labelled anchor
+//!    (`model.json`, what `score` uses), so the outcomes of the last months reach the model that
+//!    scores today.
+//!
+//! `model_card.json` states the evaluated and the served model's training windows side by side.
 //!
 //! With `--negative-rate R < 1` the training window keeps every repurchase and a deterministic
 //! share `R` of the other anchors (chosen by a hash of the anchor's order id and the seed, so a
@@ -16,15 +27,20 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use clap::Args as ClapArgs;
+use rayon::prelude::*;
 use repurchase_core::cli::CommonArgs;
+use repurchase_core::hash::mix64;
 use repurchase_core::layout::Dataset;
 use repurchase_core::logging::StepTimer;
+use repurchase_core::manifest::Manifest;
 use repurchase_core::manifest::sha256_hex;
 use repurchase_core::publish::PartitionWriter;
+use repurchase_core::run_date::format_micros;
 use repurchase_core::{CoreError, DataRoot, Result, RunDate};
+use repurchase_model::crossfit::{self, CrossFit, FoldStats};
 use repurchase_model::io::load_features;
-use repurchase_model::metrics::{Summary, summary};
-use repurchase_model::split::Windows;
+use repurchase_model::metrics::{Summary, roc_auc, summary};
+use repurchase_model::split::{Fold, Windows};
 use repurchase_model::table::FeatureTable;
 use repurchase_model::{BoosterParams, ModelArtifact};
 use serde::{Deserialize, Serialize};
@@ -34,6 +50,14 @@ pub const STAGE: &str = "train";
 
 pub const DEFAULT_VALID_DAYS: u32 = 240;
 pub const DEFAULT_TEST_DAYS: u32 = 120;
+/// Cross-fitting folds of one horizon each: 3 × 60 days give the served calibrator several
+/// hundred repurchases at TheLook's scale.
+pub const DEFAULT_CALIBRATION_FOLDS: u32 = 3;
+
+/// File names of the model partition.
+pub const MODEL_FILE: &str = "model.json";
+pub const EVALUATION_MODEL_FILE: &str = "evaluation_model.json";
+pub const CARD_FILE: &str = "model_card.json";
 
 /// Tree depths tried when none is given; shallow trees suit a few thousand repurchases best.
 pub const DEPTH_CANDIDATES: [usize; 3] = [2, 3, 4];
@@ -93,6 +117,38 @@ pub struct Args {
     /// and test windows are never sampled.
     #[arg(long, env = "REPURCHASE_NEGATIVE_RATE", default_value_t = 1.0, value_parser = parse_negative_rate)]
     pub negative_rate: f64,
+
+    /// Cross-fitting folds (one horizon of anchors each, newest labelled first) whose fold-model
+    /// predictions calibrate the served model.
+    #[arg(long, env = "REPURCHASE_CALIBRATION_FOLDS", default_value_t = DEFAULT_CALIBRATION_FOLDS, value_parser = clap::value_parser!(u32).range(1..=24))]
+    pub calibration_folds: u32,
+}
+
+/// Everything that decides what `train` fits, beyond the data.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    pub valid_days: u32,
+    pub test_days: u32,
+    /// Booster parameters; `max_depth` is replaced by each of `depths` in turn.
+    pub params: BoosterParams,
+    /// Tree depths tried on the validation window.
+    pub depths: Vec<usize>,
+    pub sampling: Sampling,
+    pub calibration_folds: u32,
+}
+
+impl TrainConfig {
+    /// The defaults of the command line with the given windows and parameters, one depth.
+    pub fn new(valid_days: u32, test_days: u32, params: &BoosterParams) -> TrainConfig {
+        TrainConfig {
+            valid_days,
+            test_days,
+            params: params.clone(),
+            depths: vec![params.max_depth],
+            sampling: Sampling::default(),
+            calibration_folds: DEFAULT_CALIBRATION_FOLDS,
+        }
+    }
 }
 
 fn parse_negative_rate(s: &str) -> std::result::Result<f64, String> {
@@ -145,7 +201,7 @@ impl Sampling {
         if !self.is_active() {
             return true;
         }
-        let h = splitmix64(splitmix64(self.seed) ^ order_id as u64);
+        let h = mix64(mix64(self.seed) ^ order_id as u64);
         let u = (h >> 11) as f64 / (1u64 << 53) as f64;
         u < self.negative_rate
     }
@@ -158,13 +214,6 @@ impl Sampling {
             1.0
         }
     }
-}
-
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// The model card's record of the training window's negative sampling (absent when none).
@@ -187,10 +236,32 @@ pub struct WindowStats {
     pub positives: u64,
 }
 
+/// The model `score` serves: the chosen configuration refitted on every labelled anchor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServedModel {
+    /// Exclusive end of the anchors it was fitted on (the labelled end), readable.
+    pub train_end: String,
+    pub train: WindowStats,
+    /// Rows actually fitted, when negatives were sampled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampled_rows: Option<u64>,
+    pub max_depth: usize,
+    pub iterations: usize,
+    /// The folds whose predictions calibrate it ([`repurchase_model::crossfit`]).
+    pub cross_fit: Vec<FoldStats>,
+    /// Raw ROC-AUC of the fold models over all fold rows.
+    pub cross_fit_raw_auc: Option<f64>,
+}
+
 /// What a reviewer needs to know about a model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelCard {
+    /// Version of the served model (`model.json`).
     pub model_version: String,
+    /// Version of the evaluated model (`evaluation_model.json`), whose windows and figures the
+    /// rest of the card describes.
+    pub evaluated_model_version: String,
+    pub served: ServedModel,
     pub run_date: RunDate,
     pub anchor: String,
     pub windows: Windows,
@@ -226,7 +297,10 @@ pub struct Candidate {
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub model_version: String,
+    /// Anchors of the evaluated model's training window.
     pub train_rows: u64,
+    /// Anchors the served model was fitted on.
+    pub served_train_rows: u64,
     /// Training rows actually fitted, when negatives were sampled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sampled_train_rows: Option<u64>,
@@ -251,16 +325,15 @@ pub async fn run(args: Args) -> Result<Outcome> {
         Some(d) => vec![d],
         None => DEPTH_CANDIDATES.to_vec(),
     };
-    train_sampled(
-        &root,
-        args.common.run_date,
-        args.valid_days,
-        args.test_days,
-        &params,
-        &depths,
-        &Sampling::new(args.negative_rate, args.seed),
-    )
-    .await
+    let cfg = TrainConfig {
+        valid_days: args.valid_days,
+        test_days: args.test_days,
+        params,
+        depths,
+        sampling: Sampling::new(args.negative_rate, args.seed),
+        calibration_folds: args.calibration_folds,
+    };
+    train_with(&root, args.common.run_date, &cfg).await
 }
 
 fn stats(t: &FeatureTable) -> Result<WindowStats> {
@@ -276,7 +349,7 @@ fn check_window(name: &str, s: &WindowStats, start: &str, end: &str) -> Result<(
         || s.positives == s.rows
     {
         return Err(CoreError::Invalid(format!(
-            "the {name} window ({start} .. {end}) has {} labelled anchors with {} repurchases; at least {MIN_ROWS} rows and {MIN_POSITIVES} repurchases (and some non-repurchases) are needed: use a later run date, more history, or different --valid-days/--test-days",
+            "the {name} window ({start} .. {end}) has {} labelled anchors with {} repurchases; at least {MIN_ROWS} rows and {MIN_POSITIVES} repurchases (and some non-repurchases) are needed: use a later run date, more history, or different --valid-days/--test-days/--calibration-folds",
             s.rows, s.positives
         )));
     }
@@ -291,8 +364,12 @@ pub async fn train(
     test_days: u32,
     params: &BoosterParams,
 ) -> Result<Outcome> {
-    let depths = [params.max_depth];
-    train_selecting(root, run_date, valid_days, test_days, params, &depths).await
+    train_with(
+        root,
+        run_date,
+        &TrainConfig::new(valid_days, test_days, params),
+    )
+    .await
 }
 
 /// Trains one model per tree depth in `depths` and keeps the one with the lowest validation log
@@ -305,50 +382,89 @@ pub async fn train_selecting(
     params: &BoosterParams,
     depths: &[usize],
 ) -> Result<Outcome> {
-    train_sampled(
-        root,
-        run_date,
-        valid_days,
-        test_days,
-        params,
-        depths,
-        &Sampling::default(),
-    )
-    .await
+    let cfg = TrainConfig {
+        depths: depths.to_vec(),
+        ..TrainConfig::new(valid_days, test_days, params)
+    };
+    train_with(root, run_date, &cfg).await
 }
 
-/// [`train_selecting`] with the training window's negatives downsampled as `sampling` says.
-pub async fn train_sampled(
-    root: &DataRoot,
-    run_date: RunDate,
-    valid_days: u32,
-    test_days: u32,
-    params: &BoosterParams,
-    depths: &[usize],
-    sampling: &Sampling,
-) -> Result<Outcome> {
+/// The feature partition's anchor definition, which the windows and the card need: refused when
+/// the manifest does not say it (a partition of another version; rebuild it).
+fn anchor_definition(manifest: &Manifest, run_date: RunDate) -> Result<(u32, u32, String)> {
+    let missing = |key: &str| {
+        CoreError::Invalid(format!(
+            "features/train for {run_date} does not record {key} in its manifest; rerun build-features"
+        ))
+    };
+    let get_u32 = |key: &str| {
+        manifest
+            .parameters
+            .get(key)
+            .and_then(|v| v.as_u64())
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| missing(key))
+    };
+    let anchor = manifest
+        .parameters
+        .get("anchor")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| missing("anchor"))?
+        .to_string();
+    Ok((get_u32("horizon_days")?, get_u32("settle_days")?, anchor))
+}
+
+/// The training rows of `t` after negative sampling, with their weights (`None` unsampled).
+fn sampled(t: &FeatureTable, sampling: &Sampling) -> Result<(FeatureTable, Option<Vec<f64>>)> {
+    if !sampling.is_active() {
+        return Ok((t.clone(), None));
+    }
+    let labels = t.labels()?;
+    let keep: Vec<usize> = (0..t.len())
+        .filter(|&i| labels[i] || sampling.keeps_negative(t.order_id[i]))
+        .collect();
+    let kept = t.take(&keep);
+    let w = sampling.negative_weight();
+    let weights = kept
+        .labels()?
+        .iter()
+        .map(|&y| if y { 1.0 } else { w })
+        .collect();
+    Ok((kept, Some(weights)))
+}
+
+/// One fixed-size fit of the chosen configuration: the served refit or a cross-fitting fold.
+struct FixedFit {
+    /// `None` for the served refit.
+    fold: Option<Fold>,
+    train: FeatureTable,
+    weights: Option<Vec<f64>>,
+    /// The fold's rows to predict (empty for the refit).
+    predict: FeatureTable,
+}
+
+/// Measures the procedure on the out-of-time windows, cross-fits the chosen configuration and
+/// refits it on every labelled anchor (see the module docs).
+pub async fn train_with(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -> Result<Outcome> {
+    let sampling = cfg.sampling;
     if !(sampling.negative_rate > 0.0 && sampling.negative_rate <= 1.0) {
         return Err(CoreError::Invalid(format!(
             "negative sampling rate {} is not in (0, 1]",
             sampling.negative_rate
         )));
     }
+    if cfg.calibration_folds == 0 {
+        return Err(CoreError::Invalid(
+            "at least one cross-fitting fold is needed to calibrate the served model".into(),
+        ));
+    }
+    let (valid_days, test_days) = (cfg.valid_days, cfg.test_days);
     let timer = StepTimer::start("load-features");
     let (table, features_manifest, input) =
         load_features(root, Dataset::FeaturesTrain, run_date).await?;
     timer.finish(table.len() as u64, table.len() as u64);
-    let horizon_days = features_manifest
-        .parameters
-        .get("horizon_days")
-        .and_then(|v| v.as_u64())
-        .unwrap_or(60) as u32;
-    let anchor = features_manifest
-        .parameters
-        .get("anchor")
-        .and_then(|v| v.as_str())
-        .unwrap_or("first-order")
-        .to_string();
-    let windows = Windows::new(run_date, horizon_days, valid_days, test_days);
+    let (horizon_days, settle_days, anchor) = anchor_definition(&features_manifest, run_date)?;
+    let windows = Windows::new(run_date, horizon_days, settle_days, valid_days, test_days);
     let (tr, va, te) = windows.indices(&table.anchor_us);
     let (train_t, valid_t, test_t) = (table.take(&tr), table.take(&va), table.take(&te));
     let (s_tr, s_va, s_te) = (stats(&train_t)?, stats(&valid_t)?, stats(&test_t)?);
@@ -359,19 +475,9 @@ pub async fn train_sampled(
 
     // Negative downsampling of the training window only, with weights restoring the base rate.
     let (train_t, weights, sampling_card) = if sampling.is_active() {
-        let labels = train_t.labels()?;
-        let keep: Vec<usize> = (0..train_t.len())
-            .filter(|&i| labels[i] || sampling.keeps_negative(train_t.order_id[i]))
-            .collect();
-        let sampled = train_t.take(&keep);
-        let s_sampled = stats(&sampled)?;
+        let (sampled_t, weights) = sampled(&train_t, &sampling)?;
+        let s_sampled = stats(&sampled_t)?;
         check_window("sampled training", &s_sampled, "the beginning", &r[0].1)?;
-        let w = sampling.negative_weight();
-        let weights: Vec<f64> = sampled
-            .labels()?
-            .iter()
-            .map(|&y| if y { 1.0 } else { w })
-            .collect();
         info!(
             negative_rate = sampling.negative_rate,
             rows_before = s_tr.rows,
@@ -381,86 +487,201 @@ pub async fn train_sampled(
         let card = SamplingCard {
             negative_rate: sampling.negative_rate,
             seed: sampling.seed,
-            negative_weight: w,
+            negative_weight: sampling.negative_weight(),
             rows_before: s_tr.rows,
             positives_before: s_tr.positives,
             rows_after: s_sampled.rows,
             positives_after: s_sampled.positives,
         };
-        (sampled, Some(weights), Some(card))
+        (sampled_t, weights, Some(card))
     } else {
         (train_t, None, None)
     };
 
+    // The served refit and the cross-fitting folds, each with the rows it is fitted on.
+    let labelled_end = windows.labelled_end_us();
+    let before = |end: i64| -> Vec<usize> {
+        (0..table.len())
+            .filter(|&i| table.anchor_us[i] < end)
+            .collect()
+    };
+    let all = table.take(&before(labelled_end));
+    let served_stats = stats(&all)?;
+    check_window("served model's", &served_stats, "the beginning", &r[4].1)?;
+    let mut fixed = Vec::new();
+    let (all_sampled, all_weights) = sampled(&all, &sampling)?;
+    fixed.push(FixedFit {
+        fold: None,
+        train: all_sampled,
+        weights: all_weights,
+        predict: FeatureTable::default(),
+    });
+    let mut fold_train_stats = Vec::new();
+    let mut fold_rows = Vec::new();
+    for fold in windows.cross_fit_folds(cfg.calibration_folds) {
+        let fold_train = table.take(&before(fold.train_end_us));
+        let fs = stats(&fold_train)?;
+        let (start, end) = (format_micros(fold.start_us), format_micros(fold.end_us));
+        check_window(
+            &format!("cross-fitting fold {} training", fold.index),
+            &fs,
+            "the beginning",
+            &format_micros(fold.train_end_us),
+        )?;
+        let rows: Vec<usize> = (0..table.len())
+            .filter(|&i| fold.contains(table.anchor_us[i]))
+            .collect();
+        let predict = table.take(&rows);
+        fold_rows.push((start, end, stats(&predict)?));
+        let (train, weights) = sampled(&fold_train, &sampling)?;
+        fold_train_stats.push(fs);
+        fixed.push(FixedFit {
+            fold: Some(fold),
+            train,
+            weights,
+            predict,
+        });
+    }
+
+    // The folds together calibrate the served model (one fold may hold few repurchases).
+    let pooled = WindowStats {
+        rows: fold_rows.iter().map(|(_, _, s)| s.rows).sum(),
+        positives: fold_rows.iter().map(|(_, _, s)| s.positives).sum(),
+    };
+    if let (Some(newest), Some(oldest)) = (fold_rows.first(), fold_rows.last()) {
+        check_window("cross-fitting", &pooled, &oldest.0, &newest.1)?;
+    }
+
     let timer = StepTimer::start("fit");
     let (train_c, valid_c) = (train_t.clone(), valid_t.clone());
-    let base = params.clone();
-    let depths = depths.to_vec();
-    // Fitting is CPU-bound and uses its own thread pool.
-    let (artifact, raw_validation, candidates) = tokio::task::spawn_blocking(move || {
-        let prepared = ModelArtifact::prepare(&train_c, &valid_c, &base, weights.as_deref())?;
-        // With more depths than cores, each depth is fitted on its own thread (one core each)
-        // rather than one after the other with every tree's histograms spread over the cores:
-        // a tree's work is too small to split well, so the cores idle between hand-offs.
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let concurrent = depths.len() > 1 && cores > 1;
-        let fit_one = |depth: usize| -> Result<(ModelArtifact, Candidate, Summary)> {
-            let p = BoosterParams {
-                max_depth: depth,
-                ..base.clone()
+    let base = cfg.params.clone();
+    let depths = cfg.depths.clone();
+    // Fitting is CPU-bound: it runs on the blocking pool, the fits side by side on rayon's pool,
+    // one core each (a tree's work is too small to split well, so the cores would idle between
+    // hand-offs); a single fit spreads its histograms over the cores instead.
+    let (artifact, raw_validation, candidates, refits) =
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let prepared =
+                ModelArtifact::prepare(&train_c, Some(&valid_c), &base, weights.as_deref())?;
+            let side_by_side = depths.len() > 1;
+            let fit_one = |depth: usize| -> Result<(ModelArtifact, Candidate, Summary)> {
+                let p = BoosterParams {
+                    max_depth: depth,
+                    ..base.clone()
+                };
+                let a = ModelArtifact::fit_prepared(&prepared, &p, !side_by_side)?;
+                let s = summary(&a.predict(&valid_c)?, valid_c.labels()?);
+                let candidate = Candidate {
+                    max_depth: depth,
+                    iterations: a.iterations,
+                    validation_log_loss: s.log_loss,
+                    validation_auc: s.roc_auc,
+                };
+                Ok((a, candidate, s))
             };
-            let a =
-                ModelArtifact::fit_prepared(&prepared, &p, !concurrent || cores > depths.len())?;
-            let s = summary(&a.predict(&valid_c)?, valid_c.labels()?);
-            let candidate = Candidate {
-                max_depth: depth,
-                iterations: a.iterations,
-                validation_log_loss: s.log_loss,
-                validation_auc: s.roc_auc,
-            };
-            Ok((a, candidate, s))
-        };
-        let fitted: Vec<Result<(ModelArtifact, Candidate, Summary)>> = if concurrent {
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = depths
-                    .iter()
-                    .map(|&d| scope.spawn(move || fit_one(d)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(CoreError::Invalid("a training thread panicked".into()))
-                        })
-                    })
-                    .collect()
-            })
-        } else {
-            depths.iter().map(|&d| fit_one(d)).collect()
-        };
-        // In the order of `depths` whatever finished first; the first of equal losses wins.
-        let mut best: Option<(ModelArtifact, Summary)> = None;
-        let mut candidates = Vec::new();
-        for f in fitted {
-            let (a, c, s) = f?;
-            candidates.push(c);
-            if best.as_ref().is_none_or(|(_, b)| s.log_loss < b.log_loss) {
-                best = Some((a, s));
+            let fitted: Vec<Result<(ModelArtifact, Candidate, Summary)>> =
+                depths.par_iter().map(|&d| fit_one(d)).collect();
+            // In the order of `depths` whatever finished first; the first of equal losses wins.
+            let mut best: Option<(ModelArtifact, Summary)> = None;
+            let mut candidates = Vec::new();
+            for f in fitted {
+                let (a, c, s) = f?;
+                candidates.push(c);
+                if best.as_ref().is_none_or(|(_, b)| s.log_loss < b.log_loss) {
+                    best = Some((a, s));
+                }
             }
-        }
-        best.map(|(a, s)| (a, s, candidates))
-            .ok_or_else(|| CoreError::Invalid("no tree depth to try".into()))
-    })
-    .await
-    .map_err(|e| CoreError::Invalid(format!("training task failed: {e}")))??;
+            let (artifact, raw_validation) =
+                best.ok_or_else(|| CoreError::Invalid("no tree depth to try".into()))?;
+            // The chosen configuration, with the number of trees early stopping kept.
+            let chosen = BoosterParams {
+                max_iterations: artifact.iterations.max(1),
+                ..artifact.params.clone()
+            };
+            let refits: Vec<Result<(ModelArtifact, Vec<f64>)>> = fixed
+                .par_iter()
+                .map(|f| {
+                    let m = ModelArtifact::fit_fixed(
+                        &f.train,
+                        &chosen,
+                        f.weights.as_deref(),
+                        fixed.len() == 1,
+                    )?;
+                    let p = m.predict(&f.predict)?;
+                    Ok((m, p))
+                })
+                .collect();
+            let refits = fixed
+                .into_iter()
+                .zip(refits)
+                .map(|(f, r)| r.map(|(m, p)| (f, m, p)))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((artifact, raw_validation, candidates, refits))
+        })
+        .await
+        .map_err(|e| CoreError::Invalid(format!("training task failed: {e}")))??;
     let params = &artifact.params.clone();
     timer.finish(train_t.len() as u64, artifact.iterations as u64);
 
     let raw_test = summary(&artifact.predict(&test_t)?, test_t.labels()?);
-    let model_bytes = artifact.to_bytes();
+    let mut served = None;
+    let mut cross_fit = CrossFit::default();
+    for ((f, model, preds), fs) in refits
+        .into_iter()
+        .zip(std::iter::once(served_stats.clone()).chain(fold_train_stats))
+    {
+        let Some(fold) = f.fold else {
+            served = Some((model, f.train.len() as u64));
+            continue;
+        };
+        let labels = f.predict.labels()?;
+        let days = f.predict.days_to_repurchase.as_deref().ok_or_else(|| {
+            CoreError::Invalid(format!(
+                "features/train for {run_date} has no days_to_repurchase column; rerun build-features"
+            ))
+        })?;
+        cross_fit.folds.push(FoldStats {
+            fold,
+            train_rows: fs.rows,
+            train_positives: fs.positives,
+            rows: f.predict.len() as u64,
+            positives: labels.iter().filter(|y| **y).count() as u64,
+            raw_auc: roc_auc(&preds, labels),
+        });
+        cross_fit.user_id.extend(&f.predict.user_id);
+        cross_fit.order_id.extend(&f.predict.order_id);
+        cross_fit.anchor_us.extend(&f.predict.anchor_us);
+        cross_fit
+            .fold
+            .extend(std::iter::repeat_n(fold.index, f.predict.len()));
+        cross_fit.raw.extend(preds);
+        cross_fit.label.extend(labels);
+        cross_fit
+            .days_to_repurchase
+            .extend(days.iter().map(|d| d.is_finite().then_some(*d)));
+    }
+    cross_fit.sort();
+    let (served_model, served_fitted) =
+        served.ok_or_else(|| CoreError::Invalid("the served refit is missing".into()))?;
+
+    let labelled_end_text = r[4].1.clone();
+    let evaluation_bytes = artifact.to_bytes();
+    let model_bytes = served_model.to_bytes();
     let model_version = format!("{run_date}-{}", &sha256_hex(&model_bytes)[..12]);
+    let evaluated_model_version = format!("{run_date}-{}", &sha256_hex(&evaluation_bytes)[..12]);
+    let served_card = ServedModel {
+        train_end: format_micros(labelled_end),
+        train: served_stats.clone(),
+        sampled_rows: sampling.is_active().then_some(served_fitted),
+        max_depth: served_model.params.max_depth,
+        iterations: served_model.iterations,
+        cross_fit_raw_auc: cross_fit.pooled_raw_auc(),
+        cross_fit: cross_fit.folds.clone(),
+    };
     let card = ModelCard {
         model_version: model_version.clone(),
+        evaluated_model_version,
+        served: served_card,
         run_date,
         anchor,
         windows,
@@ -472,11 +693,15 @@ pub async fn train_sampled(
         candidates,
         iterations: artifact.iterations,
         features: artifact.features.clone(),
-        feature_importance: artifact.importance()?,
+        feature_importance: served_model.importance()?,
         raw_validation,
         raw_test: raw_test.clone(),
         notes: vec![
-            "Out-of-time evaluation: each window's labels are known before the next window starts.".into(),
+            "Out-of-time evaluation: each window's labels are settled before the next window starts; the test figures measure the procedure (a model fitted on the training window, early-stopped on the validation window).".into(),
+            format!(
+                "Served model: the chosen depth and number of trees refitted on all {} labelled anchors before {}; its calibrator and threshold come from {} time-ordered cross-fitting folds, each predicted by a model trained only on anchors settled before it.",
+                served_stats.rows, labelled_end_text, cfg.calibration_folds
+            ),
             "Identifiers (user, order, item, event, inventory ids, sku) are never features; see repurchase_model::table::is_identifier.".into(),
             "Categorical features are target-encoded on the training window only (out-of-fold for training rows).".into(),
         ],
@@ -488,23 +713,30 @@ pub async fn train_sampled(
             sc.negative_rate, sc.rows_after, sc.rows_before, sc.negative_weight
         ));
     }
-    info!(model_version = %model_version, iterations = artifact.iterations, test_auc = ?raw_test.roc_auc, "model trained");
+    info!(model_version = %model_version, iterations = artifact.iterations, test_auc = ?raw_test.roc_auc, served_rows = served_stats.rows, cross_fit_auc = ?card.served.cross_fit_raw_auc, "model trained");
 
     let mut w = PartitionWriter::begin(root, Dataset::Model, run_date).await?;
-    w.write_bytes("model.json", Bytes::from(model_bytes))
+    w.write_bytes(MODEL_FILE, Bytes::from(model_bytes)).await?;
+    w.write_bytes(EVALUATION_MODEL_FILE, Bytes::from(evaluation_bytes))
         .await?;
-    w.write_json("model_card.json", &card).await?;
+    w.write_json(crossfit::FILE, &cross_fit).await?;
+    w.write_json(CARD_FILE, &card).await?;
     let mut counters = BTreeMap::from([
         ("train_rows".to_string(), card.train.rows),
         ("validation_rows".to_string(), card.validation.rows),
         ("test_rows".to_string(), card.test.rows),
         ("iterations".to_string(), artifact.iterations as u64),
+        ("served_train_rows".to_string(), served_stats.rows),
+        ("cross_fit_rows".to_string(), cross_fit.len() as u64),
     ]);
     let mut manifest_params = serde_json::json!({
         "model_version": model_version,
+        "evaluated_model_version": card.evaluated_model_version,
         "valid_days": valid_days,
         "test_days": test_days,
         "horizon_days": horizon_days,
+        "settle_days": settle_days,
+        "calibration_folds": cfg.calibration_folds,
         "booster": params,
     });
     if let Some(sc) = &sampling_card {
@@ -517,6 +749,7 @@ pub async fn train_sampled(
     Ok(Outcome {
         model_version,
         train_rows: card.train.rows,
+        served_train_rows: served_stats.rows,
         sampled_train_rows: card.sampling.as_ref().map(|s| s.rows_after),
         iterations: artifact.iterations,
         test_auc: raw_test.roc_auc,
@@ -525,7 +758,7 @@ pub async fn train_sampled(
 
 /// Reads the model card of a published model partition.
 pub async fn read_card(root: &DataRoot, run_date: RunDate) -> Result<ModelCard> {
-    repurchase_model::io::read_json_artifact(root, Dataset::Model, run_date, "model_card.json")
+    repurchase_model::io::read_json_artifact(root, Dataset::Model, run_date, CARD_FILE)
         .await
         .map(|(card, _)| card)
 }
