@@ -10,6 +10,7 @@ SELECT
     s.days_elapsed,
     s.probability,
     s.probability_at_anchor,
+    s.predicted_repurchase,
     o.order_id IS NOT NULL AS resolved,
     o.label
 FROM scores s

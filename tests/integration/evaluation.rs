@@ -248,6 +248,10 @@ async fn backtest_shows_scores_are_calibrated_for_elapsed_time() {
         bt.probability.ece
     );
     assert!(bt.probability.brier <= bt.probability_at_anchor.brier);
+    // The flag: more precise than the base rate, and its counts add up to the resolved anchors.
+    let f = &bt.flag;
+    assert_eq!(f.tp + f.fp + f.tn + f.fn_, bt.resolved);
+    assert!(f.tp > 0 && f.precision > observed, "{f:?}");
     let late = bt.by_elapsed_days.last().unwrap();
     assert!(late.rows > 0 && late.mean_probability < late.mean_probability_at_anchor);
 

@@ -378,4 +378,63 @@ async fn a_weaker_challenger_is_not_promoted_and_score_serves_the_champion() {
         .unwrap();
     assert_eq!(p3.previous_decision, Some(d1));
     assert_eq!(p3.challenger.model_version, m3.model_version);
+
+    // A past champion that cannot score the current features (its evaluated model wants a
+    // column the features no longer have) stops the decision with exit 2, naming it, unless
+    // that is accepted explicitly.
+    break_evaluated_model(&lake, d1).await;
+    let err = repurchase_calibrate::calibrate(&lake, d3)
+        .await
+        .expect_err("an incomparable champion stops the decision");
+    assert_eq!(err.class(), ErrorClass::BadInput);
+    let text = err.to_string();
+    assert!(
+        text.contains(&m1.model_version) && text.contains("--accept-incomparable-champion"),
+        "{text}"
+    );
+    let accept = ChampionPolicy {
+        accept_incomparable: true,
+        ..ChampionPolicy::default()
+    };
+    repurchase_calibrate::calibrate_with(&lake, d3, &accept)
+        .await
+        .unwrap();
+    let p3 = repurchase_calibrate::read_promotion(&lake, d3)
+        .await
+        .unwrap();
+    assert!(
+        p3.reason.contains("cannot score the current features") && p3.reason.contains("accepted"),
+        "{}",
+        p3.reason
+    );
+}
+
+/// Rewrites the evaluated model of `d` (and its manifest entry) to need a feature no partition
+/// has: what an old champion looks like after the features changed.
+async fn break_evaluated_model(lake: &DataRoot, d: RunDate) {
+    let dir = Dataset::Model.partition(d);
+    let name = repurchase_train::EVALUATION_MODEL_FILE;
+    let bytes = lake.get(&format!("{dir}/{name}")).await.unwrap();
+    let mut model: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    model["features"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"name": "a_feature_since_removed", "kind": "numeric"}));
+    let bytes = serde_json::to_vec(&model).unwrap();
+    lake.put(&format!("{dir}/{name}"), bytes.clone().into())
+        .await
+        .unwrap();
+    let manifest_path = Dataset::Model.manifest_path(d);
+    let mut manifest: Manifest =
+        serde_json::from_slice(&lake.get(&manifest_path).await.unwrap()).unwrap();
+    for f in manifest.files.iter_mut().filter(|f| f.name == name) {
+        f.sha256 = repurchase_core::manifest::sha256_hex(&bytes);
+        f.bytes = bytes.len() as u64;
+    }
+    lake.put(
+        &manifest_path,
+        serde_json::to_vec(&manifest).unwrap().into(),
+    )
+    .await
+    .unwrap();
 }

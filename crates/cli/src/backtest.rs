@@ -15,7 +15,7 @@ use repurchase_core::layout::Dataset;
 use repurchase_core::parquet_io::register_partition;
 use repurchase_core::publish::PartitionWriter;
 use repurchase_core::{CoreError, DataRoot, Result, RunDate, sql_file};
-use repurchase_model::metrics::{Summary, reliability_curve, summary};
+use repurchase_model::metrics::{Confusion, Summary, reliability_curve, summary};
 use serde::{Deserialize, Serialize};
 
 pub const STAGE: &str = "backtest";
@@ -51,6 +51,8 @@ pub struct Backtest {
     pub probability_at_anchor: Summary,
     pub mean_probability: f64,
     pub mean_probability_at_anchor: f64,
+    /// The scores' `predicted_repurchase` flag against the outcomes: its precision and recall.
+    pub flag: Confusion,
     pub by_elapsed_days: Vec<Band>,
     pub reliability: Vec<repurchase_model::metrics::ReliabilityBin>,
 }
@@ -67,6 +69,12 @@ fn column<'a, T: 'static>(b: &'a arrow::array::RecordBatch, name: &str) -> Resul
     b.column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<T>())
         .ok_or_else(|| CoreError::Invalid(format!("backtest query: column {name} missing")))
+}
+
+/// Confusion of a boolean flag against the outcomes (the threshold field is unused: 0.5).
+fn flag_confusion(flagged: &[bool], labels: &[bool]) -> Confusion {
+    let as_prob: Vec<f64> = flagged.iter().map(|&f| f64::from(u8::from(f))).collect();
+    repurchase_model::metrics::confusion_at(&as_prob, labels, 0.5)
 }
 
 /// Compares the scores of `score_date` with the outcomes known on `outcome_date`.
@@ -94,6 +102,7 @@ pub async fn backtest(
         .map_err(|e| CoreError::query(sql.name, e))?;
 
     let (mut p, mut p0, mut y, mut elapsed) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut flagged = Vec::new();
     let (mut scored, mut unresolved) = (0u64, 0u64);
     for b in &batches {
         let prob = column::<Float64Array>(b, "probability")?;
@@ -101,6 +110,7 @@ pub async fn backtest(
         let days = column::<Float64Array>(b, "days_elapsed")?;
         let resolved = column::<BooleanArray>(b, "resolved")?;
         let label = column::<Int64Array>(b, "label")?;
+        let flag = column::<BooleanArray>(b, "predicted_repurchase")?;
         for i in 0..b.num_rows() {
             scored += 1;
             if !resolved.value(i) || label.is_null(i) {
@@ -111,6 +121,7 @@ pub async fn backtest(
             p0.push(prob0.value(i));
             y.push(label.value(i) == 1);
             elapsed.push(days.value(i));
+            flagged.push(flag.is_valid(i) && flag.value(i));
         }
     }
     let by_elapsed_days = BANDS
@@ -151,6 +162,7 @@ pub async fn backtest(
         probability_at_anchor: summary(&p0, &y),
         mean_probability: mean(&p),
         mean_probability_at_anchor: mean(&p0),
+        flag: flag_confusion(&flagged, &y),
         by_elapsed_days,
         reliability: reliability_curve(&p, &y, 10),
     };
