@@ -162,6 +162,30 @@ async fn shards_union_is_the_unsharded_output_and_the_merge_is_byte_identical() 
         );
     }
 
+    // The budget flag needs the whole population too: flagged after the merge, the same bytes
+    // as unsharded, and exactly the top tenth of the open customers.
+    repurchase_score::score_with(&lake, d, None, Some(0.1))
+        .await
+        .unwrap();
+    let budget = std::fs::read(scores_dir.join("part-00000.parquet")).unwrap();
+    let batches = read_rows(&scores_dir.join("part-00000.parquet"));
+    let flagged: usize = batches
+        .iter()
+        .map(|b| col::<arrow::array::BooleanArray>(b, "predicted_repurchase").true_count())
+        .sum();
+    assert_eq!(flagged, open.div_ceil(10), "{open} open customers");
+    for index in 0..3 {
+        repurchase_score::score_shard(&lake, d, None, Shard { index, count: 3 }, Some(0.1))
+            .await
+            .unwrap();
+    }
+    std::fs::remove_dir_all(&scores_dir).unwrap();
+    repurchase_score::merge_shards(&lake, d, 3).await.unwrap();
+    assert!(
+        std::fs::read(scores_dir.join("part-00000.parquet")).unwrap() == budget,
+        "budget flags differ after merging shards"
+    );
+
     // A missing shard, a shard out of range and conflicting flags are refused (exit 2).
     let err = repurchase_score::merge_shards(&lake, d, 5)
         .await
