@@ -19,7 +19,8 @@ calibration competes with the champion its predecessor left.
 
 Scoring fans out: ``score_shard`` is mapped over ``score_shards`` hash shards of the customers
 (``score --shard I/N``, one ECS task each, dynamic task mapping), and ``score`` merges them
-(``score --merge-shards N``) into the same partition an unsharded run writes, adding the deciles.
+(``score --merge-shards N``) into the same partition an unsharded run writes, adding the deciles
+and flags.
 
 Configuration (read at run time only, never at parse time)
 ----------------------------------------------------------

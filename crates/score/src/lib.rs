@@ -23,7 +23,8 @@
 //! Scoring streams the feature partition batch by batch (memory is one batch of features plus a
 //! few numbers per anchor), so the population can grow. With `--shard I/N` a task scores only the
 //! customers whose stable hash falls in shard I of N, into `score_shards/`; `--merge-shards N`
-//! then joins the N shards into `scores/`, adding the deciles (which need the whole population).
+//! then joins the N shards into `scores/`, adding the deciles and flags (which need the whole
+//! population).
 //! The merged partition is byte-identical to an unsharded run, so the DAG can fan out at will.
 //!
 //! The model is by default the champion in force on the run date: the one named by the latest
