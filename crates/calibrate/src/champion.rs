@@ -152,6 +152,21 @@ pub async fn latest_calibration(
     run_date: RunDate,
     inclusive: bool,
 ) -> Result<Option<RunDate>> {
+    for d in model_dates_newest_first(root, run_date, inclusive).await? {
+        if root.exists(&Dataset::Calibration.manifest_path(d)).await? {
+            return Ok(Some(d));
+        }
+    }
+    Ok(None)
+}
+
+/// Run dates with a model partition before (or, with `inclusive`, at) `run_date`, newest first:
+/// the candidates for a calibration (whose manifest the caller checks, one date at a time).
+async fn model_dates_newest_first(
+    root: &DataRoot,
+    run_date: RunDate,
+    inclusive: bool,
+) -> Result<Vec<RunDate>> {
     let mut dates: Vec<RunDate> = root
         .list_dirs("models")
         .await?
@@ -159,13 +174,8 @@ pub async fn latest_calibration(
         .filter_map(|n| Dataset::parse_partition_dir(n))
         .filter(|d| *d < run_date || (inclusive && *d == run_date))
         .collect();
-    dates.sort();
-    for d in dates.into_iter().rev() {
-        if root.exists(&Dataset::Calibration.manifest_path(d)).await? {
-            return Ok(Some(d));
-        }
-    }
-    Ok(None)
+    dates.sort_unstable_by(|a, b| b.cmp(a));
+    Ok(dates)
 }
 
 /// The champion in force on `run_date` (decided by the latest calibration at or before it), the
@@ -222,17 +232,9 @@ async fn recent_champions(
     current: (RunDate, ModelRef, InputRef),
     history: usize,
 ) -> Result<Vec<(RunDate, ModelRef, InputRef)>> {
-    let (decided, _, _) = &current;
-    let mut dates: Vec<RunDate> = root
-        .list_dirs("models")
-        .await?
-        .iter()
-        .filter_map(|n| Dataset::parse_partition_dir(n))
-        .filter(|d| d < decided)
-        .collect();
-    dates.sort();
+    let dates = model_dates_newest_first(root, current.0, false).await?;
     let mut out = vec![current];
-    for d in dates.into_iter().rev() {
+    for d in dates {
         if out.len() >= history {
             break;
         }

@@ -276,26 +276,36 @@ pub fn s3_error_code(e: &(dyn std::error::Error + 'static)) -> Option<String> {
 /// For a query whose object-store read outlasted its retries: " (S3 unavailable: 503 SlowDown
 /// after 2 retries; transient, …)", naming the fault; empty for any other failure.
 fn unavailable_note(e: &datafusion::error::DataFusionError) -> String {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let Some(store) = store_error_under(e) else {
+        return String::new();
+    };
+    if classify_store_error(store) != ErrorClass::Transient {
+        return String::new();
+    }
+    let (retries, fault) = s3_transient_fault(store);
+    let what = match store {
+        object_store::Error::Generic { store: "S3", .. } => "S3",
+        _ => "object store",
+    };
+    format!(
+        " ({what} unavailable: {fault}, {}; transient, exiting 75 so that the DAG \
+         retries the task later)",
+        retries_text(retries)
+    )
+}
+
+/// The first object-store error in `e`'s source chain (`e` itself included), if any.
+fn store_error_under<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a object_store::Error> {
+    let mut cur = Some(e);
     while let Some(err) = cur {
         if let Some(store) = err.downcast_ref::<object_store::Error>() {
-            if classify_store_error(store) != ErrorClass::Transient {
-                return String::new();
-            }
-            let (retries, fault) = s3_transient_fault(store);
-            let what = match store {
-                object_store::Error::Generic { store: "S3", .. } => "S3",
-                _ => "object store",
-            };
-            return format!(
-                " ({what} unavailable: {fault}, {}; transient, exiting 75 so that the DAG \
-                 retries the task later)",
-                retries_text(retries)
-            );
+            return Some(store);
         }
         cur = err.source();
     }
-    String::new()
+    None
 }
 
 fn retries_text(retries: Option<usize>) -> String {
@@ -385,24 +395,15 @@ pub fn classify_datafusion_error(e: &datafusion::error::DataFusionError) -> Erro
     use datafusion::error::DataFusionError as D;
     // An object-store fault anywhere under the error decides, as it does for the message
     // ([`unavailable_note`]): a Parquet read wraps the GET that failed under it.
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(store) = err.downcast_ref::<object_store::Error>() {
-            return classify_store_error(store);
-        }
-        cur = err.source();
+    if let Some(store) = store_error_under(e) {
+        return classify_store_error(store);
     }
     match e {
-        D::ObjectStore(inner) => classify_store_error(inner),
         D::IoError(_) => ErrorClass::Transient,
         D::ParquetError(_) | D::ArrowError(..) | D::SchemaError(..) | D::Plan(_) => {
             ErrorClass::BadInput
         }
         D::Context(_, inner) => classify_datafusion_error(inner),
-        D::External(inner) => match inner.downcast_ref::<object_store::Error>() {
-            Some(store) => classify_store_error(store),
-            None => ErrorClass::Bug,
-        },
         _ => ErrorClass::Bug,
     }
 }

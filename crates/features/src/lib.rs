@@ -311,12 +311,11 @@ pub async fn build_on(
     let score_rows: u64 = score.batches.iter().map(|b| b.num_rows() as u64).sum();
     let train_positives = count_positive(&train.batches, "label");
     let already = count_positive(&score.batches, "repurchased_so_far");
-    let pending = count_where(&score.batches, |b, i| {
-        int_is(b, "repurchased_so_far", i, 0) && int_is(b, "repurchase_pending", i, 1)
-    });
-    let at_risk = count_where(&train.batches, |b, i| {
-        int_is(b, "label", i, 0) && int_is(b, "repurchase_pending", i, 1)
-    });
+    let pending = count_matching(
+        &score.batches,
+        &[("repurchased_so_far", 0), ("repurchase_pending", 1)],
+    );
+    let at_risk = count_matching(&train.batches, &[("label", 0), ("repurchase_pending", 1)]);
     let lags = settle_evidence(root, run_date).await?;
     let longest_lag_days = lags
         .iter()
@@ -667,31 +666,34 @@ pub fn split(batches: &[RecordBatch], labelled_before_us: i64) -> Result<(Part, 
     ))
 }
 
-/// Whether Int64 column `name` of `b` holds `value` at row `i` (false when absent or null).
-fn int_is(b: &RecordBatch, name: &str, i: usize, value: i64) -> bool {
-    b.column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
-        .is_some_and(|a| a.is_valid(i) && a.value(i) == value)
-}
-
-/// Rows of `batches` for which `pred(batch, row)` holds.
-fn count_where(batches: &[RecordBatch], pred: impl Fn(&RecordBatch, usize) -> bool) -> u64 {
+/// Rows whose Int64 columns hold the given values, every `(column, value)` pair at once (a
+/// batch without one of the columns, or a null, matches nothing).
+fn count_matching(batches: &[RecordBatch], wanted: &[(&str, i64)]) -> u64 {
     batches
         .iter()
-        .map(|b| (0..b.num_rows()).filter(|&i| pred(b, i)).count() as u64)
+        .map(|b| {
+            let columns: Option<Vec<&Int64Array>> = wanted
+                .iter()
+                .map(|(name, _)| {
+                    b.column_by_name(name)
+                        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+                })
+                .collect();
+            let Some(columns) = columns else { return 0 };
+            (0..b.num_rows())
+                .filter(|&i| {
+                    columns
+                        .iter()
+                        .zip(wanted)
+                        .all(|(c, (_, v))| c.is_valid(i) && c.value(i) == *v)
+                })
+                .count() as u64
+        })
         .sum()
 }
 
 fn count_positive(batches: &[RecordBatch], column: &str) -> u64 {
-    batches
-        .iter()
-        .filter_map(|b| b.column_by_name(column))
-        .filter_map(|c| {
-            c.as_any()
-                .downcast_ref::<Int64Array>()
-                .map(|a| a.iter().filter(|v| *v == Some(1)).count() as u64)
-        })
-        .sum()
+    count_matching(batches, &[(column, 1)])
 }
 
 fn count_null(batches: &[RecordBatch], column: &str) -> u64 {

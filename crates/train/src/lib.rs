@@ -438,6 +438,8 @@ struct FixedFit {
     /// `None` for the served refit.
     fold: Option<Fold>,
     train: FeatureTable,
+    /// `train` before negative sampling.
+    train_stats: WindowStats,
     weights: Option<Vec<f64>>,
     /// The fold's rows to predict (empty for the refit).
     predict: FeatureTable,
@@ -513,10 +515,10 @@ pub async fn train_with(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -
     fixed.push(FixedFit {
         fold: None,
         train: all_sampled,
+        train_stats: served_stats.clone(),
         weights: all_weights,
         predict: FeatureTable::default(),
     });
-    let mut fold_train_stats = Vec::new();
     let mut fold_rows = Vec::new();
     for fold in windows.cross_fit_folds(cfg.calibration_folds) {
         let fold_train = table.take(&before(fold.train_end_us));
@@ -534,10 +536,10 @@ pub async fn train_with(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -
         let predict = table.take(&rows);
         fold_rows.push((start, end, stats(&predict)?));
         let (train, weights) = sampled(&fold_train, &sampling)?;
-        fold_train_stats.push(fs);
         fixed.push(FixedFit {
             fold: Some(fold),
             train,
+            train_stats: fs,
             weights,
             predict,
         });
@@ -558,7 +560,8 @@ pub async fn train_with(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -
     let depths = cfg.depths.clone();
     // Fitting is CPU-bound: it runs on the blocking pool, the fits side by side on rayon's pool,
     // one core each (a tree's work is too small to split well, so the cores would idle between
-    // hand-offs); a single fit spreads its histograms over the cores instead.
+    // hand-offs); a single depth spreads its histograms over the cores instead. The refit and
+    // the folds are always at least two fits, so each takes one core.
     let (artifact, raw_validation, candidates, refits) =
         tokio::task::spawn_blocking(move || -> Result<_> {
             let prepared =
@@ -601,12 +604,8 @@ pub async fn train_with(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -
             let refits: Vec<Result<(ModelArtifact, Vec<f64>)>> = fixed
                 .par_iter()
                 .map(|f| {
-                    let m = ModelArtifact::fit_fixed(
-                        &f.train,
-                        &chosen,
-                        f.weights.as_deref(),
-                        fixed.len() == 1,
-                    )?;
+                    let m =
+                        ModelArtifact::fit_fixed(&f.train, &chosen, f.weights.as_deref(), false)?;
                     let p = m.predict(&f.predict)?;
                     Ok((m, p))
                 })
@@ -626,10 +625,7 @@ pub async fn train_with(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -
     let raw_test = summary(&artifact.predict(&test_t)?, test_t.labels()?);
     let mut served = None;
     let mut cross_fit = CrossFit::default();
-    for ((f, model, preds), fs) in refits
-        .into_iter()
-        .zip(std::iter::once(served_stats.clone()).chain(fold_train_stats))
-    {
+    for (f, model, preds) in refits {
         let Some(fold) = f.fold else {
             served = Some((model, f.train.len() as u64));
             continue;
@@ -642,8 +638,8 @@ pub async fn train_with(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -
         })?;
         cross_fit.folds.push(FoldStats {
             fold,
-            train_rows: fs.rows,
-            train_positives: fs.positives,
+            train_rows: f.train_stats.rows,
+            train_positives: f.train_stats.positives,
             rows: f.predict.len() as u64,
             positives: labels.iter().filter(|y| **y).count() as u64,
             raw_auc: roc_auc(&preds, labels),
@@ -670,7 +666,7 @@ pub async fn train_with(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -
     let model_version = format!("{run_date}-{}", &sha256_hex(&model_bytes)[..12]);
     let evaluated_model_version = format!("{run_date}-{}", &sha256_hex(&evaluation_bytes)[..12]);
     let served_card = ServedModel {
-        train_end: format_micros(labelled_end),
+        train_end: labelled_end_text.clone(),
         train: served_stats.clone(),
         sampled_rows: sampling.is_active().then_some(served_fitted),
         max_depth: served_model.params.max_depth,
