@@ -14,6 +14,7 @@ mod labels;
 mod leakage;
 mod pipeline;
 mod report;
+mod rolling;
 mod s3;
 mod s3_faults;
 mod sampling;

@@ -1,5 +1,7 @@
-//! The HTML evaluation report in a real browser: headless Chromium (the Debian `chromium`
-//! package, installed by `scripts/setup-test-deps`) loads the rendered page, and the test checks
+//! The HTML pages in a real browser (the model report and the backtest's timeline page; the
+//! rolling backtest's own page is loaded by `rolling.rs` with the helpers here): headless
+//! Chromium (the Debian `chromium` package, installed by `scripts/setup-test-deps`) loads the
+//! rendered page, and each test checks
 //! that it exits cleanly, logs no console message, makes no network request, and that every plot
 //! reached the DOM with its marks. A screenshot is kept for a human to look at.
 //!
@@ -11,8 +13,8 @@
 //!   page carry the page's `file://` site in their network isolation key; the browser's own
 //!   background traffic (update checks, network time) does not, and is ignored.
 //!
-//! The second test renders a deliberately bad page and asserts that both detectors flag it, so a
-//! silently broken detector cannot make the first test pass.
+//! One test renders a deliberately bad page and asserts that both detectors flag it, so a
+//! silently broken detector cannot make the others pass.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use repurchase_model::calibration::Calibrator;
 use repurchase_model::metrics;
+use repurchase_model::report::timeline::{self, Panel, Role, Series, Table, TimelineInput};
 use repurchase_model::report::{ReportInput, render};
 
 /// A hung browser is killed after this long, so it cannot hang CI.
@@ -41,7 +44,7 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A fresh directory under the system temp dir; kept after the test so the screenshot can be
 /// inspected.
-fn work_dir(tag: &str) -> PathBuf {
+pub(crate) fn work_dir(tag: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -75,19 +78,19 @@ fn chromium() -> PathBuf {
         .unwrap_or_else(|| panic!("no `chromium` on PATH: {HELP}"))
 }
 
-struct BrowserRun {
-    status: ExitStatus,
+pub(crate) struct BrowserRun {
+    pub(crate) status: ExitStatus,
     /// stdout: the serialised DOM after load (preceded by Chromium's screenshot notice).
-    dom: String,
-    stderr: String,
-    netlog: String,
-    screenshot: PathBuf,
+    pub(crate) dom: String,
+    pub(crate) stderr: String,
+    pub(crate) netlog: String,
+    pub(crate) screenshot: PathBuf,
 }
 
 /// Loads `page` in headless Chromium once: dumps the DOM, takes a 1000×4000 screenshot and
 /// records the net log. Output goes to files (not pipes) so a large DOM cannot block the browser
 /// while we poll it for the timeout.
-fn run_browser(page: &Path, dir: &Path) -> BrowserRun {
+pub(crate) fn run_browser(page: &Path, dir: &Path) -> BrowserRun {
     let screenshot = dir.join("screenshot.png");
     let netlog = dir.join("netlog.json");
     let stdout_path = dir.join("dom.html");
@@ -150,7 +153,7 @@ fn run_browser(page: &Path, dir: &Path) -> BrowserRun {
 }
 
 /// Console output of the page (messages of any level and uncaught exceptions).
-fn console_lines(stderr: &str) -> Vec<&str> {
+pub(crate) fn console_lines(stderr: &str) -> Vec<&str> {
     stderr
         .lines()
         .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught"))
@@ -158,7 +161,7 @@ fn console_lines(stderr: &str) -> Vec<&str> {
 }
 
 /// URLs the page itself requested, from Chromium's net log.
-fn page_requests(netlog: &str) -> Vec<String> {
+pub(crate) fn page_requests(netlog: &str) -> Vec<String> {
     let log: serde_json::Value = serde_json::from_str(netlog).unwrap_or_else(|e| {
         panic!(
             "net log is not JSON ({e}); first bytes: {:?}",
@@ -183,7 +186,7 @@ fn page_requests(netlog: &str) -> Vec<String> {
 }
 
 /// The markup of one `<svg id=…>` element in the dumped DOM.
-fn svg_element<'d>(dom: &'d str, id: &str) -> &'d str {
+pub(crate) fn svg_element<'d>(dom: &'d str, id: &str) -> &'d str {
     let start = dom
         .find(&format!("<svg id=\"{id}\""))
         .unwrap_or_else(|| panic!("svg #{id} missing from the rendered DOM"));
@@ -403,4 +406,209 @@ fn browser_check_flags_console_errors_and_network_requests() {
         vec!["http://127.0.0.1:9/missing.png".to_string()]
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Twelve weekly origins, five panels of three or four series (one with a gap and a lone point),
+/// a table and notes with characters that must be escaped.
+fn timeline_html() -> (String, Vec<String>) {
+    const N: usize = 12;
+    let mut rng = Rng(20250407);
+    let x_labels: Vec<String> = (0..N)
+        .map(|i| {
+            let day = chrono::NaiveDate::from_ymd_opt(2025, 4, 7).expect("date")
+                + chrono::Duration::weeks(i as i64);
+            day.to_string()
+        })
+        .collect();
+    // A metric around `base` that drifts a little from week to week.
+    let mut walk = |base: f64, step: f64| -> Vec<Option<f64>> {
+        let mut v = base;
+        (0..N)
+            .map(|_| {
+                v += step * rng.normal();
+                Some(v)
+            })
+            .collect()
+    };
+    let series = |name: &str, role: Role, values: Vec<Option<f64>>| Series {
+        name: name.to_string(),
+        role,
+        values,
+    };
+    let mut old_auc = walk(0.66, 0.01);
+    // Not measured at origins 4 and 6: origin 5 stands alone between two gaps.
+    old_auc[4] = None;
+    old_auc[6] = None;
+    let panels = vec![
+        Panel {
+            id: "timeline-auc".to_string(),
+            title: "ROC-AUC by origin".to_string(),
+            y_title: "ROC-AUC".to_string(),
+            percent: false,
+            from_zero: false,
+            series: vec![
+                series("new procedure", Role::Model, walk(0.72, 0.01)),
+                series("old procedure", Role::Baseline, old_auc),
+                series("oracle", Role::Oracle, walk(0.80, 0.005)),
+            ],
+            caption: "Ranking quality at each origin.".to_string(),
+        },
+        Panel {
+            id: "timeline-rate".to_string(),
+            title: "Predicted against observed rate".to_string(),
+            y_title: "repurchase rate".to_string(),
+            percent: true,
+            from_zero: true,
+            series: vec![
+                series("new: mean predicted", Role::Model, walk(0.10, 0.004)),
+                series("old: mean predicted", Role::Baseline, walk(0.12, 0.004)),
+                series("observed", Role::Observed, walk(0.10, 0.006)),
+            ],
+            caption: "Mean predicted probability and the rate that followed.".to_string(),
+        },
+        Panel {
+            id: "timeline-ece".to_string(),
+            title: "Expected calibration error".to_string(),
+            y_title: "ECE".to_string(),
+            percent: false,
+            from_zero: true,
+            series: vec![
+                series("new procedure", Role::Model, walk(0.010, 0.002)),
+                series("old procedure", Role::Baseline, walk(0.030, 0.003)),
+                series("oracle", Role::Oracle, walk(0.005, 0.001)),
+            ],
+            caption: "Lower is better.".to_string(),
+        },
+        Panel {
+            id: "timeline-brier".to_string(),
+            title: "Brier score".to_string(),
+            y_title: "Brier".to_string(),
+            percent: false,
+            from_zero: false,
+            series: vec![
+                series("new procedure", Role::Model, walk(0.085, 0.002)),
+                series("old procedure", Role::Baseline, walk(0.090, 0.002)),
+                series("oracle", Role::Oracle, walk(0.080, 0.001)),
+                series("base rate only", Role::Other, walk(0.092, 0.001)),
+            ],
+            caption: "Mean squared error of the probability.".to_string(),
+        },
+        Panel {
+            id: "timeline-flags".to_string(),
+            title: "Flag precision and recall".to_string(),
+            y_title: "share".to_string(),
+            percent: true,
+            from_zero: true,
+            series: vec![
+                series("new: precision", Role::Model, walk(0.30, 0.02)),
+                series("old: precision", Role::Baseline, walk(0.26, 0.02)),
+                series("new: recall", Role::Other, walk(0.35, 0.02)),
+                series("oracle: precision", Role::Oracle, walk(0.40, 0.01)),
+            ],
+            caption: "Of the flagged top tenth, the share that repurchased (precision) and the \
+                      share of all repurchasers flagged (recall)."
+                .to_string(),
+        },
+    ];
+    let ids = panels.iter().map(|p| p.id.clone()).collect();
+    let input = TimelineInput {
+        title: "Rolling-origin backtest 2025-06-30".to_string(),
+        facts: vec![
+            ("origins".to_string(), N.to_string()),
+            (
+                "window".to_string(),
+                format!("{} … {}", x_labels[0], x_labels[N - 1]),
+            ),
+            ("horizon".to_string(), "60 days".to_string()),
+        ],
+        x_title: "origin (week start)".to_string(),
+        x_labels,
+        panels,
+        tables: vec![Table {
+            caption: "Mean over the origins <b>measured</b>".to_string(),
+            header: vec![
+                "metric".to_string(),
+                "new".to_string(),
+                "old".to_string(),
+                "oracle".to_string(),
+            ],
+            rows: vec![
+                vec![
+                    "ROC-AUC".to_string(),
+                    "0.721".to_string(),
+                    "0.662".to_string(),
+                    "0.801".to_string(),
+                ],
+                vec![
+                    "ECE".to_string(),
+                    "0.010".to_string(),
+                    "0.030".to_string(),
+                    "n/a".to_string(),
+                ],
+                vec![
+                    "flag precision & recall".to_string(),
+                    "30.2% / 35.1%".to_string(),
+                    "26.0% / –".to_string(),
+                    "<i>n/a</i>".to_string(),
+                ],
+            ],
+        }],
+        notes: vec![
+            "Synthetic data for the browser test: random walks around plausible values."
+                .to_string(),
+            "Characters that must be escaped: <script>alert(\"x\")</script> & 'quotes'."
+                .to_string(),
+        ],
+    };
+    (timeline::render(&input), ids)
+}
+
+#[test]
+fn timeline_page_renders_in_headless_chromium_without_errors() {
+    let dir = work_dir("timeline");
+    let page = dir.join("timeline.html");
+    let (html, ids) = timeline_html();
+    std::fs::write(&page, html).expect("write timeline page");
+    let run = run_browser(&page, &dir);
+
+    assert!(
+        run.status.success(),
+        "chromium exited with {}; stderr:\n{}",
+        run.status,
+        run.stderr
+    );
+    let console = console_lines(&run.stderr);
+    assert!(
+        console.is_empty(),
+        "console output from the timeline page:\n{}",
+        console.join("\n")
+    );
+    let requests = page_requests(&run.netlog);
+    assert!(
+        requests.is_empty(),
+        "the timeline page made network requests: {requests:?}"
+    );
+
+    assert_eq!(ids.len(), 5);
+    for id in &ids {
+        let svg = svg_element(&run.dom, id);
+        assert!(svg.contains("<title"), "svg #{id} has no <title>");
+        assert!(svg.contains("<polyline"), "svg #{id} has no line");
+        assert!(!svg.contains("no data"), "svg #{id} shows no data");
+    }
+    // The gap breaks the old procedure's AUC line in two (origins 0–3 and 7–11), and the
+    // origin measured alone between the gaps is still a point with its tooltip.
+    let auc = svg_element(&run.dom, "timeline-auc");
+    assert!(auc.contains("<title>old procedure, 2025-05-12: "));
+    assert!(!auc.contains("<title>old procedure, 2025-05-05: "));
+    // The escaped note and table cells came through as text, not as elements.
+    assert!(run.dom.contains("&lt;script&gt;alert"));
+    assert!(run.dom.contains("&lt;b&gt;measured&lt;/b&gt;"));
+    assert!(!run.dom.contains("<script"));
+    assert!(!run.dom.contains("<b>measured"));
+
+    let png = std::fs::read(&run.screenshot).expect("screenshot written");
+    assert!(png.len() > 20_000, "screenshot is only {} bytes", png.len());
+    assert_eq!(png_size(&png), (1000, 4000));
+    println!("timeline screenshot: {}", run.screenshot.display());
 }

@@ -328,6 +328,7 @@ pub async fn calibrate_with(
             test: &test,
             probs: &p_test,
             labels: y_test,
+            auc_ci: metrics.test_auc_ci,
         },
         previous,
         policy,

@@ -1,6 +1,7 @@
-//! Library side of the `repurchase` command: the demo pipeline, the backtest and the oracle
-//! comparison, kept out of `main.rs` so the integration tests drive exactly the same code.
+//! Library side of the `repurchase` command: the demo pipeline, the backtests (one date, rolling
+//! origins) and the oracle comparison, kept out of `main.rs` so the integration tests drive exactly the same code.
 
 pub mod backtest;
 pub mod demo;
 pub mod oracle;
+pub mod rolling;

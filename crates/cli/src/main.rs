@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use repurchase_cli::demo::{DemoConfig, run_demo};
+use repurchase_cli::rolling::{RollingConfig, rolling_backtest};
 use repurchase_core::cli::{exit_code, parse_run_date, run_worker};
 use repurchase_core::logging::{self, LogFormat};
 use repurchase_core::{CoreError, DataRoot, ErrorClass, RunDate, StoreConfig};
@@ -37,7 +38,8 @@ enum Command {
     Calibrate(repurchase_calibrate::Args),
     /// The score worker.
     Score(repurchase_score::Args),
-    /// Compare the scores of --run-date with the outcomes known on a later --outcome-date.
+    /// Compare the scores of --run-date with the outcomes known on a later --outcome-date; with
+    /// --origins N, first replay the whole procedure from --run-date on over N weekly origins.
     Backtest(BacktestArgs),
 }
 
@@ -50,6 +52,30 @@ struct BacktestArgs {
     /// score date for every scored anchor to be resolved.
     #[arg(long, env = "REPURCHASE_OUTCOME_DATE", value_parser = parse_run_date)]
     outcome_date: RunDate,
+    /// Rolling-origin backtest: replay extract, build-features and score every day and train and
+    /// calibrate every --origin-every-days days, over N origins from --run-date on, into
+    /// --data-root (which must hold no model), then judge every day's scores (new and old
+    /// procedure, and the generator's oracle when --source has a truth table).
+    #[arg(long, value_name = "N", requires = "source", value_parser = clap::value_parser!(u32).range(1..=520))]
+    origins: Option<u32>,
+    /// The export the rolling backtest extracts from (it must reach the outcome date).
+    #[arg(long, requires = "origins")]
+    source: Option<String>,
+    /// Days between two origins of the rolling backtest (retraining dates).
+    #[arg(long, default_value_t = 7, requires = "origins", value_parser = clap::value_parser!(u32).range(1..=366))]
+    origin_every_days: u32,
+    /// Anchors of the rolling backtest: first-order or every-order.
+    #[arg(long, default_value = "first-order", requires = "origins")]
+    anchor: AnchorMode,
+    /// The rolling backtest scores with `score --flag-top-share S`.
+    #[arg(long, value_name = "S", requires = "origins")]
+    flag_top_share: Option<f64>,
+    /// `train --valid-days` in the rolling backtest.
+    #[arg(long, default_value_t = repurchase_train::DEFAULT_VALID_DAYS, requires = "origins")]
+    valid_days: u32,
+    /// `train --test-days` in the rolling backtest.
+    #[arg(long, default_value_t = repurchase_train::DEFAULT_TEST_DAYS, requires = "origins")]
+    test_days: u32,
 }
 
 #[derive(Debug, Args)]
@@ -124,18 +150,35 @@ fn main() -> ExitCode {
             let common = a.common.clone();
             run_worker("backtest", &common, async move {
                 let root = a.common.open_root()?;
+                if let (Some(origins), Some(source)) = (a.origins, a.source.as_deref()) {
+                    let cfg = RollingConfig {
+                        source: DataRoot::open(source, &StoreConfig::from_env())?,
+                        lake: root,
+                        first_origin: a.common.run_date,
+                        origins,
+                        origin_every_days: a.origin_every_days,
+                        outcome_date: a.outcome_date,
+                        anchor: a.anchor,
+                        flag_top_share: a.flag_top_share,
+                        valid_days: a.valid_days,
+                        test_days: a.test_days,
+                    };
+                    let report = rolling_backtest(&cfg).await?;
+                    println!("{}", pretty(&report)?);
+                    return Ok(report.pooled.resolved);
+                }
                 let report =
                     repurchase_cli::backtest::backtest(&root, a.common.run_date, a.outcome_date)
                         .await?;
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report)
-                        .map_err(|e| CoreError::Invalid(e.to_string()))?
-                );
+                println!("{}", pretty(&report)?);
                 Ok(report.resolved)
             })
         }
     }
+}
+
+fn pretty<T: serde::Serialize>(value: &T) -> Result<String, CoreError> {
+    serde_json::to_string_pretty(value).map_err(|e| CoreError::Invalid(e.to_string()))
 }
 
 fn runtime() -> Option<tokio::runtime::Runtime> {

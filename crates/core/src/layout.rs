@@ -34,6 +34,8 @@ pub enum Dataset {
         count: u32,
     },
     Backtest,
+    /// A rolling-origin backtest, keyed by its outcome date (`repurchase backtest --origins`).
+    RollingBacktest,
 }
 
 impl Dataset {
@@ -47,6 +49,7 @@ impl Dataset {
             Dataset::Scores => "scores".into(),
             Dataset::ScoreShard { .. } => "score_shards".into(),
             Dataset::Backtest => "backtests".into(),
+            Dataset::RollingBacktest => "rolling_backtests".into(),
         }
     }
 

@@ -34,6 +34,7 @@ use repurchase_core::schema::Table;
 
 pub use build::truth_schema;
 pub use error::DatagenError;
+pub use signal::repurchase_delay_cdf;
 pub use timefmt::format_bigquery_ts;
 pub use write::{OutputFormat, TRUTH_PATH, WriteSummary, write};
 

@@ -26,6 +26,23 @@ pub(crate) struct AnchorFeatures<'a> {
     pub traffic_source: &'a str,
 }
 
+/// Earliest delay of a `signal` repurchase after its anchor order, in seconds (one hour).
+pub(crate) const REPURCHASE_DELAY_MIN_S: i64 = 3_600;
+/// Latest delay, in seconds: two hours short of the 60-day window, inside it with hours to spare.
+pub(crate) const REPURCHASE_DELAY_MAX_S: i64 = 60 * 86_400 - 2 * 3_600;
+
+/// The chance that a `signal` repurchase (its delay drawn uniformly between
+/// [`REPURCHASE_DELAY_MIN_S`] and [`REPURCHASE_DELAY_MAX_S`]) has been created within `days` of
+/// its anchor: the true timing `F(e)` that an oracle conditions `p_true` on.
+pub fn repurchase_delay_cdf(days: f64) -> f64 {
+    let secs = days * 86_400.0;
+    let (lo, hi) = (REPURCHASE_DELAY_MIN_S as f64, REPURCHASE_DELAY_MAX_S as f64);
+    if secs.is_nan() {
+        return 0.0;
+    }
+    ((secs - lo) / (hi - lo)).clamp(0.0, 1.0)
+}
+
 pub(crate) fn logit(f: &AnchorFeatures<'_>) -> f64 {
     let recency = match f.days_since_prev_complete {
         None => -0.3,

@@ -474,8 +474,9 @@ impl<'a> Simulator<'a> {
                 prev_order_s = t;
                 if rng.random::<f64>() < p_true {
                     forced = true;
-                    // At most 59.9 days later: inside the window with hours to spare.
-                    t += rng.random_range(HOUR..=(WINDOW_DAYS * DAY - 2 * HOUR));
+                    t += rng.random_range(
+                        signal::REPURCHASE_DELAY_MIN_S..=signal::REPURCHASE_DELAY_MAX_S,
+                    );
                 } else {
                     forced = false;
                     no_complete_until = t + WINDOW_DAYS * DAY;

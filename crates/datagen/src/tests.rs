@@ -765,3 +765,62 @@ fn signal_stats() {
         table(&g, Table::Events).num_rows() as f64 / 20_000.0
     );
 }
+
+#[test]
+fn repurchase_delays_follow_the_published_timing() {
+    // The oracle conditions p_true on `repurchase_delay_cdf`: the delays of the generated
+    // repurchases (anchor → the next Complete order of a repurchased anchor) must follow it.
+    let g = gen_ok(&cfg(8_000, 29, Profile::Signal));
+    let orders = table(&g, Table::Orders);
+    let truth = g.truth.as_ref().expect("truth");
+    let users = req_i64s(truth, "user_id");
+    let anchor = tss(truth, "anchor_time");
+    let label = truth
+        .column_by_name("repurchased")
+        .expect("column")
+        .as_boolean();
+    let (o_user, o_created, o_status) = (
+        req_i64s(orders, "user_id"),
+        tss(orders, "created_at"),
+        req_strs(orders, "status"),
+    );
+    let mut complete: HashMap<i64, Vec<i64>> = HashMap::new();
+    for i in 0..o_user.len() {
+        if o_status[i] == "Complete" {
+            complete
+                .entry(o_user[i])
+                .or_default()
+                .push(o_created[i].expect("created"));
+        }
+    }
+    let mut delays: Vec<f64> = (0..users.len())
+        .filter(|&i| label.value(i))
+        .map(|i| {
+            let a = anchor[i].expect("anchor");
+            let next = complete[&users[i]]
+                .iter()
+                .filter(|&&c| c > a)
+                .min()
+                .expect("a repurchased anchor has a later Complete order");
+            (next - a) as f64 / 86_400e6
+        })
+        .collect();
+    delays.sort_by(f64::total_cmp);
+    let n = delays.len();
+    assert!(n > 500, "{n} repurchases");
+    // Kolmogorov–Smirnov distance; 1.63/√n is the 1% critical value.
+    let ks = delays
+        .iter()
+        .enumerate()
+        .map(|(k, &d)| {
+            let f = crate::repurchase_delay_cdf(d);
+            (f - k as f64 / n as f64)
+                .abs()
+                .max((f - (k + 1) as f64 / n as f64).abs())
+        })
+        .fold(0.0, f64::max);
+    assert!(ks < 1.63 / (n as f64).sqrt(), "KS {ks:.4} over {n} delays");
+    assert_eq!(crate::repurchase_delay_cdf(0.0), 0.0);
+    assert_eq!(crate::repurchase_delay_cdf(60.0), 1.0);
+    assert_eq!(crate::repurchase_delay_cdf(f64::NAN), 0.0);
+}

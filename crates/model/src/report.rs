@@ -78,6 +78,8 @@ macro_rules! w {
     }};
 }
 
+pub mod timeline;
+
 /// Escapes text for HTML element content and attribute values: `& < > " '`.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -157,18 +159,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
         w!(out, "<p class=\"warn\">{}</p>\n", escape(warning));
     }
 
-    if !input.facts.is_empty() {
-        out.push_str("<section>\n<h2>Run</h2>\n<table class=\"facts\">\n");
-        for (k, v) in &input.facts {
-            w!(
-                out,
-                "<tr><th>{}</th><td>{}</td></tr>\n",
-                escape(k),
-                escape(v)
-            );
-        }
-        out.push_str("</table>\n</section>\n");
-    }
+    facts_section(&mut out, "Run", &input.facts);
 
     out.push_str("<section>\n<h2>Headline metrics</h2>\n");
     metrics_table(&mut out, &summary, raw_summary.as_ref(), input.auc_ci);
@@ -306,6 +297,27 @@ svg .nodata{font-size:16px;fill:#6b7280}
 #gains .small{font-size:11.5px}
 #gains .ptitle{font-size:15px}
 ";
+
+/// A section with a key/value table of `facts` (nothing when there are none).
+fn facts_section(out: &mut String, heading: &str, facts: &[(String, String)]) {
+    if facts.is_empty() {
+        return;
+    }
+    w!(
+        out,
+        "<section>\n<h2>{}</h2>\n<table class=\"facts\">\n",
+        escape(heading)
+    );
+    for (k, v) in facts {
+        w!(
+            out,
+            "<tr><th>{}</th><td>{}</td></tr>\n",
+            escape(k),
+            escape(v)
+        );
+    }
+    out.push_str("</table>\n</section>\n");
+}
 
 fn figure(out: &mut String, svg: &str, caption: &str) {
     w!(

@@ -60,7 +60,7 @@ use repurchase_core::{CoreError, DataRoot, Result, RunDate};
 use repurchase_model::ModelArtifact;
 use repurchase_model::booster::Predictor;
 use repurchase_model::calibration::Calibrator;
-use repurchase_model::io::read_artifact;
+use repurchase_model::io::{read_artifact, read_json_artifact};
 use repurchase_model::timing::RepurchaseTiming;
 use serde::{Deserialize, Serialize};
 use tracing::info;
@@ -100,6 +100,19 @@ fn parse_share(s: &str) -> std::result::Result<f64, String> {
         Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
         _ => Err(format!("{s:?} is not a share in (0, 1]")),
     }
+}
+
+/// Which of a calibrated run's two models scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// What production serves: the refit on every labelled anchor (`model.json`), its
+    /// cross-fitted calibrator and the threshold chosen for the conditional probability.
+    Served,
+    /// The procedure as it was before the refit: the evaluated model (`evaluation_model.json`,
+    /// trained on anchors before the validation window), the calibrator fitted on its validation
+    /// window and the F1 threshold chosen at the anchor. Only the rolling backtest uses it, to
+    /// measure what the refit changed.
+    Evaluated,
 }
 
 /// Which open customers `predicted_repurchase` flags.
@@ -206,9 +219,31 @@ pub async fn score_with(
     model_date: Option<RunDate>,
     flag_top_share: Option<f64>,
 ) -> Result<Outcome> {
-    let mut scored = score_rows(root, run_date, model_date, None, flag_top_share).await?;
+    let mut scored = score_rows(
+        root,
+        run_date,
+        model_date,
+        None,
+        flag_top_share,
+        Variant::Served,
+    )
+    .await?;
     scored.batch = finish(&scored.batch, scored.flag)?;
     publish(root, Dataset::Scores, run_date, scored).await
+}
+
+/// The rows [`score_with`] would publish, scored by `variant` of the champion (or of
+/// `model_date`), returned instead of written: the rolling backtest's view of a procedure that
+/// production no longer runs.
+pub async fn score_in_memory(
+    root: &DataRoot,
+    run_date: RunDate,
+    model_date: Option<RunDate>,
+    variant: Variant,
+    flag_top_share: Option<f64>,
+) -> Result<RecordBatch> {
+    let scored = score_rows(root, run_date, model_date, None, flag_top_share, variant).await?;
+    finish(&scored.batch, scored.flag)
 }
 
 /// Scores the open anchors of one hash shard of the customers into `score_shards/`, without
@@ -220,7 +255,15 @@ pub async fn score_shard(
     shard: Shard,
     flag_top_share: Option<f64>,
 ) -> Result<Outcome> {
-    let mut scored = score_rows(root, run_date, model_date, Some(shard), flag_top_share).await?;
+    let mut scored = score_rows(
+        root,
+        run_date,
+        model_date,
+        Some(shard),
+        flag_top_share,
+        Variant::Served,
+    )
+    .await?;
     scored.params["shard"] = serde_json::json!(shard.to_string());
     publish(root, shard.dataset(), run_date, scored).await
 }
@@ -242,6 +285,7 @@ async fn score_rows(
     model_date: Option<RunDate>,
     shard: Option<Shard>,
     flag_top_share: Option<f64>,
+    variant: Variant,
 ) -> Result<Scored> {
     let (model_date, decision_input) = match model_date {
         Some(d) if d > run_date => {
@@ -256,12 +300,33 @@ async fn score_rows(
         }
     };
     let timer = StepTimer::start("score");
+    let model_file = match variant {
+        Variant::Served => "model.json",
+        Variant::Evaluated => "evaluation_model.json",
+    };
     let (model_bytes, _, model_input) =
-        read_artifact(root, Dataset::Model, model_date, "model.json").await?;
+        read_artifact(root, Dataset::Model, model_date, model_file).await?;
     let model = ModelArtifact::from_bytes(&model_bytes)?;
     let predictor = model.predictor()?;
-    let (cal, metrics, cal_input) =
+    let (mut cal, metrics, cal_input) =
         repurchase_calibrate::read_calibration(root, model_date).await?;
+    let (model_version, threshold) = match variant {
+        Variant::Served => (metrics.model_version.clone(), metrics.threshold),
+        Variant::Evaluated => {
+            cal = read_json_artifact(
+                root,
+                Dataset::Calibration,
+                model_date,
+                repurchase_calibrate::EVALUATION_CALIBRATOR_FILE,
+            )
+            .await?
+            .0;
+            (
+                metrics.evaluated_model_version.clone(),
+                metrics.threshold_at_anchor,
+            )
+        }
+    };
     let timing = repurchase_calibrate::read_timing(root, model_date).await?;
 
     let ctx = SessionContext::new();
@@ -329,18 +394,16 @@ async fn score_rows(
         ("repurchase_pending".to_string(), count(Status::Pending)),
     ]);
     let scored = count(Status::Open);
-    let batch = rows.into_batch(&metrics.model_version)?;
+    let batch = rows.into_batch(&model_version)?;
     timer.finish(rows_in, scored);
     let flag = match flag_top_share {
         Some(share) => FlagRule::TopShare { share },
-        None => FlagRule::Threshold {
-            threshold: metrics.threshold,
-        },
+        None => FlagRule::Threshold { threshold },
     };
     let params = serde_json::json!({
         "model_date": model_date.to_string(),
-        "model_version": metrics.model_version,
-        "threshold": metrics.threshold,
+        "model_version": model_version,
+        "threshold": threshold,
         "flag": flag,
     });
     let mut inputs = vec![features_input, model_input];
@@ -351,7 +414,7 @@ async fn score_rows(
         batch,
         params,
         inputs,
-        model_version: metrics.model_version,
+        model_version,
         counters,
         flag,
     })
