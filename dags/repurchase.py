@@ -13,7 +13,7 @@ short-circuit on the logical date's weekday; param ``train="always"`` forces the
 first run or a backfill that does not start on a Monday). On other days they are skipped and
 scoring (trigger rule ``none_failed``) uses the champion in force on the run date: the model named
 by the latest calibration at or before it (calibrate promotes a new model only if it clears an AUC
-floor and is non-inferior to the last champions within a paired bootstrap interval). ``max_active_runs=1`` keeps runs in
+floor and is not shown worse than any of the last champions by a paired bootstrap interval). ``max_active_runs=1`` keeps runs in
 date order, so a day's score never runs before the Monday model it should use, and each
 calibration competes with the champion its predecessor left.
 

@@ -10,13 +10,21 @@
 //!
 //! - its held-out AUC is not below an absolute floor (the upper end of its bootstrap interval
 //!   reaches the floor), and
-//! - against every one of those champions it is non-inferior within a paired bootstrap interval
-//!   (customers resampled, both models scored on each resample): the AUC difference's lower
-//!   bound above `−margin`, the Brier difference's upper bound below `brier_margin` × the
-//!   champion's Brier.
+//! - against none of those champions it is shown worse, by a paired bootstrap interval
+//!   (customers resampled, both models scored on each resample): worse in AUC when the
+//!   difference's interval lies below 0 and reaches below `−margin`, worse in calibration when
+//!   the Brier difference's interval lies above 0 and reaches above `brier_margin` × the
+//!   champion's Brier. Within the margins is non-inferior; an interval that reaches beyond its
+//!   margin and across 0 is inconclusive, and the fresher model is served unless
+//!   `keep_when_inconclusive` asks for non-inferiority to be shown. On TheLook-scale first-order
+//!   data (about 70 repurchases per test window) the AUC interval spans ±0.05: strict
+//!   non-inferiority at 0.02 kept one champion for five weeks while the repurchase rate rose, and
+//!   the served probabilities fell to 0.72× the observed rate (rolling backtest, 2025-06-30).
 //!
 //! Comparing with several past champions, not only the current one, means a chain of slightly
-//! worse challengers cannot walk the served quality down one margin at a time. A champion that
+//! worse challengers cannot walk the served quality down one margin at a time: it is kept out
+//! once its loss against one of them is shown (on data too thin to show it, the chain is as
+//! good as the data can tell). A champion that
 //! cannot score the current features stops the decision (exit 2) unless that is accepted
 //! explicitly. The report and the decision say why.
 //!
@@ -37,10 +45,10 @@ use repurchase_train::EVALUATION_MODEL_FILE;
 use serde::{Deserialize, Serialize};
 
 pub const PROMOTION_FILE: &str = "promotion.json";
-/// Default non-inferiority margin in AUC: the challenger is kept out unless the data show (at
-/// 95%) that it is within 0.02 of each champion. On a test window of a few hundred anchors the
-/// paired interval of two retrains of the same procedure spans about ±0.03 (the gate test); at
-/// TheLook's scale (~1,500 test anchors) about half that, so 0.01 would keep most retrains out.
+/// Default margin in AUC: a challenger whose paired interval against a champion lies below 0 and
+/// reaches below −0.02 is shown worse and kept out. On a test window of a few hundred anchors the
+/// paired interval of two retrains of the same procedure spans about ±0.03 (the gate test); on
+/// TheLook-scale first orders (about 70 repurchases per window) about ±0.05.
 pub const DEFAULT_MARGIN: f64 = 0.02;
 /// Default Brier allowance, as a share of the champion's Brier score.
 pub const DEFAULT_BRIER_MARGIN: f64 = 0.05;
@@ -64,6 +72,9 @@ pub struct ChampionPolicy {
     pub auc_floor: f64,
     /// Go on when a past champion cannot score the current features (skipping it).
     pub accept_incomparable: bool,
+    /// Keep the champion when a comparison is [`Verdict::Inconclusive`] (strict
+    /// non-inferiority: it must be shown).
+    pub keep_when_inconclusive: bool,
     /// Calibration whose decision names the current champion; default the latest one before
     /// the run date.
     pub champion_from: Option<RunDate>,
@@ -77,6 +88,7 @@ impl Default for ChampionPolicy {
             history: DEFAULT_HISTORY as usize,
             auc_floor: DEFAULT_AUC_FLOOR,
             accept_incomparable: false,
+            keep_when_inconclusive: false,
             champion_from: None,
         }
     }
@@ -86,8 +98,16 @@ impl Default for ChampionPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// Shown within the margins: the AUC interval's lower end above −margin and the Brier
+    /// interval's upper end below the allowance.
     NonInferior,
+    /// Shown worse: the AUC interval entirely below 0 and reaching below −margin, or the Brier
+    /// interval entirely above 0 and reaching above the allowance.
     Inferior,
+    /// Neither: an interval reaches beyond its margin but also across 0, so the data cannot tell
+    /// the two apart. Promotes (the fresher model is served) unless
+    /// [`ChampionPolicy::keep_when_inconclusive`].
+    Inconclusive,
     /// Too few shared rows or repurchases to tell; not counted either way.
     NotComparable,
 }
@@ -365,12 +385,20 @@ pub fn judge(
             let brier_text = format!(
                 "Brier difference 95% CI [{brier_lo:+.5}, {brier_hi:+.5}] (allowed +{brier_allowed:.5})"
             );
-            if auc_lo < -policy.margin {
+            let auc_beyond = auc_lo < -policy.margin;
+            let brier_beyond = brier_hi > brier_allowed;
+            if auc_beyond && auc_hi < 0.0 {
                 c.verdict = Verdict::Inferior;
-                format!("{auc_text} reaches below -{}", policy.margin)
-            } else if brier_hi > brier_allowed {
+                format!("{auc_text} is below 0 and reaches below -{}", policy.margin)
+            } else if brier_beyond && brier_lo > 0.0 {
                 c.verdict = Verdict::Inferior;
-                format!("{brier_text} reaches above the allowance")
+                format!("{brier_text} is above 0 and reaches above the allowance")
+            } else if auc_beyond || brier_beyond {
+                c.verdict = Verdict::Inconclusive;
+                format!(
+                    "inconclusive: {auc_text}, {brier_text}: an interval reaches beyond its \
+                     margin and across 0"
+                )
             } else {
                 format!("{auc_text}, {brier_text}")
             }
@@ -382,6 +410,15 @@ pub fn judge(
     };
     c.delta = Some(delta);
     c
+}
+
+/// Whether a comparison with this verdict keeps the champion.
+fn keeps_champion(policy: &ChampionPolicy, verdict: Verdict) -> bool {
+    match verdict {
+        Verdict::Inferior => true,
+        Verdict::Inconclusive => policy.keep_when_inconclusive,
+        Verdict::NonInferior | Verdict::NotComparable => false,
+    }
 }
 
 /// Decides promotion; returns the decision and the inputs it read (the champions' model and
@@ -487,8 +524,12 @@ pub async fn decide(
     let current_cmp = comparisons.iter().find(|c| c.champion == champion);
     let inferior: Vec<&Comparison> = comparisons
         .iter()
-        .filter(|c| c.verdict == Verdict::Inferior)
+        .filter(|c| keeps_champion(policy, c.verdict))
         .collect();
+    let inconclusive = comparisons
+        .iter()
+        .filter(|c| c.verdict == Verdict::Inconclusive)
+        .count();
     let compared = comparisons
         .iter()
         .filter(|c| c.verdict != Verdict::NotComparable)
@@ -511,8 +552,10 @@ pub async fn decide(
         )
     } else {
         format!(
-            "promoted: non-inferior to {compared} of the last {} champions (margin {} AUC, {}× Brier); {floor_text}",
+            "promoted: not worse than any of the last {} champions ({} shown non-inferior, \
+             {inconclusive} inconclusive; margin {} AUC, {}× Brier); {floor_text}",
             comparisons.len() + skipped.len(),
+            compared - inconclusive,
             policy.margin,
             policy.brier_margin
         )
@@ -645,10 +688,14 @@ mod tests {
         let c = verdict(&policy, &ours, &theirs, &data);
         let (lo, hi) = c.delta.as_ref().unwrap().auc.unwrap();
         assert!(lo < 0.0 && hi > 0.0, "{lo} {hi}");
-        // Non-inferiority must be shown: an interval reaching below -margin keeps the champion.
+        // Not shown worse: never a reason to keep the champion. Beyond the margin but across 0
+        // is inconclusive, which keeps the champion only under strict non-inferiority.
+        assert_ne!(c.verdict, Verdict::Inferior, "{}", c.reason);
+        let brier_beyond =
+            c.delta.as_ref().unwrap().brier.unwrap().1 > policy.brier_margin * c.champion_brier;
         assert_eq!(
-            c.verdict == Verdict::Inferior,
-            lo < -policy.margin,
+            c.verdict == Verdict::Inconclusive,
+            lo < -policy.margin || brier_beyond,
             "{}",
             c.reason
         );
@@ -664,6 +711,32 @@ mod tests {
         assert_eq!(c.verdict, Verdict::Inferior);
         assert!(c.reason.contains("Brier"), "{}", c.reason);
         assert_eq!(c.challenger_auc, c.champion_auc);
+    }
+
+    #[test]
+    fn only_a_shown_loss_keeps_the_champion_unless_strict() {
+        let lenient = ChampionPolicy::default();
+        let strict = ChampionPolicy {
+            keep_when_inconclusive: true,
+            ..ChampionPolicy::default()
+        };
+        for (verdict, by_default, strictly) in [
+            (Verdict::Inferior, true, true),
+            (Verdict::Inconclusive, false, true),
+            (Verdict::NonInferior, false, false),
+            (Verdict::NotComparable, false, false),
+        ] {
+            assert_eq!(keeps_champion(&lenient, verdict), by_default, "{verdict:?}");
+            assert_eq!(keeps_champion(&strict, verdict), strictly, "{verdict:?}");
+        }
+        // A clear loss on few customers: the interval lies below 0 although it is wide.
+        let data = population(1_500);
+        let theirs = blurred(&data.0, 0.2, 6);
+        let ours = blurred(&data.0, 2.5, 6);
+        let c = verdict(&lenient, &ours, &theirs, &data);
+        let (lo, hi) = c.delta.as_ref().unwrap().auc.unwrap();
+        assert!(hi < 0.0 && lo < -lenient.margin, "[{lo}, {hi}]");
+        assert_eq!(c.verdict, Verdict::Inferior, "{}", c.reason);
     }
 
     #[test]

@@ -84,6 +84,12 @@ pub struct Args {
     #[arg(long, env = "REPURCHASE_PROMOTION_AUC_FLOOR", default_value_t = champion::DEFAULT_AUC_FLOOR, value_parser = parse_margin)]
     pub promotion_auc_floor: f64,
 
+    /// Keep the champion when a comparison is inconclusive (an interval reaches beyond its
+    /// margin and across 0): non-inferiority must then be shown. Default: the fresher model is
+    /// served unless it is shown worse.
+    #[arg(long, env = "REPURCHASE_PROMOTION_KEEP_WHEN_INCONCLUSIVE")]
+    pub promotion_keep_when_inconclusive: bool,
+
     /// Decide even when a past champion cannot score the current features (after a deliberate
     /// change of the features); without it such a calibration stops with exit 2.
     #[arg(long, env = "REPURCHASE_ACCEPT_INCOMPARABLE_CHAMPION")]
@@ -197,6 +203,7 @@ pub async fn run(args: Args) -> Result<Outcome> {
         history: args.promotion_history as usize,
         auc_floor: args.promotion_auc_floor,
         accept_incomparable: args.accept_incomparable_champion,
+        keep_when_inconclusive: args.promotion_keep_when_inconclusive,
         champion_from: args.champion_from,
     };
     calibrate_with(&root, args.common.run_date, &policy).await
@@ -380,6 +387,7 @@ pub async fn calibrate_with(
         "promotion_history": policy.history,
         "promotion_auc_floor": policy.auc_floor,
         "accept_incomparable_champion": policy.accept_incomparable,
+        "promotion_keep_when_inconclusive": policy.keep_when_inconclusive,
     });
     let mut inputs = vec![model_input, features_input];
     inputs.extend(champion_inputs);
