@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch};
+use arrow::array::{Array, ArrayRef, Float64Array, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema};
 use bytes::Bytes;
@@ -181,6 +181,44 @@ fn rewrite_parquet(
         w.write(&RecordBatch::try_new(schema.clone(), cols).unwrap())
             .unwrap();
     }
+    w.close().unwrap();
+    *data = out;
+}
+
+/// Sets data row `row` (1-based, over the whole file), column `column` of a table's Parquet file to
+/// `value`: NaN and ±inf reach `extract` only this way, as a CSV field spelling them is refused
+/// when parsed.
+fn set_parquet_float(files: &mut Files, table: &str, row: usize, column: &str, value: f64) {
+    let data = bytes_of(files, table, "parquet");
+    let batches: Vec<RecordBatch> =
+        ParquetRecordBatchReaderBuilder::try_new(Bytes::from(data.clone()))
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    let all = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    let idx = all.schema().index_of(column).unwrap();
+    let old = all
+        .column(idx)
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap();
+    assert!(
+        row <= old.len() && old.is_valid(row - 1),
+        "{table}.{column} row {row}"
+    );
+    let new: Float64Array = old
+        .iter()
+        .enumerate()
+        .map(|(i, v)| if i + 1 == row { Some(value) } else { v })
+        .collect();
+    let mut columns = all.columns().to_vec();
+    columns[idx] = Arc::new(new);
+    let batch = RecordBatch::try_new(all.schema(), columns).unwrap();
+    let mut out = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
     w.close().unwrap();
     *data = out;
 }
@@ -389,6 +427,39 @@ fn cases() -> Vec<Case> {
             fmt: Csv,
             mutate: |f| set_field(f, "products", 3, "cost", "-1"),
             expect: err("products", Some("cost"), Some(3), "negative"),
+        },
+        Case {
+            name: "parquet_nan_price",
+            fmt: Parquet,
+            mutate: |f| set_parquet_float(f, "order_items", 3, "sale_price", f64::NAN),
+            expect: err(
+                "order_items",
+                Some("sale_price"),
+                Some(3),
+                "non-finite value NaN",
+            ),
+        },
+        Case {
+            name: "parquet_infinite_cost",
+            fmt: Parquet,
+            mutate: |f| set_parquet_float(f, "inventory_items", 3, "cost", f64::INFINITY),
+            expect: err(
+                "inventory_items",
+                Some("cost"),
+                Some(3),
+                "non-finite value inf",
+            ),
+        },
+        Case {
+            name: "price_above_limit",
+            fmt: Csv,
+            mutate: |f| set_field(f, "products", 3, "retail_price", "1000000000000"),
+            expect: err(
+                "products",
+                Some("retail_price"),
+                Some(3),
+                "above the limit 1e9",
+            ),
         },
         Case {
             name: "non_utf8_bytes",

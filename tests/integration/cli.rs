@@ -213,3 +213,30 @@ fn injection_through_dates_is_refused_before_anything_runs() {
         "nothing may be written for a refused run date"
     );
 }
+
+/// A booster setting that would fit a constant model is refused by the flag parser: exit 2, the
+/// flag and its range on stderr, nothing written.
+#[test]
+fn train_refuses_meaningless_booster_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_string_lossy().into_owned();
+    let out = run(
+        "train",
+        &[
+            "--run-date",
+            "2025-06-30",
+            "--data-root",
+            &root,
+            "--subsample",
+            "0",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--subsample") && stderr(&out).contains("(0, 1]"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

@@ -11,7 +11,8 @@ use repurchase_features::AnchorMode;
 use crate::report::{console_lines, page_requests, run_browser, svg_element, work_dir};
 use crate::support::{date, generated_source, memory_root};
 
-const PANELS: [&str; 6] = [
+const PANELS: [&str; 7] = [
+    "calibration-ratio",
     "auc",
     "mean-probability",
     "ece",
@@ -123,6 +124,10 @@ async fn rolling_backtest_replays_the_procedure_and_judges_it_with_the_oracle() 
         // Same rows, same outcomes.
         assert_eq!(o.new.summary.positives, oracle.summary.positives);
         assert_ne!(o.model_version, o.evaluated_model_version);
+        assert!(o.new.customers > 0 && o.new.customers <= o.resolved);
+        let (lo, hi) = o.new.calibration_ratio_ci.expect("ratio interval");
+        let ratio = o.new.calibration_ratio.unwrap();
+        assert!(lo <= ratio && ratio <= hi, "{ratio} outside [{lo}, {hi}]");
         // The oracle flags as many customers as the new procedure.
         assert_eq!(
             o.new.flag.tp + o.new.flag.fp,

@@ -133,6 +133,14 @@ impl RollingConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Figures {
     pub mean_probability: f64,
+    /// Distinct customers among the rows, and those of them with a repurchase: the rows repeat
+    /// customers day after day, so these set the statistical weight of the figures.
+    pub customers: u64,
+    pub repurchasing_customers: u64,
+    /// Mean probability over the observed rate, with its bootstrap 95% interval (customers
+    /// resampled); `None` without a repurchase.
+    pub calibration_ratio: Option<f64>,
+    pub calibration_ratio_ci: Option<(f64, f64)>,
     /// AUC, Brier, ECE (equal-mass; equal-width beside it) and the observed rate.
     #[serde(flatten)]
     pub summary: Summary,
@@ -450,7 +458,26 @@ impl Judged {
             .iter()
             .map(|&f| f64::from(u8::from(f)))
             .collect();
+        let ratio = metrics::bootstrap_calibration_ratio(
+            &self.p,
+            &self.y,
+            &self.users,
+            AUC_RESAMPLES,
+            seed,
+        );
+        let customers: std::collections::HashSet<i64> = self.users.iter().copied().collect();
+        let repurchasing: std::collections::HashSet<i64> = self
+            .users
+            .iter()
+            .zip(&self.y)
+            .filter(|(_, y)| **y)
+            .map(|(u, _)| *u)
+            .collect();
         Figures {
+            customers: customers.len() as u64,
+            repurchasing_customers: repurchasing.len() as u64,
+            calibration_ratio: ratio.map(|r| r.0),
+            calibration_ratio_ci: ratio.and_then(|r| r.1),
             mean_probability: if self.p.is_empty() {
                 0.0
             } else {
@@ -742,6 +769,16 @@ pub fn page(r: &RollingBacktest) -> String {
     });
     let panels = vec![
         panel(
+            "calibration-ratio",
+            "Mean predicted probability ÷ observed rate",
+            "ratio",
+            false,
+            false,
+            series("ratio", &|f| f.calibration_ratio),
+            "1 is calibrated in the large; each point's interval is in the table (customers \
+             resampled).",
+        ),
+        panel(
             "auc",
             "ROC-AUC of each origin's scores",
             "ROC-AUC",
@@ -801,7 +838,9 @@ pub fn page(r: &RollingBacktest) -> String {
         "origin",
         "promoted",
         "resolved",
+        "customers (repurchasing)",
         "observed",
+        "mean p ÷ observed new (95% interval) / old / oracle",
         "mean p new / old / oracle",
         "AUC new / old / oracle",
         "ECE new / old / oracle",
@@ -821,7 +860,16 @@ pub fn page(r: &RollingBacktest) -> String {
             label,
             promoted.to_string(),
             resolved.to_string(),
+            format!("{} ({})", new.customers, new.repurchasing_customers),
             format!("{:.4}", new.summary.positive_rate),
+            format!(
+                "{} ({}) / {} / {}",
+                fmt_opt(new.calibration_ratio, 2),
+                new.calibration_ratio_ci
+                    .map_or_else(|| "–".to_string(), |(lo, hi)| format!("{lo:.2}–{hi:.2}")),
+                fmt_opt(old.calibration_ratio, 2),
+                fmt_opt(oracle.and_then(|o| o.calibration_ratio), 2)
+            ),
             format!(
                 "{:.4} / {:.4} / {}",
                 new.mean_probability,

@@ -2,7 +2,9 @@
 //!
 //! - Keys and required columns must be present: a null is an error naming the row.
 //! - Primary keys must be unique: a duplicate is an error naming both rows.
-//! - Prices and costs must not be negative: a negative value is an error naming column and row.
+//! - Prices and costs must be finite numbers in `0..=`[`MAX_MONEY`]: a negative, NaN, infinite or
+//!   larger value is an error naming column and row (a CSV field spelling NaN or inf is already
+//!   refused when parsed; Parquet carries such floats as they are).
 //! - Rows created at or after the end of the run date are dropped (counted): a backfill for an
 //!   earlier date must not see later rows.
 //! - Later facts about earlier rows are rolled back (counted): a shipment, delivery, return or sale
@@ -55,7 +57,7 @@ pub fn validate(
     }
     check_required(table, &batches)?;
     check_unique_key(table, &batches)?;
-    check_non_negative(table, &batches)?;
+    check_money(table, &batches)?;
 
     let mut out = Vec::with_capacity(batches.len());
     let mut dropped = 0u64;
@@ -203,7 +205,7 @@ fn check_unique_key(table: Table, batches: &[RecordBatch]) -> Result<(), CoreErr
     Ok(())
 }
 
-/// Price and cost columns, which must not be negative.
+/// Price and cost columns, which must be finite, not negative and at most [`MAX_MONEY`].
 fn money_columns(table: Table) -> &'static [&'static str] {
     match table {
         Table::OrderItems => &["sale_price"],
@@ -213,7 +215,35 @@ fn money_columns(table: Table) -> &'static [&'static str] {
     }
 }
 
-fn check_non_negative(table: Table, batches: &[RecordBatch]) -> Result<(), CoreError> {
+/// Largest accepted price or cost, in dollars: a billion is far above any clothing price
+/// (TheLook's dearest product is $999) yet its cents (1e11) are exact in f64, so build-features'
+/// `CAST(ROUND(x * 100) AS BIGINT)` is exact and its sums stay below i64::MAX for 9e7 such items.
+pub const MAX_MONEY: f64 = 1e9;
+
+/// What is wrong with a money value, if anything.
+fn money_problem(v: f64) -> Option<String> {
+    if !v.is_finite() {
+        Some(format!("non-finite value {v}"))
+    } else if v < 0.0 {
+        Some(format!("negative value {}", shown(v)))
+    } else if v > MAX_MONEY {
+        Some(format!("value {} above the limit {MAX_MONEY:e}", shown(v)))
+    } else {
+        None
+    }
+}
+
+/// A value as typed for small magnitudes, in exponent form for huge ones (whose plain form runs to
+/// hundreds of digits).
+fn shown(v: f64) -> String {
+    if v.abs() < 1e15 {
+        v.to_string()
+    } else {
+        format!("{v:e}")
+    }
+}
+
+fn check_money(table: Table, batches: &[RecordBatch]) -> Result<(), CoreError> {
     for col in money_columns(table) {
         let mut row0 = 0u64;
         for b in batches {
@@ -221,17 +251,14 @@ fn check_non_negative(table: Table, batches: &[RecordBatch]) -> Result<(), CoreE
                 .column_by_name(col)
                 .and_then(|c| c.as_any().downcast_ref::<Float64Array>())
                 .ok_or_else(|| bad(table, format!("column {col:?} is not a number")))?;
-            if let Some((i, v)) = c
+            if let Some((i, problem)) = c
                 .iter()
                 .enumerate()
-                .find_map(|(i, v)| v.filter(|x| *x < 0.0).map(|x| (i, x)))
+                .find_map(|(i, v)| v.and_then(money_problem).map(|p| (i, p)))
             {
                 return Err(bad(
                     table,
-                    format!(
-                        "column {col:?}, row {}: negative value {v}",
-                        row0 + i as u64 + 1
-                    ),
+                    format!("column {col:?}, row {}: {problem}", row0 + i as u64 + 1),
                 ));
             }
             row0 += b.num_rows() as u64;
@@ -492,5 +519,59 @@ mod tests {
             err.contains("orders") && err.contains("row 2") && err.contains("duplicate key 1"),
             "{err}"
         );
+    }
+
+    /// One `order_items` batch of ids `first`, `first + 1`, … and the given sale prices.
+    fn items(first: i64, prices: &[f64]) -> RecordBatch {
+        let schema = Table::OrderItems.schema();
+        let n = prices.len();
+        let ids =
+            || -> ArrayRef { Arc::new(Int64Array::from_iter_values(first..first + n as i64)) };
+        let ts = || -> ArrayRef {
+            Arc::new(TimestampMicrosecondArray::from(vec![Some(DAY); n]).with_timezone("UTC"))
+        };
+        let columns: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| match f.name().as_str() {
+                "status" => Arc::new(StringArray::from(vec!["Complete"; n])) as ArrayRef,
+                "sale_price" => Arc::new(Float64Array::from(prices.to_vec())),
+                "created_at" | "shipped_at" | "delivered_at" | "returned_at" => ts(),
+                _ => ids(),
+            })
+            .collect();
+        RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    #[test]
+    fn non_finite_and_huge_prices_are_errors_naming_column_and_row() {
+        for (bad, what) in [
+            (f64::NAN, "non-finite value NaN"),
+            (f64::INFINITY, "non-finite value inf"),
+            (f64::NEG_INFINITY, "non-finite value -inf"),
+            (1e12, "value 1000000000000 above the limit 1e9"),
+            (1e20, "value 1e20 above the limit 1e9"),
+            (MAX_MONEY * 1.5, "value 1500000000 above the limit 1e9"),
+            (-1e300, "negative value -1e300"),
+        ] {
+            // Row 3 of the table: the second row of the second batch.
+            let batches = vec![items(1, &[1.0]), items(2, &[0.0, bad, f64::NAN])];
+            let err = validate(Table::OrderItems, batches, 10 * DAY)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("table order_items:")
+                    && err.contains("column \"sale_price\", row 3: ")
+                    && err.contains(what),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn prices_up_to_the_limit_are_accepted() {
+        let b = items(1, &[0.0, 0.01, 999.0, MAX_MONEY]);
+        let (_, c) = validate(Table::OrderItems, vec![b], 10 * DAY).unwrap();
+        assert_eq!(c["rows_written"], 4);
     }
 }

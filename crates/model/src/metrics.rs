@@ -429,6 +429,38 @@ pub fn bootstrap_auc_ci(
     interval(aucs)
 }
 
+/// Calibration in the large: the mean probability over the observed rate (`Σp / Σy`), and its 95%
+/// percentile bootstrap interval resampling whole groups (customers) like
+/// [`bootstrap_auc_ci`]. `None` without a positive (the ratio is undefined); the interval is
+/// `None` when `resamples == 0`. Resamples without a positive are skipped.
+pub fn bootstrap_calibration_ratio(
+    probs: &[f64],
+    labels: &[bool],
+    groups: &[i64],
+    resamples: usize,
+    seed: u64,
+) -> Option<(f64, Option<(f64, f64)>)> {
+    let (probs, labels) = paired(probs, labels);
+    let ratio = |w: Option<&[u64]>| {
+        let weight = |i: usize| w.map_or(1.0, |w| w[i] as f64);
+        let (mut p, mut y) = (0.0, 0.0);
+        for i in 0..probs.len() {
+            p += weight(i) * probs[i];
+            y += weight(i) * f64::from(u8::from(labels[i]));
+        }
+        (y > 0.0).then(|| p / y)
+    };
+    let point = ratio(None)?;
+    if resamples == 0 || groups.len() < probs.len() {
+        return Some((point, None));
+    }
+    let mut boot = GroupBootstrap::new(&groups[..probs.len()], seed);
+    let draws = (0..resamples)
+        .filter_map(|_| ratio(Some(boot.draw())))
+        .collect();
+    Some((point, interval(draws)))
+}
+
 /// Paired comparison of two models' probabilities on the same rows: 95% bootstrap intervals of
 /// the differences `new − old` in ROC AUC and in Brier score, each resample drawing whole
 /// customers and scoring both models on it. `None` where no resample had both classes.
@@ -1232,5 +1264,31 @@ mod tests {
     #[should_panic(expected = "same length")]
     fn mismatched_lengths_are_caught_in_debug_builds() {
         let _ = brier(&[0.1, 0.2], &[true]);
+    }
+
+    #[test]
+    fn calibration_ratio_and_its_interval_by_customer() {
+        // Two customers with four rows each: one repurchased on every row.
+        let probs = [0.5; 8];
+        let labels = [true, true, true, true, false, false, false, false];
+        let groups = [1, 1, 1, 1, 2, 2, 2, 2];
+        let (ratio, ci) =
+            bootstrap_calibration_ratio(&probs, &labels, &groups, 400, 3).expect("positives");
+        assert!((ratio - 1.0).abs() < 1e-12);
+        let (lo, hi) = ci.expect("interval");
+        // Resampling customers: either both rows sets (ratio 1) or the positive one twice (0.5);
+        // a resample with only the negative customer has no positive and is skipped.
+        assert!(
+            (lo - 0.5).abs() < 1e-12 && (hi - 1.0).abs() < 1e-12,
+            "[{lo}, {hi}]"
+        );
+        assert_eq!(
+            bootstrap_calibration_ratio(&probs, &[false; 8], &groups, 10, 3),
+            None
+        );
+        assert_eq!(
+            bootstrap_calibration_ratio(&probs, &labels, &groups, 0, 3),
+            Some((1.0, None))
+        );
     }
 }

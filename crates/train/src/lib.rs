@@ -80,32 +80,32 @@ pub struct Args {
     #[arg(long, env = "REPURCHASE_TEST_DAYS", default_value_t = DEFAULT_TEST_DAYS)]
     pub test_days: u32,
 
-    /// Upper bound on boosting rounds; early stopping usually ends sooner.
-    #[arg(long, env = "REPURCHASE_MAX_ITERATIONS", default_value_t = 1000)]
+    /// Upper bound on boosting rounds, 1 to 100000; early stopping usually ends sooner.
+    #[arg(long, env = "REPURCHASE_MAX_ITERATIONS", default_value_t = 1000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_ITERATIONS))]
     pub max_iterations: usize,
 
-    /// Learning rate (shrinkage) of each tree.
-    #[arg(long, env = "REPURCHASE_LEARNING_RATE", default_value_t = BoosterParams::default().learning_rate)]
+    /// Learning rate (shrinkage) of each tree, in (0, 1].
+    #[arg(long, env = "REPURCHASE_LEARNING_RATE", default_value_t = BoosterParams::default().learning_rate, value_parser = parse_share_f32)]
     pub learning_rate: f32,
 
-    /// Maximum depth of each tree. Default: the best of 2, 3 and 4 by validation log loss.
-    #[arg(long, env = "REPURCHASE_MAX_DEPTH")]
+    /// Maximum depth of each tree, 1 to 16. Default: the best of 2, 3 and 4 by validation log loss.
+    #[arg(long, env = "REPURCHASE_MAX_DEPTH", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_DEPTH))]
     pub max_depth: Option<usize>,
 
-    /// Minimum hessian weight in a leaf (larger: smoother trees).
-    #[arg(long, env = "REPURCHASE_MIN_LEAF_WEIGHT", default_value_t = BoosterParams::default().min_leaf_weight)]
+    /// Minimum hessian weight in a leaf, finite and ≥ 0 (larger: smoother trees).
+    #[arg(long, env = "REPURCHASE_MIN_LEAF_WEIGHT", default_value_t = BoosterParams::default().min_leaf_weight, value_parser = parse_non_negative_f32)]
     pub min_leaf_weight: f32,
 
-    /// L2 regularisation of leaf values.
-    #[arg(long, env = "REPURCHASE_L2", default_value_t = BoosterParams::default().l2)]
+    /// L2 regularisation of leaf values, finite and ≥ 0.
+    #[arg(long, env = "REPURCHASE_L2", default_value_t = BoosterParams::default().l2, value_parser = parse_non_negative_f32)]
     pub l2: f32,
 
-    /// Share of rows each tree is fitted on.
-    #[arg(long, env = "REPURCHASE_SUBSAMPLE", default_value_t = BoosterParams::default().subsample)]
+    /// Share of rows each tree is fitted on, in (0, 1].
+    #[arg(long, env = "REPURCHASE_SUBSAMPLE", default_value_t = BoosterParams::default().subsample, value_parser = parse_share_f32)]
     pub subsample: f32,
 
-    /// Share of features each tree may use.
-    #[arg(long, env = "REPURCHASE_COLSAMPLE", default_value_t = BoosterParams::default().colsample_bytree)]
+    /// Share of features each tree may use, in (0, 1].
+    #[arg(long, env = "REPURCHASE_COLSAMPLE", default_value_t = BoosterParams::default().colsample_bytree, value_parser = parse_share_f64)]
     pub colsample: f64,
 
     /// Seed for anything random in training.
@@ -149,6 +149,46 @@ impl TrainConfig {
             calibration_folds: DEFAULT_CALIBRATION_FOLDS,
         }
     }
+}
+
+/// Most boosting rounds `--max-iterations` accepts: 100 times the default, which early stopping
+/// usually cuts far shorter; the bound keeps a typo from running for days.
+pub const MAX_ITERATIONS: u64 = 100_000;
+
+/// Deepest tree `--max-depth` accepts: 2^16 leaves is already more than a window's repurchases
+/// (a few thousand at TheLook's scale), so deeper trees only memorise, and the booster's memory
+/// and time grow with 2^depth.
+pub const MAX_DEPTH: u64 = 16;
+
+/// Parses a float flag as its own type `T` (so that a value too small for f32, such as 1e-50, is
+/// refused as the 0 it becomes rather than passed as a positive number) and keeps it when `valid`
+/// holds; `range` is named in the refusal, next to the flag clap names. NaN fails every
+/// comparison, so `valid` refuses it as written.
+fn parse_float<T>(s: &str, valid: fn(f64) -> bool, range: &str) -> std::result::Result<T, String>
+where
+    T: std::str::FromStr + Into<f64> + Copy,
+{
+    match s.trim().parse::<T>() {
+        Ok(v) if valid(v.into()) => Ok(v),
+        _ => Err(format!("{s:?} is not a number in {range}")),
+    }
+}
+
+/// Learning rate and subsample: 0 fits every tree with no effect or on no rows (a constant model
+/// that would still pass as a trained one); above 1 is not a share (or overshoots every step).
+fn parse_share_f32(s: &str) -> std::result::Result<f32, String> {
+    parse_float(s, |x| x > 0.0 && x <= 1.0, "(0, 1]")
+}
+
+/// Column sample: as [`parse_share_f32`]; 0 leaves each tree no feature to split on.
+fn parse_share_f64(s: &str) -> std::result::Result<f64, String> {
+    parse_float(s, |x| x > 0.0 && x <= 1.0, "(0, 1]")
+}
+
+/// Minimum leaf weight and L2: below 0 they mean nothing (a negative L2 can even zero a leaf's
+/// denominator); an infinite weight forbids every split, an infinite L2 zeroes every leaf.
+fn parse_non_negative_f32(s: &str) -> std::result::Result<f32, String> {
+    parse_float(s, |x| x.is_finite() && x >= 0.0, "[0, ∞) (finite)")
 }
 
 fn parse_negative_rate(s: &str) -> std::result::Result<f64, String> {
@@ -780,5 +820,96 @@ mod tests {
         assert_eq!(s.negative_weight(), 5.0);
         assert!(parse_negative_rate("0").is_err() && parse_negative_rate("1.5").is_err());
         assert_eq!(parse_negative_rate("0.25"), Ok(0.25));
+    }
+
+    /// The `train` command line as its binary parses it.
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(extra: &[&str]) -> std::result::Result<Args, clap::Error> {
+        use clap::Parser;
+        let base = [
+            "train",
+            "--run-date",
+            "2025-06-30",
+            "--data-root",
+            "memory://t",
+        ];
+        Cli::try_parse_from(base.iter().chain(extra)).map(|c| c.args)
+    }
+
+    #[test]
+    fn meaningless_booster_settings_are_refused_naming_flag_and_range() {
+        let share = "(0, 1]";
+        let non_negative = "[0, ∞)";
+        for (flag, value, range) in [
+            ("--subsample", "0", share),
+            ("--subsample", "1.5", share),
+            ("--subsample", "NaN", share),
+            ("--colsample", "0", share),
+            ("--colsample", "-0.5", share),
+            ("--colsample", "inf", share),
+            ("--learning-rate", "0", share),
+            ("--learning-rate", "1e-50", share),
+            ("--learning-rate", "2", share),
+            ("--learning-rate", "nan", share),
+            ("--max-depth", "0", "1..=16"),
+            ("--max-depth", "17", "1..=16"),
+            ("--max-iterations", "0", "1..=100000"),
+            ("--max-iterations", "100001", "1..=100000"),
+            ("--min-leaf-weight", "-1", non_negative),
+            ("--min-leaf-weight", "inf", non_negative),
+            ("--min-leaf-weight", "NaN", non_negative),
+            ("--l2", "-0.1", non_negative),
+            ("--l2", "-inf", non_negative),
+            ("--l2", "NaN", non_negative),
+        ] {
+            let err = parse(&[&format!("{flag}={value}")]).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{flag} {value}"
+            );
+            // A usage error: the binary exits 2, the bad-input class of every worker.
+            assert_eq!(err.exit_code(), 2, "{flag} {value}");
+            let msg = err.to_string();
+            assert!(
+                msg.contains(flag) && msg.contains(range),
+                "{flag} {value}: {msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn default_and_edge_booster_settings_parse() {
+        let d = parse(&[]).unwrap();
+        let p = BoosterParams::default();
+        assert_eq!(
+            (d.max_iterations, d.learning_rate, d.max_depth),
+            (p.max_iterations, p.learning_rate, None)
+        );
+        assert_eq!(
+            (d.min_leaf_weight, d.l2, d.subsample, d.colsample),
+            (p.min_leaf_weight, p.l2, p.subsample, p.colsample_bytree)
+        );
+        let edge = parse(&[
+            "--subsample=1",
+            "--colsample=0.01",
+            "--learning-rate=1",
+            "--max-depth=16",
+            "--max-iterations=1",
+            "--min-leaf-weight=0",
+            "--l2=0",
+        ])
+        .unwrap();
+        assert_eq!(
+            (edge.subsample, edge.colsample, edge.learning_rate),
+            (1.0, 0.01, 1.0)
+        );
+        assert_eq!((edge.max_depth, edge.max_iterations), (Some(16), 1));
+        assert_eq!((edge.min_leaf_weight, edge.l2), (0.0, 0.0));
     }
 }
