@@ -240,3 +240,33 @@ fn train_refuses_meaningless_booster_settings() {
     );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn a_file_where_a_folder_belongs_is_bad_input_not_transient() {
+    // Exit 75 would have the DAG retry a typo for ever; a file given as the data root or as the
+    // source is a configuration error (2), named as such.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("afile");
+    std::fs::write(&file, "x").unwrap();
+    let file = file.to_string_lossy().into_owned();
+    let lake = dir.path().join("lake").to_string_lossy().into_owned();
+    for (source, root) in [
+        (file.as_str(), lake.as_str()),
+        (lake.as_str(), file.as_str()),
+    ] {
+        let out = run(
+            "extract",
+            &[
+                "--run-date",
+                "2025-06-30",
+                "--source",
+                source,
+                "--data-root",
+                root,
+            ],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("it is a file"), "{}", stderr(&out));
+    }
+}

@@ -201,7 +201,7 @@ impl CoreError {
             CoreError::Query { source, .. } => classify_datafusion_error(source),
             CoreError::Arrow { .. } => ErrorClass::BadInput,
             CoreError::MissingSql { .. } => ErrorClass::Bug,
-            CoreError::Io { .. } => ErrorClass::Transient,
+            CoreError::Io { source, .. } => classify_io_error(source),
             CoreError::Athena { class, .. } => *class,
         }
     }
@@ -219,8 +219,48 @@ pub fn classify_store_error(e: &object_store::Error) -> ErrorClass {
         // status: look at the S3 error code so a missing bucket or refused credentials is not
         // retried as if the network had failed.
         _ if is_s3_configuration_error(e) => ErrorClass::BadInput,
+        // A local disk fails for a reason the path or the machine gives, not the network's.
+        E::Generic {
+            store: "LocalFileSystem",
+            source,
+        } => io_error_under(source.as_ref()).map_or(ErrorClass::Transient, classify_io_error),
         _ => ErrorClass::Transient,
     }
+}
+
+/// A local I/O failure: bad input when no retry can fix it (the path is missing, taken by a file
+/// or a folder of the other kind, refused, read-only or full), transient otherwise (interrupted,
+/// timed out, out of resources for a moment).
+pub fn classify_io_error(e: &std::io::Error) -> ErrorClass {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::NotFound
+        | K::PermissionDenied
+        | K::AlreadyExists
+        | K::NotADirectory
+        | K::IsADirectory
+        | K::DirectoryNotEmpty
+        | K::InvalidInput
+        | K::InvalidFilename
+        | K::InvalidData
+        | K::ReadOnlyFilesystem
+        | K::StorageFull
+        | K::QuotaExceeded
+        | K::FileTooLarge => ErrorClass::BadInput,
+        _ => ErrorClass::Transient,
+    }
+}
+
+/// The first `std::io::Error` in `e`'s source chain (`e` itself included), if any.
+fn io_error_under<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        cur = err.source();
+    }
+    None
 }
 
 /// S3 error codes that no retry can fix: the bucket, the region, the credentials or the policy
@@ -557,5 +597,46 @@ mod tests {
         };
         assert_eq!(s3_error_code(&bulk_delete).as_deref(), Some("AccessDenied"));
         assert_eq!(classify_store_error(&bulk_delete), ErrorClass::BadInput);
+    }
+
+    #[test]
+    fn local_disk_errors_are_bad_input_unless_they_may_pass() {
+        use std::io::{Error, ErrorKind};
+        for kind in [
+            ErrorKind::AlreadyExists,
+            ErrorKind::NotADirectory,
+            ErrorKind::IsADirectory,
+            ErrorKind::PermissionDenied,
+            ErrorKind::ReadOnlyFilesystem,
+            ErrorKind::StorageFull,
+        ] {
+            let io = CoreError::Io {
+                path: "./afile".into(),
+                source: Error::from(kind),
+            };
+            assert_eq!(io.class(), ErrorClass::BadInput, "{kind:?}");
+            let store = object_store::Error::Generic {
+                store: "LocalFileSystem",
+                source: Box::new(Error::from(kind)),
+            };
+            assert_eq!(
+                classify_store_error(&store),
+                ErrorClass::BadInput,
+                "{kind:?}"
+            );
+        }
+        for kind in [ErrorKind::Interrupted, ErrorKind::TimedOut] {
+            let io = CoreError::Io {
+                path: "x".into(),
+                source: Error::from(kind),
+            };
+            assert_eq!(io.class(), ErrorClass::Transient, "{kind:?}");
+        }
+        // The same kinds from another store are not read as a local disk's.
+        let s3 = object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(Error::from(ErrorKind::NotADirectory)),
+        };
+        assert_eq!(classify_store_error(&s3), ErrorClass::Transient);
     }
 }

@@ -139,6 +139,12 @@ impl DataRoot {
     }
 
     fn local(path: &std::path::Path, spec: &str) -> Result<Self> {
+        if path.exists() && !path.is_dir() {
+            return Err(CoreError::InvalidDataRoot {
+                url: spec.to_string(),
+                reason: "it is a file; a data root or a source is a folder".into(),
+            });
+        }
         std::fs::create_dir_all(path).map_err(|source| CoreError::Io {
             path: path.display().to_string(),
             source,
