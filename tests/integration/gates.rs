@@ -438,3 +438,67 @@ async fn break_evaluated_model(lake: &DataRoot, d: RunDate) {
     .await
     .unwrap();
 }
+
+/// The champion is resolved by version: once the champion's date is retrained (and even
+/// recalibrated), a later decision that named the old version no longer serves whatever now sits
+/// at that date.
+#[tokio::test]
+async fn a_retrained_champion_date_is_not_served_under_the_old_decision() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = open(&tmp.path().join("lake"));
+    let source = write_source(&tmp.path().join("source"), &generate()).await;
+    let (d1, d2) = (date("2025-06-16"), date("2025-06-23"));
+    for d in [d1, d2] {
+        extract(&lake, d, &source).await;
+        repurchase_features::build(&lake, d, AnchorMode::FirstOrder, 60)
+            .await
+            .expect("features");
+    }
+    let good = BoosterParams::default();
+    let stump = BoosterParams {
+        max_iterations: 1,
+        max_depth: 1,
+        ..BoosterParams::default()
+    };
+    let v1 = repurchase_train::train(&lake, d1, 180, 180, &good)
+        .await
+        .unwrap()
+        .model_version;
+    repurchase_calibrate::calibrate(&lake, d1).await.unwrap();
+    repurchase_train::train(&lake, d2, 180, 180, &stump)
+        .await
+        .unwrap();
+    let c2 = repurchase_calibrate::calibrate(&lake, d2).await.unwrap();
+    assert_eq!(
+        c2.champion, v1,
+        "precondition: d2's decision keeps d1's model"
+    );
+
+    // d1 retrained with other settings: a new version at the champion's date.
+    let other = BoosterParams {
+        seed: good.seed + 1,
+        max_depth: 2,
+        ..BoosterParams::default()
+    };
+    let w1 = repurchase_train::train(&lake, d1, 180, 180, &other)
+        .await
+        .unwrap()
+        .model_version;
+    assert_ne!(w1, v1);
+    // Not yet recalibrated: the retrain replaced d1's partition, calibration included, so d1
+    // has no decision to score by.
+    let e = repurchase_score::score(&lake, d1, None).await.unwrap_err();
+    assert_eq!(e.class(), ErrorClass::BadInput);
+    assert!(e.to_string().contains("calibration"), "{e}");
+
+    // Recalibrated: d1's own decision names the new version, and d1 scores with it...
+    repurchase_calibrate::calibrate(&lake, d1).await.unwrap();
+    let s1 = repurchase_score::score(&lake, d1, None).await.unwrap();
+    assert_eq!(s1.model_version, w1);
+    // ...but d2's decision named the old one: refused, naming both, nothing written.
+    let e = repurchase_score::score(&lake, d2, None).await.unwrap_err();
+    assert_eq!(e.class(), ErrorClass::BadInput);
+    let msg = e.to_string();
+    assert!(msg.contains(&v1) && msg.contains(&w1), "{msg}");
+    assert!(!published(&lake, Dataset::Scores, d2).await);
+}

@@ -287,16 +287,20 @@ async fn score_rows(
     flag_top_share: Option<f64>,
     variant: Variant,
 ) -> Result<Scored> {
-    let (model_date, decision_input) = match model_date {
+    let (model_date, decision_input, named) = match model_date {
         Some(d) if d > run_date => {
             return Err(CoreError::Invalid(format!(
                 "--model-date {d} is after the run date {run_date}: a model cannot come from the future"
             )));
         }
-        Some(d) => (d, None),
+        Some(d) => (d, None, None),
         None => {
             let (champion, decision) = champion_on(root, run_date).await?;
-            (champion.model_date, Some(decision))
+            (
+                champion.model_date,
+                Some(decision.clone()),
+                Some((champion.model_version, decision)),
+            )
         }
     };
     let timer = StepTimer::start("score");
@@ -304,12 +308,19 @@ async fn score_rows(
         Variant::Served => "model.json",
         Variant::Evaluated => "evaluation_model.json",
     };
-    let (model_bytes, _, model_input) =
+    let (model_bytes, model_manifest, model_input) =
         read_artifact(root, Dataset::Model, model_date, model_file).await?;
     let model = ModelArtifact::from_bytes(&model_bytes)?;
     let predictor = model.predictor()?;
     let (mut cal, metrics, cal_input) =
         repurchase_calibrate::read_calibration(root, model_date).await?;
+    check_versions(
+        root,
+        model_date,
+        &model_manifest,
+        &metrics.model_version,
+        named.as_ref(),
+    )?;
     let (model_version, threshold) = match variant {
         Variant::Served => (metrics.model_version.clone(), metrics.threshold),
         Variant::Evaluated => {
@@ -418,6 +429,44 @@ async fn score_rows(
         counters,
         flag,
     })
+}
+
+/// The champion is resolved by version: the model of `model_date` must still be the one the
+/// decision in force names (`named`: version and decision), and its calibration must be of that
+/// same model. A retrain of the champion's date since then (with or without a recalibration)
+/// would otherwise be served under the old decision, or with another model's calibrator.
+fn check_versions(
+    root: &DataRoot,
+    model_date: RunDate,
+    model_manifest: &Manifest,
+    calibrated_version: &str,
+    named: Option<&(String, InputRef)>,
+) -> Result<()> {
+    let published = model_manifest
+        .parameters
+        .get("model_version")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| CoreError::BadManifest {
+            path: root.url(&Dataset::Model.manifest_path(model_date)),
+            reason: "parameters name no model_version".into(),
+        })?;
+    if let Some((version, decision)) = named
+        && version != published
+    {
+        return Err(CoreError::Invalid(format!(
+            "the decision in force ({} of {}) names champion {version}, but \
+             models/run_date={model_date} now holds {published}: that date was retrained since. \
+             Recalibrate to decide again, or score with --model-date",
+            decision.dataset, decision.run_date
+        )));
+    }
+    if calibrated_version != published {
+        return Err(CoreError::Invalid(format!(
+            "models/run_date={model_date} holds {published}, but its calibration is of \
+             {calibrated_version}: recalibrate {model_date} before scoring with it"
+        )));
+    }
+    Ok(())
 }
 
 /// Where an anchor stands on the run date.
