@@ -76,6 +76,28 @@ fn build_features_binary(lake: &Path, d: RunDate, extra: &[&str]) -> std::proces
         .expect("run build-features")
 }
 
+/// `dir/lake` with the generated source extracted and first-order features built for `dates`.
+async fn featured_lake(dir: &Path, dates: &[RunDate]) -> DataRoot {
+    let lake = open(&dir.join("lake"));
+    let source = write_source(&dir.join("source"), &generate()).await;
+    for &d in dates {
+        extract(&lake, d, &source).await;
+        repurchase_features::build(&lake, d, AnchorMode::FirstOrder, 60)
+            .await
+            .expect("features");
+    }
+    lake
+}
+
+/// One tree of depth one: a challenger far weaker than the default model.
+fn stump() -> BoosterParams {
+    BoosterParams {
+        max_iterations: 1,
+        max_depth: 1,
+        ..BoosterParams::default()
+    }
+}
+
 async fn published(lake: &DataRoot, dataset: Dataset, d: RunDate) -> bool {
     lake.exists(&dataset.manifest_path(d)).await.unwrap()
 }
@@ -226,21 +248,9 @@ fn model_version_of(lake_dir: &Path, d: RunDate) -> Vec<String> {
 async fn a_weaker_challenger_is_not_promoted_and_score_serves_the_champion() {
     let tmp = tempfile::tempdir().unwrap();
     let lake_dir = tmp.path().join("lake");
-    let lake = open(&lake_dir);
-    let source = write_source(&tmp.path().join("source"), &generate()).await;
     let (d1, d2, d3) = (date("2025-06-16"), date("2025-06-23"), date("2025-06-30"));
-    for d in [d1, d2, d3] {
-        extract(&lake, d, &source).await;
-        repurchase_features::build(&lake, d, AnchorMode::FirstOrder, 60)
-            .await
-            .expect("features");
-    }
-    let good = BoosterParams::default();
-    let stump = BoosterParams {
-        max_iterations: 1,
-        max_depth: 1,
-        ..BoosterParams::default()
-    };
+    let lake = featured_lake(tmp.path(), &[d1, d2, d3]).await;
+    let (good, stump) = (BoosterParams::default(), stump());
 
     // The first calibrated model is champion.
     let m1 = repurchase_train::train(&lake, d1, 180, 180, &good)
@@ -445,21 +455,9 @@ async fn break_evaluated_model(lake: &DataRoot, d: RunDate) {
 #[tokio::test]
 async fn a_retrained_champion_date_is_not_served_under_the_old_decision() {
     let tmp = tempfile::tempdir().unwrap();
-    let lake = open(&tmp.path().join("lake"));
-    let source = write_source(&tmp.path().join("source"), &generate()).await;
     let (d1, d2) = (date("2025-06-16"), date("2025-06-23"));
-    for d in [d1, d2] {
-        extract(&lake, d, &source).await;
-        repurchase_features::build(&lake, d, AnchorMode::FirstOrder, 60)
-            .await
-            .expect("features");
-    }
-    let good = BoosterParams::default();
-    let stump = BoosterParams {
-        max_iterations: 1,
-        max_depth: 1,
-        ..BoosterParams::default()
-    };
+    let lake = featured_lake(tmp.path(), &[d1, d2]).await;
+    let (good, stump) = (BoosterParams::default(), stump());
     let v1 = repurchase_train::train(&lake, d1, 180, 180, &good)
         .await
         .unwrap()
