@@ -210,3 +210,48 @@ async fn local_disk_and_memory_give_identical_scores() {
         disk.get(&model).await.unwrap()
     );
 }
+
+/// Folders are taken as typed: a source or data root whose name holds characters that URL
+/// encoding changes is read and written there, not under a percent-encoded sibling.
+#[tokio::test]
+async fn awkward_folder_names_are_taken_as_typed() {
+    let d = date("2025-06-30");
+    let cfg = repurchase_datagen::GenConfig::new(2_000, 4, d.date(), Profile::Signal);
+    let generated = repurchase_datagen::generate(&cfg).unwrap();
+    for name in ["é ü", "a#1", "p%41", "t~x", "b[1]", "q?x", "s*t", "sp ace"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, lake) = (
+            dir.path().join(format!("source {name}")),
+            dir.path().join(format!("lake {name}")),
+        );
+        let store = repurchase_core::StoreConfig::default();
+        let source = DataRoot::open(&src.to_string_lossy(), &store).unwrap();
+        repurchase_datagen::write(&source, &generated, OutputFormat::Parquet)
+            .await
+            .unwrap();
+        // The data root given as a file:// URL, as an operator may type it.
+        let url = url::Url::from_file_path(&lake).unwrap();
+        let root = DataRoot::open(url.as_str(), &store).unwrap();
+        repurchase_extract::extract(&root, d, &repurchase_extract::Source::Files(source))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        repurchase_features::build(&root, d, AnchorMode::FirstOrder, 60)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            lake.join(Dataset::FeaturesTrain.manifest_path(d)).is_file(),
+            "{name}: features not under {}",
+            lake.display()
+        );
+        let mut entries: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        entries.sort();
+        assert_eq!(
+            entries,
+            [format!("lake {name}"), format!("source {name}")],
+            "{name}"
+        );
+    }
+}

@@ -177,7 +177,7 @@ pub async fn register_partition_with(
         .files
         .iter()
         .filter(|f| f.name.ends_with(".parquet"))
-        .map(|f| ListingTableUrl::parse(root.url(&format!("{partition}/{}", f.name))))
+        .map(|f| ListingTableUrl::parse(root.table_url(&format!("{partition}/{}", f.name))))
         .collect::<datafusion::error::Result<_>>()
         .map_err(|e| CoreError::query(format!("register {name}"), e))?;
     if urls.is_empty() {

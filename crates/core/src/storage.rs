@@ -44,6 +44,10 @@ pub struct DataRoot {
     display: String,
     /// For `s3://` roots: the bucket and where requests go, to name them in error messages.
     s3: Option<S3Target>,
+    /// For local roots: the folder, as the user named it (made absolute). The store is rooted
+    /// there, so object paths hold only the product's own names and the folder's own name is
+    /// never percent-encoded into a sibling.
+    local: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Debug)]
@@ -109,6 +113,7 @@ impl DataRoot {
                     store: Arc::new(store),
                     prefix: trim_slashes(url.path()),
                     display: spec.trim_end_matches('/').to_string(),
+                    local: None,
                     s3: Some(S3Target {
                         bucket: bucket.to_string(),
                         location: cfg.s3_location(),
@@ -129,6 +134,7 @@ impl DataRoot {
                     store,
                     prefix: trim_slashes(url.path()),
                     display: spec.trim_end_matches('/').to_string(),
+                    local: None,
                     s3: None,
                 })
             }
@@ -153,17 +159,38 @@ impl DataRoot {
             path: path.display().to_string(),
             source,
         })?;
-        let store = LocalFileSystem::new().with_automatic_cleanup(true);
+        let store = LocalFileSystem::new_with_prefix(&abs)
+            .map_err(|e| CoreError::InvalidDataRoot {
+                url: spec.to_string(),
+                reason: e.to_string(),
+            })?
+            .with_automatic_cleanup(true);
+        // DataFusion keys stores by scheme and host: each local root gets a host of its own (a
+        // hash of its folder), so two roots read in one session do not replace each other.
+        let host = format!(
+            "root-{:016x}",
+            crate::hash::mix64(
+                abs.to_string_lossy()
+                    .bytes()
+                    .fold(0u64, |h, b| crate::hash::mix64(h ^ u64::from(b)))
+            )
+        );
         Ok(DataRoot {
-            store_url: Url::parse("file://").expect("static url"),
+            store_url: Url::parse(&format!("{LOCAL_SCHEME}://{host}")).map_err(|e| {
+                CoreError::InvalidDataRoot {
+                    url: spec.to_string(),
+                    reason: e.to_string(),
+                }
+            })?,
             store: Arc::new(store),
-            prefix: trim_slashes(&abs.to_string_lossy()),
+            prefix: String::new(),
             display: if spec.contains("://") {
                 spec.trim_end_matches('/').to_string()
             } else {
                 abs.display().to_string()
             },
             s3: None,
+            local: Some(abs),
         })
     }
 
@@ -181,12 +208,26 @@ impl DataRoot {
         }
     }
 
-    /// Full URL of `rel`, in the form DataFusion's listing tables accept.
+    /// Full URL of `rel` for people and messages: `file:///…` (percent-encoded as URLs are) for
+    /// a local root, `s3://bucket/…` or `memory://…` otherwise.
     pub fn url(&self, rel: &str) -> String {
-        let path = self.path(rel);
-        if self.store_url.scheme() == "file" {
-            return format!("file:///{}", path.as_ref());
+        if let Some(dir) = &self.local {
+            let rel = trim_slashes(rel);
+            let full = if rel.is_empty() {
+                dir.clone()
+            } else {
+                dir.join(&rel)
+            };
+            return Url::from_file_path(&full)
+                .map_or_else(|()| full.display().to_string(), String::from);
         }
+        self.table_url(rel)
+    }
+
+    /// URL of `rel` in the form DataFusion's listing tables accept for this root's registered
+    /// store (see [`DataRoot::register`]); the same as [`DataRoot::url`] except for local roots.
+    pub fn table_url(&self, rel: &str) -> String {
+        let path = self.path(rel);
         let base = self.store_url.as_str().trim_end_matches('/');
         format!("{base}/{}", path.as_ref())
     }
@@ -382,6 +423,9 @@ fn s3_builder(cfg: &StoreConfig, bucket: &str) -> AmazonS3Builder {
 fn is_missing_bucket(e: &object_store::Error) -> bool {
     s3_error_code(e).as_deref() == Some("NoSuchBucket")
 }
+
+/// Scheme under which local roots are registered with DataFusion (one host per root folder).
+const LOCAL_SCHEME: &str = "repurchase-local";
 
 fn trim_slashes(s: &str) -> String {
     s.trim_matches('/').to_string()
