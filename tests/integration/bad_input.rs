@@ -96,6 +96,14 @@ fn file_of(files: &Files, table: &str, ext: &str) -> String {
         .clone()
 }
 
+/// `data` gzip-compressed.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
 /// Splits one CSV line on commas outside quotes (quotes kept).
 fn split_fields(line: &str) -> Vec<String> {
     let mut out = vec![String::new()];
@@ -575,6 +583,68 @@ fn cases() -> Vec<Case> {
             fmt: Parquet,
             mutate: |f| rewrite_parquet(f, "orders", |b| as_text(b, "num_of_item")),
             expect: err("orders", Some("num_of_item"), None, "expected Int64"),
+        },
+        Case {
+            name: "csv_gz_and_markers_in_folder",
+            fmt: Csv,
+            mutate: |f| {
+                // orders split in two, the second half gzip-compressed (as BigQuery writes exports),
+                // with a Spark/Hadoop success marker: every row is read, the marker listed.
+                let text = String::from_utf8(f.remove("orders.csv").unwrap()).unwrap();
+                let lines: Vec<&str> = text.lines().collect();
+                let half = lines.len() / 2;
+                let first = [&lines[..half], &[""]].concat().join("\n");
+                let second = [&lines[..1], &lines[half..], &[""]].concat().join("\n");
+                f.insert("orders/part-0.csv".into(), first.into_bytes());
+                f.insert("orders/part-1.csv.gz".into(), gzip(second.as_bytes()));
+                f.insert("orders/_SUCCESS".into(), Vec::new());
+            },
+            expect: Expect::Accepted,
+        },
+        Case {
+            name: "upper_case_extension",
+            fmt: Csv,
+            mutate: |f| {
+                let data = f.remove("users.csv").unwrap();
+                f.insert("users.CSV".into(), data);
+            },
+            expect: Expect::Accepted,
+        },
+        Case {
+            name: "unknown_file_in_folder",
+            fmt: Csv,
+            mutate: |f| {
+                let data = f.remove("orders.csv").unwrap();
+                f.insert("orders/part-0.csv".into(), data);
+                f.insert("orders/notes.txt".into(), b"not data".to_vec());
+            },
+            expect: err("orders", None, None, "orders/notes.txt under"),
+        },
+        Case {
+            name: "nested_folder",
+            fmt: Csv,
+            mutate: |f| {
+                let data = f.remove("orders.csv").unwrap();
+                f.insert("orders/2025/part-0.csv".into(), data);
+            },
+            expect: err("orders", None, None, "folders inside orders/"),
+        },
+        Case {
+            name: "corrupt_gzip",
+            fmt: Csv,
+            mutate: |f| {
+                let data = f.remove("orders.csv").unwrap();
+                let mut gz = gzip(&data);
+                let n = gz.len();
+                gz.truncate(n / 2);
+                f.insert("orders.csv.gz".into(), gz);
+            },
+            expect: err(
+                "orders",
+                None,
+                None,
+                "orders.csv.gz: not a readable gzip file",
+            ),
         },
     ]
 }

@@ -27,7 +27,7 @@ use repurchase_core::publish::PartitionWriter;
 use repurchase_core::schema::Table;
 use repurchase_core::{CoreError, DataRoot, Result, RunDate, StoreConfig};
 use serde::Serialize;
-use tracing::{Instrument, info};
+use tracing::{Instrument, info, warn};
 
 use crate::athena::{AthenaSettings, AthenaSource, Identifier, Shutdown};
 
@@ -114,6 +114,8 @@ pub struct Outcome {
 struct Found {
     format: &'static str,
     files: Vec<(String, u64)>,
+    /// Marker files of the table's folder left out (`_SUCCESS`, `.DS_Store`).
+    ignored: Vec<String>,
 }
 
 pub async fn run(args: Args) -> Result<Outcome> {
@@ -153,12 +155,18 @@ pub async fn extract_with(
                 .into_iter()
                 .map(|table| {
                     let found = find(table, &names, src)?;
+                    if !found.ignored.is_empty() {
+                        warn!(table = table.name(), files = ?found.ignored, "marker files left out of the table (recorded in the manifest)");
+                    }
                     Ok(TablePlan {
                         table,
                         format: found.format,
                         files: found.files,
                         sort_by_key: false,
-                        params: serde_json::json!({"source": src.to_string()}),
+                        params: serde_json::json!({
+                            "source": src.to_string(),
+                            "ignored_source_files": found.ignored,
+                        }),
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -270,6 +278,10 @@ async fn load_and_publish(
             let offset = row_offset;
             // Parsing is CPU-bound: keep it off the async workers.
             let parsed = tokio::task::spawn_blocking(move || match format {
+                "csv" if file_name.to_ascii_lowercase().ends_with(".gz") => {
+                    let text = load::gunzip(table, &file_name, &data_clone)?;
+                    load::load_csv(table, &file_name, text, offset)
+                }
                 "csv" => load::load_csv(table, &file_name, data_clone, offset),
                 _ => load::load_parquet(table, &file_name, data_clone),
             })
@@ -353,44 +365,112 @@ async fn load_and_publish(
     Ok(outcome)
 }
 
-/// Finds a table's files: `<table>.csv`, `<table>.parquet`, or files inside `<table>/`.
+/// Finds a table's files: `<table>.csv`, `<table>.csv.gz`, `<table>.parquet`, or the files inside
+/// `<table>/`. Every file of the folder is read or refused by name, never skipped: CSV (`.csv`,
+/// gzip-compressed `.csv.gz` as BigQuery writes them) and Parquet (`.parquet`), extensions in any
+/// case. Only markers whose name starts with `_` or `.` (`_SUCCESS`, `.DS_Store`) are left out,
+/// and listed in the manifest. A nested folder is refused.
 fn find(table: Table, names: &[(String, u64)], src: &DataRoot) -> Result<Found> {
     let t = table.name();
     let mut csv = Vec::new();
     let mut parquet = Vec::new();
+    let mut ignored = Vec::new();
+    let bad = |message: String| CoreError::BadTable {
+        table: t.into(),
+        message,
+    };
     for (name, size) in names {
-        let in_folder = name
-            .strip_prefix(t)
-            .and_then(|r| r.strip_prefix('/'))
-            .is_some_and(|r| !r.contains('/'));
-        let direct = name == &format!("{t}.csv") || name == &format!("{t}.parquet");
-        if !(in_folder || direct) {
-            continue;
+        let lower = name.to_ascii_lowercase();
+        let in_folder = name.strip_prefix(t).and_then(|r| r.strip_prefix('/'));
+        let direct = [".csv", ".csv.gz", ".parquet"]
+            .iter()
+            .any(|ext| lower == format!("{t}{ext}"));
+        match in_folder {
+            Some(rest) if rest.contains('/') => {
+                return Err(bad(format!(
+                    "{name} under {src}: files in folders inside {t}/ are not read; move them \
+                     up into {t}/"
+                )));
+            }
+            Some(rest) if rest.starts_with('_') || rest.starts_with('.') => {
+                ignored.push(name.clone());
+                continue;
+            }
+            Some(_) => {}
+            None if direct => {}
+            None => continue,
         }
-        if name.ends_with(".csv") {
+        if lower.ends_with(".csv") || lower.ends_with(".csv.gz") {
             csv.push((name.clone(), *size));
-        } else if name.ends_with(".parquet") {
+        } else if lower.ends_with(".parquet") {
             parquet.push((name.clone(), *size));
+        } else {
+            return Err(bad(format!(
+                "{name} under {src} is neither CSV (.csv, .csv.gz) nor Parquet (.parquet): \
+                 remove it from {t}/ or convert it"
+            )));
         }
     }
     match (csv.is_empty(), parquet.is_empty()) {
         (false, true) => Ok(Found {
             format: "csv",
             files: csv,
+            ignored,
         }),
         (true, false) => Ok(Found {
             format: "parquet",
             files: parquet,
+            ignored,
         }),
-        (false, false) => Err(CoreError::BadTable {
-            table: t.into(),
-            message: format!("both CSV and Parquet files found under {src}; keep one format"),
-        }),
-        (true, true) => Err(CoreError::BadTable {
-            table: t.into(),
-            message: format!(
-                "not found: expected {t}.csv, {t}.parquet or files in {t}/ under {src}"
-            ),
-        }),
+        (false, false) => Err(bad(format!(
+            "both CSV and Parquet files found under {src}; keep one format"
+        ))),
+        (true, true) => Err(bad(format!(
+            "not found: expected {t}.csv, {t}.csv.gz, {t}.parquet or files in {t}/ under {src}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<(String, u64)> {
+        list.iter().map(|n| (n.to_string(), 10)).collect()
+    }
+
+    #[test]
+    fn every_file_of_a_table_folder_is_read_or_refused() {
+        let src = DataRoot::open("memory://find-test/src", &StoreConfig::default()).unwrap();
+        let found = find(
+            Table::Orders,
+            &names(&[
+                "orders/a.csv",
+                "orders/b.CSV.GZ",
+                "orders/_SUCCESS",
+                "orders/.DS_Store",
+                "order_items.csv",
+                "users.csv",
+            ]),
+            &src,
+        )
+        .unwrap();
+        assert_eq!(found.format, "csv");
+        let files: Vec<&str> = found.files.iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(files, ["orders/a.csv", "orders/b.CSV.GZ"]);
+        assert_eq!(found.ignored, ["orders/_SUCCESS", "orders/.DS_Store"]);
+        // `order_items.csv` is another table, not part of `orders`.
+        let direct = find(Table::Orders, &names(&["orders.csv.gz"]), &src).unwrap();
+        assert_eq!(direct.files.len(), 1);
+        for (bad, phrase) in [
+            ("orders/readme.md", "neither CSV"),
+            ("orders/x/a.csv", "folders inside orders/"),
+        ] {
+            let e = find(Table::Orders, &names(&["orders/a.csv", bad]), &src)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains(bad) && e.contains(phrase), "{e}");
+        }
     }
 }

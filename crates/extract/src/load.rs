@@ -77,6 +77,17 @@ fn field_names(schema: &Schema) -> String {
         .join(", ")
 }
 
+/// The text of a gzip-compressed CSV file (`.csv.gz`, as BigQuery exports write them; several
+/// concatenated members are read as one stream).
+pub fn gunzip(table: Table, file: &str, data: &Bytes) -> Result<Bytes, CoreError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(data.as_ref())
+        .read_to_end(&mut out)
+        .map_err(|e| bad(table, format!("{file}: not a readable gzip file: {e}")))?;
+    Ok(Bytes::from(out))
+}
+
 /// Parses a BigQuery CSV export: header row, empty field = NULL, BigQuery timestamps.
 /// `row_offset` is the number of data rows in earlier files of the same table (for row numbers).
 pub fn load_csv(
