@@ -902,3 +902,54 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Empty inputs are refused with a message a person understands, and nothing is published: a
+/// run date before the data starts (extract), and an export without a completed order
+/// (build-features).
+#[tokio::test]
+async fn empty_inputs_are_refused_with_a_reason() {
+    let files =
+        read_all(&generated_source(300, 11, RUN_DATE, Profile::Signal, OutputFormat::Csv).await)
+            .await;
+
+    let lake = memory_root("bad-input-early");
+    let early = date("2015-01-01");
+    let e = repurchase_extract::extract(&lake, early, &Source::Files(write_memory(&files).await))
+        .await
+        .unwrap_err();
+    assert_eq!(e.class(), ErrorClass::BadInput);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("users") && msg.contains("before the data starts"),
+        "{msg}"
+    );
+    assert!(published_manifests(&lake).await.is_empty());
+
+    let mut no_complete = files.clone();
+    edit_lines(&mut no_complete, "orders", |lines| {
+        let idx = column_index(lines, "status");
+        for l in lines.iter_mut().skip(1).filter(|l| !l.is_empty()) {
+            let mut fields = split_fields(l);
+            if fields[idx] == "Complete" {
+                fields[idx] = "Cancelled".into();
+            }
+            *l = fields.join(",");
+        }
+    });
+    let lake = memory_root("bad-input-no-complete");
+    let d = date(RUN_DATE);
+    repurchase_extract::extract(&lake, d, &Source::Files(write_memory(&no_complete).await))
+        .await
+        .unwrap();
+    let e = repurchase_features::build(&lake, d, repurchase_features::AnchorMode::FirstOrder, 60)
+        .await
+        .unwrap_err();
+    assert_eq!(e.class(), ErrorClass::BadInput);
+    assert!(e.to_string().contains("no order was Complete"), "{e}");
+    assert!(
+        !lake
+            .exists(&Dataset::FeaturesTrain.manifest_path(d))
+            .await
+            .unwrap()
+    );
+}

@@ -6,7 +6,8 @@
 //!   larger value is an error naming column and row (a CSV field spelling NaN or inf is already
 //!   refused when parsed; Parquet carries such floats as they are).
 //! - Rows created at or after the end of the run date are dropped (counted): a backfill for an
-//!   earlier date must not see later rows.
+//!   earlier date must not see later rows. A run date that leaves no user or no order is an
+//!   error (the run date is before the data starts), not seven empty tables.
 //! - Later facts about earlier rows are rolled back (counted): a shipment, delivery, return or sale
 //!   timestamped after the run date is nulled, and an order's or item's status is set back to what
 //!   it was at the end of the run date (Returned → Complete → Shipped → Processing).
@@ -97,10 +98,20 @@ pub fn validate(
         counters.extend(lags.0.counters("delivery_lag"));
         counters.extend(lags.1.counters("return_lag"));
     }
-    counters.insert(
-        "rows_written".into(),
-        out.iter().map(|b| b.num_rows() as u64).sum(),
-    );
+    let written: u64 = out.iter().map(|b| b.num_rows() as u64).sum();
+    // Without customers or orders there is nothing to build features from; publishing seven
+    // empty tables would only move the failure to the next stage.
+    if written == 0 && matches!(table, Table::Users | Table::Orders) {
+        return Err(bad(
+            table,
+            format!(
+                "no row was created before {} (all {dropped} rows are later): the run date is \
+                 before the data starts",
+                repurchase_core::run_date::format_micros(run_end_us)
+            ),
+        ));
+    }
+    counters.insert("rows_written".into(), written);
     Ok((out, counters))
 }
 

@@ -585,7 +585,11 @@ async fn settle_evidence(
 /// counts them).
 pub fn split(batches: &[RecordBatch], labelled_before_us: i64) -> Result<(Part, Part, u64)> {
     let Some(first) = batches.first() else {
-        return Err(CoreError::Invalid("feature query returned no batch".into()));
+        return Err(CoreError::Invalid(
+            "no anchors: no order was Complete by the end of the run date in raw/orders, so no \
+             60-day window can be anchored (is the run date before the first completed order?)"
+                .into(),
+        ));
     };
     let schema = first.schema();
     let wc = schema
