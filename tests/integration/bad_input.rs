@@ -953,3 +953,38 @@ async fn empty_inputs_are_refused_with_a_reason() {
             .unwrap()
     );
 }
+
+/// A write that fails part-way (here the file size limit, as a full disk would) ends with a
+/// clear error and exit 2, never a panic, and publishes none of the run's seven tables: the
+/// manifests come last, all together.
+#[tokio::test]
+async fn a_failed_write_publishes_no_table_of_the_run() {
+    let files =
+        read_all(&generated_source(2_000, 11, RUN_DATE, Profile::Signal, OutputFormat::Csv).await)
+            .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (src, lake) = (dir.path().join("src"), dir.path().join("lake"));
+    write_dir(&src, &files);
+    // `ulimit -f` (KiB) makes writes past 64 KiB fail with EFBIG; SIGXFSZ is ignored so the
+    // write returns the error instead of killing the process (an ignored signal stays ignored
+    // across exec). The small tables fit, events and order items do not.
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 64; exec '{}' --run-date {RUN_DATE} --source '{}' --data-root '{}'",
+        binary("extract").display(),
+        src.display(),
+        lake.display()
+    );
+    let out = Command::new("bash")
+        .args(["-c", &script])
+        .env("REPURCHASE_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("put on"), "{stderr}");
+    let root = DataRoot::open(&lake.to_string_lossy(), &Default::default()).unwrap();
+    assert_eq!(published_manifests(&root).await, Vec::<String>::new());
+    // Some tables' data had been written before the failure: only the manifests were held back.
+    assert!(lake.join("raw").is_dir());
+}

@@ -112,13 +112,17 @@ impl PartitionWriter {
             self.root.path(&rel),
             MULTIPART_PART_BYTES,
         );
-        let res = async {
-            w.write_all(&bytes).await?;
-            w.shutdown().await
-        }
-        .await;
+        // A failed write is aborted (a multipart upload in progress is cancelled); a failed
+        // shutdown is not: the writer is then already finishing, and object_store's `abort`
+        // panics on it ("Already shut down").
+        let res = match w.write_all(&bytes).await {
+            Ok(()) => w.shutdown().await,
+            Err(e) => {
+                let _ = w.abort().await;
+                Err(e)
+            }
+        };
         if let Err(e) = res {
-            let _ = w.abort().await;
             let source = match e.into_inner() {
                 Some(inner) => match inner.downcast::<object_store::Error>() {
                     Ok(store_err) => *store_err,

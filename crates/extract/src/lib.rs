@@ -323,41 +323,62 @@ async fn load_and_publish(
         athena_queries,
     };
     let mut total = 0;
+    // All seven or none of this run's: every table is unpublished first, the data files are
+    // written next, and the manifests (which publish) come last, all together; a failure before
+    // the manifests leaves the date unpublished, one among them unpublishes those already
+    // written. Readers thus never see tables of two runs side by side.
+    let mut writers = Vec::with_capacity(loaded.len());
+    for (table, ..) in &loaded {
+        writers.push(PartitionWriter::begin(root, Dataset::Raw(*table), run_date).await?);
+    }
     // Parquet encoding is CPU-bound and the tables are independent: encode them on every core.
     let writes: Vec<_> = loaded
         .into_iter()
-        .map(|(table, batches, counters, mut params)| {
-            let root = root.clone();
+        .zip(writers)
+        .map(|((table, batches, counters, mut params), mut w)| {
             tokio::spawn(
                 async move {
                     let schema = table.schema();
-                    let mut w =
-                        PartitionWriter::begin(&root, Dataset::Raw(table), run_date).await?;
                     let rows = w
                         .write_parquet("part-00000.parquet", schema.clone(), &batches)
                         .await?;
                     params["run_end"] = serde_json::json!(run_date.end_exclusive().to_rfc3339());
-                    w.commit(STAGE, params, Some(&schema), Vec::new(), counters.clone())
-                        .await?;
-                    info!(
-                        table = table.name(),
-                        rows,
-                        dropped = counters
-                            .get("rows_dropped_created_after_run_date")
-                            .copied()
-                            .unwrap_or(0),
-                        "raw table written"
-                    );
-                    Ok::<_, CoreError>((table, rows))
+                    Ok::<_, CoreError>((table, rows, w, params, counters, schema))
                 }
                 .instrument(tracing::Span::current()),
             )
         })
         .collect();
+    let mut written = Vec::with_capacity(writes.len());
     for write in writes {
-        let (table, rows) = write
+        written.push(
+            write
+                .await
+                .map_err(|e| CoreError::Invalid(format!("raw table writer failed: {e}")))??,
+        );
+    }
+    let mut published: Vec<Table> = Vec::new();
+    for (table, rows, w, params, counters, schema) in written {
+        if let Err(e) = w
+            .commit(STAGE, params, Some(&schema), Vec::new(), counters.clone())
             .await
-            .map_err(|e| CoreError::Invalid(format!("raw table writer failed: {e}")))??;
+        {
+            for t in &published {
+                // Best effort: the error that stopped the run is the one reported.
+                let _ = root.delete(&Dataset::Raw(*t).manifest_path(run_date)).await;
+            }
+            return Err(e);
+        }
+        published.push(table);
+        info!(
+            table = table.name(),
+            rows,
+            dropped = counters
+                .get("rows_dropped_created_after_run_date")
+                .copied()
+                .unwrap_or(0),
+            "raw table written"
+        );
         outcome.tables.insert(table.name().to_string(), rows);
         total += rows;
     }
