@@ -188,6 +188,52 @@ async fn readers_refuse_partitions_without_manifest() {
     assert!(matches!(err, CoreError::NotPublished { .. }), "{err}");
 }
 
+/// Checksums recorded are checksums checked: a Parquet file of a published partition replaced
+/// by another with the same schema (another day's extract of the same table) is refused when read.
+#[tokio::test]
+async fn a_file_swapped_after_publication_is_refused() {
+    let (d1, d2) = (date("2025-06-29"), date("2025-06-30"));
+    let source = generated_source(
+        2_000,
+        4,
+        "2025-06-30",
+        Profile::Signal,
+        OutputFormat::Parquet,
+    )
+    .await;
+    let lake = memory_root("swapped");
+    for d in [d1, d2] {
+        repurchase_extract::extract(&lake, d, &repurchase_extract::Source::Files(source.clone()))
+            .await
+            .unwrap();
+    }
+    let orders = |d| {
+        format!(
+            "{}/part-00000.parquet",
+            Dataset::Raw(repurchase_core::schema::Table::Orders).partition(d)
+        )
+    };
+    let older = lake.get(&orders(d1)).await.unwrap();
+    assert_ne!(older, lake.get(&orders(d2)).await.unwrap(), "precondition");
+    lake.put(&orders(d2), older).await.unwrap();
+    let err = repurchase_features::build(&lake, d2, AnchorMode::FirstOrder, 60)
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::BadInput);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("raw/orders/run_date=2025-06-30/part-00000.parquet")
+            && msg.contains("changed since it was published"),
+        "{msg}"
+    );
+    assert!(
+        !lake
+            .exists(&Dataset::FeaturesTrain.manifest_path(d2))
+            .await
+            .unwrap()
+    );
+}
+
 #[tokio::test]
 async fn local_disk_and_memory_give_identical_scores() {
     let d = date("2025-06-30");

@@ -173,6 +173,15 @@ pub async fn register_partition_with(
     let (manifest, input) = Manifest::read(root, dataset, run_date).await?;
     root.register(ctx);
     let partition = dataset.partition(run_date);
+    // What is read is what was published: each file's size and SHA-256 against the manifest.
+    for f in manifest
+        .files
+        .iter()
+        .filter(|f| f.name.ends_with(".parquet"))
+    {
+        root.verify(&format!("{partition}/{}", f.name), f.bytes, &f.sha256)
+            .await?;
+    }
     let urls: Vec<ListingTableUrl> = manifest
         .files
         .iter()
