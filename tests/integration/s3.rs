@@ -782,3 +782,50 @@ async fn extract_binary_on_s3_exits_0_2_75() {
         assert!(!text.contains(SECRET), "the secret key reached the logs");
     }
 }
+
+/// Key prefixes are taken as typed: a data root `s3://bucket/<prefix>` whose prefix holds
+/// characters that URL parsing or encoding would change (`é`, `#`, `%`, `~`, `[`, `?`, `*`,
+/// spaces) gets its objects under exactly that prefix, and the next stage finds them.
+#[tokio::test]
+async fn awkward_key_prefixes_are_taken_as_typed() {
+    let d: repurchase_core::RunDate = "2025-06-30".parse().unwrap();
+    let source = crate::support::generated_source(
+        1_000,
+        4,
+        "2025-06-30",
+        repurchase_datagen::Profile::Signal,
+        repurchase_datagen::OutputFormat::Parquet,
+    )
+    .await;
+    for prefix in ["lake é", "a#1", "p%41", "t~x", "b[1]", "q?x", "s*t"] {
+        let (bucket, root) = s3_root("awkward", prefix);
+        repurchase_extract::extract(&root, d, &repurchase_extract::Source::Files(source.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("{prefix}: {e}"));
+        repurchase_features::build(&root, d, repurchase_features::AnchorMode::FirstOrder, 60)
+            .await
+            .unwrap_or_else(|e| panic!("{prefix}: {e}"));
+        let whole = DataRoot::open(&format!("s3://{bucket}"), &moto_config()).unwrap();
+        let keys: Vec<String> = whole
+            .list("")
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.location.as_ref().to_string())
+            .collect();
+        assert!(!keys.is_empty(), "{prefix}");
+        for key in &keys {
+            assert!(
+                key.starts_with(&format!("{prefix}/")),
+                "{prefix}: key {key}"
+            );
+        }
+        assert!(
+            keys.contains(&format!(
+                "{prefix}/{}",
+                repurchase_core::layout::Dataset::FeaturesTrain.manifest_path(d)
+            )),
+            "{prefix}: {keys:?}"
+        );
+    }
+}

@@ -84,6 +84,14 @@ impl DataRoot {
             return Self::local(std::path::Path::new(spec), spec);
         }
         let url = Url::parse(spec).map_err(|e| invalid(e.to_string()))?;
+        // The key prefix of an s3:// or memory:// root, as typed: the URL parser would cut it at
+        // a `#` or `?` and percent-encode the rest, and the object path would encode it again.
+        let typed_prefix = || -> Result<String> {
+            let rest = spec.split_once("://").map_or("", |(_, r)| r);
+            let prefix = trim_slashes(rest.split_once('/').map_or("", |(_, p)| p));
+            ObjPath::parse(&prefix).map_err(|e| invalid(format!("bad key prefix: {e}")))?;
+            Ok(prefix)
+        };
         match url.scheme() {
             "file" => {
                 let path = url
@@ -111,7 +119,7 @@ impl DataRoot {
                     store_url: Url::parse(&format!("s3://{bucket}"))
                         .map_err(|e| invalid(e.to_string()))?,
                     store: Arc::new(store),
-                    prefix: trim_slashes(url.path()),
+                    prefix: typed_prefix()?,
                     display: spec.trim_end_matches('/').to_string(),
                     local: None,
                     s3: Some(S3Target {
@@ -132,7 +140,7 @@ impl DataRoot {
                     store_url: Url::parse(&format!("memory://{name}"))
                         .map_err(|e| invalid(e.to_string()))?,
                     store,
-                    prefix: trim_slashes(url.path()),
+                    prefix: typed_prefix()?,
                     display: spec.trim_end_matches('/').to_string(),
                     local: None,
                     s3: None,
@@ -199,13 +207,16 @@ impl DataRoot {
     }
 
     /// Object path of `rel` (a `/`-separated path relative to the root).
+    /// The prefix is kept as typed (checked when the root was opened) and the product's own
+    /// names need no encoding, so the path is parsed, not percent-encoded.
     pub fn path(&self, rel: &str) -> ObjPath {
         let rel = trim_slashes(rel);
-        match (self.prefix.is_empty(), rel.is_empty()) {
-            (true, _) => ObjPath::from(rel),
-            (false, true) => ObjPath::from(self.prefix.as_str()),
-            (false, false) => ObjPath::from(format!("{}/{}", self.prefix, rel)),
-        }
+        let joined = match (self.prefix.is_empty(), rel.is_empty()) {
+            (true, _) => rel,
+            (false, true) => self.prefix.clone(),
+            (false, false) => format!("{}/{}", self.prefix, rel),
+        };
+        ObjPath::parse(&joined).unwrap_or_else(|_| ObjPath::from(joined))
     }
 
     /// Full URL of `rel` for people and messages: `file:///…` (percent-encoded as URLs are) for
@@ -226,10 +237,16 @@ impl DataRoot {
 
     /// URL of `rel` in the form DataFusion's listing tables accept for this root's registered
     /// store (see [`DataRoot::register`]); the same as [`DataRoot::url`] except for local roots.
+    /// Each key segment is percent-encoded into the URL (a `#` or `?` in a typed prefix would
+    /// otherwise start a fragment or a query), and DataFusion decodes it back into the key.
     pub fn table_url(&self, rel: &str) -> String {
         let path = self.path(rel);
-        let base = self.store_url.as_str().trim_end_matches('/');
-        format!("{base}/{}", path.as_ref())
+        let mut url = self.store_url.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.clear();
+            segments.extend(path.parts().map(|p| p.as_ref().to_string()));
+        }
+        url.to_string()
     }
 
     /// Makes this root's store known to a DataFusion session.
