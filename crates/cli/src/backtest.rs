@@ -72,7 +72,7 @@ fn column<'a, T: 'static>(b: &'a arrow::array::RecordBatch, name: &str) -> Resul
 }
 
 /// Confusion of a boolean flag against the outcomes (the threshold field is unused: 0.5).
-fn flag_confusion(flagged: &[bool], labels: &[bool]) -> Confusion {
+pub(crate) fn flag_confusion(flagged: &[bool], labels: &[bool]) -> Confusion {
     let as_prob: Vec<f64> = flagged.iter().map(|&f| f64::from(u8::from(f))).collect();
     repurchase_model::metrics::confusion_at(&as_prob, labels, 0.5)
 }

@@ -453,11 +453,6 @@ impl Judged {
     }
 
     fn figures(&self, seed: u64) -> Figures {
-        let as_prob: Vec<f64> = self
-            .flagged
-            .iter()
-            .map(|&f| f64::from(u8::from(f)))
-            .collect();
         let ratio = metrics::bootstrap_calibration_ratio(
             &self.p,
             &self.y,
@@ -485,7 +480,7 @@ impl Judged {
             },
             summary: metrics::summary(&self.p, &self.y),
             auc_ci: metrics::bootstrap_auc_ci(&self.p, &self.y, &self.users, AUC_RESAMPLES, seed),
-            flag: metrics::confusion_at(&as_prob, &self.y, 0.5),
+            flag: crate::backtest::flag_confusion(&self.flagged, &self.y),
         }
     }
 }

@@ -1619,8 +1619,8 @@ mod tests {
         }
     }
 
-    /// The text of one `<svg id=…>` element.
-    fn svg_of<'h>(html: &'h str, id: &str) -> &'h str {
+    /// The text of one `<svg id=…>` element (the timeline page's tests use it too).
+    pub(super) fn svg_of<'h>(html: &'h str, id: &str) -> &'h str {
         let start = html
             .find(&format!("<svg id=\"{id}\""))
             .unwrap_or_else(|| panic!("svg {id} missing"));

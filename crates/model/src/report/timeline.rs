@@ -593,6 +593,7 @@ fn table(out: &mut String, t: &Table) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::tests::svg_of;
 
     /// `n` Monday labels from 2025-01-06, one week apart.
     fn weeks(n: usize) -> Vec<String> {
@@ -691,15 +692,6 @@ mod tests {
             }],
             notes: vec!["Synthetic numbers.".to_string()],
         }
-    }
-
-    /// The text of one `<svg id=…>` element.
-    fn svg_of<'h>(html: &'h str, id: &str) -> &'h str {
-        let start = html
-            .find(&format!("<svg id=\"{id}\""))
-            .unwrap_or_else(|| panic!("svg {id} missing"));
-        let end = html[start..].find("</svg>").expect("closed svg");
-        &html[start..start + end]
     }
 
     #[test]
