@@ -7,15 +7,26 @@ the Airflow worker instead (``dag.test()`` runs the whole chain against local di
 Cadence
 -------
 The DAG runs once a day (``CronDataIntervalTimetable("0 0 * * *")``: the run for day D starts
-after D has ended, and ``{{ ds }}`` = D is the ``--run-date``). ``extract``, ``build-features`` and
+after D has ended, and its logical date D is the ``--run-date``). A run triggered without a
+logical date (``airflow dags trigger``, the UI, the REST API: Airflow 3's default) processes the
+last complete UTC day before it was queued; param ``run_date`` names a day explicitly
+(``run_date()``). ``extract``, ``build-features`` and
 ``score`` run every day; ``train`` and ``calibrate`` run only on Mondays (``is_training_day``, a
 short-circuit on the logical date's weekday; param ``train="always"`` forces them, e.g. for the
 first run or a backfill that does not start on a Monday). On other days they are skipped and
-scoring (trigger rule ``none_failed``) uses the champion in force on the run date: the model named
+scoring uses the champion in force on the run date: the model named
 by the latest calibration at or before it (calibrate promotes a new model only if it clears an AUC
 floor and is not shown worse than any of the last champions by a paired bootstrap interval). ``max_active_runs=1`` keeps runs in
 date order, so a day's score never runs before the Monday model it should use, and each
 calibration competes with the champion its predecessor left.
+
+If ``train`` or ``calibrate`` fails, scoring still runs (``champion_in_force``, trigger rule
+``all_done``) with the champion in force, last week's, and ``training_succeeded`` then fails the
+run so that the failure is looked at; a failed ``extract`` or ``build-features`` stops scoring.
+
+Each worker holds a lock for its stage and run date while it runs (``--lock-owner``, one per task
+instance: a retry takes over the lock of a killed attempt at once, while another run of the same
+date, e.g. a backfill beside the schedule, exits 75 and is retried).
 
 Scoring fans out: ``score_shard`` is mapped over ``score_shards`` hash shards of the customers
 (``score --shard I/N``, one ECS task each, dynamic task mapping), and ``score`` merges them
@@ -25,6 +36,7 @@ and flags.
 Configuration (read at run time only, never at parse time)
 ----------------------------------------------------------
 Params (``airflow dags trigger --conf`` / ``dag.test(run_conf=...)``):
+  ``run_date``   YYYY-MM-DD; "" (default) = the logical date, or the day before a run without one
   ``runner``     "ecs" or "local"; "" (default) = env ``REPURCHASE_DAG_RUNNER``, else "ecs"
   ``data_root``  "" (default) = Variable ``repurchase_data_root`` (e.g. ``s3://lake/prod``)
   ``source``     extract's ``--source``: "athena" (default) or a folder of TheLook files
@@ -202,8 +214,38 @@ class WorkerOperator(EcsRunTaskOperator):
         super().on_kill()
 
 
+# The owner recorded in the worker's stage lock (`_locks/<stage>/run_date=D.json`): one per task
+# instance, so a retry after a killed attempt (OOM, lost host) takes its lock over at once, while
+# another run of the same date (a backfill beside the schedule) is refused with exit 75 and retried.
+LOCK_OWNER = "airflow:{{ dag.dag_id }}/{{ run_id }}/{{ ti.task_id }}/{{ ti.map_index }}"
+
+
+def run_date(dag_run, params) -> str:
+    """The day a run processes (``--run-date``), as YYYY-MM-DD.
+
+    1. ``params.run_date``, when given;
+    2. else the run's logical date (``ds``): for scheduled runs and backfills, the day just ended;
+    3. else, for a run created without a logical date (Airflow 3's default for ``airflow dags
+       trigger``, the UI's trigger button and the REST API), the last complete UTC day before the
+       run was queued (``run_after`` minus one day).
+    """
+    given = ((params or {}).get("run_date") or "").strip()
+    if given:
+        try:
+            return pendulum.from_format(given, "YYYY-MM-DD").to_date_string()
+        except ValueError as err:
+            raise AirflowFailException(f"param run_date {given!r} is not a date YYYY-MM-DD") from err
+    if dag_run.logical_date is not None:
+        return pendulum.instance(dag_run.logical_date).in_timezone("UTC").to_date_string()
+    after = pendulum.instance(dag_run.run_after).in_timezone("UTC")
+    return after.subtract(days=1).to_date_string()
+
+
+RUN_DATE = "{{ repurchase_run_date(dag_run, params) }}"
+
+
 def _args(*extra: str) -> list[str]:
-    return ["--run-date", "{{ ds }}", "--data-root", DATA_ROOT, *extra]
+    return ["--run-date", RUN_DATE, "--data-root", DATA_ROOT, "--lock-owner", LOCK_OWNER, *extra]
 
 
 def worker(name: str, *extra: str, task_id: str | None = None) -> WorkerOperator:
@@ -226,7 +268,11 @@ with DAG(
         "max_retry_delay": timedelta(minutes=30),
         "execution_timeout": timedelta(hours=3),
     },
+    user_defined_macros={"repurchase_run_date": run_date},
     params={
+        "run_date": Param("", type="string", pattern=r"^(|\d{4}-\d{2}-\d{2})$",
+                          description="YYYY-MM-DD; '' = the run's logical date, or for a run "
+                                      "without one the last complete day before it was queued"),
         "runner": Param("", type="string", enum=["", "ecs", "local"],
                         description="'' = env REPURCHASE_DAG_RUNNER, else ecs"),
         "data_root": Param("", type="string",
@@ -246,8 +292,8 @@ with DAG(
         """True on Mondays (or with train=always); otherwise train and calibrate are skipped."""
         if context["params"].get("train") == "always":
             return True
-        when = context.get("logical_date") or context["dag_run"].run_after
-        return when.weekday() == TRAIN_WEEKDAY
+        day = pendulum.parse(run_date(context["dag_run"], context["params"]))
+        return day.weekday() == TRAIN_WEEKDAY
 
     @task
     def shards(**context) -> list[str]:
@@ -259,10 +305,23 @@ with DAG(
     build_features = worker("build-features")
     train = worker("train")
     calibrate = worker("calibrate")
+
+    @task(trigger_rule="all_done")
+    def champion_in_force() -> None:
+        """Lets scoring go on whatever became of training: skipped (not a training day), done, or
+        failed, when the champion in force on the run date (last week's) serves instead."""
+
+    @task(trigger_rule="none_failed")
+    def training_succeeded() -> None:
+        """Runs after scoring. If train or calibrate failed it ends ``upstream_failed``, which
+        fails the run, so that a day scored by last week's champion is looked at."""
+
     score_shard = WorkerOperator.partial(
-        task_id="score_shard", worker="score", args=_args(), trigger_rule="none_failed",
+        task_id="score_shard", worker="score", args=_args(),
     ).expand(shard=shards())
     score = worker("score", "--merge-shards", "{{ params.score_shards }}")
+    gate = champion_in_force()
 
-    chain(extract, build_features, is_training_day(), train, calibrate, score_shard, score)
+    chain(extract, build_features, is_training_day(), train, calibrate, gate, score_shard, score)
     build_features >> score_shard
+    [train, calibrate, score] >> training_succeeded()

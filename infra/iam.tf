@@ -2,32 +2,13 @@
 # worker, scoped to the worker's own prefixes under the data root (README "The workers").
 
 locals {
-  # Object key patterns relative to the data root. `read` = GetObject/HEAD and listing;
-  # `write` = PutObject (incl. multipart), DeleteObject (reruns unpublish and rewrite a partition).
-  # A worker may read what it writes (it checks and replaces its own manifests).
-  worker_s3_access = {
-    extract = {
-      read  = ["raw/*", "staging/*"]
-      write = ["raw/*", "staging/*"]
-    }
-    build-features = {
-      # staging/athena/*: --engine athena's UNLOAD output and Athena's query results.
-      read  = ["raw/*", "features/*", "staging/athena/*"]
-      write = ["features/*", "staging/athena/*"]
-    }
-    train = {
-      read  = ["features/train/*", "models/*"]
-      write = ["models/*"]
-    }
-    calibrate = {
-      read  = ["models/*", "features/train/*"]
-      write = ["models/*/calibration/*"]
-    }
-    score = {
-      read  = ["features/score/*", "models/*", "scores/*"]
-      write = ["scores/*"]
-    }
-  }
+  # Each worker's S3 access to the lake, declared once in worker_access.json (object-key patterns
+  # relative to the data root, and the actions each kind of access grants): rendered here into the
+  # task roles' policies, and by tests/integration/permissions.rs into IAM users on the moto server
+  # that run the whole pipeline, sharded scoring included.
+  worker_access    = jsondecode(file("${path.module}/worker_access.json"))
+  worker_s3_access = local.worker_access.workers
+  s3_actions       = local.worker_access.actions
 
   lake_object_arn = "${aws_s3_bucket.lake.arn}/${local.data_prefix}"
 
@@ -115,7 +96,7 @@ data "aws_iam_policy_document" "worker" {
 
   statement {
     sid       = "ListOwnPrefixes"
-    actions   = ["s3:ListBucket"]
+    actions   = local.s3_actions.list
     resources = [aws_s3_bucket.lake.arn]
     condition {
       test     = "StringLike"
@@ -131,18 +112,13 @@ data "aws_iam_policy_document" "worker" {
 
   statement {
     sid       = "ReadOwnInputs"
-    actions   = ["s3:GetObject"]
+    actions   = local.s3_actions.read
     resources = [for p in local.worker_s3_access[each.key].read : "${local.lake_object_arn}/${p}"]
   }
 
   statement {
-    sid = "WriteOwnOutputs"
-    actions = [
-      "s3:PutObject",
-      "s3:DeleteObject",
-      "s3:AbortMultipartUpload",
-      "s3:ListMultipartUploadParts",
-    ]
+    sid       = "WriteOwnOutputs"
+    actions   = local.s3_actions.write
     resources = [for p in local.worker_s3_access[each.key].write : "${local.lake_object_arn}/${p}"]
   }
 

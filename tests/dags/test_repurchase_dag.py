@@ -17,8 +17,8 @@ from conftest import DAGS
 
 MONDAY = pendulum.datetime(2025, 6, 30, tz="UTC")
 TUESDAY = pendulum.datetime(2025, 7, 1, tz="UTC")
-ORDER = ["extract", "build_features", "is_training_day", "train", "calibrate", "shards",
-         "score_shard", "score"]
+ORDER = ["extract", "build_features", "is_training_day", "train", "calibrate",
+         "champion_in_force", "shards", "score_shard", "score", "training_succeeded"]
 
 
 @pytest.fixture
@@ -64,14 +64,18 @@ def test_task_order(dag):
         "extract": ["build_features"],
         "build_features": ["is_training_day", "score_shard"],
         "is_training_day": ["train"],
-        "train": ["calibrate"],
-        "calibrate": ["score_shard"],
+        "train": ["calibrate", "training_succeeded"],
+        "calibrate": ["champion_in_force", "training_succeeded"],
+        "champion_in_force": ["score_shard"],
         "shards": ["score_shard"],
         "score_shard": ["score"],
-        "score": [],
+        "score": ["training_succeeded"],
+        "training_succeeded": [],
     }
-    # Scoring runs on the days train and calibrate are skipped.
-    assert dag.get_task("score_shard").trigger_rule == "none_failed"
+    # Scoring runs on the days train and calibrate are skipped, and when they fail.
+    assert dag.get_task("champion_in_force").trigger_rule == "all_done"
+    assert dag.get_task("score_shard").trigger_rule == "all_success"
+    assert dag.get_task("training_succeeded").trigger_rule == "none_failed"
     for worker in ("extract", "build_features", "train", "calibrate", "score"):
         task = dag.get_task(worker)
         assert isinstance(task, EcsRunTaskOperator)
@@ -101,6 +105,14 @@ def test_exit_codes_decide_retries(dag):
     assert op.ecs_exit_code() == 2
 
 
+def _without_owner(command, task_id):
+    """The command without its ``--lock-owner``, which must name the run and the task instance."""
+    i = command.index("--lock-owner")
+    owner = command[i + 1]
+    assert owner.startswith("airflow:repurchase/") and f"/{task_id}/" in owner, owner
+    return command[:i] + command[i + 2:]
+
+
 def _states(dag_run):
     return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
 
@@ -112,14 +124,17 @@ def test_ecs_runner_renders_overrides(dag, airflow_db, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_REPURCHASE_SECURITY_GROUPS", "sg-1")
     calls = {}
     shard_commands = []
+    owners = set()
 
     def record(self, context):
+        command = _without_owner(self.overrides["containerOverrides"][0]["command"], self.task_id)
         if self.task_id == "score_shard":
-            shard_commands.append(self.overrides["containerOverrides"][0]["command"])
+            shard_commands.append(command)
+            owners.add(self.overrides["containerOverrides"][0]["command"][5])
         calls[self.task_id] = {
             "task_definition": self.task_definition,
             "cluster": self.cluster,
-            "command": self.overrides["containerOverrides"][0]["command"],
+            "command": command,
             "container": self.overrides["containerOverrides"][0]["name"],
             "network": self.network_configuration,
             "awslogs": (self.awslogs_group, self.awslogs_stream_prefix, self.container_name),
@@ -138,6 +153,8 @@ def test_ecs_runner_renders_overrides(dag, airflow_db, monkeypatch):
     assert sorted(shard_commands) == [
         ["--run-date", "2025-07-01", "--data-root", "s3://lake/prod", "--shard", f"{i}/3"]
         for i in range(3)]
+    # Each mapped shard locks as a task instance of its own.
+    assert len(owners) == 3 and all(o.rsplit("/", 1)[1] in "012" for o in owners), owners
     assert calls["score_shard"]["task_definition"] == "repurchase-score"
     assert calls["score"]["command"] == [
         "--run-date", "2025-07-01", "--data-root", "s3://lake/prod", "--merge-shards", "3"]
@@ -198,3 +215,70 @@ def test_local_runner_fails_without_retry_on_bad_input(dag, airflow_db, bin_dir,
     states = _states(run)
     assert states["extract"] == TaskInstanceState.FAILED
     assert not (tmp_path / "lake" / "scores").exists()
+
+
+def _recorder(calls, fail=()):
+    """Stands in for the ECS call: records each task's command; raises for tasks in ``fail``."""
+
+    def record(self, context):
+        calls.setdefault(self.task_id, []).append(
+            _without_owner(self.overrides["containerOverrides"][0]["command"], self.task_id))
+        if self.task_id in fail:
+            raise AirflowFailException(f"{self.task_id} exited 2 (recorded)")
+
+    return record
+
+
+def _ecs_variables(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_REPURCHASE_DATA_ROOT", "s3://lake/prod")
+    monkeypatch.setenv("AIRFLOW_VAR_REPURCHASE_SUBNETS", "subnet-a")
+
+
+def test_a_run_without_logical_date_processes_the_day_before_it_was_queued(dag, airflow_db,
+                                                                          monkeypatch):
+    """Airflow 3 creates manual runs without a logical date (``{{ ds }}`` would not render): they
+    process the last complete day before they were queued, or the day param run_date names."""
+    _ecs_variables(monkeypatch)
+    calls = {}
+    monkeypatch.setattr(EcsRunTaskOperator, "execute", _recorder(calls))
+    run = dag.test(logical_date=None, run_after=pendulum.datetime(2025, 7, 2, 6, 30, tz="UTC"),
+                   run_conf={"runner": "ecs"})
+    assert run.logical_date is None
+    assert run.state == DagRunState.SUCCESS
+    assert calls["extract"] == [["--run-date", "2025-07-01", "--data-root", "s3://lake/prod",
+                                 "--source", "athena"]]
+    assert "train" not in calls  # 2025-07-01 is a Tuesday
+
+    calls.clear()
+    run = dag.test(logical_date=None, run_after=pendulum.datetime(2025, 7, 2, 6, 31, tz="UTC"),
+                   run_conf={"runner": "ecs", "run_date": "2025-06-30"})
+    assert run.state == DagRunState.SUCCESS
+    assert calls["train"] == [["--run-date", "2025-06-30", "--data-root", "s3://lake/prod"]]
+    assert calls["score"][0][:2] == ["--run-date", "2025-06-30"]
+
+
+def test_scoring_goes_on_with_the_champion_when_training_fails(dag, airflow_db, monkeypatch):
+    """A failed Monday train: calibrate cannot run, scoring still does (with last week's champion),
+    and the run ends failed so that someone looks."""
+    _ecs_variables(monkeypatch)
+    calls = {}
+    monkeypatch.setattr(EcsRunTaskOperator, "execute", _recorder(calls, fail={"train"}))
+    run = dag.test(logical_date=MONDAY, run_conf={"runner": "ecs"})
+    states = _states(run)
+    assert states["train"] == TaskInstanceState.FAILED
+    assert states["calibrate"] == TaskInstanceState.UPSTREAM_FAILED
+    assert states["champion_in_force"] == TaskInstanceState.SUCCESS
+    assert states["score_shard"] == TaskInstanceState.SUCCESS
+    assert states["score"] == TaskInstanceState.SUCCESS
+    assert states["training_succeeded"] == TaskInstanceState.UPSTREAM_FAILED
+    assert run.state == DagRunState.FAILED
+    assert "--merge-shards" in calls["score"][0]
+
+    # A failed build-features stops scoring: there is nothing to score.
+    calls.clear()
+    monkeypatch.setattr(EcsRunTaskOperator, "execute", _recorder(calls, fail={"build_features"}))
+    run = dag.test(logical_date=TUESDAY, run_conf={"runner": "ecs"})
+    states = _states(run)
+    assert states["score_shard"] == TaskInstanceState.UPSTREAM_FAILED
+    assert run.state == DagRunState.FAILED
+    assert "score" not in calls

@@ -197,6 +197,49 @@ fn rewrite_parquet(
 /// `value`: NaN and ±inf reach `extract` only this way, as a CSV field spelling them is refused
 /// when parsed.
 fn set_parquet_float(files: &mut Files, table: &str, row: usize, column: &str, value: f64) {
+    replace_parquet_column(files, table, column, |old| {
+        let old = old.as_any().downcast_ref::<Float64Array>().unwrap();
+        assert!(
+            row <= old.len() && old.is_valid(row - 1),
+            "{table}.{column} row {row}"
+        );
+        let new: Float64Array = old
+            .iter()
+            .enumerate()
+            .map(|(i, v)| if i + 1 == row { Some(value) } else { v })
+            .collect();
+        (Field::new(column, DataType::Float64, true), Arc::new(new))
+    });
+}
+
+/// Stores `column` of a table's Parquet file as a timestamp in seconds (as some exporters write
+/// it), data row `row` (1-based) set to `seconds`.
+fn set_parquet_seconds(files: &mut Files, table: &str, row: usize, column: &str, seconds: i64) {
+    replace_parquet_column(files, table, column, |old| {
+        let unit = DataType::Timestamp(arrow::datatypes::TimeUnit::Second, Some("UTC".into()));
+        let old = cast(&cast(old, &unit).unwrap(), &DataType::Int64).unwrap();
+        let old = old
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap();
+        let new = old
+            .iter()
+            .enumerate()
+            .map(|(i, v)| if i + 1 == row { Some(seconds) } else { v })
+            .collect::<arrow::array::TimestampSecondArray>()
+            .with_timezone("UTC");
+        (Field::new(column, unit, true), Arc::new(new))
+    });
+}
+
+/// Rewrites a table's Parquet file as one batch with `column` replaced by what `make` builds from
+/// the old column (all rows, in file order).
+fn replace_parquet_column(
+    files: &mut Files,
+    table: &str,
+    column: &str,
+    make: impl FnOnce(&ArrayRef) -> (Field, ArrayRef),
+) {
     let data = bytes_of(files, table, "parquet");
     let batches: Vec<RecordBatch> =
         ParquetRecordBatchReaderBuilder::try_new(Bytes::from(data.clone()))
@@ -207,23 +250,17 @@ fn set_parquet_float(files: &mut Files, table: &str, row: usize, column: &str, v
             .collect();
     let all = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
     let idx = all.schema().index_of(column).unwrap();
-    let old = all
-        .column(idx)
-        .as_any()
-        .downcast_ref::<Float64Array>()
-        .unwrap();
-    assert!(
-        row <= old.len() && old.is_valid(row - 1),
-        "{table}.{column} row {row}"
-    );
-    let new: Float64Array = old
+    let (field, new) = make(all.column(idx));
+    let mut fields: Vec<Field> = all
+        .schema()
+        .fields()
         .iter()
-        .enumerate()
-        .map(|(i, v)| if i + 1 == row { Some(value) } else { v })
+        .map(|f| f.as_ref().clone())
         .collect();
+    fields[idx] = field.with_nullable(all.schema().field(idx).is_nullable());
     let mut columns = all.columns().to_vec();
-    columns[idx] = Arc::new(new);
-    let batch = RecordBatch::try_new(all.schema(), columns).unwrap();
+    columns[idx] = new;
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
     let mut out = Vec::new();
     let mut w = ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
     w.write(&batch).unwrap();
@@ -467,6 +504,59 @@ fn cases() -> Vec<Case> {
                 Some("retail_price"),
                 Some(3),
                 "above the limit 1e9",
+            ),
+        },
+        Case {
+            name: "timestamp_before_1970",
+            fmt: Csv,
+            mutate: |f| set_field(f, "orders", 3, "created_at", "1969-12-31 23:59:59 UTC"),
+            expect: err("orders", Some("created_at"), Some(3), "before 1970-01-01"),
+        },
+        Case {
+            name: "parquet_timestamp_beyond_microseconds",
+            fmt: Parquet,
+            // 10^15 seconds (year ~31.7 million) in a seconds column: as microseconds it
+            // overflows i64, which Arrow's cast would turn into a null shipment date.
+            mutate: |f| set_parquet_seconds(f, "orders", 3, "shipped_at", 1_000_000_000_000_000),
+            expect: err(
+                "orders",
+                Some("shipped_at"),
+                Some(3),
+                "cannot be represented",
+            ),
+        },
+        Case {
+            name: "age_out_of_range",
+            fmt: Csv,
+            mutate: |f| set_field(f, "users", 3, "age", "9223372036854775807"),
+            expect: err("users", Some("age"), Some(3), "outside 0..=150"),
+        },
+        Case {
+            name: "longitude_out_of_range",
+            fmt: Csv,
+            mutate: |f| set_field(f, "users", 3, "longitude", "540"),
+            expect: err("users", Some("longitude"), Some(3), "outside -180..=180"),
+        },
+        Case {
+            name: "parquet_nan_latitude",
+            fmt: Parquet,
+            mutate: |f| set_parquet_float(f, "distribution_centers", 3, "latitude", f64::NAN),
+            expect: err(
+                "distribution_centers",
+                Some("latitude"),
+                Some(3),
+                "non-finite value NaN",
+            ),
+        },
+        Case {
+            name: "negative_num_of_item",
+            fmt: Csv,
+            mutate: |f| set_field(f, "orders", 3, "num_of_item", "-2"),
+            expect: err(
+                "orders",
+                Some("num_of_item"),
+                Some(3),
+                "outside 0..=1000000",
             ),
         },
         Case {

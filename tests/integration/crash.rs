@@ -20,7 +20,8 @@ use crate::support::{binary, date, generated_source};
 
 /// Every file under `dir`, by path relative to it. Files whose name holds `#` are the local
 /// store's staging files of an interrupted upload: never listed by a manifest, never read; they
-/// are returned apart.
+/// are returned apart. The stage locks under `_locks/` are not data and are left out: a killed
+/// worker leaves its lock behind until its lease ends or its retry (same owner) takes it over.
 fn snapshot(dir: &Path) -> (BTreeMap<String, Vec<u8>>, Vec<String>) {
     let mut files = BTreeMap::new();
     let mut staged = Vec::new();
@@ -35,6 +36,9 @@ fn snapshot(dir: &Path) -> (BTreeMap<String, Vec<u8>>, Vec<String>) {
                 stack.push(p);
             } else {
                 let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                if rel.starts_with("_locks/") {
+                    continue;
+                }
                 if rel.contains('#') {
                     staged.push(rel);
                 } else {
@@ -148,6 +152,9 @@ fn worker(name: &str, args: &[String], lake: &Path, run_date: &str) -> Command {
         .arg(lake)
         .env_remove("RUST_LOG")
         .env("REPURCHASE_LOG_FORMAT", "json")
+        // One owner for a worker and its reruns, as the DAG passes one per task instance: a rerun
+        // takes over the lock its killed predecessor left.
+        .env("REPURCHASE_LOCK_OWNER", format!("crash-test/{name}"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     cmd
@@ -403,5 +410,174 @@ async fn seven_run_dates_in_parallel_match_one_by_one() {
         parallel.as_secs_f64(),
         sequential.as_secs_f64(),
         started.elapsed().as_secs_f64()
+    );
+}
+
+/// The `source` parameter of each raw manifest of `run_date`, by table.
+async fn raw_sources(lake: &Path, run_date: RunDate) -> BTreeMap<String, String> {
+    let root = DataRoot::open(&lake.to_string_lossy(), &StoreConfig::default()).unwrap();
+    let mut out = BTreeMap::new();
+    for t in Table::ALL {
+        let (m, _) = Manifest::read(&root, Dataset::Raw(t), run_date)
+            .await
+            .unwrap();
+        out.insert(t.name().to_string(), m.parameters["source"].to_string());
+    }
+    out
+}
+
+/// Writes a lock of `owner` for extract on `run_date` by hand, its lease ending `expires_in`
+/// from now (negative: already over), as a run killed mid-way leaves it.
+fn leave_lock(lake: &Path, run_date: RunDate, owner: &str, expires_in: chrono::TimeDelta) {
+    let now = chrono::Utc::now();
+    let record = repurchase_core::lock::LockRecord {
+        name: "extract".into(),
+        run_date,
+        owner: owner.into(),
+        token: "f".repeat(32),
+        acquired_at: (now - chrono::TimeDelta::hours(1)).to_rfc3339(),
+        expires_at: (now + expires_in).to_rfc3339(),
+        code_version: "test".into(),
+    };
+    let path = lake.join(repurchase_core::lock::lock_path("extract", run_date));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
+}
+
+/// Issue 16 case 5: two runs of one stage for one date started together (extracts of sources A
+/// and B): the second is refused with exit 75 naming the first (or, had the first already
+/// finished, runs after it), never interleaved: all seven raw tables come from one source with
+/// intact checksums. A lock left by a dead run of another owner refuses runs until its lease
+/// ends; the same owner (a retry of the task) or any run after the lease takes it over.
+#[tokio::test]
+async fn two_runs_of_one_stage_for_one_date_never_interleave() {
+    const RUN_DATE: &str = "2025-06-30";
+    let run_date = date(RUN_DATE);
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let sources: Vec<PathBuf> = [("a", "11"), ("b", "12")]
+        .iter()
+        .map(|(name, seed)| {
+            let dir = tmp.path().join(name);
+            let out = Command::new(binary("repurchase"))
+                .args([
+                    "generate",
+                    "--users",
+                    "2000",
+                    "--seed",
+                    seed,
+                    "--end-date",
+                    RUN_DATE,
+                ])
+                .arg("--out")
+                .arg(&dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            dir
+        })
+        .collect();
+    let extract = |src: &Path| {
+        let mut cmd = worker("extract", &[], &lake, RUN_DATE);
+        cmd.arg("--source")
+            .arg(src)
+            .env_remove("REPURCHASE_LOCK_OWNER");
+        cmd
+    };
+    let lock_file = lake.join(repurchase_core::lock::lock_path("extract", run_date));
+    let mut refused = 0;
+    for trial in 0..4 {
+        let (first, second) = if trial % 2 == 0 { (0, 1) } else { (1, 0) };
+        let a = extract(&sources[first]).spawn().unwrap();
+        let b = extract(&sources[second]).spawn().unwrap();
+        let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+        let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
+        let context = format!("trial {trial}: exit codes {codes:?}");
+        assert!(codes.contains(&Some(0)), "{context}");
+        let mut winner = None;
+        for (o, src) in outs.iter().zip([first, second]) {
+            let err = String::from_utf8_lossy(&o.stderr);
+            match o.status.code() {
+                Some(0) => winner = Some(src),
+                Some(75) => {
+                    refused += 1;
+                    assert!(
+                        err.contains("another extract run for 2025-06-30 is going on")
+                            && err.contains("held by")
+                            && err.contains("_locks/extract/run_date=2025-06-30.json"),
+                        "{context}: {err}"
+                    );
+                }
+                _ => panic!("{context}: {err}"),
+            }
+        }
+        assert_no_partial_partition(&lake, &context).await;
+        let by_table = raw_sources(&lake, run_date).await;
+        let named: std::collections::BTreeSet<&String> = by_table.values().collect();
+        assert_eq!(
+            named.len(),
+            1,
+            "{context}: tables from two runs: {by_table:?}"
+        );
+        if codes.contains(&Some(75)) {
+            let src = sources[winner.unwrap()].to_string_lossy().into_owned();
+            assert!(named.iter().next().unwrap().contains(&src), "{context}");
+        }
+        assert!(!lock_file.exists(), "{context}: lock left behind");
+    }
+    assert!(refused >= 1, "two extracts started together never met");
+
+    // A dead run's lock with a live lease: refused, and nothing is touched.
+    let before = snapshot(&lake).0;
+    leave_lock(
+        &lake,
+        run_date,
+        "airflow:dead-try",
+        chrono::TimeDelta::minutes(30),
+    );
+    let out = extract(&sources[1]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(75), "{err}");
+    assert!(err.contains("held by airflow:dead-try"), "{err}");
+    assert!(
+        snapshot(&lake).0 == before,
+        "a refused run changed the lake"
+    );
+    // Its retry (same owner) takes it over at once.
+    let out = extract(&sources[1])
+        .env("REPURCHASE_LOCK_OWNER", "airflow:dead-try")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!lock_file.exists());
+    // A lease that has run out is taken over by anyone.
+    leave_lock(
+        &lake,
+        run_date,
+        "airflow:long-gone",
+        chrono::TimeDelta::seconds(-1),
+    );
+    let out = extract(&sources[0]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("lock taken over") && err.contains("its lease ran out"),
+        "{err}"
+    );
+    assert!(!lock_file.exists());
+    let src = sources[0].to_string_lossy().into_owned();
+    assert!(
+        raw_sources(&lake, run_date)
+            .await
+            .values()
+            .all(|s| s.contains(&src))
     );
 }

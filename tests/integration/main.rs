@@ -12,6 +12,8 @@ mod gates;
 mod http;
 mod labels;
 mod leakage;
+mod locks;
+mod permissions;
 mod pipeline;
 mod report;
 mod rolling;

@@ -34,7 +34,7 @@ static BUCKETS: AtomicU64 = AtomicU64::new(0);
 
 /// Settings a task definition would give, spelled out: the moto endpoint, a region, dummy keys
 /// (moto accepts any unless IAM enforcement is on) and short retries so failures end in seconds.
-fn s3_config(endpoint: &str, key_id: &str, secret: &str) -> StoreConfig {
+pub(crate) fn s3_config(endpoint: &str, key_id: &str, secret: &str) -> StoreConfig {
     StoreConfig::from_vars([
         ("AWS_ENDPOINT_URL", endpoint),
         ("AWS_REGION", "us-east-1"),
@@ -51,7 +51,7 @@ pub(crate) fn moto_config() -> StoreConfig {
 }
 
 /// A bucket name no other test (or earlier run against the same server) uses.
-fn unique_bucket(tag: &str) -> String {
+pub(crate) fn unique_bucket(tag: &str) -> String {
     let n = BUCKETS.fetch_add(1, Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -62,7 +62,7 @@ fn unique_bucket(tag: &str) -> String {
 
 /// One HTTP/1.1 request to moto over a plain socket: object_store cannot create buckets and the
 /// tests have no HTTP client crate, and moto takes unsigned requests while auth is off.
-fn http(
+pub(crate) fn http(
     endpoint: &str,
     method: &str,
     path: &str,
@@ -98,7 +98,7 @@ fn http(
     (status, resp)
 }
 
-fn create_bucket(endpoint: &str, bucket: &str) {
+pub(crate) fn create_bucket(endpoint: &str, bucket: &str) {
     let (status, resp) = http(endpoint, "PUT", &format!("/{bucket}"), &[], "");
     assert_eq!(status, 200, "create bucket {bucket}: {resp}");
 }
@@ -130,22 +130,42 @@ fn free_port() -> u16 {
 }
 
 /// A moto server of this test's own, stopped (by its pid) when dropped.
-struct PrivateMoto {
+pub(crate) struct PrivateMoto {
     child: Child,
-    endpoint: String,
+    pub(crate) endpoint: String,
 }
 
 impl PrivateMoto {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A private server that evaluates `StringLike` conditions on `s3:prefix`, as AWS does
+    /// (`tests/moto_iam_conditions.py`; plain moto ignores them).
+    pub(crate) fn start_evaluating_prefix_conditions() -> Self {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/moto_iam_conditions.py");
+        Self::start_with(Some(&script))
+    }
+
+    fn start_with(script: Option<&std::path::Path>) -> Self {
         let venv = std::env::var("REPURCHASE_TEST_VENV").unwrap_or_else(|_| {
             format!(
                 "{}/.cache/repurchase/test-venv",
                 std::env::var("HOME").expect("HOME")
             )
         });
-        let exe = format!("{venv}/bin/moto_server");
         let port = free_port();
-        let child = Command::new(&exe)
+        let mut cmd = match script {
+            Some(script) => {
+                let mut c = Command::new(format!("{venv}/bin/python"));
+                c.arg(script);
+                c
+            }
+            None => Command::new(format!("{venv}/bin/moto_server")),
+        };
+        let exe = format!("{cmd:?}");
+        let child = cmd
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -202,7 +222,7 @@ fn iam(endpoint: &str, params: &str) -> String {
 }
 
 /// Creates an IAM user (with an inline policy, if given) and returns its access key.
-fn iam_user(endpoint: &str, name: &str, policy: Option<&str>) -> (String, String) {
+pub(crate) fn iam_user(endpoint: &str, name: &str, policy: Option<&str>) -> (String, String) {
     iam(endpoint, &format!("Action=CreateUser&UserName={name}"));
     if let Some(policy) = policy {
         let encoded: String = policy
@@ -697,8 +717,11 @@ async fn s3_denied_credentials_are_a_configuration_error_naming_the_bucket() {
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
+    // The first request of a worker takes its stage lock under the data root.
     assert!(
-        err.contains("S3 denied list") && err.contains("InvalidAccessKeyId"),
+        err.contains(&format!(
+            "S3 denied put on {url}/_locks/extract/run_date=2025-06-30.json"
+        )) && err.contains("InvalidAccessKeyId"),
         "{err}"
     );
     assert!(err.contains(&format!("bucket \\\"{bucket}\\\"")), "{err}");
@@ -775,7 +798,11 @@ async fn extract_binary_on_s3_exits_0_2_75() {
     let down = run(&dead, &format!("s3://{bucket}/lake"));
     assert_eq!(down.status.code(), Some(75), "{}", stderr(&down));
     let err = stderr(&down);
-    assert!(err.contains(&format!("s3://{bucket}/source")), "{err}");
+    // The first request, which never got an answer: taking the stage lock.
+    assert!(
+        err.contains(&format!("s3://{bucket}/lake/_locks/extract/")),
+        "{err}"
+    );
     assert!(started.elapsed() < Duration::from_secs(30));
     for out in [&ok, &missing, &down] {
         let text = format!("{}{}", stderr(out), String::from_utf8_lossy(&out.stdout));

@@ -84,6 +84,9 @@ async fn run_worker(
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")
+        // One owner per worker, as the DAG passes one per task instance: the run after an outage
+        // takes over the lock the failed run could not release.
+        .env("REPURCHASE_LOCK_OWNER", format!("s3-faults/{name}"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     // The proxy runs on this test's runtime: wait for the process off its worker threads.

@@ -133,22 +133,39 @@ struct DemoArgs {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Extract(a) => run_worker("extract", &a.common.clone(), repurchase_extract::run(a)),
+        Command::Extract(a) => run_worker(
+            "extract",
+            "extract",
+            &a.common.clone(),
+            repurchase_extract::run(a),
+        ),
         Command::BuildFeatures(a) => run_worker(
+            "build-features",
             "build-features",
             &a.common.clone(),
             repurchase_features::run(a),
         ),
-        Command::Train(a) => run_worker("train", &a.common.clone(), repurchase_train::run(a)),
-        Command::Calibrate(a) => {
-            run_worker("calibrate", &a.common.clone(), repurchase_calibrate::run(a))
+        Command::Train(a) => run_worker(
+            "train",
+            "train",
+            &a.common.clone(),
+            repurchase_train::run(a),
+        ),
+        Command::Calibrate(a) => run_worker(
+            "calibrate",
+            "calibrate",
+            &a.common.clone(),
+            repurchase_calibrate::run(a),
+        ),
+        Command::Score(a) => {
+            let lock = a.lock_name();
+            run_worker("score", &lock, &a.common.clone(), repurchase_score::run(a))
         }
-        Command::Score(a) => run_worker("score", &a.common.clone(), repurchase_score::run(a)),
         Command::Generate(a) => generate(a),
         Command::Demo(a) => demo(a),
         Command::Backtest(a) => {
             let common = a.common.clone();
-            run_worker("backtest", &common, async move {
+            run_worker("backtest", "backtest", &common, async move {
                 let root = a.common.open_root()?;
                 if let (Some(origins), Some(source)) = (a.origins, a.source.as_deref()) {
                     let cfg = RollingConfig {

@@ -3,12 +3,14 @@
 
 use std::future::Future;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Args;
 use tracing::{Instrument, error, info};
 
 use crate::config::StoreConfig;
 use crate::error::{CoreError, ErrorClass};
+use crate::lock::{LockSettings, StageLock};
 use crate::logging::{self, LogFormat};
 use crate::run_date::RunDate;
 use crate::storage::DataRoot;
@@ -28,12 +30,31 @@ pub struct CommonArgs {
     /// CloudWatch). Default: text on a terminal, json otherwise.
     #[arg(long, env = "REPURCHASE_LOG_FORMAT", value_parser = ["text", "json"])]
     pub log_format: Option<String>,
+
+    /// Who runs this stage, recorded in its lock (`_locks/<stage>/run_date=D.json`): a run with
+    /// the same owner takes a leftover lock over at once, so pass the Airflow task instance (the
+    /// DAG does) and its retries recover from a killed attempt. Default: this host and process.
+    #[arg(long, env = "REPURCHASE_LOCK_OWNER")]
+    pub lock_owner: Option<String>,
+
+    /// Lease of the stage's lock, in seconds, renewed every fifth of it while the stage runs. A
+    /// run that died holds its lock until the lease ends; a second run meanwhile exits 75.
+    #[arg(long, env = "REPURCHASE_LOCK_LEASE_SECS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub lock_lease_secs: u64,
 }
 
 impl CommonArgs {
     /// Opens the data root with the object-store configuration read from the environment.
     pub fn open_root(&self) -> Result<DataRoot, CoreError> {
         DataRoot::open(&self.data_root, &StoreConfig::from_env())
+    }
+
+    pub fn lock_settings(&self) -> LockSettings {
+        LockSettings::new(
+            self.lock_owner.as_deref(),
+            Duration::from_secs(self.lock_lease_secs),
+        )
     }
 }
 
@@ -46,9 +67,10 @@ pub fn exit_code(class: ErrorClass) -> ExitCode {
     ExitCode::from(class.exit_code())
 }
 
-/// Runs a worker's future on a multi-threaded runtime inside its `stage` span and maps the
-/// outcome to an exit code: 0, 2 (bad input), 75 (transient, retry), 70 (bug).
-pub fn run_worker<F, T>(stage: &'static str, common: &CommonArgs, fut: F) -> ExitCode
+/// Runs a worker's future on a multi-threaded runtime inside its `stage` span, holding the lock
+/// `lock` for the run date (see [`crate::lock`]: a second run of it meanwhile exits 75), and maps
+/// the outcome to an exit code: 0, 2 (bad input), 75 (transient, retry), 70 (bug).
+pub fn run_worker<F, T>(stage: &'static str, lock: &str, common: &CommonArgs, fut: F) -> ExitCode
 where
     F: Future<Output = Result<T, CoreError>>,
     T: std::fmt::Debug,
@@ -66,7 +88,15 @@ where
     };
     let span = logging::stage_span(stage, &common.run_date.to_string());
     let timer = logging::StepTimer::start(stage);
-    let result = runtime.block_on(fut.instrument(span.clone()));
+    let locked = async {
+        let root = common.open_root()?;
+        let held =
+            StageLock::acquire(&root, lock, common.run_date, &common.lock_settings()).await?;
+        let spec = common.data_root.clone();
+        held.hold(move || DataRoot::open(&spec, &StoreConfig::from_env()), fut)
+            .await
+    };
+    let result = runtime.block_on(locked.instrument(span.clone()));
     let _guard = span.enter();
     match result {
         Ok(outcome) => {

@@ -169,6 +169,31 @@ pub enum CoreError {
         source: std::io::Error,
     },
 
+    /// Another run of the same stage for the same run date holds its lock (see [`crate::lock`]).
+    /// Transient: it passes once that run ends or its lease runs out.
+    #[error(
+        "another {name} run for {run_date} is going on: {url} is held by {owner} (since \
+         {acquired_at}, lease until {expires_at}); refusing to run beside it and exiting 75 so \
+         that the task is retried later. If no such run is alive, wait for the lease to end or \
+         delete {url}"
+    )]
+    Locked {
+        url: String,
+        name: String,
+        run_date: String,
+        owner: String,
+        acquired_at: String,
+        expires_at: String,
+    },
+
+    /// This run's lock was taken over (its lease ran out while it could not renew it); it stopped
+    /// before publishing more. Transient: a rerun takes the lock again.
+    #[error(
+        "lost the lock {url}: another run took it over after this run could not renew its lease; \
+         stopped without publishing further"
+    )]
+    LockLost { url: String },
+
     /// The data passed every schema check but looks implausible (a collapsed row count, a label
     /// rate out of bounds, a jump in missing values): bad input until someone has looked.
     #[error("{stage} for run date {run_date}: quality gate failed ({context}): {}", .failures.join("; "))]
@@ -196,7 +221,9 @@ impl CoreError {
             | CoreError::QualityGate { .. }
             | CoreError::Invalid(_) => ErrorClass::BadInput,
             CoreError::Store { source, .. } => classify_store_error(source),
-            CoreError::S3Unavailable { .. } => ErrorClass::Transient,
+            CoreError::S3Unavailable { .. }
+            | CoreError::Locked { .. }
+            | CoreError::LockLost { .. } => ErrorClass::Transient,
             CoreError::Parquet { .. } => ErrorClass::BadInput,
             CoreError::Query { source, .. } => classify_datafusion_error(source),
             CoreError::Arrow { .. } => ErrorClass::BadInput,

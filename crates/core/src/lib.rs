@@ -1,15 +1,17 @@
 //! Core library shared by every `repurchase` worker.
 //!
 //! It owns the contracts between stages so that each worker crate stays thin: where data lives
-//! ([`storage`], [`layout`]), how a partition becomes visible ([`manifest`], [`publish`]), what the
-//! TheLook tables look like ([`schema`]), how run dates are parsed ([`run_date`]), how errors map to
-//! exit codes ([`error`]) and how workers log ([`logging`]).
+//! ([`storage`], [`layout`]), how a partition becomes visible ([`manifest`], [`publish`]), one
+//! run at a time per stage and date ([`lock`]), what the TheLook tables look like ([`schema`]),
+//! how run dates are parsed ([`run_date`]), how errors map to exit codes ([`error`]) and how
+//! workers log ([`logging`]).
 
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod hash;
 pub mod layout;
+pub mod lock;
 pub mod logging;
 pub mod manifest;
 pub mod parquet_io;

@@ -432,8 +432,10 @@ pub fn load_parquet(table: Table, file: &str, data: Bytes) -> Result<Vec<RecordB
             let col = if col.data_type() == field.data_type() {
                 col.clone()
             } else {
-                cast(col, field.data_type())
-                    .map_err(|e| bad(table, format!("{file}: column {:?}: {e}", field.name())))?
+                let converted = cast(col, field.data_type())
+                    .map_err(|e| bad(table, format!("{file}: column {:?}: {e}", field.name())))?;
+                check_lossless(table, file, field.name(), col, &converted, row0)?;
+                converted
             };
             check_required(table, file, field, &col, row0)?;
             columns.push(col);
@@ -472,6 +474,44 @@ pub fn sort_by_key(table: Table, batches: Vec<RecordBatch>) -> Result<Vec<Record
     let sorted = arrow::compute::take_record_batch(&all, &order)
         .map_err(|e| bad(table, format!("cannot sort by {}: {e}", table.key())))?;
     Ok(vec![sorted])
+}
+
+/// A cast that cannot represent a value (a timestamp in seconds or milliseconds beyond the range
+/// of microseconds) yields a null: refused here, naming the value, rather than passed on as a
+/// missing value.
+fn check_lossless(
+    table: Table,
+    file: &str,
+    column: &str,
+    from: &ArrayRef,
+    to: &ArrayRef,
+    row0: u64,
+) -> Result<(), CoreError> {
+    if from.null_count() == to.null_count() {
+        return Ok(());
+    }
+    let Some(i) = (0..from.len()).find(|&i| from.is_valid(i) && to.is_null(i)) else {
+        return Ok(());
+    };
+    // The value as text, or its raw number when even display cannot convert it.
+    let value = arrow::util::display::array_value_to_string(from, i)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or_else(|| {
+            let raw = cast(&from.slice(i, 1), &DataType::Int64).ok()?;
+            let raw = raw.as_any().downcast_ref::<arrow::array::Int64Array>()?;
+            Some(raw.value(0).to_string())
+        })
+        .unwrap_or_default();
+    Err(bad(
+        table,
+        format!(
+            "{file}: column {column:?}, row {}: value {value} ({}) cannot be represented as {}",
+            row0 + i as u64 + 1,
+            from.data_type(),
+            to.data_type()
+        ),
+    ))
 }
 
 fn castable(from: &DataType, to: &DataType) -> bool {

@@ -5,6 +5,9 @@
 //! - Prices and costs must be finite numbers in `0..=`[`MAX_MONEY`]: a negative, NaN, infinite or
 //!   larger value is an error naming column and row (a CSV field spelling NaN or inf is already
 //!   refused when parsed; Parquet carries such floats as they are).
+//! - Values at the edge of their types: timestamps before 1970 (which would overflow as
+//!   nanoseconds downstream), non-finite floats, and ages, coordinates and item counts outside
+//!   their meaning ([`bounded_columns`]) are errors naming column and row.
 //! - Rows created at or after the end of the run date are dropped (counted): a backfill for an
 //!   earlier date must not see later rows. A run date that leaves no user or no order is an
 //!   error (the run date is before the data starts), not seven empty tables.
@@ -59,6 +62,7 @@ pub fn validate(
     check_required(table, &batches)?;
     check_unique_key(table, &batches)?;
     check_money(table, &batches)?;
+    check_ranges(table, &batches)?;
 
     let mut out = Vec::with_capacity(batches.len());
     let mut dropped = 0u64;
@@ -267,6 +271,87 @@ fn check_money(table: Table, batches: &[RecordBatch]) -> Result<(), CoreError> {
                 .enumerate()
                 .find_map(|(i, v)| v.and_then(money_problem).map(|p| (i, p)))
             {
+                return Err(bad(
+                    table,
+                    format!("column {col:?}, row {}: {problem}", row0 + i as u64 + 1),
+                ));
+            }
+            row0 += b.num_rows() as u64;
+        }
+    }
+    Ok(())
+}
+
+/// Earliest accepted timestamp, 1970-01-01 00:00:00 UTC: no record of a web store is older, and
+/// the engines downstream turn microseconds into nanoseconds (whose range starts in 1677) when
+/// they compute windows, where an older value would overflow.
+pub const MIN_TIME_US: i64 = 0;
+
+/// Bounds of integer and float columns whose meaning limits them (beyond money): a value outside
+/// is an error naming column and row, never passed on to overflow or to a feature.
+fn bounded_columns(table: Table) -> &'static [(&'static str, f64, f64)] {
+    match table {
+        Table::Users => &[
+            ("age", 0.0, 150.0),
+            ("latitude", -90.0, 90.0),
+            ("longitude", -180.0, 180.0),
+        ],
+        Table::DistributionCenters => &[("latitude", -90.0, 90.0), ("longitude", -180.0, 180.0)],
+        // TheLook's orders hold 1 to 4 items; a million is beyond any basket.
+        Table::Orders => &[("num_of_item", 0.0, 1e6)],
+        _ => &[],
+    }
+}
+
+/// Every timestamp at or after [`MIN_TIME_US`] (later ones are the run date's business: dropped or
+/// nulled and counted), every float finite, and the [`bounded_columns`] within their bounds.
+fn check_ranges(table: Table, batches: &[RecordBatch]) -> Result<(), CoreError> {
+    let schema = table.schema();
+    for field in schema.fields() {
+        let col = field.name().as_str();
+        let bounds = bounded_columns(table)
+            .iter()
+            .find(|(c, _, _)| *c == col)
+            .map(|&(_, lo, hi)| (lo, hi));
+        let mut row0 = 0u64;
+        for b in batches {
+            let Some(c) = b.column_by_name(col) else {
+                continue;
+            };
+            let problem = if let Some(ts) = c.as_any().downcast_ref::<TimestampMicrosecondArray>() {
+                ts.iter().enumerate().find_map(|(i, v)| {
+                    v.filter(|&t| t < MIN_TIME_US).map(|t| {
+                        (
+                            i,
+                            format!(
+                                "{} is before 1970-01-01 00:00:00 UTC: not a time of this store",
+                                repurchase_core::run_date::format_micros(t)
+                            ),
+                        )
+                    })
+                })
+            } else if let Some(f) = c.as_any().downcast_ref::<Float64Array>() {
+                f.iter().enumerate().find_map(|(i, v)| {
+                    let v = v?;
+                    if !v.is_finite() {
+                        return Some((i, format!("non-finite value {v}")));
+                    }
+                    let (lo, hi) = bounds?;
+                    (v < lo || v > hi)
+                        .then(|| (i, format!("value {} outside {lo}..={hi}", shown(v))))
+                })
+            } else if let Some(n) = c.as_any().downcast_ref::<Int64Array>() {
+                bounds.and_then(|(lo, hi)| {
+                    n.iter().enumerate().find_map(|(i, v)| {
+                        let v = v?;
+                        ((v as f64) < lo || (v as f64) > hi)
+                            .then(|| (i, format!("value {v} outside {lo}..={hi}")))
+                    })
+                })
+            } else {
+                None
+            };
+            if let Some((i, problem)) = problem {
                 return Err(bad(
                     table,
                     format!("column {col:?}, row {}: {problem}", row0 + i as u64 + 1),

@@ -14,5 +14,5 @@ struct Cli {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let common = cli.args.common.clone();
-    repurchase_core::cli::run_worker("build-features", &common, run(cli.args))
+    repurchase_core::cli::run_worker("build-features", "build-features", &common, run(cli.args))
 }

@@ -95,6 +95,17 @@ pub struct Args {
     pub flag_top_share: Option<f64>,
 }
 
+impl Args {
+    /// Name of this run's lock: shards of one date run side by side, each under its own lock;
+    /// whole-date scoring and the merge both write `scores/` and share `score`.
+    pub fn lock_name(&self) -> String {
+        match self.shard {
+            Some(Shard { index, count }) => format!("{STAGE}/shard={index:04}-of-{count:04}"),
+            None => STAGE.to_string(),
+        }
+    }
+}
+
 fn parse_share(s: &str) -> std::result::Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),

@@ -14,5 +14,6 @@ struct Cli {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let common = cli.args.common.clone();
-    repurchase_core::cli::run_worker("score", &common, run(cli.args))
+    let lock = cli.args.lock_name();
+    repurchase_core::cli::run_worker("score", &lock, &common, run(cli.args))
 }
