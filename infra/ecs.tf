@@ -89,6 +89,35 @@ resource "aws_ecs_task_definition" "worker" {
     name = "tmp"
   }
 
+  # Inconsistent inputs fail the plan here, on the task definition that would carry them. Each
+  # condition is true for the workers it does not concern, so a failure is reported once. Written
+  # with functions check_hcl.py can evaluate offline (join(...) != "" for a non-empty list of
+  # non-empty strings; contains(..., true) for "any"; trimprefix for "starts with").
+  lifecycle {
+    # extract --source athena reads TheLook's tables through Athena, which reads their S3 data with
+    # extract's own role: that role may read only source_s3_paths.
+    precondition {
+      condition     = each.key != "extract" || var.extract_source != "athena" || join("", var.source_s3_paths) != ""
+      error_message = "extract_source = \"athena\" needs source_s3_paths: list the S3 location(s) of the data behind TheLook's Athena tables in ${var.athena_source_database} (\"bucket\" or \"bucket/prefix\", the LOCATION of each table in SHOW CREATE TABLE), or extract cannot read them."
+    }
+    # An s3:// source is read directly, so one entry of source_s3_paths (same bucket, a prefix of
+    # the folder at a '/' boundary, or the whole bucket) must cover it.
+    precondition {
+      condition = each.key != "extract" || var.extract_source == "athena" || contains([
+        for p in var.source_s3_paths :
+        trimprefix("${trimsuffix(trimprefix(var.extract_source, "s3://"), "/")}/", "${trimsuffix(p, "/")}/") != "${trimsuffix(trimprefix(var.extract_source, "s3://"), "/")}/"
+      ], true)
+      error_message = "extract_source = ${var.extract_source} is not covered by source_s3_paths: add \"${trimsuffix(trimprefix(var.extract_source, "s3://"), "/")}\" (or its bucket, or a parent prefix), which grants extract read access to it."
+    }
+    # build-features --engine athena passes the lake's Glue database to Athena under the same name
+    # rule extract enforces for its database (README "Athena"); the workgroup, the raw_* tables and
+    # the grants come with features_engine itself.
+    precondition {
+      condition     = each.key != "build-features" || var.features_engine != "athena" || can(regex("^[A-Za-z_][A-Za-z0-9_]*$", var.glue_database_name))
+      error_message = "features_engine = \"athena\" needs glue_database_name to match ^[A-Za-z_][A-Za-z0-9_]*$ (build-features refuses other database names)."
+    }
+  }
+
   container_definitions = jsonencode([
     {
       name                   = each.key

@@ -233,9 +233,11 @@ resource "aws_iam_role_policy" "worker" {
 
 # --- Airflow ---------------------------------------------------------------------------------------
 
-# Attach to the role Airflow runs as (the MWAA execution role, or the role behind the
-# `aws_default` connection): run and stop the five task definitions on this cluster, pass their
-# roles, and read their logs (the ECS operator streams them into the Airflow task log).
+# What the DAG does, and no more: resolve each family's current revision once per run and pin it
+# (DescribeTaskDefinition), run that revision on this cluster (launch type FARGATE or a capacity
+# provider strategy with FARGATE / FARGATE_SPOT), watch, stop and reattach to its tasks, pass their
+# roles, read their logs (the ECS operator copies them into the Airflow task log) and publish
+# failures to the alerts topic.
 data "aws_iam_policy_document" "airflow" {
   statement {
     sid     = "RunWorkers"
@@ -243,6 +245,9 @@ data "aws_iam_policy_document" "airflow" {
     resources = [
       for w in local.workers : "arn:${local.partition}:ecs:${var.region}:${local.account_id}:task-definition/${w.family}:*"
     ]
+    # Only on this cluster. Capacity providers need no condition of their own: a strategy may only
+    # name providers associated with the cluster, and this one has FARGATE and FARGATE_SPOT only
+    # (aws_ecs_cluster_capacity_providers.main).
     condition {
       test     = "ArnEquals"
       variable = "ecs:cluster"
@@ -265,9 +270,9 @@ data "aws_iam_policy_document" "airflow" {
     resources = ["arn:${local.partition}:ecs:${var.region}:${local.account_id}:task/${aws_ecs_cluster.main.name}/*"]
   }
   statement {
-    sid       = "DescribeTaskDefinitions"
+    sid       = "PinTaskDefinitions"
     actions   = ["ecs:DescribeTaskDefinition"]
-    resources = ["*"] # DescribeTaskDefinition has no resource-level permissions
+    resources = ["*"] # DescribeTaskDefinition supports no resource-level permissions nor condition keys
   }
   statement {
     sid       = "PassWorkerRoles"
@@ -284,10 +289,93 @@ data "aws_iam_policy_document" "airflow" {
     actions   = ["logs:GetLogEvents", "logs:FilterLogEvents", "logs:DescribeLogStreams"]
     resources = [aws_cloudwatch_log_group.workers.arn, "${aws_cloudwatch_log_group.workers.arn}:*"]
   }
+  statement {
+    sid       = "PublishAlerts" # on_failure_callback, Variable repurchase_alerts_topic_arn
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alerts.arn]
+  }
+  statement {
+    # The topic is encrypted with the main key: SNS uses it on the publisher's behalf.
+    sid       = "AlertsTopicKey"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    resources = [aws_kms_key.main.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sns.${var.region}.amazonaws.com"]
+    }
+  }
 }
 
 resource "aws_iam_policy" "airflow" {
   name        = "${var.name_prefix}-airflow"
-  description = "Lets Airflow run the repurchase workers on ECS and read their logs"
+  description = "Lets Airflow run the repurchase workers on ECS, read their logs and publish alerts"
   policy      = data.aws_iam_policy_document.airflow.json
+}
+
+# Self-hosted Airflow: a role for it to run as (the aws_default connection's role_arn, or the role of
+# the ECS tasks / instances Airflow runs on), created when var.airflow_assume_role_principals lists
+# who may assume it.
+locals {
+  airflow_service_principals = [for p in var.airflow_assume_role_principals : p if !startswith(p, "arn:")]
+  airflow_aws_principals     = [for p in var.airflow_assume_role_principals : p if startswith(p, "arn:")]
+}
+
+data "aws_iam_policy_document" "airflow_assume" {
+  dynamic "statement" {
+    for_each = length(local.airflow_service_principals) > 0 ? [1] : []
+    content {
+      sid     = "AirflowService"
+      actions = ["sts:AssumeRole"]
+      # No aws:SourceAccount condition: not every service sets it when assuming a role (EC2 instance
+      # profiles), and a service can only assume this role once someone allowed to iam:PassRole it in
+      # this account has handed it over.
+      principals {
+        type        = "Service"
+        identifiers = local.airflow_service_principals
+      }
+    }
+  }
+  dynamic "statement" {
+    for_each = length(local.airflow_aws_principals) > 0 ? [1] : []
+    content {
+      sid     = "AirflowPrincipals"
+      actions = ["sts:AssumeRole"]
+      principals {
+        type        = "AWS"
+        identifiers = local.airflow_aws_principals
+      }
+    }
+  }
+}
+
+resource "aws_iam_role" "airflow" {
+  count = length(var.airflow_assume_role_principals) > 0 ? 1 : 0
+
+  name               = "${var.name_prefix}-airflow"
+  description        = "Self-hosted Airflow running the repurchase DAG"
+  assume_role_policy = data.aws_iam_policy_document.airflow_assume.json
+}
+
+resource "aws_iam_role_policy_attachment" "airflow" {
+  count = length(var.airflow_assume_role_principals) > 0 ? 1 : 0
+
+  role       = aws_iam_role.airflow[0].name
+  policy_arn = aws_iam_policy.airflow.arn
+}
+
+# Amazon MWAA: the environment's execution role exists already; attach the same policy to it.
+resource "aws_iam_role_policy_attachment" "airflow_mwaa" {
+  count = var.airflow_mwaa_execution_role_name == null ? 0 : 1
+
+  role       = var.airflow_mwaa_execution_role_name
+  policy_arn = aws_iam_policy.airflow.arn
+}
+
+# A warning, not an error: the policy can also be attached outside Terraform.
+check "airflow_policy_attached" {
+  assert {
+    condition     = length(var.airflow_assume_role_principals) > 0 || var.airflow_mwaa_execution_role_name != null
+    error_message = "The Airflow policy ${aws_iam_policy.airflow.name} is attached to no role: set airflow_assume_role_principals (self-hosted Airflow) or airflow_mwaa_execution_role_name (MWAA), or attach it yourself."
+  }
 }

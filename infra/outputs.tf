@@ -89,8 +89,23 @@ output "glue_database" {
 }
 
 output "airflow_policy_arn" {
-  description = "IAM policy to attach to the role Airflow runs as (MWAA execution role or the aws_default connection's role)."
+  description = "IAM policy for the role Airflow runs as; attached to airflow_role_arn and/or var.airflow_mwaa_execution_role_name."
   value       = aws_iam_policy.airflow.arn
+}
+
+output "airflow_role_arn" {
+  description = "Role for self-hosted Airflow (the aws_default connection's role_arn, or the role of the tasks/instances Airflow runs on); null unless airflow_assume_role_principals is set."
+  value       = one(aws_iam_role.airflow[*].arn)
+}
+
+output "airflow_policy_attached_to" {
+  description = "Roles the Airflow policy is attached to by this configuration (empty: attach airflow_policy_arn yourself)."
+  value       = concat(aws_iam_role_policy_attachment.airflow[*].role, aws_iam_role_policy_attachment.airflow_mwaa[*].role)
+}
+
+output "alerts_topic_arn" {
+  description = "SNS topic for failures (the DAG's, with message attribute route = data | platform, and ECS tasks that stopped with a non-zero exit code); Airflow Variable repurchase_alerts_topic_arn."
+  value       = aws_sns_topic.alerts.arn
 }
 
 output "airflow_variables" {
@@ -104,5 +119,6 @@ output "airflow_variables" {
     repurchase_assign_public_ip       = "DISABLED"
     repurchase_awslogs_group          = aws_cloudwatch_log_group.workers.name
     repurchase_awslogs_stream_prefix  = var.name_prefix
+    repurchase_alerts_topic_arn       = aws_sns_topic.alerts.arn
   }
 }

@@ -64,36 +64,57 @@ data "aws_iam_policy_document" "lake_tls_only" {
   }
 }
 
+locals {
+  # Retention per prefix under the data root (README "Data layout and manifests"), in days after an
+  # object's last write; null = kept. A partition's files and its _manifest.json are written
+  # together, so they expire together; a rerun rewrites both and restarts the clock.
+  lake_retention = {
+    "raw/"               = { days = var.raw_expiration_days, noncurrent_days = null }
+    "features/"          = { days = var.features_expiration_days, noncurrent_days = null }
+    "scores/"            = { days = var.scores_expiration_days, noncurrent_days = null }
+    "score_shards/"      = { days = var.score_shards_expiration_days, noncurrent_days = 1 }
+    "backtests/"         = { days = var.backtests_expiration_days, noncurrent_days = null }
+    "rolling_backtests/" = { days = var.backtests_expiration_days, noncurrent_days = null }
+    # Athena's UNLOAD output and result files, read back by the task that wrote them.
+    "staging/" = { days = var.staging_expiration_days, noncurrent_days = 1 }
+    # Lock leases: renewed every two minutes while held, so each held lock leaves ~720 noncurrent
+    # versions a day; those go after one day instead of the lake's noncurrent_version_expiration_days.
+    "_locks/" = { days = var.locks_expiration_days, noncurrent_days = 1 }
+  }
+
+  # Never expired, and deliberately without a variable: the models, their calibrations and the
+  # champion decisions (models/run_date=D/calibration/promotion.json). score serves the champion
+  # named by the latest decision, however old that model is, and calibrate compares every new
+  # model with the last champions (--promotion-history), reading their models back.
+  lake_never_expire = ["models/"]
+
+  lake_expiring = { for prefix, r in local.lake_retention : prefix => r if r.days != null }
+}
+
 resource "aws_s3_bucket_lifecycle_configuration" "lake" {
   bucket     = aws_s3_bucket.lake.id
   depends_on = [aws_s3_bucket_versioning.lake]
 
-  # Athena's UNLOAD output and query result files (staging/athena/...) are only needed while
-  # `extract` runs; the published raw partitions hold the data.
-  rule {
-    id     = "expire-staging"
-    status = "Enabled"
-    filter {
-      prefix = "${local.data_prefix}/staging/"
-    }
-    expiration {
-      days = var.staging_expiration_days
-    }
-    noncurrent_version_expiration {
-      noncurrent_days = 1
-    }
-  }
-
-  # Daily score partitions: kept for var.scores_expiration_days (backtests need the scores of a
-  # run date until its 60-day windows have closed, so keep this well above 60).
-  rule {
-    id     = "expire-scores"
-    status = "Enabled"
-    filter {
-      prefix = "${local.data_prefix}/scores/"
-    }
-    expiration {
-      days = var.scores_expiration_days
+  # One rule per prefix with a retention (local.lake_retention); ids expire-raw, expire-features,
+  # expire-scores, expire-score_shards, expire-backtests, expire-rolling_backtests,
+  # expire-staging, expire-locks.
+  dynamic "rule" {
+    for_each = local.lake_expiring
+    content {
+      id     = "expire-${trimsuffix(trimprefix(rule.key, "_"), "/")}"
+      status = "Enabled"
+      filter {
+        prefix = "${local.data_prefix}/${rule.key}"
+      }
+      expiration {
+        days = rule.value.days
+      }
+      dynamic "noncurrent_version_expiration" {
+        for_each = rule.value.noncurrent_days == null ? [] : [rule.value.noncurrent_days]
+        content {
+          noncurrent_days = noncurrent_version_expiration.value
+        }
+      }
     }
   }
 

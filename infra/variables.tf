@@ -147,8 +147,62 @@ variable "log_retention_days" {
   }
 }
 
+# --- retention of the lake: one variable per prefix under <data_prefix>/ ----------------------------
+# models/ (models, calibrations and the champion decisions in calibration/promotion.json) has no
+# variable: it never expires (s3.tf, local.lake_never_expire).
+
+variable "raw_expiration_days" {
+  description = "Days after which raw partitions (<data_prefix>/raw/, a full TheLook export per run date) expire; null = never. build-features reads only its own run date's raw partitions, and a rerun of an older date reruns extract first."
+  type        = number
+  default     = 400
+  validation {
+    condition     = var.raw_expiration_days == null ? true : var.raw_expiration_days >= 7
+    error_message = "raw_expiration_days must be null (never expire) or at least 7 (room to rerun build-features on a recent date without re-extracting)."
+  }
+}
+
+variable "features_expiration_days" {
+  description = "Days after which feature partitions (<data_prefix>/features/train and features/score) expire; null = never. train and calibrate of a date read its features/train, a backtest reads the labels in features/train of an outcome date at least 60 + 14 days after its score date, and the quality gates compare with the latest earlier run."
+  type        = number
+  default     = 400
+  validation {
+    condition     = var.features_expiration_days == null ? true : var.features_expiration_days >= 90
+    error_message = "features_expiration_days must be null (never expire) or at least 90 (the 60-day label horizon plus the 14 settle days, with margin for reruns and backtests)."
+  }
+}
+
+variable "scores_expiration_days" {
+  description = "Days after which score partitions (<data_prefix>/scores/) expire; null = never. A backtest judges a run date's scores once its 60-day windows have closed and settled (60 + 14 days), so at least 90."
+  type        = number
+  default     = 400
+  validation {
+    condition     = var.scores_expiration_days == null ? true : var.scores_expiration_days >= 90
+    error_message = "scores_expiration_days must be null (never expire) or at least 90 (the 60-day horizon plus the 14 settle days, with margin for backtests)."
+  }
+}
+
+variable "score_shards_expiration_days" {
+  description = "Days after which score shards (<data_prefix>/score_shards/, the input of score --merge-shards) expire. Once merged into scores/ nothing reads them; a failed merge is rerun from them."
+  type        = number
+  default     = 7
+  validation {
+    condition     = var.score_shards_expiration_days >= 3
+    error_message = "score_shards_expiration_days must be at least 3 (a failed merge can still be rerun after a weekend)."
+  }
+}
+
+variable "backtests_expiration_days" {
+  description = "Days after which backtest reports (<data_prefix>/backtests/ and rolling_backtests/, small JSON and HTML written by `repurchase backtest`) expire; null = never (the default: they are the record of how the served model performed)."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.backtests_expiration_days == null ? true : var.backtests_expiration_days >= 30
+    error_message = "backtests_expiration_days must be null (never expire) or at least 30."
+  }
+}
+
 variable "staging_expiration_days" {
-  description = "Days after which objects under <data_prefix>/staging/ (Athena UNLOAD output and query results) expire."
+  description = "Days after which objects under <data_prefix>/staging/ (Athena UNLOAD output and query results, read back within the task that wrote them) expire."
   type        = number
   default     = 14
   validation {
@@ -157,13 +211,13 @@ variable "staging_expiration_days" {
   }
 }
 
-variable "scores_expiration_days" {
-  description = "Days after which score partitions (<data_prefix>/scores/) expire. Backtests need a run date's scores until its 60-day windows close, so at least 90."
+variable "locks_expiration_days" {
+  description = "Days after which lock leases (<data_prefix>/_locks/<stage>/run_date=D.json) expire. A held lock is rewritten every two minutes (10-minute lease), so expiry only removes leases of finished or dead runs."
   type        = number
-  default     = 400
+  default     = 3
   validation {
-    condition     = var.scores_expiration_days >= 90
-    error_message = "scores_expiration_days must be at least 90 (the 60-day horizon plus margin for backtests)."
+    condition     = var.locks_expiration_days >= 1 && var.locks_expiration_days <= 30
+    error_message = "locks_expiration_days must be between 1 and 30 (a lease lasts 10 minutes; older lock files are only litter)."
   }
 }
 
@@ -275,5 +329,63 @@ variable "ecr_keep_images" {
   validation {
     condition     = var.ecr_keep_images >= 5
     error_message = "ecr_keep_images must be at least 5 (room to roll back)."
+  }
+}
+
+variable "ecr_protected_tags" {
+  description = "Image tags the ECR lifecycle policy never expires, besides image_tag (which is always protected): e.g. the previously deployed tag, to roll back to."
+  type        = list(string)
+  default     = []
+  validation {
+    # contains(..., false) rather than alltrue: the form check_hcl.py can evaluate offline.
+    condition     = !contains([for t in var.ecr_protected_tags : can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", t)) && t != "latest"], false)
+    error_message = "ecr_protected_tags: exact Docker tags (letters, digits, '_', '.', '-'; no '*'), not 'latest'."
+  }
+}
+
+# --- Airflow --------------------------------------------------------------------------------------
+
+variable "airflow_assume_role_principals" {
+  description = "Self-hosted Airflow: who may assume the role <name_prefix>-airflow (created only when this is non-empty, with the Airflow policy attached): service principals (e.g. ecs-tasks.amazonaws.com or ec2.amazonaws.com for Airflow running on ECS or EC2) and/or IAM ARNs (the role or user behind the aws_default connection, or arn:aws:iam::ACCOUNT:root). IAM refuses ARNs that do not exist."
+  type        = list(string)
+  default     = []
+  validation {
+    condition = !contains([
+      for p in var.airflow_assume_role_principals :
+      can(regex("^[a-z0-9-]+(\\.[a-z0-9-]+)*\\.amazonaws\\.com(\\.cn)?$", p)) || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(root|role/[A-Za-z0-9+=,.@_/-]+|user/[A-Za-z0-9+=,.@_/-]+)$", p))
+    ], false)
+    error_message = "airflow_assume_role_principals: service principals like ecs-tasks.amazonaws.com, or IAM ARNs like arn:aws:iam::123456789012:role/airflow (no wildcards)."
+  }
+}
+
+variable "airflow_mwaa_execution_role_name" {
+  description = "Amazon MWAA: name (not ARN) of the environment's existing execution role; the Airflow policy is attached to it. null = no MWAA."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.airflow_mwaa_execution_role_name == null || can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.airflow_mwaa_execution_role_name))
+    error_message = "airflow_mwaa_execution_role_name: an IAM role name (1-64 of letters, digits and +=,.@_-), not an ARN."
+  }
+}
+
+# --- alerts ---------------------------------------------------------------------------------------
+
+variable "alert_email_addresses" {
+  description = "Email addresses subscribed to the alerts topic (each must confirm the subscription). Other subscriptions (chat, paging) can be added outside Terraform, with a filter policy on the message attribute route."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = !contains([for a in var.alert_email_addresses : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", a))], false)
+    error_message = "alert_email_addresses: email addresses like data-team@example.com."
+  }
+}
+
+variable "alert_ignored_exit_codes" {
+  description = "Worker exit codes that do not raise the ECS task alarm (besides 0), e.g. [75] to stay quiet about transient failures the DAG retries. The DAG's own failure messages are not affected."
+  type        = list(number)
+  default     = []
+  validation {
+    condition     = !contains([for c in var.alert_ignored_exit_codes : c >= 1 && c <= 255 && floor(c) == c], false)
+    error_message = "alert_ignored_exit_codes: whole numbers from 1 to 255 (0, success, never alerts)."
   }
 }

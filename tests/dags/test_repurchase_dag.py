@@ -4,20 +4,28 @@ real run of the five workers through dag.test() with the local runner."""
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pendulum
 import pytest
-from airflow.dag_processing.dagbag import DagBag
 from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow.utils.state import DagRunState, TaskInstanceState
 
 from conftest import DAGS
 
+try:
+    from airflow.dag_processing.dagbag import DagBag
+except ImportError:  # Airflow 3.0
+    from airflow.models.dagbag import DagBag
+try:
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+except ImportError:  # Airflow 3.0
+    from airflow.exceptions import AirflowException, AirflowFailException
+
 MONDAY = pendulum.datetime(2025, 6, 30, tz="UTC")
 TUESDAY = pendulum.datetime(2025, 7, 1, tz="UTC")
-ORDER = ["extract", "build_features", "is_training_day", "train", "calibrate",
+ORDER = ["task_definitions", "extract", "build_features", "is_training_day", "train", "calibrate",
          "champion_in_force", "shards", "score_shard", "score", "training_succeeded"]
 
 
@@ -28,6 +36,33 @@ def dag():
     bag = DagBag(dag_folder=str(DAGS))
     assert bag.import_errors == {}
     return bag.dags["repurchase"]
+
+
+@pytest.fixture(autouse=True)
+def no_earlier_runs(request):
+    """Each test starts without runs of the DAG in the metadata database: calibrate and
+    champion_in_force depend on the previous run (by logical date), which must not be another
+    test's."""
+    if "airflow_db" not in request.fixturenames:
+        yield
+        return
+    _delete_runs()
+    _store_dag()
+    yield
+
+
+def _delete_runs():
+    from airflow.models.backfill import Backfill, BackfillDagRun
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete
+
+    with create_session() as session:
+        session.execute(delete(BackfillDagRun))
+        session.execute(delete(TaskInstance).where(TaskInstance.dag_id == "repurchase"))
+        session.execute(delete(DagRun).where(DagRun.dag_id == "repurchase"))
+        session.execute(delete(Backfill).where(Backfill.dag_id == "repurchase"))
 
 
 def test_dagbag_imports_without_errors_variables_or_database(monkeypatch):
@@ -51,9 +86,15 @@ def test_schedule_and_run_settings(dag):
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
     assert dag.start_date == pendulum.datetime(2025, 6, 1, tz="UTC")
     assert dag.params["source"] == "athena"
+    assert dag.dagrun_timeout == pendulum.duration(hours=20)
     for task in dag.tasks:
         assert task.retries >= 3
-        assert task.retry_exponential_backoff > 1
+        # Doubling: a multiplier of 2 from Airflow 3.1, the flag (base 2) in 3.0.
+        assert task.retry_exponential_backoff is True or task.retry_exponential_backoff == 2
+        assert task.on_failure_callback, task.task_id
+        # The long ECS waits hold slots of their own pool, not the default one.
+        if task.task_id in ("extract", "build_features", "train", "calibrate", "score"):
+            assert task.pool == "repurchase_ecs", task.task_id
 
 
 def test_task_order(dag):
@@ -61,6 +102,7 @@ def test_task_order(dag):
     assert sorted(t.task_id for t in dag.tasks) == sorted(ORDER)
     down = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
     assert down == {
+        "task_definitions": ["extract"],
         "extract": ["build_features"],
         "build_features": ["is_training_day", "score_shard"],
         "is_training_day": ["train"],
@@ -79,7 +121,10 @@ def test_task_order(dag):
     for worker in ("extract", "build_features", "train", "calibrate", "score"):
         task = dag.get_task(worker)
         assert isinstance(task, EcsRunTaskOperator)
-        assert task.reattach is True and task.launch_type == "FARGATE"
+        assert task.reattach is True and not task.launch_type
+        assert task.capacity_provider_strategy == [{
+            "capacityProvider": "{{ var.value.get('repurchase_capacity_provider', 'FARGATE_SPOT') }}",
+            "weight": 1}]
     mapped = dag.get_task("score_shard")
     assert mapped.operator_class.__name__ == "WorkerOperator"
     assert mapped.partial_kwargs["worker"] == "score"
@@ -87,8 +132,8 @@ def test_task_order(dag):
 
 def test_exit_codes_decide_retries(dag):
     op = dag.get_task("train")
-    for code in (2, 70):
-        with pytest.raises(AirflowFailException):
+    for code, meaning in ((2, "bad input"), (65, "quality gate"), (70, "a bug")):
+        with pytest.raises(AirflowFailException, match=meaning):
             op._raise_for_exit_code(code)
     with pytest.raises(AirflowException) as err:
         op._raise_for_exit_code(75)
@@ -113,26 +158,49 @@ def _without_owner(command, task_id):
     return command[:i] + command[i + 2:]
 
 
+def _asset_events(dag_run) -> dict:
+    """The extras of the asset events a run's tasks emitted, by asset name."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(
+            select(AssetModel.name, AssetEvent.extra)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetEvent.source_run_id == dag_run.run_id)
+            .order_by(AssetEvent.id)).all()
+    out = {}
+    for name, extra in rows:
+        out.setdefault(name, []).append(extra)
+    return out
+
+
 def _states(dag_run):
     return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
 
 
 def test_ecs_runner_renders_overrides(dag, airflow_db, monkeypatch):
     """dag.test with the ECS runner; the ECS call itself is replaced by a recorder."""
-    monkeypatch.setenv("AIRFLOW_VAR_REPURCHASE_DATA_ROOT", "s3://lake/prod")
+    arns = _ecs_variables(monkeypatch)
     monkeypatch.setenv("AIRFLOW_VAR_REPURCHASE_SUBNETS", "subnet-a, subnet-b")
     monkeypatch.setenv("AIRFLOW_VAR_REPURCHASE_SECURITY_GROUPS", "sg-1")
     calls = {}
     shard_commands = []
     owners = set()
+    deployed = {}
 
     def record(self, context):
+        if self.task_id == "build_features" and not deployed:
+            # A deploy while the run is under way: new revisions of every task definition.
+            deployed.update(_register_task_definitions(_moto(monkeypatch)))
         command = _without_owner(self.overrides["containerOverrides"][0]["command"], self.task_id)
         if self.task_id == "score_shard":
             shard_commands.append(command)
             owners.add(self.overrides["containerOverrides"][0]["command"][5])
         calls[self.task_id] = {
             "task_definition": self.task_definition,
+            "capacity": self.capacity_provider_strategy,
             "cluster": self.cluster,
             "command": command,
             "container": self.overrides["containerOverrides"][0]["name"],
@@ -155,15 +223,44 @@ def test_ecs_runner_renders_overrides(dag, airflow_db, monkeypatch):
         for i in range(3)]
     # Each mapped shard locks as a task instance of its own.
     assert len(owners) == 3 and all(o.rsplit("/", 1)[1] in "012" for o in owners), owners
-    assert calls["score_shard"]["task_definition"] == "repurchase-score"
+    # Every task of the run uses the revision pinned when the run began, not the one deployed
+    # meanwhile.
+    def revision(arn):
+        return int(arn.rsplit(":", 1)[1])
+
+    assert revision(deployed["score"]) == revision(arns["score"]) + 1, (arns, deployed)
+    assert calls["extract"]["task_definition"] == arns["extract"]
+    assert calls["score_shard"]["task_definition"] == arns["score"]
     assert calls["score"]["command"] == [
         "--run-date", "2025-07-01", "--data-root", "s3://lake/prod", "--merge-shards", "3"]
-    assert calls["score"]["task_definition"] == "repurchase-score"
+    assert calls["score"]["task_definition"] == arns["score"]
+    assert calls["score"]["capacity"] == [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
     assert calls["score"]["container"] == "score"
     assert calls["score"]["cluster"] == "repurchase"
     assert calls["score"]["network"] == {"awsvpcConfiguration": {
         "subnets": ["subnet-a", "subnet-b"], "securityGroups": ["sg-1"], "assignPublicIp": "DISABLED"}}
     assert calls["score"]["awslogs"] == ("/ecs/repurchase", "repurchase", "score")
+
+    # Lineage: each worker task's asset events name the partitions it wrote and read.
+    events = _asset_events(run)
+    assert sorted(events) == ["repurchase/features_score", "repurchase/features_train",
+                              "repurchase/raw", "repurchase/score_shards", "repurchase/scores"]
+    (raw,) = events["repurchase/raw"]
+    assert raw == {"run_date": "2025-07-01", "data_root": "s3://lake/prod", "inputs": ["athena"],
+                   "partitions": [f"raw/{t}/run_date=2025-07-01" for t in (
+                       "distribution_centers", "events", "inventory_items", "order_items",
+                       "orders", "products", "users")]}
+    assert events["repurchase/features_train"][0]["inputs"] == raw["partitions"]
+    assert sorted(p for e in events["repurchase/score_shards"] for p in e["partitions"]) == [
+        f"score_shards/run_date=2025-07-01/shard={i:04}-of-0003" for i in range(3)]
+    assert all(e["inputs"] == ["features/score/run_date=2025-07-01"]
+               and e["model"] == "the champion in force on 2025-07-01"
+               for e in events["repurchase/score_shards"])
+    (scores,) = events["repurchase/scores"]
+    assert scores["partitions"] == ["scores/run_date=2025-07-01"]
+    assert scores["inputs"] == [f"score_shards/run_date=2025-07-01/shard={i:04}-of-0003"
+                                for i in range(3)]
+    assert {a.name for a in dag.get_task("score_shard").outlets} == {"repurchase/score_shards"}
 
     calls.clear()
     run = dag.test(logical_date=MONDAY, run_conf={"runner": "ecs", "data_root": "s3://other/x",
@@ -172,7 +269,14 @@ def test_ecs_runner_renders_overrides(dag, airflow_db, monkeypatch):
     assert sorted(calls) == ["build_features", "calibrate", "extract", "score", "score_shard", "train"]
     assert calls["score"]["command"][-2:] == ["--merge-shards", "1"]
     assert calls["train"]["command"] == ["--run-date", "2025-06-30", "--data-root", "s3://other/x"]
-    assert calls["calibrate"]["task_definition"] == "repurchase-calibrate"
+    # The next run pins the revision deployed during the last one.
+    assert calls["calibrate"]["task_definition"] == deployed["calibrate"]
+    (calibration,) = _asset_events(run)["repurchase/calibrations"]
+    assert calibration["partitions"] == ["models/run_date=2025-06-30/calibration"]
+    assert calibration["inputs"] == ["models/run_date=2025-06-30",
+                                     "features/train/run_date=2025-06-30"]
+    assert calibration["data_root"] == "s3://other/x"
+    assert revision(calls["extract"]["task_definition"]) == revision(arns["extract"]) + 1
 
 
 def test_local_runner_runs_the_workers(dag, airflow_db, bin_dir, tmp_path, monkeypatch):
@@ -229,9 +333,38 @@ def _recorder(calls, fail=()):
     return record
 
 
-def _ecs_variables(monkeypatch):
+def _moto(monkeypatch) -> dict:
+    """boto3 arguments for the moto server scripts/test starts, which also serves Airflow's
+    connection aws_default here."""
+    endpoint = os.environ.get("REPURCHASE_TEST_S3_ENDPOINT")
+    assert endpoint, "REPURCHASE_TEST_S3_ENDPOINT is not set: run tests/dags through scripts/test"
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
+        "conn_type": "aws", "login": "testing", "password": "testing",
+        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}))
+    return dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                aws_secret_access_key="testing")
+
+
+def _register_task_definitions(aws: dict, prefix: str = "repurchase") -> dict:
+    """A new revision of each worker's task definition on moto's ECS; their ARNs by worker."""
+    import boto3
+
+    ecs = boto3.client("ecs", **aws)
+    arns = {}
+    for worker in ("extract", "build-features", "train", "calibrate", "score"):
+        arns[worker] = ecs.register_task_definition(
+            family=f"{prefix}-{worker}", requiresCompatibilities=["FARGATE"],
+            networkMode="awsvpc", cpu="1024", memory="4096",
+            containerDefinitions=[{"name": worker, "image": "repurchase:test", "essential": True}],
+        )["taskDefinition"]["taskDefinitionArn"]
+    return arns
+
+
+def _ecs_variables(monkeypatch) -> dict:
+    """The Variables of the ECS runner, and the task definitions registered (their ARNs)."""
     monkeypatch.setenv("AIRFLOW_VAR_REPURCHASE_DATA_ROOT", "s3://lake/prod")
     monkeypatch.setenv("AIRFLOW_VAR_REPURCHASE_SUBNETS", "subnet-a")
+    return _register_task_definitions(_moto(monkeypatch))
 
 
 def test_a_run_without_logical_date_processes_the_day_before_it_was_queued(dag, airflow_db,
@@ -282,3 +415,416 @@ def test_scoring_goes_on_with_the_champion_when_training_fails(dag, airflow_db, 
     assert states["score_shard"] == TaskInstanceState.UPSTREAM_FAILED
     assert run.state == DagRunState.FAILED
     assert "score" not in calls
+
+
+def test_failures_are_published_to_sns_routed_by_exit_code(dag, airflow_db, monkeypatch):
+    """notify_failure publishes every task failure to the SNS topic of Variable
+    repurchase_alerts_topic_arn, on the moto server scripts/test starts (its SNS and SQS): a
+    quality-gate refusal (exit 65) is routed to the data's owners, anything else to the platform."""
+    import boto3
+
+    aws = _moto(monkeypatch)
+    sns, sqs = boto3.client("sns", **aws), boto3.client("sqs", **aws)
+    topic = sns.create_topic(Name=f"repurchase-alerts-{os.getpid()}")["TopicArn"]
+    queue = sqs.create_queue(QueueName=f"repurchase-alerts-{os.getpid()}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    monkeypatch.setenv("AIRFLOW_VAR_REPURCHASE_ALERTS_TOPIC_ARN", topic)
+    _ecs_variables(monkeypatch)
+
+    def received():
+        out = []
+        while True:
+            got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            if not got.get("Messages"):
+                return out
+            for m in got["Messages"]:
+                out.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+
+    # ECS as the operator meets it: the task stops, describe_tasks reports the exit code.
+    WorkerOperator = type(dag.get_task("train"))  # noqa: N806 - the DAG module's own class
+    exit_code = {"code": 65}
+
+    def refuse(self, context):
+        self.arn = "arn:aws:ecs:task/1"
+        raise AirflowException("This task is not in success state")
+
+    monkeypatch.setattr(WorkerOperator, "stopped_task",
+                        lambda self: _stopped(self.worker, exit_code["code"]))
+    monkeypatch.setattr(EcsRunTaskOperator, "execute", refuse)
+    run = dag.test(logical_date=TUESDAY, run_conf={"runner": "ecs"})
+    assert run.state == DagRunState.FAILED
+    # extract is the first task to fail (the recorder refuses every ECS task).
+    notes = received()
+    assert [n["Subject"] for n in notes] == ["repurchase extract failed for 2025-07-01"], notes
+    note = notes[0]
+    assert note["MessageAttributes"]["route"]["Value"] == "data"
+    assert note["MessageAttributes"]["task_id"]["Value"] == "extract"
+    for part in ("DAG repurchase, task extract", "run date 2025-07-01", "exit code 65",
+                 "extract exited 65 (data refused by a quality gate", "route: data"):
+        assert part in note["Message"], note["Message"]
+
+    exit_code["code"] = 70
+    run = dag.test(logical_date=TUESDAY.add(days=1), run_conf={"runner": "ecs"})
+    notes = received()
+    assert len(notes) == 1 and notes[0]["MessageAttributes"]["route"]["Value"] == "platform", notes
+    assert "exit code 70 (a bug)" in notes[0]["Message"]
+
+
+def _stopped(worker, code, cpu="1024", memory="4096"):
+    return {"cpu": cpu, "memory": memory, "containers": [{"name": worker, "exitCode": code}]}
+
+
+def test_an_oom_kill_reruns_at_once_on_the_next_fargate_size(dag, monkeypatch):
+    """Exit 137 (killed at the memory limit): the same try runs the task again with twice the
+    memory (task-level overrides, a valid Fargate size), at most twice; other codes keep their
+    rules."""
+    WorkerOperator = type(dag.get_task("train"))  # noqa: N806 - the DAG module's own class
+    next_size = sys.modules[WorkerOperator.__module__].next_size
+    assert next_size(1024, 4096) == (1024, 8192)
+    assert next_size(1024, 8192) == (2048, 16384)
+    assert next_size(256, 512) == (256, 1024)
+    assert next_size(16384, 122880) is None
+    op = dag.get_task("train")
+    sizes, outcomes = [], [137, 137, 0]
+
+    def run(self, context):
+        sizes.append((self.overrides.get("cpu"), self.overrides.get("memory")))
+        self.arn = f"arn:aws:ecs:task/{len(sizes)}"
+        if outcomes[len(sizes) - 1]:
+            raise AirflowException("This task is not in success state")
+        return "done"
+
+    memory = {"arn:aws:ecs:task/1": ("1024", "4096"), "arn:aws:ecs:task/2": ("1024", "8192")}
+    monkeypatch.setattr(EcsRunTaskOperator, "execute", run)
+    monkeypatch.setattr(WorkerOperator, "stopped_task", lambda self: _stopped(
+        "train", outcomes[len(sizes) - 1], *memory.get(self.arn, ("1024", "4096"))))
+    op.network_configuration["awsvpcConfiguration"]["subnets"] = "subnet-a"
+    op.capacity_provider_strategy = [{"capacityProvider": "FARGATE", "weight": 1}]  # rendered
+    assert op.run_ecs({}) == "done"
+    assert sizes == [(None, None), ("1024", "8192"), ("2048", "16384")]
+
+    # Three OOM kills in a row: the third is an ordinary (retried) failure.
+    sizes.clear()
+    outcomes[:] = [137, 137, 137]
+    with pytest.raises(AirflowException) as err:
+        op.run_ecs({})
+    assert not isinstance(err.value, AirflowFailException)
+    assert "exited 137" in str(err.value) and len(sizes) == 3
+
+
+def test_spot_capacity_lost_reruns_at_once_on_demand(dag, monkeypatch):
+    """Fargate Spot first; with no Spot capacity at RunTask, or a Spot interruption mid-run (the
+    worker exits 75 on the SIGTERM), the same try runs again on on-demand Fargate. Other failures
+    keep their rules, and on-demand is not left again."""
+    from airflow.providers.amazon.aws.exceptions import EcsOperatorError
+
+    op = dag.get_task("build_features")
+    WorkerOperator = type(op)  # noqa: N806 - the DAG module's own class
+    op.network_configuration["awsvpcConfiguration"]["subnets"] = "subnet-a"
+    providers, outcomes, stopped = [], [], {}
+
+    def run(self, context):
+        if not providers:
+            self.arn = None  # each section is a new try: no task of an earlier one
+        providers.append(self.capacity_provider_strategy[0]["capacityProvider"])
+        outcome = outcomes[len(providers) - 1]
+        if outcome == "no capacity":
+            failures = [{"arn": "arn:aws:ecs:us-east-1:0:container-instance/x",
+                         "reason": "Capacity is unavailable at this time. Please try again later "
+                                   "or in a different availability zone"}]
+            raise EcsOperatorError(failures, {"tasks": [], "failures": failures})
+        self.arn = f"arn:aws:ecs:task/{len(providers)}"
+        stopped[self.arn] = outcome
+        if outcome != "ok":
+            raise AirflowException("This task is not in success state")
+        return "done"
+
+    def stopped_task(self):
+        outcome = stopped.get(getattr(self, "arn", None))
+        if outcome is None:
+            return None
+        task = _stopped("build-features", 75 if outcome == "interrupted" else outcome)
+        if outcome == "interrupted":
+            task.update(stopCode="SpotInterruption", stoppedReason="Your Spot Task was interrupted.")
+        return task
+
+    monkeypatch.setattr(EcsRunTaskOperator, "execute", run)
+    monkeypatch.setattr(WorkerOperator, "stopped_task", stopped_task)
+    for first in ("no capacity", "interrupted"):
+        op.capacity_provider_strategy = [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+        providers.clear()
+        outcomes[:] = [first, "ok"]
+        assert op.run_ecs({}) == "done", first
+        assert providers == ["FARGATE_SPOT", "FARGATE"], first
+
+    # Interrupted on Spot, then a bad input on-demand: no retry; on-demand is kept.
+    op.capacity_provider_strategy = [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+    providers.clear()
+    outcomes[:] = ["interrupted", 2]
+    with pytest.raises(AirflowFailException, match="exited 2"):
+        op.run_ecs({})
+    assert providers == ["FARGATE_SPOT", "FARGATE"]
+    # A transient failure on Spot that is not about capacity is retried by Airflow, on Spot.
+    op.capacity_provider_strategy = [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+    providers.clear()
+    outcomes[:] = [75]
+    with pytest.raises(AirflowException, match="exited 75") as err:
+        op.run_ecs({})
+    assert not isinstance(err.value, AirflowFailException) and providers == ["FARGATE_SPOT"]
+    # Variable repurchase_capacity_provider=FARGATE: on-demand only; a typo is refused.
+    op.capacity_provider_strategy = [{"capacityProvider": "FARGATE", "weight": 1}]
+    providers.clear()
+    outcomes[:] = ["no capacity"]
+    with pytest.raises(EcsOperatorError):
+        op.run_ecs({})
+    assert providers == ["FARGATE"]
+    op.capacity_provider_strategy = [{"capacityProvider": "FARGATE_SPOTT", "weight": 1}]
+    with pytest.raises(AirflowFailException, match="repurchase_capacity_provider"):
+        op.run_ecs({})
+
+
+def test_deferrable_mode_keeps_the_exit_code_rules(dag, monkeypatch):
+    """With ``deferrable=True`` (or ``[operators] default_deferrable``) the task ends in
+    execute_complete: bad input and bugs still fail without retry, 75 is still retried."""
+    op = dag.get_task("calibrate")
+    WorkerOperator = type(op)  # noqa: N806 - the DAG module's own class
+
+    def failed(self, context, event=None):
+        raise AirflowException("This task is not in success state")
+
+    monkeypatch.setattr(EcsRunTaskOperator, "execute_complete", failed)
+    event = {"status": "success", "task_arn": "arn:aws:ecs:task/9", "cluster": "repurchase"}
+    for code, fail in ((2, True), (65, True), (70, True), (75, False)):
+        monkeypatch.setattr(WorkerOperator, "stopped_task",
+                            lambda self, code=code: _stopped("calibrate", code))
+        with pytest.raises(AirflowException) as err:
+            op.execute_complete({}, event)
+        assert isinstance(err.value, AirflowFailException) is fail, (code, err.value)
+        assert f"exited {code}" in str(err.value)
+    assert op.arn == "arn:aws:ecs:task/9"
+
+
+def test_params_reach_champion_from_and_model_date(dag):
+    calibrate, shard, merge = dag.get_task("calibrate"), dag.get_task("score_shard"), dag.get_task("score")
+    params = {"champion_from": "2025-06-23", "model_date": "2025-06-30"}
+    assert calibrate.param_args(params) == ["--champion-from", "2025-06-23"]
+    assert merge.param_args(params) == []  # the merge takes no model
+    assert calibrate.param_args({"champion_from": ""}) == []
+    assert dag.get_task("train").param_args(params) == []
+    # The mapped shard tasks are built from the partial's arguments when they run.
+    assert shard.partial_kwargs["worker"] == "score"
+    op = WorkerOperatorFor(dag, "score")
+    assert op.param_args(params) == ["--model-date", "2025-06-30"]
+
+
+def WorkerOperatorFor(dag, worker):  # noqa: N802 - reads as a constructor
+    """A plain WorkerOperator of the DAG module (what a mapped task expands into)."""
+    cls = type(dag.get_task("train"))
+    return cls(task_id=f"probe_{worker}", worker=worker, args=["--run-date", "x"])
+
+
+def _ti_states(logical_date) -> dict:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        run = session.scalar(select(DagRun).where(DagRun.dag_id == "repurchase",
+                                                  DagRun.logical_date == logical_date))
+        return {} if run is None else {ti.task_id: ti.state
+                                       for ti in run.get_task_instances(session=session)}
+
+
+def _set_states(logical_date, states: dict):
+    """Writes task outcomes into a run, as its tasks would when they end."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        run = session.scalar(select(DagRun).where(DagRun.dag_id == "repurchase",
+                                                  DagRun.logical_date == logical_date))
+        for ti in session.scalars(select(TaskInstance).where(TaskInstance.run_id == run.run_id,
+                                                             TaskInstance.dag_id == "repurchase")):
+            if ti.task_id in states:
+                ti.state = states[ti.task_id]
+
+
+def _past_met(dag, logical_date, task_id) -> bool:
+    """Whether Airflow's depends-on-past rule lets ``task_id`` of that run start now."""
+    from airflow.models.dagrun import DagRun
+    from airflow.ti_deps.dep_context import DepContext
+    from airflow.ti_deps.deps.prev_dagrun_dep import PrevDagrunDep
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        run = session.scalar(select(DagRun).where(DagRun.dag_id == "repurchase",
+                                                  DagRun.logical_date == logical_date))
+        ti = run.get_task_instance(task_id, session=session)
+        ti.task = dag.get_task(task_id)
+        return PrevDagrunDep().is_met(ti=ti, session=session, dep_context=DepContext())
+
+
+def _store_dag():
+    """The DAG serialized into the metadata database with its assets active, as the dag processor
+    stores it (Airflow's backfill code reads it there, and a task whose assets are not active
+    fails; dag.test stores it itself only from Airflow 3.1)."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    DagBundlesManager().sync_bundles_to_db()
+    bag = DagBag(dag_folder=str(DAGS))
+    try:
+        from airflow.dag_processing.dagbag import sync_bag_to_db
+    except ImportError:  # Airflow 3.0
+        bag.sync_to_db("dags-folder", None)
+    else:
+        sync_bag_to_db(bag, "dags-folder", None)
+
+
+def test_calibrations_keep_date_order_beside_a_backfill(dag, airflow_db, monkeypatch):
+    """A backfill runs beside the schedule with its own max_active_runs. The scheduled Monday's
+    calibrate waits until the backfill's calibrations before it are done, also across the
+    backfill's days whose calibrate is skipped; then it runs. Airflow's own scheduling loop
+    (dag.test) decides, over the runs Airflow's backfill code created; the backfill's task outcomes
+    are written into the metadata database (from a second thread) as its tasks would write them."""
+    import inspect
+    import threading
+    import time
+
+    from airflow.models.backfill import InvalidReprocessBehavior, ReprocessBehavior, _create_backfill
+
+    _ecs_variables(monkeypatch)
+    calls = {}
+    monkeypatch.setattr(EcsRunTaskOperator, "execute", _recorder(calls))
+    day = pendulum.datetime(2025, 7, 6, tz="UTC")  # a Sunday: the schedule's run before
+    assert dag.test(logical_date=day, run_conf={"runner": "ecs"}).state == DagRunState.SUCCESS
+    _store_dag()
+
+    # The backfill: Monday 2025-07-07 to Sunday 2025-07-13, none of it run yet.
+    kwargs = dict(dag_id="repurchase", from_date=day.add(days=1), to_date=day.add(days=7),
+                  max_active_runs=10, reverse=False, dag_run_conf={"runner": "ecs"})
+    if "triggering_user_name" in inspect.signature(_create_backfill).parameters:
+        kwargs["triggering_user_name"] = "backfill-beside-the-schedule"
+    # Airflow refuses a backfill of a DAG with depends_on_past unless told what to do with the
+    # days already run (the README's backfill command passes --reprocess-behavior).
+    with pytest.raises(InvalidReprocessBehavior):
+        _create_backfill(**kwargs)
+    _create_backfill(**kwargs, reprocess_behavior=ReprocessBehavior.FAILED)
+    backfill_days = [day.add(days=i) for i in range(1, 8)]
+    for d in backfill_days:
+        assert _ti_states(d).get("calibrate", "missing") is None, d
+
+    monday = day.add(days=8)  # the schedule's next Monday, 2025-07-14
+    seen = {}
+
+    def backfill():
+        """Plays the backfill once the scheduled run's train is done."""
+        end = time.monotonic() + 120
+        while "train" not in calls and time.monotonic() < end:
+            time.sleep(0.2)
+        time.sleep(4)  # the scheduling loop has looked again
+        seen["before"] = (sorted(calls), _ti_states(monday).get("calibrate"))
+        # Within the backfill, the days after its Monday skip calibrate at once, but their
+        # champion_in_force waits for the day's before, so the chain carries to the last day.
+        seen["chain"] = [_past_met(dag, d, "champion_in_force") for d in backfill_days[:3]]
+        _set_states(backfill_days[0], {"champion_in_force": TaskInstanceState.SUCCESS})
+        seen["chain"].append(_past_met(dag, backfill_days[1], "champion_in_force"))
+        _set_states(backfill_days[0], {"champion_in_force": None})
+        time.sleep(2)
+        seen["after_chain"] = sorted(calls)
+        # The backfill ends, in date order: its Monday calibrates, the other days skip.
+        for d in backfill_days:
+            _set_states(d, {
+                "calibrate": TaskInstanceState.SUCCESS if d == backfill_days[0]
+                else TaskInstanceState.SKIPPED,
+                "champion_in_force": TaskInstanceState.SUCCESS,
+                "training_succeeded": TaskInstanceState.SUCCESS,
+            })
+
+    calls.clear()
+    player = threading.Thread(target=backfill, daemon=True)
+    player.start()
+    run = dag.test(logical_date=monday, run_conf={"runner": "ecs"})
+    player.join(timeout=10)
+    assert run.state == DagRunState.SUCCESS
+    # While the backfill's Monday was not calibrated, the scheduled calibrate waited ...
+    assert seen["before"] == (["build_features", "extract", "train"], None), seen
+    # The backfill's first run may start; each later day waits for the day before it.
+    assert seen["chain"] == [True, False, False, True], seen
+    assert seen["after_chain"] == ["build_features", "extract", "train"], seen
+    # Then it ran, and scoring after it.
+    assert calls["calibrate"] == [["--run-date", "2025-07-14", "--data-root", "s3://lake/prod"]]
+    assert "score" in calls
+
+
+def test_a_run_past_its_deadline_is_published_to_sns(monkeypatch):
+    """From Airflow 3.1: a run not finished REPURCHASE_RUN_DEADLINE_HOURS after it was queued
+    fires the DAG's deadline alert; its callback, run by Airflow's own CallbackTrigger (what the
+    triggerer runs), publishes to the SNS topic on the moto server. The scheduler's detection of
+    the missed deadline is Airflow's and not run here."""
+    import asyncio
+
+    import boto3
+
+    if DeadlineAlertAvailable() is False:
+        # Airflow 3.0 has no deadline alerts: the DAG parses without one.
+        monkeypatch.setenv("REPURCHASE_ALERTS_TOPIC_ARN", "arn:aws:sns:us-east-1:0:x")
+        bag = DagBag(dag_folder=str(DAGS))
+        assert bag.import_errors == {} and not getattr(bag.dags["repurchase"], "deadline", None)
+        pytest.skip("deadline alerts exist from Airflow 3.1")
+    from airflow.triggers.callback import CallbackTrigger
+
+    aws = _moto(monkeypatch)
+    sns, sqs = boto3.client("sns", **aws), boto3.client("sqs", **aws)
+    topic = sns.create_topic(Name=f"repurchase-deadline-{os.getpid()}")["TopicArn"]
+    queue = sqs.create_queue(QueueName=f"repurchase-deadline-{os.getpid()}")["QueueUrl"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=sqs.get_queue_attributes(
+        QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+    # No topic in the environment: no deadline.
+    monkeypatch.delenv("REPURCHASE_ALERTS_TOPIC_ARN", raising=False)
+    assert not DagBag(dag_folder=str(DAGS)).dags["repurchase"].deadline
+    monkeypatch.setenv("REPURCHASE_ALERTS_TOPIC_ARN", topic)
+    monkeypatch.setenv("REPURCHASE_RUN_DEADLINE_HOURS", "6")
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    (alert,) = bag.dags["repurchase"].deadline
+    assert alert.interval == pendulum.duration(hours=6)
+    assert type(alert.reference).__name__ == "DagRunQueuedAtDeadline"
+
+    # What the scheduler hands the triggerer when the deadline passes (Deadline.handle_miss).
+    context = {"dag_run": {"dag_id": "repurchase", "run_id": "scheduled__2025-07-01T00:00:00+00:00",
+                           "logical_date": "2025-07-01T00:00:00Z", "state": "running",
+                           "queued_at": "2025-07-02T00:00:05Z"},
+               "deadline": {"id": "d-1", "deadline_time": "2025-07-02T06:00:05Z"}}
+    trigger = CallbackTrigger(callback_path=alert.callback.path,
+                              callback_kwargs={**alert.callback.kwargs, "context": context})
+
+    async def events():
+        return [e.payload async for e in trigger.run()]
+
+    payloads = asyncio.run(events())
+    assert payloads[-1]["state"] == "success", payloads
+    got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2)
+    (note,) = [json.loads(m["Body"]) for m in got["Messages"]]
+    assert note["Subject"] == "repurchase run not finished 6 h after it was queued"
+    assert note["MessageAttributes"]["route"]["Value"] == "platform"
+    for part in ("run scheduled__2025-07-01T00:00:00+00:00", "deadline 2025-07-02T06:00:05Z",
+                 "state running"):
+        assert part in note["Message"], note["Message"]
+    # A deadline past the 20-hour dagrun_timeout would never fire: refused when parsed.
+    monkeypatch.setenv("REPURCHASE_RUN_DEADLINE_HOURS", "30")
+    assert "REPURCHASE_RUN_DEADLINE_HOURS" in str(DagBag(dag_folder=str(DAGS)).import_errors)
+
+
+def DeadlineAlertAvailable() -> bool:  # noqa: N802 - reads as a question
+    try:
+        from airflow.sdk import DeadlineAlert  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -2,7 +2,7 @@
 //!
 //! The gates: a clean run passes; an export that lost 40% of its users, one that lost three
 //! quarters of its orders, and a label rate outside configured bounds each stop `build-features` with
-//! exit code 2, a message naming the figure, the limit and its flag, and nothing published;
+//! exit code 65 (data refused, for the data's owners), a message naming the figure, the limit and its flag, and nothing published;
 //! loosened thresholds or `--skip-quality-gates` let the same data through.
 //!
 //! Promotion: the first calibrated model becomes champion; a much weaker challenger (a single
@@ -144,7 +144,7 @@ async fn quality_gates_stop_implausible_runs_and_thresholds_are_configurable() {
         .await
         .expect_err("null jump");
     let msg = err.to_string();
-    assert_eq!(err.class(), ErrorClass::BadInput);
+    assert_eq!(err.class(), ErrorClass::DataRefused);
     assert!(
         msg.contains("column age: 4")
             && msg.contains("tenure_days")
@@ -172,7 +172,7 @@ async fn quality_gates_stop_implausible_runs_and_thresholds_are_configurable() {
     extract(&lake, d3, &src).await;
     let out = build_features_binary(&lake_dir, d3, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(out.status.code(), Some(65), "{stderr}");
     assert!(
         stderr.contains("quality gate failed")
             && stderr.contains("compared with features/train run_date=2025-06-28")

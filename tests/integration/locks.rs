@@ -78,7 +78,7 @@ async fn takeover(root: &DataRoot) {
     );
     assert!(retry.renew().await.unwrap());
     let err = acquire(root, "score", "other", 60_000).await.unwrap_err();
-    assert!(matches!(err, CoreError::Locked { .. }), "{err}");
+    assert!(matches!(err, CoreError::Locked(_)), "{err}");
     tokio::time::sleep(Duration::from_millis(600)).await;
     let other = acquire(root, "score", "other", 60_000).await.unwrap();
     assert!(!retry.renew().await.unwrap());
@@ -98,7 +98,7 @@ async fn hold(root: &DataRoot) {
         })
         .await;
     assert!(
-        matches!(out, Err(CoreError::Locked { ref owner, .. }) if owner == "A"),
+        matches!(out, Err(CoreError::Locked(ref held)) if held.owner == "A"),
         "a lock held past its first lease must still be held: {out:?}"
     );
     assert!(

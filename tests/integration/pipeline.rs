@@ -108,7 +108,7 @@ async fn thelook_profile_is_barely_predictable() {
                 upper < floor,
                 "refused with the interval up to {upper:.3}: {e}"
             );
-            assert_eq!(e.class(), ErrorClass::BadInput);
+            assert_eq!(e.class(), ErrorClass::DataRefused);
             assert!(e.to_string().contains("below the AUC floor"), "{e}");
         }
         Ok(_) => assert!(upper >= floor, "interval up to {upper:.3} promoted"),

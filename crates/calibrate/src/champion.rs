@@ -458,10 +458,16 @@ pub async fn decide(
     );
     let Some(current) = previous else {
         if below_floor {
-            return Err(CoreError::Invalid(format!(
-                "the first model {} is below the AUC floor ({floor_text}) and there is no champion to keep serving: check the features and the training data, or lower --promotion-auc-floor",
-                challenger.model.model_version
-            )));
+            return Err(CoreError::QualityGate {
+                stage: "calibrate",
+                run_date: challenger.model.model_date.to_string(),
+                context: "AUC floor, --promotion-auc-floor; no champion to keep serving".into(),
+                failures: vec![format!(
+                    "the first model {} is below the AUC floor ({floor_text}): check the features \
+                     and the training data, or lower --promotion-auc-floor",
+                    challenger.model.model_version
+                )],
+            });
         }
         return Ok((
             Promotion {

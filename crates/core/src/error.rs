@@ -20,6 +20,10 @@ pub enum ErrorClass {
     Transient,
     /// A bug or broken invariant in this program. Exit code 70 (`EX_SOFTWARE`).
     Bug,
+    /// The data is well-formed but a quality gate refused it (a collapsed row count, a label rate
+    /// out of bounds, a model below the AUC floor): for the data's owners to look at, not the
+    /// platform's. Exit code 65 (`EX_DATAERR`); retrying will not help.
+    DataRefused,
 }
 
 impl ErrorClass {
@@ -28,6 +32,7 @@ impl ErrorClass {
             ErrorClass::BadInput => 2,
             ErrorClass::Transient => 75,
             ErrorClass::Bug => 70,
+            ErrorClass::DataRefused => 65,
         }
     }
 }
@@ -47,6 +52,19 @@ pub struct S3Request {
     /// The S3 error code (`NoSuchBucket`, `AccessDenied`, …), or the HTTP status when the response
     /// had no body (HEAD).
     pub code: String,
+}
+
+/// The lock behind [`CoreError::Locked`] and who holds it (boxed, as [`S3Request`] is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockHeld {
+    /// URL of the lock object.
+    pub url: String,
+    /// Lock name: the stage, and the shard for sharded scoring.
+    pub name: String,
+    pub run_date: String,
+    pub owner: String,
+    pub acquired_at: String,
+    pub expires_at: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -172,19 +190,12 @@ pub enum CoreError {
     /// Another run of the same stage for the same run date holds its lock (see [`crate::lock`]).
     /// Transient: it passes once that run ends or its lease runs out.
     #[error(
-        "another {name} run for {run_date} is going on: {url} is held by {owner} (since \
-         {acquired_at}, lease until {expires_at}); refusing to run beside it and exiting 75 so \
-         that the task is retried later. If no such run is alive, wait for the lease to end or \
-         delete {url}"
+        "another {} run for {} is going on: {} is held by {} (since {}, lease until {}); refusing \
+         to run beside it and exiting 75 so that the task is retried later. If no such run is \
+         alive, wait for the lease to end or delete {}",
+        .0.name, .0.run_date, .0.url, .0.owner, .0.acquired_at, .0.expires_at, .0.url
     )]
-    Locked {
-        url: String,
-        name: String,
-        run_date: String,
-        owner: String,
-        acquired_at: String,
-        expires_at: String,
-    },
+    Locked(Box<LockHeld>),
 
     /// This run's lock was taken over (its lease ran out while it could not renew it); it stopped
     /// before publishing more. Transient: a rerun takes the lock again.
@@ -195,7 +206,8 @@ pub enum CoreError {
     LockLost { url: String },
 
     /// The data passed every schema check but looks implausible (a collapsed row count, a label
-    /// rate out of bounds, a jump in missing values): bad input until someone has looked.
+    /// rate out of bounds, a jump in missing values, a model below the AUC floor): refused until
+    /// someone has looked ([`ErrorClass::DataRefused`], exit 65).
     #[error("{stage} for run date {run_date}: quality gate failed ({context}): {}", .failures.join("; "))]
     QualityGate {
         stage: &'static str,
@@ -218,12 +230,12 @@ impl CoreError {
             | CoreError::NotPublished { .. }
             | CoreError::BadManifest { .. }
             | CoreError::BadTable { .. }
-            | CoreError::QualityGate { .. }
             | CoreError::Invalid(_) => ErrorClass::BadInput,
+            CoreError::QualityGate { .. } => ErrorClass::DataRefused,
             CoreError::Store { source, .. } => classify_store_error(source),
-            CoreError::S3Unavailable { .. }
-            | CoreError::Locked { .. }
-            | CoreError::LockLost { .. } => ErrorClass::Transient,
+            CoreError::S3Unavailable { .. } | CoreError::Locked(_) | CoreError::LockLost { .. } => {
+                ErrorClass::Transient
+            }
             CoreError::Parquet { .. } => ErrorClass::BadInput,
             CoreError::Query { source, .. } => classify_datafusion_error(source),
             CoreError::Arrow { .. } => ErrorClass::BadInput,
@@ -523,9 +535,14 @@ mod tests {
 
     #[test]
     fn exit_codes_are_distinct() {
-        let codes = [ErrorClass::BadInput, ErrorClass::Transient, ErrorClass::Bug]
-            .map(ErrorClass::exit_code);
-        assert_eq!(codes, [2, 75, 70]);
+        let codes = [
+            ErrorClass::BadInput,
+            ErrorClass::Transient,
+            ErrorClass::Bug,
+            ErrorClass::DataRefused,
+        ]
+        .map(ErrorClass::exit_code);
+        assert_eq!(codes, [2, 75, 70, 65]);
     }
 
     #[test]

@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use crate::error::{CoreError, Result};
+use crate::error::{CoreError, LockHeld, Result};
 use crate::run_date::RunDate;
 use crate::storage::DataRoot;
 
@@ -176,14 +176,14 @@ impl StageLock {
             let same_owner = held.owner == settings.owner;
             let expired = held.expires().is_none_or(|t| t <= now);
             if !same_owner && !expired {
-                return Err(CoreError::Locked {
+                return Err(CoreError::Locked(Box::new(LockHeld {
                     url,
                     name: name.to_string(),
                     run_date: run_date.to_string(),
                     owner: held.owner,
                     acquired_at: held.acquired_at,
                     expires_at: held.expires_at,
-                });
+                })));
             }
             let why = if same_owner {
                 "a retry of the same owner"
@@ -199,14 +199,14 @@ impl StageLock {
                 None => continue,
             }
         }
-        Err(CoreError::Locked {
+        Err(CoreError::Locked(Box::new(LockHeld {
             url,
             name: name.to_string(),
             run_date: run_date.to_string(),
             owner: "(changing hands while we tried)".into(),
             acquired_at: String::new(),
             expires_at: String::new(),
-        })
+        })))
     }
 
     pub fn record(&self) -> &LockRecord {
@@ -315,11 +315,10 @@ impl StageLock {
                         return renewing.record;
                     }
                 };
-                loop {
-                    match stop_rx.recv_timeout(interval) {
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                        _ => break,
-                    }
+                // Renews every `interval` until told to stop (or the sender is gone).
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stop_rx.recv_timeout(interval)
+                {
                     let outcome = rt.block_on(renewing.renew());
                     let give_up = match outcome {
                         Ok(true) => false,
