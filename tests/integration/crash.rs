@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use repurchase_calibrate::champion::ChampionPolicy;
+use repurchase_core::hash::SplitMix64;
 use repurchase_core::manifest::sha256_hex;
 use repurchase_core::schema::Table;
 use repurchase_core::{CoreError, DataRoot, Dataset, Manifest, RunDate, StoreConfig};
@@ -132,19 +133,6 @@ async fn assert_no_partial_partition(dir: &Path, context: &str) -> (usize, usize
     (published, unpublished)
 }
 
-/// Deterministic pseudo-random numbers (splitmix64), so a failing trial can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 fn worker(name: &str, args: &[String], lake: &Path, run_date: &str) -> Command {
     let mut cmd = Command::new(binary(name));
     cmd.args(args)
@@ -219,7 +207,7 @@ async fn sigkill_at_random_points_never_exposes_a_partial_partition() {
     // rerunning over a date whose whole chain is published (it unpublishes and replaces its own
     // partitions; a rerun of train also removes the calibration nested under its folder).
     let last = states.last().unwrap().clone();
-    let mut rng = Rng(0x5eed_c0de);
+    let mut rng = SplitMix64::new(0x5eed_c0de);
     let (mut before, mut mid, mut after, mut unpublished, mut leftover_staged) = (0, 0, 0, 0, 0);
     let mut trials = 0;
     let mut staged_after_rerun = Vec::new();
@@ -254,7 +242,7 @@ async fn sigkill_at_random_points_never_exposes_a_partial_partition() {
             if lo_us + 1_000 >= hi_us {
                 lo_us = hi_us / 2;
             }
-            let delay = Duration::from_micros(lo_us + rng.next() % (hi_us - lo_us).max(1));
+            let delay = Duration::from_micros(lo_us + rng.next_u64() % (hi_us - lo_us).max(1));
             let mut child = worker(name, args, &lake, RUN_DATE).spawn().unwrap();
             std::thread::sleep(delay);
             child.kill().unwrap(); // SIGKILL

@@ -22,6 +22,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use repurchase_core::hash::SplitMix64;
 use repurchase_model::calibration::Calibrator;
 use repurchase_model::metrics;
 use repurchase_model::report::timeline::{self, Panel, Role, Series, Table, TimelineInput};
@@ -204,16 +205,12 @@ fn png_size(bytes: &[u8]) -> (u32, u32) {
     (be(&bytes[16..20]), be(&bytes[20..24]))
 }
 
-/// SplitMix64, so the synthetic data does not depend on any crate's RNG.
-struct Rng(u64);
+/// The project's SplitMix64, so the synthetic data does not depend on any crate's RNG.
+struct Rng(SplitMix64);
 
 impl Rng {
     fn next_f64(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        self.0.next_f64()
     }
 
     /// Standard normal by Box–Muller.
@@ -276,7 +273,7 @@ const FEATURES: [&str; 30] = [
 ];
 
 fn report_html() -> String {
-    let mut rng = Rng(20250630);
+    let mut rng = Rng(SplitMix64::new(20250630));
     let (valid_raw, valid_labels) = synthetic(&mut rng, 3_000);
     let (raw, labels) = synthetic(&mut rng, 3_000);
     let calibrator = Calibrator::fit_platt(&valid_raw, &valid_labels);
@@ -412,7 +409,7 @@ fn browser_check_flags_console_errors_and_network_requests() {
 /// a table and notes with characters that must be escaped.
 fn timeline_html() -> (String, Vec<String>) {
     const N: usize = 12;
-    let mut rng = Rng(20250407);
+    let mut rng = Rng(SplitMix64::new(20250407));
     let x_labels: Vec<String> = (0..N)
         .map(|i| {
             let day = chrono::NaiveDate::from_ymd_opt(2025, 4, 7).expect("date")

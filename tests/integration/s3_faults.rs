@@ -431,3 +431,61 @@ async fn persistent_s3_outage_exits_75_with_a_clear_message_and_publishes_nothin
         report.join("\n  ")
     );
 }
+
+/// `repurchase generate` in an S3 outage exits 75 (transient) like the workers, not 2: its
+/// storage errors keep their class through the command's edge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_in_an_s3_outage_exits_75() {
+    let moto = moto_endpoint();
+    let (bucket, _) = s3_root("generate-outage", "gen");
+    let proxy = FaultProxy::start(&moto, Mode::Outage503).await;
+    let out_url = format!("s3://{bucket}/gen");
+    let generate = [
+        "generate",
+        "--users",
+        "200",
+        "--seed",
+        "3",
+        "--end-date",
+        RUN_DATE,
+        "--format",
+        "parquet",
+        "--out",
+    ];
+    let mut cmd = Command::new(binary("repurchase"));
+    cmd.env_clear()
+        .args(generate)
+        .arg(&out_url)
+        .env("REPURCHASE_STORE_MAX_RETRIES", "1")
+        .env("REPURCHASE_STORE_RETRY_TIMEOUT_SECS", "5")
+        .env("AWS_ENDPOINT_URL", &proxy.url)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("spawn repurchase");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(75), "{stderr}");
+    assert!(stderr.contains("503"), "{stderr}");
+    // The same command without the outage succeeds: the 75 came from the outage.
+    let direct = Command::new(binary("repurchase"))
+        .args(generate)
+        .arg(&out_url)
+        .env("AWS_ENDPOINT_URL", &moto)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("spawn repurchase");
+    assert!(
+        direct.status.success(),
+        "{}",
+        String::from_utf8_lossy(&direct.stderr)
+    );
+}

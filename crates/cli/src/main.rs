@@ -12,7 +12,7 @@ use repurchase_cli::rolling::{RollingConfig, rolling_backtest};
 use repurchase_core::cli::{exit_code, parse_run_date, run_worker};
 use repurchase_core::logging::{self, LogFormat};
 use repurchase_core::{CoreError, DataRoot, ErrorClass, RunDate, StoreConfig};
-use repurchase_datagen::{GenConfig, OutputFormat, Profile};
+use repurchase_datagen::{DatagenError, GenConfig, OutputFormat, Profile};
 use repurchase_features::AnchorMode;
 
 #[derive(Debug, Parser)]
@@ -210,19 +210,35 @@ fn fail(e: &CoreError) -> ExitCode {
     exit_code(e.class())
 }
 
+/// What `generate` fails with: opening the output (core) or generating and writing (datagen),
+/// each keeping its own class, so that a flaky store exits 75 and a wrong root 2.
+#[derive(Debug, thiserror::Error)]
+enum GenerateError {
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error(transparent)]
+    Datagen(#[from] DatagenError),
+}
+
+impl GenerateError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            GenerateError::Core(e) => e.class(),
+            GenerateError::Datagen(e) => e.class(),
+        }
+    }
+}
+
 fn generate(a: GenerateArgs) -> ExitCode {
     logging::init(LogFormat::detect(None));
     let Some(rt) = runtime() else {
         return exit_code(ErrorClass::Bug);
     };
-    let result: Result<(), CoreError> = rt.block_on(async {
+    let result: Result<(), GenerateError> = rt.block_on(async {
         let cfg = GenConfig::new(a.users, a.seed, a.end_date.date(), a.profile);
         let root = DataRoot::open(&a.out, &StoreConfig::from_env())?;
-        let generated =
-            repurchase_datagen::generate(&cfg).map_err(|e| CoreError::Invalid(e.to_string()))?;
-        let summary = repurchase_datagen::write(&root, &generated, a.format)
-            .await
-            .map_err(|e| CoreError::Invalid(e.to_string()))?;
+        let generated = repurchase_datagen::generate(&cfg)?;
+        let summary = repurchase_datagen::write(&root, &generated, a.format).await?;
         for (table, rows) in &summary.rows {
             println!("{table:<22} {rows:>10}");
         }
@@ -231,7 +247,10 @@ fn generate(a: GenerateArgs) -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
+        Err(e) => {
+            tracing::error!(error = %repurchase_core::cli::error_chain(&e), "failed");
+            exit_code(e.class())
+        }
     }
 }
 

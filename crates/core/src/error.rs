@@ -8,8 +8,6 @@
 //! would fail the same way. Network faults, 5xx and throttling stay transient (exit 75), after
 //! object_store has already retried them with backoff.
 
-use std::path::PathBuf;
-
 /// How a failure should be handled by whoever runs the worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
@@ -162,9 +160,6 @@ pub enum CoreError {
         source: datafusion::error::DataFusionError,
     },
 
-    #[error("SQL file {name} not found under {dir}")]
-    MissingSql { name: String, dir: PathBuf },
-
     #[error("table {table}: {message}")]
     BadTable { table: String, message: String },
 
@@ -239,7 +234,6 @@ impl CoreError {
             CoreError::Parquet { .. } => ErrorClass::BadInput,
             CoreError::Query { source, .. } => classify_datafusion_error(source),
             CoreError::Arrow { .. } => ErrorClass::BadInput,
-            CoreError::MissingSql { .. } => ErrorClass::Bug,
             CoreError::Io { source, .. } => classify_io_error(source),
             CoreError::Athena { class, .. } => *class,
         }

@@ -66,10 +66,6 @@ impl PartitionWriter {
         })
     }
 
-    pub fn partition_url(&self) -> String {
-        self.root.url(&self.dataset.partition(self.run_date))
-    }
-
     /// Writes record batches as one Parquet file of the partition.
     pub async fn write_parquet(
         &mut self,

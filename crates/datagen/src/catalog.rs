@@ -5,6 +5,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
+use repurchase_core::hash::mix64;
 
 use crate::names;
 use crate::reference::Reference;
@@ -172,16 +173,9 @@ impl Catalog {
 
 /// 32 hex characters that depend only on the product id, like TheLook's md5-looking SKUs.
 fn sku(id: i64) -> String {
-    let a = splitmix64(id as u64);
-    let b = splitmix64(a ^ 0xA5A5_A5A5_A5A5_A5A5);
+    let a = mix64(id as u64);
+    let b = mix64(a ^ 0xA5A5_A5A5_A5A5_A5A5);
     format!("{a:016x}{b:016x}")
-}
-
-pub(crate) fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

@@ -387,7 +387,7 @@ pub fn choose_calibrator(raw: &[f64], labels: &[bool]) -> CalibrationChoice {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::SplitMix64;
+    use repurchase_core::hash::SplitMix64;
 
     /// Raw scores uniform on (0.01, 0.99), labels drawn as Bernoulli(truth(raw)).
     fn synthetic(seed: u64, n: usize, truth: impl Fn(f64) -> f64) -> (Vec<f64>, Vec<bool>) {

@@ -17,6 +17,7 @@
 
 use std::cmp::Ordering;
 
+use repurchase_core::hash::SplitMix64;
 use serde::{Deserialize, Serialize};
 
 /// Used when there is no candidate threshold at all (empty input, or only NaN scores): a
@@ -238,36 +239,6 @@ pub fn expected_calibration_error(probs: &[f64], labels: &[bool], bins: usize) -
         .iter()
         .map(|b| b.rows as f64 / n * (b.mean_predicted - b.observed_rate).abs())
         .sum()
-}
-
-/// SplitMix64 (Steele, Lea & Flood 2014): tiny, fast and good enough to draw bootstrap indices;
-/// kept in-module so that results depend only on the seed, never on a crate's version.
-#[derive(Debug, Clone)]
-pub(crate) struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub(crate) fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` by multiply-shift; `n == 0` yields 0. The bias is at most n / 2^64.
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
-    }
-
-    /// Uniform in `[0, 1)` with 53 random bits.
-    #[cfg(test)]
-    pub(crate) fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
 }
 
 /// Linear-interpolation quantile of an ascending, non-empty slice (numpy's default method).

@@ -1559,7 +1559,7 @@ fn importance_svg(importance: &[(String, f64)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::SplitMix64;
+    use repurchase_core::hash::SplitMix64;
 
     const IDS: [&str; 6] = [
         "roc",

@@ -27,6 +27,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use repurchase_core::hash::SplitMix64;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -115,19 +116,6 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// splitmix64: deterministic, and no dependency for the test suite.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 struct Shared {
     mode: Mode,
     /// Times each request (by [`Message::fault_key`]) has been seen.
@@ -158,9 +146,10 @@ impl Shared {
                 let key = req.fault_key();
                 let attempt = self.attempts.entry(key.clone()).or_default();
                 *attempt += 1;
-                let mut rng =
-                    Rng(seed ^ fnv1a(key.as_bytes()) ^ attempt.wrapping_mul(0xA24B_AED4_963E_E407));
-                if rng.next() % 100 >= percent {
+                let mut rng = SplitMix64::new(
+                    seed ^ fnv1a(key.as_bytes()) ^ attempt.wrapping_mul(0xA24B_AED4_963E_E407),
+                );
+                if rng.next_u64() % 100 >= percent {
                     return None;
                 }
                 // The kind injected least so far, so that a run of a few hundred requests meets
@@ -172,7 +161,7 @@ impl Shared {
                     (s.slow_down, Fault::SlowDown),
                     (
                         s.slow,
-                        Fault::Slow(Duration::from_millis(300 + rng.next() % 1200)),
+                        Fault::Slow(Duration::from_millis(300 + rng.next_u64() % 1200)),
                     ),
                     (
                         s.dropped - s.dropped_after_upstream,
