@@ -345,6 +345,20 @@ def _moto(monkeypatch) -> dict:
                 aws_secret_access_key="testing")
 
 
+def _topic_into_queue(aws: dict, name: str):
+    """An SNS topic on moto subscribed by an SQS queue, to read back what is published:
+    (topic ARN, SQS client, queue URL)."""
+    import boto3
+
+    sns, sqs = boto3.client("sns", **aws), boto3.client("sqs", **aws)
+    topic = sns.create_topic(Name=f"repurchase-{name}-{os.getpid()}")["TopicArn"]
+    queue = sqs.create_queue(QueueName=f"repurchase-{name}-{os.getpid()}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    return topic, sqs, queue
+
+
 def _register_task_definitions(aws: dict, prefix: str = "repurchase") -> dict:
     """A new revision of each worker's task definition on moto's ECS; their ARNs by worker."""
     import boto3
@@ -421,15 +435,8 @@ def test_failures_are_published_to_sns_routed_by_exit_code(dag, airflow_db, monk
     """notify_failure publishes every task failure to the SNS topic of Variable
     repurchase_alerts_topic_arn, on the moto server scripts/test starts (its SNS and SQS): a
     quality-gate refusal (exit 65) is routed to the data's owners, anything else to the platform."""
-    import boto3
-
     aws = _moto(monkeypatch)
-    sns, sqs = boto3.client("sns", **aws), boto3.client("sqs", **aws)
-    topic = sns.create_topic(Name=f"repurchase-alerts-{os.getpid()}")["TopicArn"]
-    queue = sqs.create_queue(QueueName=f"repurchase-alerts-{os.getpid()}")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
-        "Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    topic, sqs, queue = _topic_into_queue(aws, "alerts")
     monkeypatch.setenv("AIRFLOW_VAR_REPURCHASE_ALERTS_TOPIC_ARN", topic)
     _ecs_variables(monkeypatch)
 
@@ -626,46 +633,42 @@ def WorkerOperatorFor(dag, worker):  # noqa: N802 - reads as a constructor
     return cls(task_id=f"probe_{worker}", worker=worker, args=["--run-date", "x"])
 
 
-def _ti_states(logical_date) -> dict:
+def _run_at(session, logical_date):
+    """The DAG's run of that logical date in the metadata database, or None."""
     from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
     from sqlalchemy import select
 
+    return session.scalar(select(DagRun).where(DagRun.dag_id == "repurchase",
+                                               DagRun.logical_date == logical_date))
+
+
+def _ti_states(logical_date) -> dict:
+    from airflow.utils.session import create_session
+
     with create_session() as session:
-        run = session.scalar(select(DagRun).where(DagRun.dag_id == "repurchase",
-                                                  DagRun.logical_date == logical_date))
+        run = _run_at(session, logical_date)
         return {} if run is None else {ti.task_id: ti.state
                                        for ti in run.get_task_instances(session=session)}
 
 
 def _set_states(logical_date, states: dict):
     """Writes task outcomes into a run, as its tasks would when they end."""
-    from airflow.models.dagrun import DagRun
-    from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
-    from sqlalchemy import select
 
     with create_session() as session:
-        run = session.scalar(select(DagRun).where(DagRun.dag_id == "repurchase",
-                                                  DagRun.logical_date == logical_date))
-        for ti in session.scalars(select(TaskInstance).where(TaskInstance.run_id == run.run_id,
-                                                             TaskInstance.dag_id == "repurchase")):
+        for ti in _run_at(session, logical_date).get_task_instances(session=session):
             if ti.task_id in states:
                 ti.state = states[ti.task_id]
 
 
 def _past_met(dag, logical_date, task_id) -> bool:
     """Whether Airflow's depends-on-past rule lets ``task_id`` of that run start now."""
-    from airflow.models.dagrun import DagRun
     from airflow.ti_deps.dep_context import DepContext
     from airflow.ti_deps.deps.prev_dagrun_dep import PrevDagrunDep
     from airflow.utils.session import create_session
-    from sqlalchemy import select
 
     with create_session() as session:
-        run = session.scalar(select(DagRun).where(DagRun.dag_id == "repurchase",
-                                                  DagRun.logical_date == logical_date))
-        ti = run.get_task_instance(task_id, session=session)
+        ti = _run_at(session, logical_date).get_task_instance(task_id, session=session)
         ti.task = dag.get_task(task_id)
         return PrevDagrunDep().is_met(ti=ti, session=session, dep_context=DepContext())
 
@@ -769,8 +772,6 @@ def test_a_run_past_its_deadline_is_published_to_sns(monkeypatch):
     the missed deadline is Airflow's and not run here."""
     import asyncio
 
-    import boto3
-
     if DeadlineAlertAvailable() is False:
         # Airflow 3.0 has no deadline alerts: the DAG parses without one.
         monkeypatch.setenv("REPURCHASE_ALERTS_TOPIC_ARN", "arn:aws:sns:us-east-1:0:x")
@@ -780,11 +781,7 @@ def test_a_run_past_its_deadline_is_published_to_sns(monkeypatch):
     from airflow.triggers.callback import CallbackTrigger
 
     aws = _moto(monkeypatch)
-    sns, sqs = boto3.client("sns", **aws), boto3.client("sqs", **aws)
-    topic = sns.create_topic(Name=f"repurchase-deadline-{os.getpid()}")["TopicArn"]
-    queue = sqs.create_queue(QueueName=f"repurchase-deadline-{os.getpid()}")["QueueUrl"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=sqs.get_queue_attributes(
-        QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+    topic, sqs, queue = _topic_into_queue(aws, "deadline")
 
     # No topic in the environment: no deadline.
     monkeypatch.delenv("REPURCHASE_ALERTS_TOPIC_ARN", raising=False)
