@@ -36,7 +36,7 @@ use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use repurchase_core::layout::Dataset;
 use repurchase_core::schema::Table;
-use repurchase_core::{DataRoot, ErrorClass, Manifest, RunDate, StoreConfig};
+use repurchase_core::{Classify, DataRoot, ErrorClass, Manifest, RunDate, StoreConfig};
 use repurchase_datagen::{OutputFormat, Profile};
 use repurchase_extract::Source;
 use repurchase_extract::athena::{AthenaSettings, AthenaSource, Unload};
@@ -786,9 +786,13 @@ async fn extraction_sql_and_ddl_parse_with_sqlglot_and_match_the_schemas() {
     repurchase_extract::extract(&lake, d, &Source::Files(source))
         .await
         .unwrap();
-    repurchase_features::build(&lake, d, repurchase_features::AnchorMode::FirstOrder, 60)
-        .await
-        .unwrap();
+    repurchase_features::build(
+        &lake,
+        d,
+        &repurchase_features::BuildOptions::new(repurchase_features::AnchorMode::FirstOrder, 60),
+    )
+    .await
+    .unwrap();
     for (dataset, name) in [
         (Dataset::FeaturesTrain, "features_train"),
         (Dataset::FeaturesScore, "features_score"),

@@ -17,11 +17,11 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use repurchase_core::layout::Dataset;
 use repurchase_core::schema::Table;
-use repurchase_core::{DataRoot, ErrorClass, Manifest};
+use repurchase_core::{Classify, DataRoot, ErrorClass, Manifest};
 use repurchase_datagen::{OutputFormat, Profile};
 use repurchase_extract::Source;
 
-use crate::support::{binary, date, generated_source, memory_root};
+use crate::support::{binary, date, generated_source, memory_root, parquet_batches};
 
 const RUN_DATE: &str = "2025-06-30";
 
@@ -949,12 +949,7 @@ async fn raw_users(lake: &DataRoot) -> RecordBatch {
         ))
         .await
         .unwrap();
-    let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(data)
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let batches: Vec<RecordBatch> = parquet_batches(data);
     arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
 }
 
@@ -1031,9 +1026,13 @@ async fn empty_inputs_are_refused_with_a_reason() {
     repurchase_extract::extract(&lake, d, &Source::Files(write_memory(&no_complete).await))
         .await
         .unwrap();
-    let e = repurchase_features::build(&lake, d, repurchase_features::AnchorMode::FirstOrder, 60)
-        .await
-        .unwrap_err();
+    let e = repurchase_features::build(
+        &lake,
+        d,
+        &repurchase_features::BuildOptions::new(repurchase_features::AnchorMode::FirstOrder, 60),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.class(), ErrorClass::BadInput);
     assert!(e.to_string().contains("no order was Complete"), "{e}");
     assert!(

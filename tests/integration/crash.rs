@@ -311,24 +311,39 @@ async fn run_date_chain(source: DataRoot, lake: DataRoot, d: RunDate, model_date
     repurchase_extract::extract(&lake, d, &Source::Files(source))
         .await
         .expect("extract");
-    repurchase_features::build(&lake, d, AnchorMode::FirstOrder, 60)
-        .await
-        .expect("build-features");
-    repurchase_train::train(&lake, d, 180, 180, &BoosterParams::default())
-        .await
-        .expect("train");
+    repurchase_features::build(
+        &lake,
+        d,
+        &repurchase_features::BuildOptions::new(AnchorMode::FirstOrder, 60),
+    )
+    .await
+    .expect("build-features");
+    repurchase_train::train(
+        &lake,
+        d,
+        &repurchase_train::TrainConfig::new(180, 180, &BoosterParams::default()),
+    )
+    .await
+    .expect("train");
     // Each date competes with the champion named by model_date's calibration, not with whichever
     // of its neighbours happened to publish first: the decision must not depend on timing.
     let policy = ChampionPolicy {
         champion_from: (d > model_date).then_some(model_date),
         ..ChampionPolicy::default()
     };
-    repurchase_calibrate::calibrate_with(&lake, d, &policy)
+    repurchase_calibrate::calibrate(&lake, d, &policy)
         .await
         .expect("calibrate");
-    repurchase_score::score(&lake, d, Some(model_date))
-        .await
-        .expect("score");
+    repurchase_score::score(
+        &lake,
+        d,
+        &repurchase_score::ScoreOptions {
+            model_date: Some(model_date),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("score");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

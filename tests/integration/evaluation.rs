@@ -5,8 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use arrow::array::{Array, Float64Array, StringArray};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use repurchase_calibrate::CalibratedCard;
+use repurchase_contracts::CalibratedCard;
 use repurchase_core::layout::Dataset;
 use repurchase_core::{DataRoot, RunDate};
 use repurchase_datagen::{OutputFormat, Profile};
@@ -16,7 +15,7 @@ use repurchase_model::io::load_features;
 use repurchase_model::split::Part;
 use repurchase_model::table::is_identifier;
 
-use crate::support::{col, date, generated_source, memory_root, run_pipeline};
+use crate::support::{col, date, generated_source, memory_root, parquet_batches, run_pipeline};
 
 /// Surrogate keys of the TheLook tables; none may reach the model in any form.
 const SURROGATE_KEYS: [&str; 8] = [
@@ -45,12 +44,7 @@ async fn scores(root: &DataRoot, d: RunDate) -> Vec<arrow::array::RecordBatch> {
         ))
         .await
         .unwrap();
-    ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(|b| b.unwrap())
-        .collect()
+    parquet_batches(bytes)
 }
 
 #[tokio::test]
@@ -101,8 +95,9 @@ async fn every_order_model_is_honest_about_ids_censoring_and_time() {
     // Censoring: every labelled anchor's window closed and settled before the run ended; open
     // ones are only in the score partition.
     let run_end = d.end_exclusive_micros();
-    let horizon = 60 * 86_400_000_000_i64;
-    let settle = i64::from(repurchase_features::DEFAULT_SETTLE_DAYS) * 86_400_000_000;
+    let horizon = 60 * repurchase_core::run_date::DAY_US;
+    let settle =
+        i64::from(repurchase_features::DEFAULT_SETTLE_DAYS) * repurchase_core::run_date::DAY_US;
     let (train, _, _) = load_features(&lake, Dataset::FeaturesTrain, d)
         .await
         .unwrap();
@@ -211,9 +206,13 @@ async fn backtest_shows_scores_are_calibrated_for_elapsed_time() {
     repurchase_extract::extract(&lake, d1, &Source::Files(source.clone()))
         .await
         .unwrap();
-    repurchase_features::build(&lake, d1, AnchorMode::EveryOrder, 60)
-        .await
-        .unwrap();
+    repurchase_features::build(
+        &lake,
+        d1,
+        &repurchase_features::BuildOptions::new(AnchorMode::EveryOrder, 60),
+    )
+    .await
+    .unwrap();
     let bt = repurchase_cli::backtest::backtest(&lake, d0, d1)
         .await
         .unwrap();

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use repurchase_core::layout::Dataset;
 use repurchase_core::parquet_io::register_partition_with;
-use repurchase_core::{DataRoot, ErrorClass, RunDate, StoreConfig};
+use repurchase_core::{Classify, DataRoot, ErrorClass, RunDate, StoreConfig};
 use repurchase_datagen::{OutputFormat, Profile};
 use repurchase_extract::Source;
 use repurchase_features::AnchorMode;
@@ -329,9 +329,17 @@ async fn athena_engine_gives_the_datafusion_features() {
     let p = repurchase_features::anchor_params(AnchorMode::FirstOrder, 60);
     let gates = repurchase_features::gates::GateConfig::default();
     let part = |ds: Dataset| format!("{}/part-00000.parquet", ds.partition(d));
-    repurchase_features::build_with(&lake, d, p, &gates)
-        .await
-        .unwrap();
+    repurchase_features::build(
+        &lake,
+        d,
+        &repurchase_features::BuildOptions {
+            anchors: p,
+            gates: gates.clone(),
+            engine: repurchase_features::Engine::DataFusion,
+        },
+    )
+    .await
+    .unwrap();
     let mut want = Vec::new();
     for ds in [Dataset::FeaturesTrain, Dataset::FeaturesScore] {
         want.push(lake.get(&part(ds)).await.unwrap());
@@ -340,9 +348,17 @@ async fn athena_engine_gives_the_datafusion_features() {
         settings: settings(),
         cfg: cfg.clone(),
     };
-    repurchase_features::build_on(&lake, d, p, &gates, &athena)
-        .await
-        .unwrap();
+    repurchase_features::build(
+        &lake,
+        d,
+        &repurchase_features::BuildOptions {
+            anchors: p,
+            gates: gates.clone(),
+            engine: athena.clone(),
+        },
+    )
+    .await
+    .unwrap();
     for (ds, want) in [Dataset::FeaturesTrain, Dataset::FeaturesScore]
         .into_iter()
         .zip(want)

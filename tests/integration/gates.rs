@@ -18,7 +18,7 @@ use arrow::compute::filter_record_batch;
 use repurchase_calibrate::champion::ChampionPolicy;
 use repurchase_core::layout::Dataset;
 use repurchase_core::schema::Table;
-use repurchase_core::{DataRoot, ErrorClass, Manifest, RunDate, StoreConfig};
+use repurchase_core::{Classify, DataRoot, ErrorClass, Manifest, RunDate, StoreConfig};
 use repurchase_datagen::{GenConfig, Generated, OutputFormat, Profile};
 use repurchase_extract::Source;
 use repurchase_features::gates::{GateConfig, NULL_COUNTER_PREFIX};
@@ -82,9 +82,13 @@ async fn featured_lake(dir: &Path, dates: &[RunDate]) -> DataRoot {
     let source = write_source(&dir.join("source"), &generate()).await;
     for &d in dates {
         extract(&lake, d, &source).await;
-        repurchase_features::build(&lake, d, AnchorMode::FirstOrder, 60)
-            .await
-            .expect("features");
+        repurchase_features::build(
+            &lake,
+            d,
+            &repurchase_features::BuildOptions::new(AnchorMode::FirstOrder, 60),
+        )
+        .await
+        .expect("features");
     }
     lake
 }
@@ -118,9 +122,13 @@ async fn quality_gates_stop_implausible_runs_and_thresholds_are_configurable() {
 
     // The baseline passes and records what the next run is compared with.
     extract(&lake, d1, &source).await;
-    let base = repurchase_features::build(&lake, d1, AnchorMode::FirstOrder, 60)
-        .await
-        .expect("clean run passes the gates");
+    let base = repurchase_features::build(
+        &lake,
+        d1,
+        &repurchase_features::BuildOptions::new(AnchorMode::FirstOrder, 60),
+    )
+    .await
+    .expect("clean run passes the gates");
     let (m, _) = Manifest::read(&lake, Dataset::FeaturesTrain, d1)
         .await
         .unwrap();
@@ -140,9 +148,13 @@ async fn quality_gates_stop_implausible_runs_and_thresholds_are_configurable() {
     filter_table(&mut lost_users, Table::Users, "id", |u| u % 5 >= 2);
     let src = write_source(&tmp.path().join("lost-users"), &lost_users).await;
     extract(&lake, d2, &src).await;
-    let err = repurchase_features::build(&lake, d2, AnchorMode::FirstOrder, 60)
-        .await
-        .expect_err("null jump");
+    let err = repurchase_features::build(
+        &lake,
+        d2,
+        &repurchase_features::BuildOptions::new(AnchorMode::FirstOrder, 60),
+    )
+    .await
+    .expect_err("null jump");
     let msg = err.to_string();
     assert_eq!(err.class(), ErrorClass::DataRefused);
     assert!(
@@ -160,9 +172,17 @@ async fn quality_gates_stop_implausible_runs_and_thresholds_are_configurable() {
         ..GateConfig::default()
     };
     let p = anchor_params(AnchorMode::FirstOrder, 60);
-    repurchase_features::build_with(&lake, d2, p, &skip)
-        .await
-        .expect("skipped gates");
+    repurchase_features::build(
+        &lake,
+        d2,
+        &repurchase_features::BuildOptions {
+            anchors: p,
+            gates: skip.clone(),
+            engine: repurchase_features::Engine::DataFusion,
+        },
+    )
+    .await
+    .expect("skipped gates");
     assert!(published(&lake, Dataset::FeaturesTrain, d2).await);
 
     // 2. Three quarters of the orders lost upstream: the anchors collapse.
@@ -202,9 +222,17 @@ async fn quality_gates_stop_implausible_runs_and_thresholds_are_configurable() {
         label_rate_max: 0.05,
         ..GateConfig::default()
     };
-    let err = repurchase_features::build_with(&lake, d4, p, &strict)
-        .await
-        .expect_err("label rate");
+    let err = repurchase_features::build(
+        &lake,
+        d4,
+        &repurchase_features::BuildOptions {
+            anchors: p,
+            gates: strict.clone(),
+            engine: repurchase_features::Engine::DataFusion,
+        },
+    )
+    .await
+    .expect_err("label rate");
     assert!(
         err.to_string().contains("label rate 0.")
             && err.to_string().contains("is outside [0.002, 0.05]"),
@@ -212,11 +240,14 @@ async fn quality_gates_stop_implausible_runs_and_thresholds_are_configurable() {
     );
     assert!(!published(&lake, Dataset::FeaturesTrain, d4).await);
     // Every-order runs are not compared with first-order ones (their anchors differ by design).
-    let every = repurchase_features::build_with(
+    let every = repurchase_features::build(
         &lake,
         d4,
-        anchor_params(AnchorMode::EveryOrder, 60),
-        &GateConfig::default(),
+        &repurchase_features::BuildOptions {
+            anchors: anchor_params(AnchorMode::EveryOrder, 60),
+            gates: GateConfig::default().clone(),
+            engine: repurchase_features::Engine::DataFusion,
+        },
     )
     .await
     .expect("every-order run has no earlier run of its kind");
@@ -253,24 +284,16 @@ async fn a_weaker_challenger_is_not_promoted_and_score_serves_the_champion() {
     let (good, stump) = (BoosterParams::default(), stump());
 
     // The first calibrated model is champion.
-    let m1 = repurchase_train::train(&lake, d1, 180, 180, &good)
-        .await
-        .unwrap();
-    let c1 = repurchase_calibrate::calibrate(&lake, d1).await.unwrap();
+    let m1 = train_on(&lake, d1, &good).await;
+    let c1 = calibrate_on(&lake, d1).await;
     assert!(c1.promoted && c1.champion == m1.model_version, "{c1:?}");
-    let p1 = repurchase_calibrate::read_promotion(&lake, d1)
-        .await
-        .unwrap();
+    let p1 = promotion(&lake, d1).await;
     assert!(p1.previous_champion.is_none() && p1.reason.starts_with("first calibrated model"));
 
     // A stump is far weaker: kept out; score serves the champion.
-    let m2 = repurchase_train::train(&lake, d2, 180, 180, &stump)
-        .await
-        .unwrap();
-    let c2 = repurchase_calibrate::calibrate(&lake, d2).await.unwrap();
-    let p2 = repurchase_calibrate::read_promotion(&lake, d2)
-        .await
-        .unwrap();
+    let m2 = train_on(&lake, d2, &stump).await;
+    let c2 = calibrate_on(&lake, d2).await;
+    let p2 = promotion(&lake, d2).await;
     let (new, old) = (p2.challenger_auc.unwrap(), p2.champion_auc.unwrap());
     eprintln!(
         "promotion: {} (stump {new:.4}, champion {old:.4})",
@@ -287,7 +310,9 @@ async fn a_weaker_challenger_is_not_promoted_and_score_serves_the_champion() {
         "{p2:?}"
     );
     assert!(p2.reason.starts_with("kept champion"), "{}", p2.reason);
-    let s2 = repurchase_score::score(&lake, d2, None).await.unwrap();
+    let s2 = repurchase_score::score(&lake, d2, &repurchase_score::ScoreOptions::default())
+        .await
+        .unwrap();
     assert_eq!(s2.model_version, m1.model_version);
     assert_eq!(
         model_version_of(&lake_dir, d2),
@@ -303,17 +328,22 @@ async fn a_weaker_challenger_is_not_promoted_and_score_serves_the_champion() {
         sm.inputs
     );
     // An explicit --model-date still serves exactly that model.
-    let s2x = repurchase_score::score(&lake, d2, Some(d2)).await.unwrap();
+    let s2x = repurchase_score::score(
+        &lake,
+        d2,
+        &repurchase_score::ScoreOptions {
+            model_date: Some(d2),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(s2x.model_version, m2.model_version);
 
     // The next calibration competes against the champion d2's decision kept (d1's model).
-    let m3 = repurchase_train::train(&lake, d3, 180, 180, &good)
-        .await
-        .unwrap();
-    repurchase_calibrate::calibrate(&lake, d3).await.unwrap();
-    let p3 = repurchase_calibrate::read_promotion(&lake, d3)
-        .await
-        .unwrap();
+    let m3 = train_on(&lake, d3, &good).await;
+    calibrate_on(&lake, d3).await;
+    let p3 = promotion(&lake, d3).await;
     assert_eq!(p3.previous_decision, Some(d2));
     assert_eq!(
         p3.previous_champion.as_ref().map(|c| c.model_date),
@@ -325,7 +355,7 @@ async fn a_weaker_challenger_is_not_promoted_and_score_serves_the_champion() {
         p3.promoted,
         p3.comparisons
             .iter()
-            .all(|c| c.verdict != repurchase_calibrate::champion::Verdict::Inferior),
+            .all(|c| c.verdict != repurchase_contracts::Verdict::Inferior),
         "{}",
         p3.reason
     );
@@ -351,13 +381,10 @@ async fn a_weaker_challenger_is_not_promoted_and_score_serves_the_champion() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(
-        repurchase_calibrate::read_promotion(&lake, d2)
-            .await
-            .unwrap()
-            .promoted
-    );
-    let s2 = repurchase_score::score(&lake, d2, None).await.unwrap();
+    assert!(promotion(&lake, d2).await.promoted);
+    let s2 = repurchase_score::score(&lake, d2, &repurchase_score::ScoreOptions::default())
+        .await
+        .unwrap();
     assert_eq!(s2.model_version, m2.model_version);
 
     // Pinning the predecessor: a later date only; a margin outside [0, 1] is refused.
@@ -365,7 +392,7 @@ async fn a_weaker_challenger_is_not_promoted_and_score_serves_the_champion() {
         champion_from: Some(d3),
         ..ChampionPolicy::default()
     };
-    let err = repurchase_calibrate::calibrate_with(&lake, d3, &bad)
+    let err = repurchase_calibrate::calibrate(&lake, d3, &bad)
         .await
         .expect_err("champion from the same date");
     assert_eq!(err.class(), ErrorClass::BadInput);
@@ -380,12 +407,10 @@ async fn a_weaker_challenger_is_not_promoted_and_score_serves_the_champion() {
         champion_from: Some(d1),
         ..ChampionPolicy::default()
     };
-    repurchase_calibrate::calibrate_with(&lake, d3, &pinned)
+    repurchase_calibrate::calibrate(&lake, d3, &pinned)
         .await
         .unwrap();
-    let p3 = repurchase_calibrate::read_promotion(&lake, d3)
-        .await
-        .unwrap();
+    let p3 = promotion(&lake, d3).await;
     assert_eq!(p3.previous_decision, Some(d1));
     assert_eq!(p3.challenger.model_version, m3.model_version);
 
@@ -393,9 +418,13 @@ async fn a_weaker_challenger_is_not_promoted_and_score_serves_the_champion() {
     // column the features no longer have) stops the decision with exit 2, naming it, unless
     // that is accepted explicitly.
     break_evaluated_model(&lake, d1).await;
-    let err = repurchase_calibrate::calibrate(&lake, d3)
-        .await
-        .expect_err("an incomparable champion stops the decision");
+    let err = repurchase_calibrate::calibrate(
+        &lake,
+        d3,
+        &repurchase_calibrate::champion::ChampionPolicy::default(),
+    )
+    .await
+    .expect_err("an incomparable champion stops the decision");
     assert_eq!(err.class(), ErrorClass::BadInput);
     let text = err.to_string();
     assert!(
@@ -406,12 +435,10 @@ async fn a_weaker_challenger_is_not_promoted_and_score_serves_the_champion() {
         accept_incomparable: true,
         ..ChampionPolicy::default()
     };
-    repurchase_calibrate::calibrate_with(&lake, d3, &accept)
+    repurchase_calibrate::calibrate(&lake, d3, &accept)
         .await
         .unwrap();
-    let p3 = repurchase_calibrate::read_promotion(&lake, d3)
-        .await
-        .unwrap();
+    let p3 = promotion(&lake, d3).await;
     assert!(
         p3.reason.contains("cannot score the current features") && p3.reason.contains("accepted"),
         "{}",
@@ -423,7 +450,7 @@ async fn a_weaker_challenger_is_not_promoted_and_score_serves_the_champion() {
 /// has: what an old champion looks like after the features changed.
 async fn break_evaluated_model(lake: &DataRoot, d: RunDate) {
     let dir = Dataset::Model.partition(d);
-    let name = repurchase_train::EVALUATION_MODEL_FILE;
+    let name = repurchase_contracts::files::EVALUATION_MODEL;
     let bytes = lake.get(&format!("{dir}/{name}")).await.unwrap();
     let mut model: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     model["features"]
@@ -452,21 +479,46 @@ async fn break_evaluated_model(lake: &DataRoot, d: RunDate) {
 /// The champion is resolved by version: once the champion's date is retrained (and even
 /// recalibrated), a later decision that named the old version no longer serves whatever now sits
 /// at that date.
+/// Trains `d` with `params` on the 180-day validation and test windows these tests use.
+async fn train_on(
+    lake: &DataRoot,
+    d: RunDate,
+    params: &BoosterParams,
+) -> repurchase_train::Outcome {
+    repurchase_train::train(
+        lake,
+        d,
+        &repurchase_train::TrainConfig::new(180, 180, params),
+    )
+    .await
+    .unwrap()
+}
+
+/// Calibrates `d` under the default champion policy.
+async fn calibrate_on(lake: &DataRoot, d: RunDate) -> repurchase_calibrate::Outcome {
+    let policy = repurchase_calibrate::champion::ChampionPolicy::default();
+    repurchase_calibrate::calibrate(lake, d, &policy)
+        .await
+        .unwrap()
+}
+
+/// The champion decision of `d`'s calibration.
+async fn promotion(lake: &DataRoot, d: RunDate) -> repurchase_contracts::Promotion {
+    repurchase_contracts::calibration::read_promotion(lake, d)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_retrained_champion_date_is_not_served_under_the_old_decision() {
     let tmp = tempfile::tempdir().unwrap();
     let (d1, d2) = (date("2025-06-16"), date("2025-06-23"));
     let lake = featured_lake(tmp.path(), &[d1, d2]).await;
     let (good, stump) = (BoosterParams::default(), stump());
-    let v1 = repurchase_train::train(&lake, d1, 180, 180, &good)
-        .await
-        .unwrap()
-        .model_version;
-    repurchase_calibrate::calibrate(&lake, d1).await.unwrap();
-    repurchase_train::train(&lake, d2, 180, 180, &stump)
-        .await
-        .unwrap();
-    let c2 = repurchase_calibrate::calibrate(&lake, d2).await.unwrap();
+    let v1 = train_on(&lake, d1, &good).await.model_version;
+    calibrate_on(&lake, d1).await;
+    train_on(&lake, d2, &stump).await;
+    let c2 = calibrate_on(&lake, d2).await;
     assert_eq!(
         c2.champion, v1,
         "precondition: d2's decision keeps d1's model"
@@ -478,23 +530,26 @@ async fn a_retrained_champion_date_is_not_served_under_the_old_decision() {
         max_depth: 2,
         ..BoosterParams::default()
     };
-    let w1 = repurchase_train::train(&lake, d1, 180, 180, &other)
-        .await
-        .unwrap()
-        .model_version;
+    let w1 = train_on(&lake, d1, &other).await.model_version;
     assert_ne!(w1, v1);
     // Not yet recalibrated: the retrain replaced d1's partition, calibration included, so d1
     // has no decision to score by.
-    let e = repurchase_score::score(&lake, d1, None).await.unwrap_err();
+    let e = repurchase_score::score(&lake, d1, &repurchase_score::ScoreOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!(e.class(), ErrorClass::BadInput);
     assert!(e.to_string().contains("calibration"), "{e}");
 
     // Recalibrated: d1's own decision names the new version, and d1 scores with it...
-    repurchase_calibrate::calibrate(&lake, d1).await.unwrap();
-    let s1 = repurchase_score::score(&lake, d1, None).await.unwrap();
+    calibrate_on(&lake, d1).await;
+    let s1 = repurchase_score::score(&lake, d1, &repurchase_score::ScoreOptions::default())
+        .await
+        .unwrap();
     assert_eq!(s1.model_version, w1);
     // ...but d2's decision named the old one: refused, naming both, nothing written.
-    let e = repurchase_score::score(&lake, d2, None).await.unwrap_err();
+    let e = repurchase_score::score(&lake, d2, &repurchase_score::ScoreOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!(e.class(), ErrorClass::BadInput);
     let msg = e.to_string();
     assert!(msg.contains(&v1) && msg.contains(&w1), "{msg}");

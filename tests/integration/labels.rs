@@ -13,7 +13,7 @@ use repurchase_model::io::load_features;
 use crate::fixtures::{Fixture, Order, ts};
 use crate::support::{date, memory_root};
 
-const DAY: i64 = 86_400_000_000;
+use repurchase_core::run_date::DAY_US as DAY;
 const SETTLE: i64 = repurchase_features::DEFAULT_SETTLE_DAYS as i64;
 
 /// Labelled and open anchors with their labels, and the features' manifest counters.
@@ -106,7 +106,7 @@ async fn computed(mode: AnchorMode) -> Computed {
         ex.tables["orders"], 22,
         "the order after the run date is not extracted"
     );
-    repurchase_features::build(&lake, d, mode, 60)
+    repurchase_features::build(&lake, d, &repurchase_features::BuildOptions::new(mode, 60))
         .await
         .expect("features");
     let (train, train_manifest, _) = load_features(&lake, Dataset::FeaturesTrain, d)
@@ -227,9 +227,17 @@ async fn labelled_on(
         skip: true,
         ..Default::default()
     };
-    repurchase_features::build_with(lake, d, params, &gates)
-        .await
-        .expect("features");
+    repurchase_features::build(
+        lake,
+        d,
+        &repurchase_features::BuildOptions {
+            anchors: params,
+            gates: gates.clone(),
+            engine: repurchase_features::Engine::DataFusion,
+        },
+    )
+    .await
+    .expect("features");
     let (train, manifest, _) = load_features(lake, Dataset::FeaturesTrain, d)
         .await
         .expect("train features");
@@ -268,7 +276,7 @@ async fn settled_labels_do_not_change_from_one_day_to_the_next() {
     )
     .await;
     let first = date("2025-06-10");
-    let days: Vec<repurchase_core::RunDate> = (0..10).map(|k| first.minus_days(-k)).collect();
+    let days: Vec<repurchase_core::RunDate> = (0..10).map(|k| first.plus_days(k)).collect();
     let mut outcome = BTreeMap::new();
     for settle in [repurchase_features::DEFAULT_SETTLE_DAYS, 0] {
         let lake = memory_root("stable-labels");

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use arrow::array::{Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use bytes::Bytes;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use repurchase_core::layout::Dataset;
 use repurchase_core::schema::Table;
 use repurchase_core::{DataRoot, RunDate};
@@ -19,19 +18,14 @@ use repurchase_model::FeatureTable;
 use repurchase_model::io::load_features;
 
 use crate::fixtures::{V, build, s};
-use crate::support::{col, date, generated_source, memory_root};
+use crate::support::{col, date, generated_source, memory_root, parquet_batches};
 
 async fn read_table(root: &DataRoot, table: Table) -> Vec<RecordBatch> {
     let bytes = root
         .get(&format!("{}.parquet", table.name()))
         .await
         .expect("source table");
-    ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(|b| b.unwrap())
-        .collect()
+    parquet_batches(bytes)
 }
 
 async fn write_table(root: &DataRoot, table: Table, batches: &[RecordBatch]) {
@@ -62,7 +56,7 @@ async fn features(source: &DataRoot, d: RunDate, mode: AnchorMode) -> FeatureTab
     repurchase_extract::extract(&lake, d, &Source::Files(source.clone()))
         .await
         .expect("extract");
-    repurchase_features::build(&lake, d, mode, 60)
+    repurchase_features::build(&lake, d, &repurchase_features::BuildOptions::new(mode, 60))
         .await
         .expect("features");
     load_features(&lake, Dataset::FeaturesTrain, d)

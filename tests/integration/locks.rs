@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use repurchase_core::lock::{LockRecord, LockSettings, StageLock, lock_path};
-use repurchase_core::{CoreError, DataRoot, ErrorClass, RunDate, StoreConfig};
+use repurchase_core::{CoreError, DataRoot, ErrorClass, RunDate};
 
-use crate::support::{date, memory_root};
+use crate::support::date;
 
 fn settings(owner: &str, lease_ms: u64) -> LockSettings {
     LockSettings::new(Some(owner), Duration::from_millis(lease_ms))
@@ -133,26 +133,9 @@ async fn hold(root: &DataRoot) {
     );
 }
 
-async fn conformance(root: DataRoot) {
+/// The lock suite of the storage conformance test (`storage.rs`), run on every backend.
+pub(crate) async fn conformance(root: DataRoot) {
     exclusive(&root).await;
     takeover(&root).await;
     hold(&root).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lock_on_memory() {
-    conformance(memory_root("lock")).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lock_on_local_disk() {
-    let dir = tempfile::tempdir().unwrap();
-    conformance(DataRoot::open(dir.path().to_str().unwrap(), &StoreConfig::default()).unwrap())
-        .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lock_on_s3() {
-    let (_, root) = crate::s3::s3_root("lock", "lake");
-    conformance(root).await;
 }

@@ -21,4 +21,6 @@ mod s3;
 mod s3_faults;
 mod sampling;
 mod shards;
+mod snapshots;
+mod storage;
 mod support;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use repurchase_calibrate::champion::ChampionPolicy;
 use repurchase_core::layout::Dataset;
-use repurchase_core::{CoreError, DataRoot, ErrorClass};
+use repurchase_core::{Classify, CoreError, DataRoot, ErrorClass};
 use repurchase_datagen::{OutputFormat, Profile};
 use repurchase_features::AnchorMode;
 use repurchase_model::BoosterParams;
@@ -96,12 +96,11 @@ async fn thelook_profile_is_barely_predictable() {
     // back on) only when the upper end of its AUC interval is below the floor; a weak model whose
     // point estimate dips under the floor by chance is served.
     let floor = ChampionPolicy::default().auc_floor;
-    let (_, metrics, _) = repurchase_calibrate::read_calibration(&lake, d)
+    let (_, metrics, _) = repurchase_contracts::calibration::read_calibration(&lake, d)
         .await
         .expect("metrics");
     let (_, upper) = metrics.test_auc_ci.expect("interval");
-    let with_floor =
-        repurchase_calibrate::calibrate_with(&lake, d, &ChampionPolicy::default()).await;
+    let with_floor = repurchase_calibrate::calibrate(&lake, d, &ChampionPolicy::default()).await;
     match with_floor {
         Err(e) => {
             assert!(
@@ -166,10 +165,20 @@ async fn readers_refuse_partitions_without_manifest() {
     lake.delete(&Dataset::Raw(repurchase_core::schema::Table::Events).manifest_path(d))
         .await
         .unwrap();
-    let err = repurchase_features::build(&lake, d, AnchorMode::FirstOrder, 60)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, CoreError::NotPublished { .. }), "{err}");
+    let err = repurchase_features::build(
+        &lake,
+        d,
+        &repurchase_features::BuildOptions::new(AnchorMode::FirstOrder, 60),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            repurchase_features::FeaturesError::Core(CoreError::NotPublished { .. })
+        ),
+        "{err}"
+    );
     assert_eq!(err.class(), ErrorClass::BadInput);
     assert!(
         err.to_string().contains("raw/events/run_date=2025-06-30"),
@@ -182,10 +191,20 @@ async fn readers_refuse_partitions_without_manifest() {
             .await
             .unwrap()
     );
-    let err = repurchase_train::train(&lake, d, 90, 90, &BoosterParams::default())
-        .await
-        .unwrap_err();
-    assert!(matches!(err, CoreError::NotPublished { .. }), "{err}");
+    let err = repurchase_train::train(
+        &lake,
+        d,
+        &repurchase_train::TrainConfig::new(90, 90, &BoosterParams::default()),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            repurchase_train::TrainError::Core(CoreError::NotPublished { .. })
+        ),
+        "{err}"
+    );
 }
 
 /// Checksums recorded are checksums checked: a Parquet file of a published partition replaced
@@ -216,9 +235,13 @@ async fn a_file_swapped_after_publication_is_refused() {
     let older = lake.get(&orders(d1)).await.unwrap();
     assert_ne!(older, lake.get(&orders(d2)).await.unwrap(), "precondition");
     lake.put(&orders(d2), older).await.unwrap();
-    let err = repurchase_features::build(&lake, d2, AnchorMode::FirstOrder, 60)
-        .await
-        .unwrap_err();
+    let err = repurchase_features::build(
+        &lake,
+        d2,
+        &repurchase_features::BuildOptions::new(AnchorMode::FirstOrder, 60),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.class(), ErrorClass::BadInput);
     let msg = err.to_string();
     assert!(
@@ -281,9 +304,13 @@ async fn awkward_folder_names_are_taken_as_typed() {
         repurchase_extract::extract(&root, d, &repurchase_extract::Source::Files(source))
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        repurchase_features::build(&root, d, AnchorMode::FirstOrder, 60)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        repurchase_features::build(
+            &root,
+            d,
+            &repurchase_features::BuildOptions::new(AnchorMode::FirstOrder, 60),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(
             lake.join(Dataset::FeaturesTrain.manifest_path(d)).is_file(),
             "{name}: features not under {}",

@@ -106,8 +106,8 @@ async fn rolling_backtest_replays_the_procedure_and_judges_it_with_the_oracle() 
             "raw orders of {d} kept"
         );
     }
-    let scored: u64 = r.per_origin.iter().map(|o| o.scored).sum();
-    let resolved: u64 = r.per_origin.iter().map(|o| o.resolved).sum();
+    let scored: u64 = r.per_origin.iter().map(|o| o.outcomes.scored).sum();
+    let resolved: u64 = r.per_origin.iter().map(|o| o.outcomes.resolved).sum();
     assert_eq!((r.pooled.scored, r.pooled.resolved), (scored, resolved));
     assert!(resolved > 500, "{resolved} rows judged");
     // Few anchors lose their label (an anchor order returned later).
@@ -117,20 +117,24 @@ async fn rolling_backtest_replays_the_procedure_and_judges_it_with_the_oracle() 
     );
 
     for o in &r.per_origin {
-        let oracle = o.oracle.as_ref().expect("signal data has an oracle");
-        assert_eq!(o.new.summary.rows, o.resolved);
-        assert_eq!(o.old.summary.rows, o.resolved);
-        assert_eq!(oracle.summary.rows, o.resolved);
+        let oracle = o
+            .outcomes
+            .oracle
+            .as_ref()
+            .expect("signal data has an oracle");
+        assert_eq!(o.outcomes.new.summary.rows, o.outcomes.resolved);
+        assert_eq!(o.outcomes.old.summary.rows, o.outcomes.resolved);
+        assert_eq!(oracle.summary.rows, o.outcomes.resolved);
         // Same rows, same outcomes.
-        assert_eq!(o.new.summary.positives, oracle.summary.positives);
+        assert_eq!(o.outcomes.new.summary.positives, oracle.summary.positives);
         assert_ne!(o.model_version, o.evaluated_model_version);
-        assert!(o.new.customers > 0 && o.new.customers <= o.resolved);
-        let (lo, hi) = o.new.calibration_ratio_ci.expect("ratio interval");
-        let ratio = o.new.calibration_ratio.unwrap();
+        assert!(o.outcomes.new.customers > 0 && o.outcomes.new.customers <= o.outcomes.resolved);
+        let (lo, hi) = o.outcomes.new.calibration_ratio_ci.expect("ratio interval");
+        let ratio = o.outcomes.new.calibration_ratio.unwrap();
         assert!(lo <= ratio && ratio <= hi, "{ratio} outside [{lo}, {hi}]");
         // The oracle flags as many customers as the new procedure.
         assert_eq!(
-            o.new.flag.tp + o.new.flag.fp,
+            o.outcomes.new.flag.tp + o.outcomes.new.flag.fp,
             oracle.flag.tp + oracle.flag.fp
         );
     }

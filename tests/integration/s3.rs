@@ -22,7 +22,7 @@ use datafusion::prelude::SessionContext;
 use object_store::ObjectStoreExt;
 use repurchase_core::layout::Dataset;
 use repurchase_core::manifest::sha256_hex;
-use repurchase_core::publish::{MULTIPART_PART_BYTES, PartitionWriter};
+use repurchase_core::publish::{MULTIPART_PART_BYTES, PartitionWriter, Provenance};
 use repurchase_core::schema::Table;
 use repurchase_core::{CoreError, DataRoot, ErrorClass, Manifest, StoreConfig, parquet_io};
 use repurchase_datagen::{GenConfig, OutputFormat, Profile};
@@ -248,86 +248,11 @@ pub(crate) fn iam_user(endpoint: &str, name: &str, policy: Option<&str>) -> (Str
     )
 }
 
-#[tokio::test]
-async fn s3_put_get_list_exists_delete() {
-    let (bucket, root) = s3_root("ops", "lake/base");
-    assert_eq!(root.to_string(), format!("s3://{bucket}/lake/base"));
-    assert_eq!(
-        root.url("raw/a/x.bin"),
-        format!("s3://{bucket}/lake/base/raw/a/x.bin")
-    );
-
-    root.put("raw/a/x.bin", Bytes::from_static(b"hello"))
-        .await
-        .unwrap();
-    root.put("raw/b/run_date=2025-01-02/y.bin", Bytes::from_static(b"y"))
-        .await
-        .unwrap();
-    root.put("raw/b/run_date=2025-01-01/z.bin", Bytes::from_static(b"z"))
-        .await
-        .unwrap();
-    // Outside the root's prefix: never listed or deleted through it.
-    let sibling = DataRoot::open(&format!("s3://{bucket}/lake/basement"), &moto_config()).unwrap();
-    sibling
-        .put("keep.bin", Bytes::from_static(b"k"))
-        .await
-        .unwrap();
-
-    assert_eq!(
-        root.get("raw/a/x.bin").await.unwrap(),
-        Bytes::from_static(b"hello")
-    );
-    assert!(root.get_opt("raw/a/none.bin").await.unwrap().is_none());
-    let err = root.get("raw/a/none.bin").await.unwrap_err();
-    assert_eq!(err.class(), ErrorClass::BadInput, "{err}");
-    assert!(root.exists("raw/a/x.bin").await.unwrap());
-    assert!(!root.exists("raw/a/none.bin").await.unwrap());
-
-    let listed: Vec<String> = root
-        .list("raw")
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| root.relative(&m.location))
-        .collect();
-    assert_eq!(
-        listed,
-        [
-            "raw/a/x.bin",
-            "raw/b/run_date=2025-01-01/z.bin",
-            "raw/b/run_date=2025-01-02/y.bin"
-        ]
-    );
-    assert_eq!(root.list_dirs("raw").await.unwrap(), ["a", "b"]);
-    assert_eq!(
-        root.list_dirs("raw/b").await.unwrap(),
-        ["run_date=2025-01-01", "run_date=2025-01-02"]
-    );
-    assert!(root.list("nothing/here").await.unwrap().is_empty());
-    assert!(root.list_dirs("nothing").await.unwrap().is_empty());
-
-    // Overwrite, then delete (twice: deleting what is gone is not an error).
-    root.put("raw/a/x.bin", Bytes::from_static(b"again"))
-        .await
-        .unwrap();
-    assert_eq!(&root.get("raw/a/x.bin").await.unwrap()[..], b"again");
-    root.delete("raw/a/x.bin").await.unwrap();
-    root.delete("raw/a/x.bin").await.unwrap();
-    assert!(!root.exists("raw/a/x.bin").await.unwrap());
-    assert_eq!(root.delete_prefix("raw/b").await.unwrap(), 2);
-    assert!(root.list("").await.unwrap().is_empty());
-    assert_eq!(
-        &sibling.get("keep.bin").await.unwrap()[..],
-        b"k",
-        "a root only touches its own prefix"
-    );
-}
-
-fn int_batch(schema: &Arc<Schema>, values: Vec<i64>) -> RecordBatch {
+pub(crate) fn int_batch(schema: &Arc<Schema>, values: Vec<i64>) -> RecordBatch {
     RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(values))]).unwrap()
 }
 
-async fn count_and_sum(
+pub(crate) async fn count_and_sum(
     root: &DataRoot,
     dataset: Dataset,
     d: repurchase_core::RunDate,
@@ -346,106 +271,6 @@ async fn count_and_sum(
     let n = crate::support::col::<Int64Array>(&batches[0], "n").value(0);
     let s = crate::support::col::<Int64Array>(&batches[0], "s").value(0);
     (n, s)
-}
-
-#[tokio::test]
-async fn s3_publish_protocol_manifest_last_and_reruns_replace() {
-    let (_, root) = s3_root("publish", "lake");
-    let d = date("2025-03-01");
-    let ds = Dataset::FeaturesScore;
-    let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
-
-    let mut w = PartitionWriter::begin(&root, ds, d).await.unwrap();
-    w.write_parquet(
-        "part-00000.parquet",
-        schema.clone(),
-        &[int_batch(&schema, vec![1, 2, 3])],
-    )
-    .await
-    .unwrap();
-    w.write_parquet(
-        "part-00001.parquet",
-        schema.clone(),
-        &[int_batch(&schema, vec![4])],
-    )
-    .await
-    .unwrap();
-    // Files are there but the partition does not exist until its manifest is written.
-    assert!(
-        root.exists(&format!("{}/part-00001.parquet", ds.partition(d)))
-            .await
-            .unwrap()
-    );
-    let err = Manifest::read(&root, ds, d).await.unwrap_err();
-    assert!(matches!(err, CoreError::NotPublished { .. }), "{err}");
-    assert!(
-        Manifest::published_dates(&root, ds)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-
-    let m = w
-        .commit(
-            "test",
-            serde_json::json!({"k": 1}),
-            Some(&schema),
-            vec![],
-            BTreeMap::new(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(m.row_count, 4);
-    let (read, input) = Manifest::read(&root, ds, d).await.unwrap();
-    assert_eq!(read, m);
-    let manifest_bytes = root.get(&ds.manifest_path(d)).await.unwrap();
-    assert_eq!(input.manifest_sha256, sha256_hex(&manifest_bytes));
-    for f in &read.files {
-        let bytes = root
-            .get(&format!("{}/{}", ds.partition(d), f.name))
-            .await
-            .unwrap();
-        assert_eq!(f.sha256, sha256_hex(&bytes), "{}", f.name);
-        assert_eq!(f.bytes, bytes.len() as u64);
-    }
-    assert_eq!(Manifest::published_dates(&root, ds).await.unwrap(), [d]);
-    assert_eq!(count_and_sum(&root, ds, d).await, (4, 10));
-
-    // A rerun unpublishes first, removes the old files and publishes only what it wrote.
-    let mut w = PartitionWriter::begin(&root, ds, d).await.unwrap();
-    assert!(!root.exists(&ds.manifest_path(d)).await.unwrap());
-    assert!(root.list(&ds.partition(d)).await.unwrap().is_empty());
-    w.write_parquet(
-        "part-00000.parquet",
-        schema.clone(),
-        &[int_batch(&schema, vec![7, 8])],
-    )
-    .await
-    .unwrap();
-    w.commit(
-        "test",
-        serde_json::json!({"k": 2}),
-        Some(&schema),
-        vec![],
-        BTreeMap::new(),
-    )
-    .await
-    .unwrap();
-    let names: Vec<String> = root
-        .list(&ds.partition(d))
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| root.relative(&m.location))
-        .collect();
-    assert_eq!(
-        names,
-        [
-            format!("{}/_manifest.json", ds.partition(d)),
-            format!("{}/part-00000.parquet", ds.partition(d)),
-        ]
-    );
-    assert_eq!(count_and_sum(&root, ds, d).await, (2, 15));
 }
 
 #[tokio::test]
@@ -478,13 +303,13 @@ async fn s3_large_parquet_is_a_multipart_upload_and_round_trips() {
         .await
         .unwrap();
     let m = w
-        .commit(
-            "test",
-            serde_json::json!({}),
-            Some(&schema),
-            vec![],
-            BTreeMap::new(),
-        )
+        .commit(Provenance {
+            stage: "test",
+            parameters: serde_json::json!({}),
+            schema: Some(&schema),
+            inputs: vec![],
+            counters: BTreeMap::new(),
+        })
         .await
         .unwrap();
 
@@ -587,6 +412,10 @@ async fn s3_missing_bucket_is_a_configuration_error_naming_the_bucket() {
                 &repurchase_extract::Source::Files(source),
             )
             .await
+            .map_err(|e| match e {
+                repurchase_extract::ExtractError::Core(core) => core,
+                other => panic!("extract: {other}"),
+            })
             .unwrap_err(),
         ),
     ];
@@ -829,9 +658,16 @@ async fn awkward_key_prefixes_are_taken_as_typed() {
         repurchase_extract::extract(&root, d, &repurchase_extract::Source::Files(source.clone()))
             .await
             .unwrap_or_else(|e| panic!("{prefix}: {e}"));
-        repurchase_features::build(&root, d, repurchase_features::AnchorMode::FirstOrder, 60)
-            .await
-            .unwrap_or_else(|e| panic!("{prefix}: {e}"));
+        repurchase_features::build(
+            &root,
+            d,
+            &repurchase_features::BuildOptions::new(
+                repurchase_features::AnchorMode::FirstOrder,
+                60,
+            ),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{prefix}: {e}"));
         let whole = DataRoot::open(&format!("s3://{bucket}"), &moto_config()).unwrap();
         let keys: Vec<String> = whole
             .list("")

@@ -6,6 +6,7 @@
 
 use std::time::Instant;
 
+use repurchase_contracts::ModelCard;
 use repurchase_core::layout::Dataset;
 use repurchase_core::{DataRoot, RunDate};
 use repurchase_datagen::{OutputFormat, Profile};
@@ -14,7 +15,7 @@ use repurchase_features::AnchorMode;
 use repurchase_model::io::load_features;
 use repurchase_model::table::FeatureTable;
 use repurchase_model::{BoosterParams, ModelArtifact};
-use repurchase_train::{ModelCard, Sampling};
+use repurchase_train::Sampling;
 
 use crate::support::{date, generated_source, memory_root};
 
@@ -87,18 +88,20 @@ async fn fit(
         sampling,
         ..repurchase_train::TrainConfig::new(days, days, &params)
     };
-    repurchase_train::train_with(&lake, d, &cfg)
+    repurchase_train::train(&lake, d, &cfg)
         .await
         .expect("train");
     let seconds = started.elapsed().as_secs_f64();
-    let card = repurchase_train::read_card(&lake, d).await.expect("card");
+    let card = repurchase_contracts::card::read_card(&lake, d)
+        .await
+        .expect("card");
     // The evaluated model: the served one was refitted on the validation and test windows too.
     let model = ModelArtifact::from_bytes(
         &lake
             .get(&format!(
                 "{}/{}",
                 Dataset::Model.partition(d),
-                repurchase_train::EVALUATION_MODEL_FILE
+                repurchase_contracts::files::EVALUATION_MODEL
             ))
             .await
             .expect("model"),
@@ -108,10 +111,14 @@ async fn fit(
     let (valid, test) = (table.take(&va), table.take(&te));
     let raw_test = model.predict(&test).expect("predict");
     let calibrated = if calibrate {
-        repurchase_calibrate::calibrate(&lake, d)
-            .await
-            .expect("calibrate");
-        let (_, metrics, _) = repurchase_calibrate::read_calibration(&lake, d)
+        repurchase_calibrate::calibrate(
+            &lake,
+            d,
+            &repurchase_calibrate::champion::ChampionPolicy::default(),
+        )
+        .await
+        .expect("calibrate");
+        let (_, metrics, _) = repurchase_contracts::calibration::read_calibration(&lake, d)
             .await
             .expect("calibration");
         let (cal, _): (repurchase_model::calibration::Calibrator, _) =
@@ -119,7 +126,7 @@ async fn fit(
                 &lake,
                 Dataset::Calibration,
                 d,
-                repurchase_calibrate::EVALUATION_CALIBRATOR_FILE,
+                repurchase_contracts::files::EVALUATION_CALIBRATOR,
             )
             .await
             .expect("evaluation calibrator");
@@ -169,9 +176,13 @@ async fn weighted_negative_sampling_keeps_auc_and_calibration() {
     repurchase_extract::extract(&base, d, &Source::Files(source))
         .await
         .expect("extract");
-    repurchase_features::build(&base, d, AnchorMode::EveryOrder, 60)
-        .await
-        .expect("build-features");
+    repurchase_features::build(
+        &base,
+        d,
+        &repurchase_features::BuildOptions::new(AnchorMode::EveryOrder, 60),
+    )
+    .await
+    .expect("build-features");
     let (table, _, _) = load_features(&base, Dataset::FeaturesTrain, d)
         .await
         .expect("features");

@@ -7,25 +7,19 @@ use std::path::Path;
 use std::process::Command;
 
 use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, StringArray};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use repurchase_core::layout::Dataset;
-use repurchase_core::{DataRoot, ErrorClass, RunDate, StoreConfig};
+use repurchase_core::{Classify, DataRoot, ErrorClass, RunDate, StoreConfig};
 use repurchase_datagen::{OutputFormat, Profile};
 use repurchase_features::AnchorMode;
 use repurchase_model::ModelArtifact;
 use repurchase_model::io::{load_features, read_artifact};
 use repurchase_score::{Shard, shard_of};
 
-use crate::support::{binary, col, date, generated_source, run_pipeline};
+use crate::support::{binary, col, date, generated_source, parquet_batches, run_pipeline};
 
 fn read_rows(path: &Path) -> Vec<RecordBatch> {
     let file = std::fs::File::open(path).expect("parquet file");
-    ParquetRecordBatchReaderBuilder::try_new(file)
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(|b| b.unwrap())
-        .collect()
+    parquet_batches(file)
 }
 
 /// (user, order) → (status, probability bits, at-anchor bits) for every row; decile and flag
@@ -91,7 +85,7 @@ async fn shards_union_is_the_unsharded_output_and_the_merge_is_byte_identical() 
         .await
         .unwrap();
     let model = ModelArtifact::from_bytes(&model_bytes).unwrap();
-    let (cal, _, _) = repurchase_calibrate::read_calibration(&lake, d)
+    let (cal, _, _) = repurchase_contracts::calibration::read_calibration(&lake, d)
         .await
         .unwrap();
     let (table, _, _) = load_features(&lake, Dataset::FeaturesScore, d)
@@ -125,9 +119,14 @@ async fn shards_union_is_the_unsharded_output_and_the_merge_is_byte_identical() 
                     String::from_utf8_lossy(&out.stderr)
                 );
             } else {
-                repurchase_score::score_shard(&lake, d, None, shard, None)
-                    .await
-                    .unwrap();
+                repurchase_score::score_shard(
+                    &lake,
+                    d,
+                    shard,
+                    &repurchase_score::ScoreOptions::default(),
+                )
+                .await
+                .unwrap();
             }
             let part = lake_dir.join(Dataset::ScoreShard { index, count: n }.partition(d));
             let rows = rows_of(&read_rows(&part.join("part-00000.parquet")));
@@ -164,9 +163,16 @@ async fn shards_union_is_the_unsharded_output_and_the_merge_is_byte_identical() 
 
     // The budget flag needs the whole population too: flagged after the merge, the same bytes
     // as unsharded, and exactly the top tenth of the open customers.
-    repurchase_score::score_with(&lake, d, None, Some(0.1))
-        .await
-        .unwrap();
+    repurchase_score::score(
+        &lake,
+        d,
+        &repurchase_score::ScoreOptions {
+            flag_top_share: Some(0.1),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let budget = std::fs::read(scores_dir.join("part-00000.parquet")).unwrap();
     let batches = read_rows(&scores_dir.join("part-00000.parquet"));
     let flagged: usize = batches
@@ -175,9 +181,17 @@ async fn shards_union_is_the_unsharded_output_and_the_merge_is_byte_identical() 
         .sum();
     assert_eq!(flagged, open.div_ceil(10), "{open} open customers");
     for index in 0..3 {
-        repurchase_score::score_shard(&lake, d, None, Shard { index, count: 3 }, Some(0.1))
-            .await
-            .unwrap();
+        repurchase_score::score_shard(
+            &lake,
+            d,
+            Shard { index, count: 3 },
+            &repurchase_score::ScoreOptions {
+                flag_top_share: Some(0.1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     }
     std::fs::remove_dir_all(&scores_dir).unwrap();
     repurchase_score::merge_shards(&lake, d, 3).await.unwrap();

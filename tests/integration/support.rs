@@ -72,16 +72,24 @@ pub async fn run_pipeline_with(
     repurchase_extract::extract(lake, run_date, &Source::Files(source.clone()))
         .await
         .expect("extract");
-    let features = repurchase_features::build(lake, run_date, anchor, 60)
-        .await
-        .expect("build-features");
-    let train = repurchase_train::train(lake, run_date, days, days, &BoosterParams::default())
-        .await
-        .expect("train");
-    let calibrate = repurchase_calibrate::calibrate_with(lake, run_date, policy)
+    let features = repurchase_features::build(
+        lake,
+        run_date,
+        &repurchase_features::BuildOptions::new(anchor, 60),
+    )
+    .await
+    .expect("build-features");
+    let train = repurchase_train::train(
+        lake,
+        run_date,
+        &repurchase_train::TrainConfig::new(days, days, &BoosterParams::default()),
+    )
+    .await
+    .expect("train");
+    let calibrate = repurchase_calibrate::calibrate(lake, run_date, policy)
         .await
         .expect("calibrate");
-    let score = repurchase_score::score(lake, run_date, None)
+    let score = repurchase_score::score(lake, run_date, &repurchase_score::ScoreOptions::default())
         .await
         .expect("score");
     PipelineRun {
@@ -104,6 +112,19 @@ pub fn binary(name: &str) -> std::path::PathBuf {
         path.display()
     );
     path
+}
+
+/// Every record batch of one Parquet file (in memory or on disk); panics on a bad file.
+pub fn parquet_batches<R>(file: R) -> Vec<arrow::array::RecordBatch>
+where
+    R: parquet::file::reader::ChunkReader + 'static,
+{
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("a Parquet file")
+        .build()
+        .expect("a Parquet reader")
+        .map(|b| b.expect("a record batch"))
+        .collect()
 }
 
 /// Column `name` of `batch` as array type `T`; panics with the column name otherwise.

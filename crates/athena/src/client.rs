@@ -17,7 +17,9 @@ use aws_sdk_athena::config::timeout::TimeoutConfig;
 use aws_sdk_athena::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use object_store::aws::AmazonS3ConfigKey;
-use repurchase_core::{CoreError, Result, StoreConfig};
+use repurchase_core::StoreConfig;
+
+use crate::error::{AthenaError, Result};
 
 use super::AthenaSettings;
 
@@ -45,7 +47,7 @@ pub async fn build(cfg: &StoreConfig, settings: &AthenaSettings) -> Result<aws_s
         .or_else(|| value(cfg, AmazonS3ConfigKey::DefaultRegion))
         .map(Region::new)
         .ok_or_else(|| {
-            CoreError::Invalid(
+            AthenaError::Settings(
                 "--source athena needs an AWS region: set AWS_REGION (the ECS task definition does)"
                     .into(),
             )

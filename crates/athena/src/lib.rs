@@ -20,16 +20,18 @@
 
 pub mod cli;
 pub mod client;
+pub mod error;
 pub mod query;
 pub mod statement;
 
 use std::time::Duration;
 
 use repurchase_core::schema::Table;
-use repurchase_core::{CoreError, DataRoot, Result, RunDate, StoreConfig};
+use repurchase_core::{CoreError, DataRoot, RunDate, StoreConfig};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing::info;
 
+pub use error::{AthenaError, Result};
 pub use query::Finished;
 pub use statement::{Identifier, Param, RESULTS_DIR, S3Folder, Unload, staging_dir};
 
@@ -39,6 +41,7 @@ pub struct AthenaSettings {
     /// Glue database the queries run in (their QueryExecutionContext): TheLook's tables for
     /// extract, the `raw_*` tables of sql/ddl for build-features.
     pub database: Identifier,
+    /// Workgroup the queries run in (its result location, encryption and limits apply).
     pub workgroup: Identifier,
     /// Longest a query may run, from its start, before it is stopped (transient failure).
     pub timeout: Duration,
@@ -51,6 +54,8 @@ pub struct AthenaSettings {
 }
 
 impl AthenaSettings {
+    /// The settings for `database` and `workgroup` with the default timeout, polling and API
+    /// retries (30 minutes, 1 s doubling, 5 attempts from 1 s).
     pub fn new(database: Identifier, workgroup: Identifier) -> Self {
         AthenaSettings {
             database,
@@ -66,6 +71,7 @@ impl AthenaSettings {
 /// A connected Athena source.
 #[derive(Debug, Clone)]
 pub struct AthenaSource {
+    /// What it was connected with.
     pub settings: AthenaSettings,
     client: aws_sdk_athena::Client,
 }
@@ -145,7 +151,7 @@ impl AthenaSource {
                     .find(|f| f.label == u.label)
                     .cloned()
                     .ok_or_else(|| {
-                        CoreError::Invalid(format!("no finished Athena query for {}", u.label))
+                        AthenaError::Bug(format!("no finished Athena query for {}", u.label))
                     })
             })
             .collect()

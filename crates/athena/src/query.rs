@@ -15,7 +15,7 @@
 //!   stop (ECS stopping or replacing it), nothing is wrong with the input, and a rerun is
 //!   idempotent, so the DAG may retry it.
 //!
-//! Both travel as [`CoreError::Athena`], which carries its class.
+//! Both travel as [`AthenaError::Query`], which carries its class.
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
@@ -26,7 +26,9 @@ use aws_sdk_athena::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError}
 use aws_sdk_athena::types::{
     QueryExecutionContext, QueryExecutionState, QueryExecutionStatus, ResultConfiguration,
 };
-use repurchase_core::{CoreError, ErrorClass, Result};
+use repurchase_core::ErrorClass;
+
+use crate::error::{AthenaError, Result};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -42,21 +44,23 @@ const CATEGORY_USER: i32 = 2;
 pub struct Finished {
     /// The [`Unload::label`] of the query.
     pub label: String,
+    /// Athena's query execution id (recorded in the manifest; look it up in the console).
     pub query_id: String,
+    /// Bytes Athena scanned (what it bills), when it said.
     pub data_scanned_bytes: Option<i64>,
 }
 
 /// A transient failure: the DAG should retry the task.
-pub fn transient(what: String, message: String) -> CoreError {
-    CoreError::Athena {
+pub fn transient(what: String, message: String) -> AthenaError {
+    AthenaError::Query {
         what,
         message,
         class: ErrorClass::Transient,
     }
 }
 
-fn bad_input(label: &str, message: String) -> CoreError {
-    CoreError::Athena {
+fn bad_input(label: &str, message: String) -> AthenaError {
+    AthenaError::Query {
         what: label.to_string(),
         message,
         class: ErrorClass::BadInput,
@@ -64,7 +68,7 @@ fn bad_input(label: &str, message: String) -> CoreError {
 }
 
 /// Maps an SDK error of `operation` to a classed error.
-fn sdk_error<E>(operation: &str, label: &str, err: SdkError<E>) -> CoreError
+fn sdk_error<E>(operation: &str, label: &str, err: SdkError<E>) -> AthenaError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
@@ -151,7 +155,7 @@ pub async fn run_all(
     outcome
 }
 
-fn interrupted(signal: &str) -> CoreError {
+fn interrupted(signal: &str) -> AthenaError {
     transient(
         "Athena queries".into(),
         format!("{signal} received while Athena queries were running; stopping them"),
@@ -315,7 +319,7 @@ async fn wait(
 }
 
 /// The error for a FAILED query: Athena's reason, label and query id; classed by AthenaError.
-fn failed(label: &str, id: &str, status: Option<&QueryExecutionStatus>) -> CoreError {
+fn failed(label: &str, id: &str, status: Option<&QueryExecutionStatus>) -> AthenaError {
     let reason = status
         .and_then(|s| s.state_change_reason())
         .unwrap_or("Athena gave no reason");
@@ -345,7 +349,7 @@ fn failed(label: &str, id: &str, status: Option<&QueryExecutionStatus>) -> CoreE
 mod tests {
     use super::*;
     use aws_sdk_athena::types::AthenaError;
-    use repurchase_core::ErrorClass;
+    use repurchase_core::{Classify, ErrorClass};
 
     fn status(category: Option<i32>, retryable: bool) -> QueryExecutionStatus {
         let mut err = AthenaError::builder().retryable(retryable).error_type(1006);

@@ -13,7 +13,9 @@ use std::str::FromStr;
 use chrono::{NaiveDate, NaiveDateTime};
 use repurchase_core::schema::Table;
 use repurchase_core::sql::SqlFile;
-use repurchase_core::{CoreError, DataRoot, Result, RunDate, sql_file};
+use repurchase_core::{DataRoot, RunDate, sql_file};
+
+use crate::error::{AthenaError, Result};
 
 /// Longest name Glue accepts for a database or table, and Athena for a workgroup.
 const MAX_IDENTIFIER_LEN: usize = 128;
@@ -23,13 +25,14 @@ const MAX_IDENTIFIER_LEN: usize = 128;
 pub struct Identifier(String);
 
 impl Identifier {
+    /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
 impl FromStr for Identifier {
-    type Err = CoreError;
+    type Err = AthenaError;
 
     fn from_str(s: &str) -> Result<Self> {
         let mut chars = s.chars();
@@ -40,7 +43,7 @@ impl FromStr for Identifier {
         if first_ok && rest_ok && s.len() <= MAX_IDENTIFIER_LEN {
             Ok(Identifier(s.to_string()))
         } else {
-            Err(CoreError::Invalid(format!(
+            Err(AthenaError::Settings(format!(
                 "{s:?} is not a valid Athena name: use letters, digits and underscores, starting with \
                  a letter or underscore (at most {MAX_IDENTIFIER_LEN} characters)"
             )))
@@ -64,7 +67,7 @@ impl S3Folder {
     /// the string literal it is pasted into; it also rejects keys Athena would mangle.
     pub fn parse(url: &str) -> Result<Self> {
         let bad = |why: &str| {
-            CoreError::Invalid(format!(
+            AthenaError::Settings(format!(
                 "cannot use {url:?} as an Athena UNLOAD location: {why} (the data root must be \
                  s3://bucket/prefix with letters, digits and . _ = - in the prefix)"
             ))
@@ -101,6 +104,7 @@ impl S3Folder {
         }))
     }
 
+    /// The URL, ending in `/`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -176,11 +180,13 @@ pub struct Unload {
     pub label: String,
     /// The SQL file under `sql/` the SELECT comes from (recorded in the manifest).
     pub sql_name: &'static str,
+    /// The whole `UNLOAD (…) TO '…' WITH (…)` statement sent to Athena.
     pub query: String,
     /// The execution parameters' literals, in the order of the `?` they fill.
     pub parameters: Vec<String>,
     /// Data-root-relative folder the query writes to.
     pub staging_rel: String,
+    /// The same folder as the `s3://` URL in the statement.
     pub location: S3Folder,
 }
 
@@ -215,7 +221,7 @@ impl Unload {
         let select = strip_comment_lines(sql.text);
         let placeholders = select.matches('?').count();
         if placeholders != parameters.len() {
-            return Err(CoreError::Invalid(format!(
+            return Err(AthenaError::Settings(format!(
                 "sql/{} has {placeholders} `?` placeholders but {label} takes {} parameters",
                 sql.name,
                 parameters.len()

@@ -35,16 +35,18 @@
 
 use repurchase_core::layout::Dataset;
 use repurchase_core::manifest::InputRef;
-use repurchase_core::{CoreError, DataRoot, Result, RunDate};
+use repurchase_core::{CoreError, DataRoot, RunDate};
+
+use crate::{CalibrateError, Result};
+use repurchase_contracts::card::read_card;
+use repurchase_contracts::champion::{decision_at, latest_calibration, model_dates_newest_first};
+use repurchase_contracts::{Comparison, ModelRef, Promotion, Verdict, files};
 use repurchase_model::ModelArtifact;
 use repurchase_model::calibration::Calibrator;
 use repurchase_model::io::{read_artifact, read_json_artifact};
-use repurchase_model::metrics::{PairedDelta, brier, paired_bootstrap, roc_auc};
+use repurchase_model::metrics::{brier, paired_bootstrap, roc_auc};
 use repurchase_model::table::FeatureTable;
-use repurchase_train::EVALUATION_MODEL_FILE;
-use serde::{Deserialize, Serialize};
 
-pub const PROMOTION_FILE: &str = "promotion.json";
 /// Default margin in AUC: a challenger whose paired interval against a champion lies below 0 and
 /// reaches below −0.02 is shown worse and kept out. On a test window of a few hundred anchors the
 /// paired interval of two retrains of the same procedure spans about ±0.03 (the gate test); on
@@ -94,123 +96,6 @@ impl Default for ChampionPolicy {
     }
 }
 
-/// How the challenger fared against one past champion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// Shown within the margins: the AUC interval's lower end above −margin and the Brier
-    /// interval's upper end below the allowance.
-    NonInferior,
-    /// Shown worse: the AUC interval entirely below 0 and reaching below −margin, or the Brier
-    /// interval entirely above 0 and reaching above the allowance.
-    Inferior,
-    /// Neither: an interval reaches beyond its margin but also across 0, so the data cannot tell
-    /// the two apart. Promotes (the fresher model is served) unless
-    /// [`ChampionPolicy::keep_when_inconclusive`].
-    Inconclusive,
-    /// Too few shared rows or repurchases to tell; not counted either way.
-    NotComparable,
-}
-
-/// The challenger against one past champion, on the rows both never saw.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Comparison {
-    pub champion: ModelRef,
-    /// Calibration whose decision named it.
-    pub decided_by: RunDate,
-    pub rows: u64,
-    pub positives: u64,
-    pub challenger_auc: Option<f64>,
-    pub champion_auc: Option<f64>,
-    pub challenger_brier: f64,
-    pub champion_brier: f64,
-    /// 95% paired bootstrap intervals of challenger − champion.
-    pub delta: Option<PairedDelta>,
-    pub verdict: Verdict,
-    pub reason: String,
-}
-
-/// A calibrated model, by the run date it was trained for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ModelRef {
-    pub model_date: RunDate,
-    pub model_version: String,
-}
-
-/// `promotion.json`: the decision of one calibration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Promotion {
-    pub challenger: ModelRef,
-    /// Champion before this decision; `None` for the first calibrated model.
-    pub previous_champion: Option<ModelRef>,
-    /// Calibration that named `previous_champion`.
-    pub previous_decision: Option<RunDate>,
-    pub margin: f64,
-    /// Rows both models were compared on, and how many of them repurchased.
-    pub compared_rows: u64,
-    pub compared_positives: u64,
-    /// Against the current champion (on the whole test window for the first model).
-    pub challenger_auc: Option<f64>,
-    pub champion_auc: Option<f64>,
-    /// Against each of the last champions, newest first.
-    pub comparisons: Vec<Comparison>,
-    pub promoted: bool,
-    /// Champion from this run date on: the model `score` uses.
-    pub champion: ModelRef,
-    pub reason: String,
-}
-
-/// The champion named by the calibration of `decision_date`, with that calibration's manifest.
-pub async fn decision_at(root: &DataRoot, decision_date: RunDate) -> Result<(ModelRef, InputRef)> {
-    let (p, input): (Promotion, _) =
-        read_json_artifact(root, Dataset::Calibration, decision_date, PROMOTION_FILE).await?;
-    Ok((p.champion, input))
-}
-
-/// Latest run date before (or, with `inclusive`, at) `run_date` that has a published calibration.
-pub async fn latest_calibration(
-    root: &DataRoot,
-    run_date: RunDate,
-    inclusive: bool,
-) -> Result<Option<RunDate>> {
-    for d in model_dates_newest_first(root, run_date, inclusive).await? {
-        if root.exists(&Dataset::Calibration.manifest_path(d)).await? {
-            return Ok(Some(d));
-        }
-    }
-    Ok(None)
-}
-
-/// Run dates with a model partition before (or, with `inclusive`, at) `run_date`, newest first:
-/// the candidates for a calibration (whose manifest the caller checks, one date at a time).
-async fn model_dates_newest_first(
-    root: &DataRoot,
-    run_date: RunDate,
-    inclusive: bool,
-) -> Result<Vec<RunDate>> {
-    let mut dates: Vec<RunDate> = root
-        .list_dirs("models")
-        .await?
-        .iter()
-        .filter_map(|n| Dataset::parse_partition_dir(n))
-        .filter(|d| *d < run_date || (inclusive && *d == run_date))
-        .collect();
-    dates.sort_unstable_by(|a, b| b.cmp(a));
-    Ok(dates)
-}
-
-/// The champion in force on `run_date` (decided by the latest calibration at or before it), the
-/// date of that decision and its manifest: what `score` serves by default.
-pub async fn champion_on(root: &DataRoot, run_date: RunDate) -> Result<(ModelRef, InputRef)> {
-    let decided = latest_calibration(root, run_date, true)
-        .await?
-        .ok_or_else(|| CoreError::NotPublished {
-            path: root.url("models/run_date=*/calibration"),
-            run_date: run_date.to_string(),
-        })?;
-    decision_at(root, decided).await
-}
-
 /// The champion a calibration of `run_date` competes against, and the manifest naming it.
 pub async fn current_champion(
     root: &DataRoot,
@@ -219,9 +104,10 @@ pub async fn current_champion(
 ) -> Result<Option<(RunDate, ModelRef, InputRef)>> {
     let decided = match policy.champion_from {
         Some(d) if d >= run_date => {
-            return Err(CoreError::Invalid(format!(
-                "--champion-from {d} is not before the run date {run_date}: the champion must be decided by an earlier calibration"
-            )));
+            return Err(CalibrateError::ChampionFromTheFuture {
+                champion_from: d,
+                run_date,
+            });
         }
         Some(d) => Some(d),
         None => latest_calibration(root, run_date, false).await?,
@@ -235,9 +121,13 @@ pub async fn current_champion(
 
 /// The challenger's calibrated test-window predictions, for the comparison.
 pub struct Challenger<'a> {
+    /// The model calibrated today.
     pub model: ModelRef,
+    /// The test window's anchors.
     pub test: &'a FeatureTable,
+    /// Its calibrated probabilities for them.
     pub probs: &'a [f64],
+    /// Their outcomes.
     pub labels: &'a [bool],
     /// Bootstrap 95% interval of the held-out AUC, customers resampled (`metrics.json`'s).
     pub auc_ci: Option<(f64, f64)>,
@@ -278,19 +168,19 @@ async fn evaluated_model(
     root: &DataRoot,
     champion: &ModelRef,
 ) -> Result<(ModelArtifact, Calibrator, i64, Vec<InputRef>)> {
-    let card = repurchase_train::read_card(root, champion.model_date).await?;
+    let card = read_card(root, champion.model_date).await?;
     let (model_bytes, _, model_input) = read_artifact(
         root,
         Dataset::Model,
         champion.model_date,
-        EVALUATION_MODEL_FILE,
+        files::EVALUATION_MODEL,
     )
     .await?;
     let (cal, cal_input) = read_json_artifact(
         root,
         Dataset::Calibration,
         champion.model_date,
-        crate::EVALUATION_CALIBRATOR_FILE,
+        files::EVALUATION_CALIBRATOR,
     )
     .await?;
     Ok((
@@ -334,8 +224,11 @@ fn compare(
 pub struct Shared<'a> {
     /// Each row's customer: the bootstrap draws customers.
     pub customers: &'a [i64],
+    /// The outcomes.
     pub labels: &'a [bool],
+    /// The challenger's probabilities.
     pub ours: &'a [f64],
+    /// The champion's probabilities.
     pub theirs: &'a [f64],
 }
 
@@ -458,7 +351,7 @@ pub async fn decide(
     );
     let Some(current) = previous else {
         if below_floor {
-            return Err(CoreError::QualityGate {
+            return Err(CalibrateError::Core(CoreError::QualityGate {
                 stage: "calibrate",
                 run_date: challenger.model.model_date.to_string(),
                 context: "AUC floor, --promotion-auc-floor; no champion to keep serving".into(),
@@ -467,7 +360,7 @@ pub async fn decide(
                      and the training data, or lower --promotion-auc-floor",
                     challenger.model.model_version
                 )],
-            });
+            }));
         }
         return Ok((
             Promotion {
@@ -520,10 +413,12 @@ pub async fn decide(
                 ));
             }
             Err(e) => {
-                return Err(CoreError::Invalid(format!(
-                    "champion {} (decided by the calibration of {decided_by}) cannot score the current features of {}: {e}. If the features changed on purpose, rerun calibrate with --accept-incomparable-champion",
-                    past.model_version, challenger.model.model_date
-                )));
+                return Err(CalibrateError::IncomparableChampion {
+                    champion: past.model_version.clone(),
+                    decided_by,
+                    run_date: challenger.model.model_date,
+                    reason: e,
+                });
             }
         }
     }

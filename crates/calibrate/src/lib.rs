@@ -26,34 +26,35 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use clap::Args as ClapArgs;
+use repurchase_contracts::card::read_card;
+use repurchase_contracts::params::{CalibrationParams, to_value};
+use repurchase_contracts::{
+    CalibratedCard, ElapsedCheck, Metrics, ModelCard, ModelRef, ServedCalibration, WindowStats,
+    files,
+};
 use repurchase_core::cli::{CommonArgs, parse_run_date};
 use repurchase_core::layout::Dataset;
 use repurchase_core::logging::StepTimer;
-use repurchase_core::publish::PartitionWriter;
-use repurchase_core::{CoreError, DataRoot, Result, RunDate};
-use repurchase_model::ModelArtifact;
-use repurchase_model::calibration::{CalibrationChoice, Calibrator, choose_calibrator};
-use repurchase_model::crossfit::{self, CrossFit};
+use repurchase_core::publish::{PartitionWriter, Provenance};
+use repurchase_core::{Classify, CoreError, DataRoot, ErrorClass, RunDate};
+use repurchase_model::calibration::{Calibrator, choose_calibrator};
+use repurchase_model::crossfit::CrossFit;
 use repurchase_model::io::{load_features, read_artifact, read_json_artifact};
 use repurchase_model::metrics::{
-    Confusion, DecileRow, Summary, bootstrap_auc_ci, confusion_at, deciles, f1_optimal_threshold,
-    summary, top_k_confusion,
+    bootstrap_auc_ci, confusion_at, deciles, f1_optimal_threshold, summary, top_k_confusion,
 };
 use repurchase_model::report::{ReportInput, render};
 use repurchase_model::timing::{RepurchaseTiming, open_snapshots};
-use repurchase_train::{EVALUATION_MODEL_FILE, ModelCard};
+use repurchase_model::{ModelArtifact, ModelError};
 
-use crate::champion::{Challenger, ChampionPolicy, ModelRef, Promotion};
-use serde::{Deserialize, Serialize};
+use crate::champion::{Challenger, ChampionPolicy};
+use serde::Serialize;
 use tracing::info;
 
 pub const STAGE: &str = "calibrate";
-
-/// File names of the calibration partition.
-pub const CALIBRATOR_FILE: &str = "calibrator.json";
-pub const EVALUATION_CALIBRATOR_FILE: &str = "evaluation_calibrator.json";
-pub const TIMING_FILE: &str = "timing.json";
-pub const METRICS_FILE: &str = "metrics.json";
+/// The `--help` summary of the `calibrate` binary.
+pub const ABOUT: &str =
+    "Calibrates the run date's model on its validation window and writes held-out metrics.";
 
 /// Share of customers a campaign with a fixed budget contacts: the top 10% by probability.
 pub const TOP_K_FRACTION: f64 = 0.10;
@@ -101,6 +102,12 @@ pub struct Args {
     pub champion_from: Option<RunDate>,
 }
 
+impl repurchase_core::cli::WorkerArgs for Args {
+    fn common(&self) -> &CommonArgs {
+        &self.common
+    }
+}
+
 fn parse_margin(s: &str) -> std::result::Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(m) if (0.0..=1.0).contains(&m) => Ok(m),
@@ -108,90 +115,68 @@ fn parse_margin(s: &str) -> std::result::Result<f64, String> {
     }
 }
 
-/// `metrics.json`: held-out evaluation of the procedure, and how the served model was calibrated.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Metrics {
-    /// The served model (`model.json`), which `score` uses.
-    pub model_version: String,
-    /// The evaluated model (`evaluation_model.json`), which the figures below describe.
-    pub evaluated_model_version: String,
-    /// The evaluated model's calibrator, chosen on the validation window.
-    pub calibration: CalibrationChoice,
-    /// Test window, uncalibrated and calibrated.
-    pub test_raw: Summary,
-    pub test: Summary,
-    /// Validation window, calibrated (in-sample for the calibrator).
-    pub validation: Summary,
-    /// Probability at or above which `score` flags an open customer, applied to the conditional
-    /// probability (`scores.probability`): F1-optimal on the served model's cross-fitted
-    /// predictions of the customers open on a day of scoring.
-    pub threshold: f64,
-    /// The same rule for the evaluated procedure: a threshold chosen on the validation window's
-    /// open customers, and the flag's confusion on the test window's.
-    pub evaluation_threshold: f64,
-    pub test_open_flag: Confusion,
-    /// At the anchor (nothing elapsed): the F1-optimal threshold on the validation window's
-    /// probabilities and its confusion matrix on the test window (the report's operating point).
-    pub threshold_at_anchor: f64,
-    pub test_at_threshold: Confusion,
-    /// Bootstrap 95% interval of the calibrated test ROC-AUC (1000 resamples, fixed seed).
-    pub test_auc_ci: Option<(f64, f64)>,
-    /// Contacting the top [`TOP_K_FRACTION`] of the test window.
-    pub top_k_fraction: f64,
-    pub test_at_top_k: Confusion,
-    pub test_deciles: Vec<DecileRow>,
-    /// Test anchors still without a repurchase `elapsed_days` into their window, scored with the
-    /// conditional probability `score` would give them that day.
-    pub test_by_elapsed: Vec<ElapsedCheck>,
-    pub served: ServedCalibration,
+/// What `calibrate` fails with.
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrateError {
+    /// Reading the model and features or publishing the calibration.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// The model, its predictions or the feature table refused (a model library error).
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The run's partitions do not belong together (features rebuilt after training, a column
+    /// of another version): rerun the stage named.
+    #[error("{0}")]
+    Mismatch(String),
+    /// `--champion-from` names a calibration that cannot decide this run's champion.
+    #[error(
+        "--champion-from {champion_from} is not before the run date {run_date}: the champion must be decided by an earlier calibration"
+    )]
+    ChampionFromTheFuture {
+        champion_from: RunDate,
+        run_date: RunDate,
+    },
+    /// A past champion cannot score today's features, and that was not accepted.
+    #[error(
+        "champion {champion} (decided by the calibration of {decided_by}) cannot score the current features of {run_date}: {reason}. If the features changed on purpose, rerun calibrate with --accept-incomparable-champion"
+    )]
+    IncomparableChampion {
+        champion: String,
+        decided_by: RunDate,
+        run_date: RunDate,
+        reason: String,
+    },
 }
 
-/// How the served model's probabilities and flag were calibrated.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ServedCalibration {
-    /// Calibrator chosen and fitted on the cross-fitted predictions.
-    pub calibration: CalibrationChoice,
-    /// Cross-fitted predictions, uncalibrated and calibrated (in-sample for the calibrator).
-    pub cross_fit_raw: Summary,
-    pub cross_fit: Summary,
-    /// The flag at [`Metrics::threshold`] on the cross-fitted open customers.
-    pub cross_fit_open_flag: Confusion,
-    /// Labelled repurchases the served timing was estimated from.
-    pub timing_repurchases: u64,
+impl Classify for CalibrateError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            CalibrateError::Core(e) => e.class(),
+            CalibrateError::Model(e) => e.class(),
+            CalibrateError::Mismatch(_)
+            | CalibrateError::ChampionFromTheFuture { .. }
+            | CalibrateError::IncomparableChampion { .. } => ErrorClass::BadInput,
+        }
+    }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ElapsedCheck {
-    pub elapsed_days: f64,
-    pub mean_predicted: f64,
-    #[serde(flatten)]
-    pub summary: Summary,
-}
+/// `calibrate`'s results.
+pub type Result<T, E = CalibrateError> = std::result::Result<T, E>;
 
-/// The trainer's model card completed by calibration: what a reviewer signs off.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CalibratedCard {
-    #[serde(flatten)]
-    pub model: ModelCard,
-    /// The served model's calibration method.
-    pub calibration: String,
-    /// Conditional probability at or above which `score` flags a repurchase ([`Metrics::threshold`]).
-    pub threshold: f64,
-    /// Calibrated metrics on the held-out test window (`test` holds its row counts).
-    pub test_metrics: Summary,
-    pub test_auc_ci: Option<(f64, f64)>,
-    pub test_at_threshold: Confusion,
-    pub test_at_top_k: Confusion,
-    pub timing: RepurchaseTiming,
-}
-
+/// What `calibrate` published.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
+    /// The served model calibrated.
     pub model_version: String,
+    /// Its calibration method.
     pub method: &'static str,
+    /// Calibrated ROC-AUC of the evaluated procedure on the test window.
     pub test_auc: Option<f64>,
+    /// Its Brier score there.
     pub test_brier: f64,
+    /// Whether the model became champion.
     pub promoted: bool,
+    /// The champion from this date on.
     pub champion: String,
 }
 
@@ -206,27 +191,24 @@ pub async fn run(args: Args) -> Result<Outcome> {
         keep_when_inconclusive: args.promotion_keep_when_inconclusive,
         champion_from: args.champion_from,
     };
-    calibrate_with(&root, args.common.run_date, &policy).await
+    calibrate(&root, args.common.run_date, &policy).await
 }
 
-/// [`calibrate_with`] the default promotion policy.
-pub async fn calibrate(root: &DataRoot, run_date: RunDate) -> Result<Outcome> {
-    calibrate_with(root, run_date, &ChampionPolicy::default()).await
-}
-
-pub async fn calibrate_with(
+/// Calibrates the model of `run_date`, evaluates it on its test window and decides, by
+/// `policy`, whether it becomes the champion.
+pub async fn calibrate(
     root: &DataRoot,
     run_date: RunDate,
     policy: &ChampionPolicy,
 ) -> Result<Outcome> {
     let timer = StepTimer::start("calibrate");
-    let card = repurchase_train::read_card(root, run_date).await?;
+    let card = read_card(root, run_date).await?;
     let previous = champion::current_champion(root, run_date, policy).await?;
     let (eval_bytes, model_manifest, model_input) =
-        read_artifact(root, Dataset::Model, run_date, EVALUATION_MODEL_FILE).await?;
+        read_artifact(root, Dataset::Model, run_date, files::EVALUATION_MODEL).await?;
     let model = ModelArtifact::from_bytes(&eval_bytes)?;
     let (cross_fit, _): (CrossFit, _) =
-        read_json_artifact(root, Dataset::Model, run_date, crossfit::FILE).await?;
+        read_json_artifact(root, Dataset::Model, run_date, files::CROSS_FIT).await?;
     cross_fit.check().map_err(|reason| CoreError::BadManifest {
         path: root.url(&Dataset::Model.manifest_path(run_date)),
         reason,
@@ -238,7 +220,7 @@ pub async fn calibrate_with(
         .iter()
         .any(|i| i.manifest_sha256 == features_input.manifest_sha256)
     {
-        return Err(CoreError::Invalid(format!(
+        return Err(CalibrateError::Mismatch(format!(
             "features/train for {run_date} changed after the model was trained; rerun train before calibrate"
         )));
     }
@@ -246,7 +228,7 @@ pub async fn calibrate_with(
     let (tr, va, te) = card.windows.indices(&table.anchor_us);
     let (valid, test) = (table.take(&va), table.take(&te));
     let days = table.days_to_repurchase.as_deref().ok_or_else(|| {
-        CoreError::Invalid(format!(
+        CalibrateError::Mismatch(format!(
             "features/train for {run_date} has no days_to_repurchase column; rerun build-features"
         ))
     })?;
@@ -364,34 +346,42 @@ pub async fn calibrate_with(
     info!(method = cal.name(), test_auc = ?metrics.test.roc_auc, test_brier = metrics.test.brier, test_ece = metrics.test.ece, served_method = served_choice.chosen.name(), threshold = metrics.threshold, "calibrated");
 
     let mut w = PartitionWriter::begin(root, Dataset::Calibration, run_date).await?;
-    w.write_json(CALIBRATOR_FILE, &served_choice.chosen).await?;
-    w.write_json(EVALUATION_CALIBRATOR_FILE, cal).await?;
-    w.write_json(METRICS_FILE, &metrics).await?;
-    w.write_json(TIMING_FILE, &served_timing).await?;
-    w.write_json("model_card.json", &calibrated_card).await?;
-    w.write_json(champion::PROMOTION_FILE, &promotion).await?;
-    w.write_bytes("report.html", Bytes::from(report.into_bytes()))
+    w.write_json(files::CALIBRATOR, &served_choice.chosen)
+        .await?;
+    w.write_json(files::EVALUATION_CALIBRATOR, cal).await?;
+    w.write_json(files::METRICS, &metrics).await?;
+    w.write_json(files::TIMING, &served_timing).await?;
+    w.write_json(files::MODEL_CARD, &calibrated_card).await?;
+    w.write_json(files::PROMOTION, &promotion).await?;
+    w.write_bytes(files::REPORT, Bytes::from(report.into_bytes()))
         .await?;
     let counters = BTreeMap::from([
         ("validation_rows".to_string(), valid.len() as u64),
         ("test_rows".to_string(), test.len() as u64),
         ("cross_fit_rows".to_string(), cross_fit.len() as u64),
     ]);
-    let params = serde_json::json!({
-        "model_version": card.model_version,
-        "evaluated_model_version": card.evaluated_model_version,
-        "method": served_choice.chosen.name(),
-        "evaluation_method": cal.name(),
-        "promotion_margin": policy.margin,
-        "promotion_brier_margin": policy.brier_margin,
-        "promotion_history": policy.history,
-        "promotion_auc_floor": policy.auc_floor,
-        "accept_incomparable_champion": policy.accept_incomparable,
-        "promotion_keep_when_inconclusive": policy.keep_when_inconclusive,
-    });
+    let params = CalibrationParams {
+        model_version: card.model_version.clone(),
+        evaluated_model_version: card.evaluated_model_version.clone(),
+        method: served_choice.chosen.name().to_string(),
+        evaluation_method: cal.name().to_string(),
+        promotion_margin: policy.margin,
+        promotion_brier_margin: policy.brier_margin,
+        promotion_history: policy.history as u64,
+        promotion_auc_floor: policy.auc_floor,
+        accept_incomparable_champion: policy.accept_incomparable,
+        promotion_keep_when_inconclusive: policy.keep_when_inconclusive,
+    };
     let mut inputs = vec![model_input, features_input];
     inputs.extend(champion_inputs);
-    w.commit(STAGE, params, None, inputs, counters).await?;
+    w.commit(Provenance {
+        stage: STAGE,
+        parameters: to_value(&params)?,
+        schema: None,
+        inputs,
+        counters,
+    })
+    .await?;
     Ok(Outcome {
         model_version: card.model_version,
         method: served_choice.chosen.name(),
@@ -439,7 +429,7 @@ fn report_facts(
 ) -> Vec<(String, String)> {
     let w = &card.windows.readable;
     let window = |a: usize, b: usize| format!("{} .. {}", w[a].1, w[b].1);
-    let rows = |s: &repurchase_train::WindowStats| {
+    let rows = |s: &WindowStats| {
         format!(
             "{} anchors, {} repurchased ({:.1}%)",
             s.rows,
@@ -450,7 +440,7 @@ fn report_facts(
     vec![
         ("Model version".into(), card.model_version.clone()),
         ("Run date".into(), card.run_date.to_string()),
-        ("Anchors".into(), card.anchor.clone()),
+        ("Anchors".into(), card.anchor.to_string()),
         (
             "Label".into(),
             format!(
@@ -534,35 +524,4 @@ fn report_notes(card: &ModelCard, m: &Metrics) -> Vec<String> {
         ));
     }
     notes
-}
-
-/// Reads the champion decision of a published calibration partition.
-pub async fn read_promotion(root: &DataRoot, run_date: RunDate) -> Result<Promotion> {
-    read_json_artifact(
-        root,
-        Dataset::Calibration,
-        run_date,
-        champion::PROMOTION_FILE,
-    )
-    .await
-    .map(|(p, _)| p)
-}
-
-/// Reads the repurchase timing of a published calibration partition.
-pub async fn read_timing(root: &DataRoot, run_date: RunDate) -> Result<RepurchaseTiming> {
-    read_json_artifact(root, Dataset::Calibration, run_date, TIMING_FILE)
-        .await
-        .map(|(timing, _)| timing)
-}
-
-/// Reads the calibrator and metrics of a published calibration partition.
-pub async fn read_calibration(
-    root: &DataRoot,
-    run_date: RunDate,
-) -> Result<(Calibrator, Metrics, repurchase_core::manifest::InputRef)> {
-    let (cal, input) =
-        read_json_artifact(root, Dataset::Calibration, run_date, CALIBRATOR_FILE).await?;
-    let (metrics, _) =
-        read_json_artifact(root, Dataset::Calibration, run_date, METRICS_FILE).await?;
-    Ok((cal, metrics, input))
 }

@@ -11,12 +11,16 @@ use std::collections::BTreeMap;
 
 use arrow::array::{Array, BooleanArray, Float64Array, Int64Array};
 use datafusion::prelude::SessionContext;
+use repurchase_contracts::ScoresParams;
+use repurchase_contracts::params::read_params;
 use repurchase_core::layout::Dataset;
 use repurchase_core::parquet_io::register_partition;
-use repurchase_core::publish::PartitionWriter;
-use repurchase_core::{CoreError, DataRoot, Result, RunDate, sql_file};
+use repurchase_core::publish::{PartitionWriter, Provenance};
+use repurchase_core::{CoreError, DataRoot, RunDate, sql_file};
 use repurchase_model::metrics::{Confusion, Summary, reliability_curve, summary};
 use serde::{Deserialize, Serialize};
+
+use crate::error::{CliError, Result};
 
 pub const STAGE: &str = "backtest";
 
@@ -68,7 +72,7 @@ fn mean(v: &[f64]) -> f64 {
 fn column<'a, T: 'static>(b: &'a arrow::array::RecordBatch, name: &str) -> Result<&'a T> {
     b.column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| CoreError::Invalid(format!("backtest query: column {name} missing")))
+        .ok_or_else(|| CliError::Backtest(format!("backtest query: column {name} missing")))
 }
 
 /// Confusion of a boolean flag against the outcomes (the threshold field is unused: 0.5).
@@ -84,7 +88,7 @@ pub async fn backtest(
     outcome_date: RunDate,
 ) -> Result<Backtest> {
     if outcome_date <= score_date {
-        return Err(CoreError::Invalid(format!(
+        return Err(CliError::Backtest(format!(
             "the outcome date {outcome_date} must be after the score date {score_date}"
         )));
     }
@@ -145,12 +149,7 @@ pub async fn backtest(
             }
         })
         .collect();
-    let model_version = scores_manifest
-        .parameters
-        .get("model_version")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string();
+    let model_version = read_params::<ScoresParams>(root, &scores_manifest)?.model_version;
     let report = Backtest {
         score_date,
         outcome_date,
@@ -178,13 +177,13 @@ pub async fn backtest(
         "outcome_date": outcome_date.to_string(),
         "sql": sql.name,
     });
-    w.commit(
-        STAGE,
-        params,
-        None,
-        vec![scores_input, outcomes_input],
+    w.commit(Provenance {
+        stage: STAGE,
+        parameters: params,
+        schema: None,
+        inputs: vec![scores_input, outcomes_input],
         counters,
-    )
+    })
     .await?;
     Ok(report)
 }

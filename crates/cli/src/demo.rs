@@ -5,12 +5,13 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use repurchase_core::{CoreError, DataRoot, Result, RunDate, StoreConfig};
+use repurchase_core::{CoreError, DataRoot, RunDate, StoreConfig};
 use repurchase_datagen::{GenConfig, OutputFormat, Profile};
 use repurchase_extract::Source;
 use repurchase_features::AnchorMode;
 use repurchase_model::BoosterParams;
 
+use crate::error::Result;
 use crate::oracle;
 
 #[derive(Debug, Clone)]
@@ -68,12 +69,9 @@ pub async fn run_demo(cfg: &DemoConfig) -> Result<DemoReport> {
     let gen_cfg = GenConfig::new(cfg.users, cfg.seed, d.date(), cfg.profile);
     let generated = tokio::task::spawn_blocking(move || repurchase_datagen::generate(&gen_cfg))
         .await
-        .map_err(|e| CoreError::Invalid(format!("generator task failed: {e}")))?
-        .map_err(|e| CoreError::Invalid(e.to_string()))?;
+        .map_err(|e| CoreError::task("generator", e))??;
     source.delete_prefix("").await?;
-    let written = repurchase_datagen::write(&source, &generated, cfg.format)
-        .await
-        .map_err(|e| CoreError::Invalid(e.to_string()))?;
+    let written = repurchase_datagen::write(&source, &generated, cfg.format).await?;
     let gen_rows: u64 = written.rows.iter().map(|(_, r)| r).sum();
     stages.push(StageLine {
         stage: "generate",
@@ -98,7 +96,12 @@ pub async fn run_demo(cfg: &DemoConfig) -> Result<DemoReport> {
     });
 
     let t = Instant::now();
-    let f = repurchase_features::build(&lake, d, cfg.anchor, 60).await?;
+    let f = repurchase_features::build(
+        &lake,
+        d,
+        &repurchase_features::BuildOptions::new(cfg.anchor, 60),
+    )
+    .await?;
     let detail = format!(
         "{} labelled ({} repurchased), {} open",
         f.train_rows, f.train_positives, f.score_rows
@@ -111,13 +114,17 @@ pub async fn run_demo(cfg: &DemoConfig) -> Result<DemoReport> {
     });
 
     let t = Instant::now();
-    let tr = repurchase_train::train_selecting(
+    let tr = repurchase_train::train(
         &lake,
         d,
-        cfg.valid_days,
-        cfg.test_days,
-        &BoosterParams::default(),
-        &repurchase_train::DEPTH_CANDIDATES,
+        &repurchase_train::TrainConfig {
+            depths: repurchase_train::DEPTH_CANDIDATES.to_vec(),
+            ..repurchase_train::TrainConfig::new(
+                cfg.valid_days,
+                cfg.test_days,
+                &BoosterParams::default(),
+            )
+        },
     )
     .await?;
     stages.push(StageLine {
@@ -128,8 +135,13 @@ pub async fn run_demo(cfg: &DemoConfig) -> Result<DemoReport> {
     });
 
     let t = Instant::now();
-    let cal = repurchase_calibrate::calibrate(&lake, d).await?;
-    let (_, metrics, _) = repurchase_calibrate::read_calibration(&lake, d).await?;
+    let cal = repurchase_calibrate::calibrate(
+        &lake,
+        d,
+        &repurchase_calibrate::champion::ChampionPolicy::default(),
+    )
+    .await?;
+    let (_, metrics, _) = repurchase_contracts::calibration::read_calibration(&lake, d).await?;
     stages.push(StageLine {
         stage: "calibrate",
         rows: metrics.test.rows,
@@ -138,7 +150,7 @@ pub async fn run_demo(cfg: &DemoConfig) -> Result<DemoReport> {
     });
 
     let t = Instant::now();
-    let sc = repurchase_score::score(&lake, d, None).await?;
+    let sc = repurchase_score::score(&lake, d, &repurchase_score::ScoreOptions::default()).await?;
     stages.push(StageLine {
         stage: "score",
         rows: sc.scored,

@@ -3,5 +3,6 @@
 
 pub mod backtest;
 pub mod demo;
+pub mod error;
 pub mod oracle;
 pub mod rolling;

@@ -8,11 +8,12 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use repurchase_cli::demo::{DemoConfig, run_demo};
+use repurchase_cli::error::CliError;
 use repurchase_cli::rolling::{RollingConfig, rolling_backtest};
-use repurchase_core::cli::{exit_code, parse_run_date, run_worker};
+use repurchase_core::cli::{exit_code, parse_run_date, report_failure, run_args, run_worker};
 use repurchase_core::logging::{self, LogFormat};
-use repurchase_core::{CoreError, DataRoot, ErrorClass, RunDate, StoreConfig};
-use repurchase_datagen::{DatagenError, GenConfig, OutputFormat, Profile};
+use repurchase_core::{Classify, CoreError, DataRoot, ErrorClass, RunDate, StoreConfig};
+use repurchase_datagen::{GenConfig, OutputFormat, Profile};
 use repurchase_features::AnchorMode;
 
 #[derive(Debug, Parser)]
@@ -132,35 +133,29 @@ struct DemoArgs {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::Extract(a) => run_worker(
-            "extract",
-            "extract",
-            &a.common.clone(),
-            repurchase_extract::run(a),
-        ),
-        Command::BuildFeatures(a) => run_worker(
-            "build-features",
-            "build-features",
-            &a.common.clone(),
-            repurchase_features::run(a),
-        ),
-        Command::Train(a) => run_worker(
-            "train",
-            "train",
-            &a.common.clone(),
-            repurchase_train::run(a),
-        ),
-        Command::Calibrate(a) => run_worker(
-            "calibrate",
-            "calibrate",
-            &a.common.clone(),
-            repurchase_calibrate::run(a),
-        ),
-        Command::Score(a) => {
-            let lock = a.lock_name();
-            run_worker("score", &lock, &a.common.clone(), repurchase_score::run(a))
+    let command = Cli::parse().command;
+    // The workers catch their own panics (`run_worker`); `generate` and `demo` are caught here,
+    // so that a panic exits 70 (a bug) on every path, not Rust's 101.
+    std::panic::catch_unwind(|| dispatch(command)).unwrap_or_else(|payload| {
+        eprintln!(
+            "repurchase: bug: {}",
+            repurchase_core::error::panic_text(payload)
+        );
+        exit_code(ErrorClass::Bug)
+    })
+}
+
+fn dispatch(command: Command) -> ExitCode {
+    match command {
+        Command::Extract(a) => run_args(repurchase_extract::STAGE, a, repurchase_extract::run),
+        Command::BuildFeatures(a) => {
+            run_args(repurchase_features::STAGE, a, repurchase_features::run)
         }
+        Command::Train(a) => run_args(repurchase_train::STAGE, a, repurchase_train::run),
+        Command::Calibrate(a) => {
+            run_args(repurchase_calibrate::STAGE, a, repurchase_calibrate::run)
+        }
+        Command::Score(a) => run_args(repurchase_score::STAGE, a, repurchase_score::run),
         Command::Generate(a) => generate(a),
         Command::Demo(a) => demo(a),
         Command::Backtest(a) => {
@@ -188,14 +183,17 @@ fn main() -> ExitCode {
                     repurchase_cli::backtest::backtest(&root, a.common.run_date, a.outcome_date)
                         .await?;
                 println!("{}", pretty(&report)?);
-                Ok(report.resolved)
+                Ok::<_, CliError>(report.resolved)
             })
         }
     }
 }
 
 fn pretty<T: serde::Serialize>(value: &T) -> Result<String, CoreError> {
-    serde_json::to_string_pretty(value).map_err(|e| CoreError::Invalid(e.to_string()))
+    serde_json::to_string_pretty(value).map_err(|e| CoreError::Bug {
+        what: "printing the report".into(),
+        reason: e.to_string(),
+    })
 }
 
 fn runtime() -> Option<tokio::runtime::Runtime> {
@@ -205,28 +203,8 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
         .ok()
 }
 
-fn fail(e: &CoreError) -> ExitCode {
-    tracing::error!(error = %repurchase_core::cli::error_chain(e), "failed");
-    exit_code(e.class())
-}
-
-/// What `generate` fails with: opening the output (core) or generating and writing (datagen),
-/// each keeping its own class, so that a flaky store exits 75 and a wrong root 2.
-#[derive(Debug, thiserror::Error)]
-enum GenerateError {
-    #[error(transparent)]
-    Core(#[from] CoreError),
-    #[error(transparent)]
-    Datagen(#[from] DatagenError),
-}
-
-impl GenerateError {
-    fn class(&self) -> ErrorClass {
-        match self {
-            GenerateError::Core(e) => e.class(),
-            GenerateError::Datagen(e) => e.class(),
-        }
-    }
+fn fail(e: &CliError) -> ExitCode {
+    report_failure(e, e.class())
 }
 
 fn generate(a: GenerateArgs) -> ExitCode {
@@ -234,7 +212,7 @@ fn generate(a: GenerateArgs) -> ExitCode {
     let Some(rt) = runtime() else {
         return exit_code(ErrorClass::Bug);
     };
-    let result: Result<(), GenerateError> = rt.block_on(async {
+    let result: Result<(), CliError> = rt.block_on(async {
         let cfg = GenConfig::new(a.users, a.seed, a.end_date.date(), a.profile);
         let root = DataRoot::open(&a.out, &StoreConfig::from_env())?;
         let generated = repurchase_datagen::generate(&cfg)?;
@@ -247,10 +225,7 @@ fn generate(a: GenerateArgs) -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %repurchase_core::cli::error_chain(&e), "failed");
-            exit_code(e.class())
-        }
+        Err(e) => report_failure(&e, e.class()),
     }
 }
 

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use arrow::array::{Array, Float64Array, Int64Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use repurchase_core::layout::Dataset;
-use repurchase_core::{CoreError, DataRoot, Result, RunDate};
+use repurchase_core::{CoreError, DataRoot, RunDate};
+
+use crate::error::Result;
 use repurchase_model::io::load_features;
 use repurchase_model::metrics::roc_auc;
 
@@ -34,7 +36,8 @@ pub async fn read_truth(source: &DataRoot) -> Result<HashMap<i64, f64>> {
             return Err(CoreError::BadTable {
                 table: TRUTH_FILE.into(),
                 message: "needs order_id and p_true".into(),
-            });
+            }
+            .into());
         };
         for i in 0..ids.len() {
             out.insert(ids.value(i), ps.value(i));
@@ -49,7 +52,7 @@ pub async fn oracle_test_auc(
     run_date: RunDate,
     truth: &HashMap<i64, f64>,
 ) -> Result<(Option<f64>, usize)> {
-    let card = repurchase_train::read_card(root, run_date).await?;
+    let card = repurchase_contracts::card::read_card(root, run_date).await?;
     let (table, _, _) = load_features(root, Dataset::FeaturesTrain, run_date).await?;
     let (_, _, te) = card.windows.indices(&table.anchor_us);
     let labels = table.labels()?;

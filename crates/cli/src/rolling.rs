@@ -38,10 +38,10 @@ use datafusion::prelude::SessionContext;
 use repurchase_core::hash::tie_break;
 use repurchase_core::layout::Dataset;
 use repurchase_core::parquet_io::register_partition;
-use repurchase_core::publish::PartitionWriter;
+use repurchase_core::publish::{PartitionWriter, Provenance};
 use repurchase_core::run_date::{DAY_US, format_micros};
 use repurchase_core::schema::Table;
-use repurchase_core::{CoreError, DataRoot, Result, RunDate};
+use repurchase_core::{CoreError, DataRoot, RunDate};
 use repurchase_extract::Source;
 use repurchase_features::AnchorMode;
 use repurchase_model::io::load_features;
@@ -51,6 +51,7 @@ use repurchase_score::Variant;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
+use crate::error::{CliError, Result};
 use crate::oracle;
 
 pub const STAGE: &str = "rolling-backtest";
@@ -89,21 +90,19 @@ impl RollingConfig {
     /// Every day scored, in order.
     pub fn score_dates(&self) -> Vec<RunDate> {
         let days = i64::from(self.origins) * i64::from(self.origin_every_days);
-        (0..days)
-            .map(|k| self.first_origin.minus_days(-k))
-            .collect()
+        (0..days).map(|k| self.first_origin.plus_days(k)).collect()
     }
 
     /// The first day whose settled labels resolve every anchor scored on `last`.
     pub fn earliest_outcome_date(last: RunDate) -> RunDate {
-        last.minus_days(-i64::from(
+        last.plus_days(i64::from(
             HORIZON_DAYS + repurchase_features::DEFAULT_SETTLE_DAYS,
         ))
     }
 
     fn check(&self) -> Result<()> {
         if self.origins == 0 || self.origin_every_days == 0 {
-            return Err(CoreError::Invalid(
+            return Err(CliError::Backtest(
                 "a rolling backtest needs at least one origin and a positive --origin-every-days"
                     .into(),
             ));
@@ -111,14 +110,14 @@ impl RollingConfig {
         if let Some(share) = self.flag_top_share
             && !(share > 0.0 && share <= 1.0)
         {
-            return Err(CoreError::Invalid(format!(
+            return Err(CliError::Backtest(format!(
                 "--flag-top-share {share} is not a share in (0, 1]"
             )));
         }
         let last = *self.score_dates().last().unwrap_or(&self.first_origin);
         let earliest = Self::earliest_outcome_date(last);
         if self.outcome_date < earliest {
-            return Err(CoreError::Invalid(format!(
+            return Err(CliError::Backtest(format!(
                 "the outcome date {} is too early: the last day scored is {last}, and its anchors \
                  are settled ({HORIZON_DAYS}-day window plus {} settle days) only on {earliest}",
                 self.outcome_date,
@@ -160,22 +159,23 @@ pub struct OriginResult {
     /// The served model on the origin's days (new procedure), and the evaluated one (old).
     pub model_version: String,
     pub evaluated_model_version: String,
-    /// Open customers scored over the origin's days (one row per customer and day).
+    /// The origin's scored rows judged (written inline: `scored`, `resolved`, `new`, …).
+    #[serde(flatten)]
+    pub outcomes: Outcomes,
+}
+
+/// Scored rows judged against the outcomes: one origin's, or every origin's pooled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outcomes {
+    /// Open customers scored (one row per customer and day).
     pub scored: u64,
     /// Of those, rows whose anchor has a settled label on the outcome date.
     pub resolved: u64,
+    /// The served model (new procedure).
     pub new: Figures,
+    /// The evaluated model (old procedure).
     pub old: Figures,
     /// The generator's truth on the same rows (generated `signal` data only).
-    pub oracle: Option<Figures>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Pooled {
-    pub scored: u64,
-    pub resolved: u64,
-    pub new: Figures,
-    pub old: Figures,
     pub oracle: Option<Figures>,
 }
 
@@ -193,7 +193,7 @@ pub struct RollingBacktest {
     pub horizon_days: u32,
     pub settle_days: u32,
     pub per_origin: Vec<OriginResult>,
-    pub pooled: Pooled,
+    pub pooled: Outcomes,
     /// Wall-clock seconds of the replay (not part of any judgement).
     pub replay_seconds: f64,
 }
@@ -215,7 +215,7 @@ struct DayScores {
     rows: Vec<Row>,
 }
 
-fn column<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T> {
+fn column<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T, CoreError> {
     b.column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<T>())
         .ok_or_else(|| CoreError::BadTable {
@@ -243,7 +243,7 @@ fn open_rows(batches: &[RecordBatch]) -> Result<DayScores> {
         let status = status
             .as_any()
             .downcast_ref::<StringArray>()
-            .ok_or_else(|| CoreError::Invalid("scores.status is not text".into()))?;
+            .ok_or_else(|| CliError::Backtest("scores.status is not text".into()))?;
         let elapsed = column::<Float64Array>(b, "days_elapsed")?;
         let prob = column::<Float64Array>(b, "probability")?;
         let flag = column::<BooleanArray>(b, "predicted_repurchase")?;
@@ -270,7 +270,8 @@ fn open_rows(batches: &[RecordBatch]) -> Result<DayScores> {
                         "open anchor {} has no probability (row {i})",
                         order.value(i)
                     ),
-                });
+                }
+                .into());
             }
             rows.push(Row {
                 order_id: order.value(i),
@@ -312,7 +313,7 @@ async fn lake_is_fresh(lake: &DataRoot) -> Result<()> {
     if models.is_empty() {
         Ok(())
     } else {
-        Err(CoreError::Invalid(format!(
+        Err(CliError::Backtest(format!(
             "the rolling backtest replays into a data root of its own, but {} already holds \
              models ({}): give --data-root an empty folder",
             lake.url(&Dataset::Model.dir()),
@@ -325,7 +326,12 @@ async fn lake_is_fresh(lake: &DataRoot) -> Result<()> {
 /// later).
 async fn prepare_day(cfg: &RollingConfig, day: RunDate) -> Result<()> {
     repurchase_extract::extract(&cfg.lake, day, &Source::Files(cfg.source.clone())).await?;
-    repurchase_features::build(&cfg.lake, day, cfg.anchor, HORIZON_DAYS).await?;
+    repurchase_features::build(
+        &cfg.lake,
+        day,
+        &repurchase_features::BuildOptions::new(cfg.anchor, HORIZON_DAYS),
+    )
+    .await?;
     for table in Table::ALL {
         cfg.lake
             .delete_prefix(&Dataset::Raw(table).partition(day))
@@ -348,7 +354,7 @@ async fn replay(cfg: &RollingConfig) -> Result<Vec<ReplayedOrigin>> {
             let started = Instant::now();
             prepare_day(cfg, day).await?;
             if day == origin {
-                let trained = repurchase_train::train_with(
+                let trained = repurchase_train::train(
                     &cfg.lake,
                     day,
                     &repurchase_train::TrainConfig {
@@ -361,18 +367,33 @@ async fn replay(cfg: &RollingConfig) -> Result<Vec<ReplayedOrigin>> {
                     },
                 )
                 .await?;
-                let calibrated = repurchase_calibrate::calibrate(&cfg.lake, day).await?;
+                let calibrated = repurchase_calibrate::calibrate(
+                    &cfg.lake,
+                    day,
+                    &repurchase_calibrate::champion::ChampionPolicy::default(),
+                )
+                .await?;
                 replayed.promoted = calibrated.promoted;
                 info!(origin = %day, model_version = %trained.model_version, promoted = calibrated.promoted, champion = %calibrated.champion, "origin retrained");
             }
-            repurchase_score::score_with(&cfg.lake, day, None, cfg.flag_top_share).await?;
+            repurchase_score::score(
+                &cfg.lake,
+                day,
+                &repurchase_score::ScoreOptions {
+                    flag_top_share: cfg.flag_top_share,
+                    ..Default::default()
+                },
+            )
+            .await?;
             let new = published_scores(&cfg.lake, day).await?;
             let old_batch = repurchase_score::score_in_memory(
                 &cfg.lake,
                 day,
-                None,
                 Variant::Evaluated,
-                cfg.flag_top_share,
+                &repurchase_score::ScoreOptions {
+                    flag_top_share: cfg.flag_top_share,
+                    ..Default::default()
+                },
             )
             .await?;
             let old = open_rows(std::slice::from_ref(&old_batch))?;
@@ -411,13 +432,18 @@ async fn outcomes(cfg: &RollingConfig) -> Result<HashMap<i64, bool>> {
     let latest = latest_order_us(&cfg.lake, day).await?;
     let needed = day.end_exclusive_micros() - 2 * DAY_US;
     if latest.is_none_or(|l| l < needed) {
-        return Err(CoreError::Invalid(format!(
+        return Err(CliError::Backtest(format!(
             "the export's latest order was created {}, more than a day before the end of the \
              outcome date {day}: export or generate data up to the outcome date",
             latest.map_or_else(|| "never".to_string(), format_micros)
         )));
     }
-    repurchase_features::build(&cfg.lake, day, cfg.anchor, HORIZON_DAYS).await?;
+    repurchase_features::build(
+        &cfg.lake,
+        day,
+        &repurchase_features::BuildOptions::new(cfg.anchor, HORIZON_DAYS),
+    )
+    .await?;
     let (table, _, _) = load_features(&cfg.lake, Dataset::FeaturesTrain, day).await?;
     let labels = table.labels()?;
     Ok(table
@@ -521,6 +547,19 @@ struct OriginJudged {
     oracle: Option<Judged>,
 }
 
+impl OriginJudged {
+    /// The figures of these rows; `seed` seeds the bootstrap intervals.
+    fn outcomes(&self, seed: u64) -> Outcomes {
+        Outcomes {
+            scored: self.scored,
+            resolved: self.new.p.len() as u64,
+            new: self.new.figures(seed),
+            old: self.old.figures(seed),
+            oracle: self.oracle.as_ref().map(|o| o.figures(seed)),
+        }
+    }
+}
+
 fn judge_origin(
     days: &[(RunDate, DayScores, DayScores)],
     labels: &HashMap<i64, bool>,
@@ -534,7 +573,7 @@ fn judge_origin(
     };
     for (day, new, old) in days {
         if new.rows.len() != old.rows.len() {
-            return Err(CoreError::Invalid(format!(
+            return Err(CliError::Backtest(format!(
                 "{day}: the served and evaluated scores have {} and {} open rows",
                 new.rows.len(),
                 old.rows.len()
@@ -565,7 +604,7 @@ fn judge_origin(
         };
         for (i, r) in new.rows.iter().enumerate() {
             let o = old_by_order.get(&r.order_id).ok_or_else(|| {
-                CoreError::Invalid(format!(
+                CliError::Backtest(format!(
                     "{day}: anchor order {} is open for the served model but not the evaluated one",
                     r.order_id
                 ))
@@ -577,7 +616,7 @@ fn judge_origin(
             j.old.push(o.probability, y, o.flagged, r.user_id);
             if let (Some(judged), Some((probs, flags))) = (j.oracle.as_mut(), oracle_day.as_ref()) {
                 if !probs[i].0.is_finite() {
-                    return Err(CoreError::Invalid(format!(
+                    return Err(CliError::Backtest(format!(
                         "{day}: anchor order {} is labelled on the outcome date but has no row \
                          in {}",
                         r.order_id,
@@ -622,11 +661,7 @@ pub async fn rolling_backtest(cfg: &RollingConfig) -> Result<RollingBacktest> {
             promoted: o.promoted,
             model_version: first.map(|f| f.0.model_version.clone()).unwrap_or_default(),
             evaluated_model_version: first.map(|f| f.1.model_version.clone()).unwrap_or_default(),
-            scored: j.scored,
-            resolved: j.new.p.len() as u64,
-            new: j.new.figures(seed),
-            old: j.old.figures(seed),
-            oracle: j.oracle.as_ref().map(|o| o.figures(seed)),
+            outcomes: j.outcomes(seed),
         });
         all.scored += j.scored;
         all.new.extend(&j.new);
@@ -646,13 +681,7 @@ pub async fn rolling_backtest(cfg: &RollingConfig) -> Result<RollingBacktest> {
         test_days: cfg.test_days,
         horizon_days: HORIZON_DAYS,
         settle_days: repurchase_features::DEFAULT_SETTLE_DAYS,
-        pooled: Pooled {
-            scored: all.scored,
-            resolved: all.new.p.len() as u64,
-            new: all.new.figures(999),
-            old: all.old.figures(999),
-            oracle: all.oracle.as_ref().map(|o| o.figures(999)),
-        },
+        pooled: all.outcomes(999),
         per_origin,
         replay_seconds,
     };
@@ -690,7 +719,14 @@ async fn publish(cfg: &RollingConfig, report: &RollingBacktest) -> Result<()> {
         "test_days": cfg.test_days,
         "source": cfg.source.url(""),
     });
-    w.commit(STAGE, params, None, vec![], counters).await?;
+    w.commit(Provenance {
+        stage: STAGE,
+        parameters: params,
+        schema: None,
+        inputs: vec![],
+        counters,
+    })
+    .await?;
     info!(
         origins = report.origins,
         scored = report.pooled.scored,
@@ -716,12 +752,12 @@ pub fn page(r: &RollingBacktest) -> String {
             Series {
                 name: format!("new ({name})"),
                 role: Role::Model,
-                values: r.per_origin.iter().map(|o| f(&o.new)).collect(),
+                values: r.per_origin.iter().map(|o| f(&o.outcomes.new)).collect(),
             },
             Series {
                 name: format!("old ({name})"),
                 role: Role::Baseline,
-                values: r.per_origin.iter().map(|o| f(&o.old)).collect(),
+                values: r.per_origin.iter().map(|o| f(&o.outcomes.old)).collect(),
             },
         ];
         if has_oracle {
@@ -731,7 +767,7 @@ pub fn page(r: &RollingBacktest) -> String {
                 values: r
                     .per_origin
                     .iter()
-                    .map(|o| o.oracle.as_ref().and_then(f))
+                    .map(|o| o.outcomes.oracle.as_ref().and_then(f))
                     .collect(),
             });
         }
@@ -759,7 +795,7 @@ pub fn page(r: &RollingBacktest) -> String {
         values: r
             .per_origin
             .iter()
-            .map(|o| Some(o.new.summary.positive_rate))
+            .map(|o| Some(o.outcomes.new.summary.positive_rate))
             .collect(),
     });
     let panels = vec![
@@ -894,10 +930,10 @@ pub fn page(r: &RollingBacktest) -> String {
             row(
                 o.origin.to_string(),
                 if o.promoted { "yes" } else { "no" },
-                o.resolved,
-                &o.new,
-                &o.old,
-                o.oracle.as_ref(),
+                o.outcomes.resolved,
+                &o.outcomes.new,
+                &o.outcomes.old,
+                o.outcomes.oracle.as_ref(),
             )
         })
         .collect();

@@ -14,7 +14,7 @@ pub enum ErrorClass {
     /// The input data or the arguments are wrong; retrying will not help. Exit code 2.
     BadInput,
     /// A dependency (object store, Athena, network) failed in a way that may pass. Exit code 75
-    /// (`EX_TEMPFAIL`), which the DAG retries.
+    /// (`EX_TEMPFAIL`).
     Transient,
     /// A bug or broken invariant in this program. Exit code 70 (`EX_SOFTWARE`).
     Bug,
@@ -25,6 +25,7 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
+    /// The process exit code of the class.
     pub const fn exit_code(self) -> u8 {
         match self {
             ErrorClass::BadInput => 2,
@@ -35,12 +36,27 @@ impl ErrorClass {
     }
 }
 
+/// The core library's results.
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+/// An error that knows how whoever runs the worker should handle it: every library's error enum
+/// implements it, and the binary edge turns the class into an exit code and advice.
+pub trait Classify: std::error::Error {
+    /// How the failure should be handled.
+    fn class(&self) -> ErrorClass;
+}
+
+impl Classify for CoreError {
+    fn class(&self) -> ErrorClass {
+        CoreError::class(self)
+    }
+}
 
 /// The S3 request behind [`CoreError::BucketNotFound`] and [`CoreError::AccessDenied`] (boxed, so
 /// that every `Result` in the code base stays small).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Request {
+    /// The bucket.
     pub bucket: String,
     /// `s3://bucket/key` of the object or prefix.
     pub url: String,
@@ -59,27 +75,66 @@ pub struct LockHeld {
     pub url: String,
     /// Lock name: the stage, and the shard for sharded scoring.
     pub name: String,
+    /// Run date the lock is for.
     pub run_date: String,
+    /// Who holds it.
     pub owner: String,
+    /// When it was taken.
     pub acquired_at: String,
+    /// When its lease ends unless renewed.
     pub expires_at: String,
 }
 
+/// Why the core (storage, manifests, publishing, queries, locks) failed, with what it was doing
+/// and on which path; [`CoreError::class`] decides the exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
+    /// A data root URL that cannot be opened (unknown scheme, a file where a folder belongs).
     #[error("invalid data root {url:?}: {reason}")]
-    InvalidDataRoot { url: String, reason: String },
+    InvalidDataRoot {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 
+    /// A run date that is not exactly `YYYY-MM-DD`.
     #[error("invalid run date {value:?}: expected YYYY-MM-DD")]
-    InvalidRunDate { value: String },
+    InvalidRunDate {
+        /// The text as given.
+        value: String,
+    },
 
+    /// A table name that is none of TheLook's seven.
+    #[error(
+        "unknown table {value:?}; expected one of users, orders, order_items, products, inventory_items, events, distribution_centers"
+    )]
+    UnknownTable {
+        /// The name as given.
+        value: String,
+    },
+
+    /// An input partition without a manifest: its stage has not run (or not finished) for the
+    /// date.
     #[error(
         "partition {path} is not published: no _manifest.json (run the stage that writes it for run date {run_date})"
     )]
-    NotPublished { path: String, run_date: String },
+    NotPublished {
+        /// URL of the partition folder.
+        path: String,
+        /// The run date asked for.
+        run_date: String,
+    },
 
+    /// A manifest, or a file it lists, that cannot be read as written: unparseable, of another
+    /// format version, a field missing, a checksum that does not match.
     #[error("manifest {path} is unreadable: {reason}")]
-    BadManifest { path: String, reason: String },
+    BadManifest {
+        /// URL of the manifest or the file.
+        path: String,
+        /// What is wrong, naming the field.
+        reason: String,
+    },
 
     /// The bucket of an `s3://` root does not exist (S3 `NoSuchBucket`). Configuration, not a
     /// transient fault: the data root, the account or the endpoint is wrong, and a retry by the
@@ -90,8 +145,11 @@ pub enum CoreError {
         .request.bucket, .request.url, .request.location
     )]
     BucketNotFound {
+        /// The operation (`get`, `put`, `list`, …).
         op: &'static str,
+        /// The request and where it went.
         request: Box<S3Request>,
+        /// object_store's error.
         #[source]
         source: object_store::Error,
     },
@@ -105,8 +163,11 @@ pub enum CoreError {
         .request.url, .request.code, .request.location, .request.bucket
     )]
     AccessDenied {
+        /// The operation (`get`, `put`, `list`, …).
         op: &'static str,
+        /// The request and where it went.
         request: Box<S3Request>,
+        /// object_store's error.
         #[source]
         source: object_store::Error,
     },
@@ -116,37 +177,50 @@ pub enum CoreError {
     /// so this is transient (exit 75) and the message says so; `request.code` is the last fault
     /// (`503 SlowDown`, `500 InternalError`, `connection closed before an answer`, …).
     #[error(
-        "S3 unavailable: {op} {} failed {} ({}; {}): transient, exiting 75 so that the DAG \
-         retries the task later",
+        "S3 unavailable: {op} {} failed {} ({}; {}): transient",
         .request.url, retries_text(*.retries), .request.code, .request.location
     )]
     S3Unavailable {
+        /// The operation (`get`, `put`, `list`, …).
         op: &'static str,
+        /// The request, where it went and its last fault.
         request: Box<S3Request>,
         /// Retries object_store made before giving up (`None` when its error does not say).
         retries: Option<usize>,
+        /// object_store's error.
         #[source]
         source: object_store::Error,
     },
 
+    /// Any other object-store failure, classified by [`classify_store_error`] (a missing object
+    /// is bad input, a local disk's I/O error transient).
     #[error("object store operation {op} on {path} failed: {source}")]
     Store {
+        /// The operation.
         op: &'static str,
+        /// URL of the object or prefix.
         path: String,
+        /// object_store's error.
         #[source]
         source: object_store::Error,
     },
 
+    /// A Parquet file that cannot be read or written.
     #[error("parquet error on {path}: {source}")]
     Parquet {
+        /// URL or name of the file.
         path: String,
+        /// The Parquet library's error.
         #[source]
         source: parquet::errors::ParquetError,
     },
 
+    /// An Arrow operation on data of the wrong shape (a missing column, a failed cast).
     #[error("arrow error in {context}: {source}")]
     Arrow {
+        /// What was being done, naming the column.
         context: String,
+        /// Arrow's error.
         #[source]
         source: arrow::error::ArrowError,
     },
@@ -155,29 +229,29 @@ pub enum CoreError {
     /// says so first (transient, exit 75), as [`CoreError::S3Unavailable`] does.
     #[error("query {query} failed{}: {source}", unavailable_note(.source))]
     Query {
+        /// The query's name (its file under `sql/`, or what it reads).
         query: String,
+        /// DataFusion's error.
         #[source]
         source: datafusion::error::DataFusionError,
     },
 
+    /// A table whose content breaks the contract: a missing or mistyped column, a null where
+    /// none is allowed, a duplicate key, an orphan; the message names the column and the row.
     #[error("table {table}: {message}")]
-    BadTable { table: String, message: String },
-
-    #[error("{0}")]
-    Invalid(String),
-
-    /// An Athena query or API call failed; `class` says whether a retry can help (Athena's
-    /// error category, throttling, timeouts) or the query itself is wrong.
-    #[error("{what}: {message}")]
-    Athena {
-        what: String,
+    BadTable {
+        /// The table (or file) at fault.
+        table: String,
+        /// What is wrong, naming the column and the row where there is one.
         message: String,
-        class: ErrorClass,
     },
 
+    /// A local file or a signal handler that failed.
     #[error("io error on {path}: {source}")]
     Io {
+        /// The file, or what was being set up.
         path: String,
+        /// The system's error.
         #[source]
         source: std::io::Error,
     },
@@ -186,8 +260,8 @@ pub enum CoreError {
     /// Transient: it passes once that run ends or its lease runs out.
     #[error(
         "another {} run for {} is going on: {} is held by {} (since {}, lease until {}); refusing \
-         to run beside it and exiting 75 so that the task is retried later. If no such run is \
-         alive, wait for the lease to end or delete {}",
+         to run beside it (transient: it passes once that run ends). If no such run is alive, \
+         wait for the lease to end or delete {}",
         .0.name, .0.run_date, .0.url, .0.owner, .0.acquired_at, .0.expires_at, .0.url
     )]
     Locked(Box<LockHeld>),
@@ -198,17 +272,34 @@ pub enum CoreError {
         "lost the lock {url}: another run took it over after this run could not renew its lease; \
          stopped without publishing further"
     )]
-    LockLost { url: String },
+    LockLost {
+        /// URL of the lock object.
+        url: String,
+    },
+
+    /// A broken invariant of this program: a task that panicked or was cancelled, a result that
+    /// cannot happen. Not the data's fault and not passing by itself ([`ErrorClass::Bug`],
+    /// exit 70): an engineer has to look.
+    #[error("bug in {what}: {reason}")]
+    Bug {
+        /// The part of the program at fault.
+        what: String,
+        /// What happened (the panic's message, a cancelled task).
+        reason: String,
+    },
 
     /// The data passed every schema check but looks implausible (a collapsed row count, a label
     /// rate out of bounds, a jump in missing values, a model below the AUC floor): refused until
     /// someone has looked ([`ErrorClass::DataRefused`], exit 65).
     #[error("{stage} for run date {run_date}: quality gate failed ({context}): {}", .failures.join("; "))]
     QualityGate {
+        /// The stage whose gate refused.
         stage: &'static str,
+        /// The run date refused.
         run_date: String,
         /// What the figures were compared with, and how to override.
         context: String,
+        /// One line per gate that failed, with its figure and bounds.
         failures: Vec<String>,
     },
 }
@@ -225,8 +316,9 @@ impl CoreError {
             | CoreError::NotPublished { .. }
             | CoreError::BadManifest { .. }
             | CoreError::BadTable { .. }
-            | CoreError::Invalid(_) => ErrorClass::BadInput,
+            | CoreError::UnknownTable { .. } => ErrorClass::BadInput,
             CoreError::QualityGate { .. } => ErrorClass::DataRefused,
+            CoreError::Bug { .. } => ErrorClass::Bug,
             CoreError::Store { source, .. } => classify_store_error(source),
             CoreError::S3Unavailable { .. } | CoreError::Locked(_) | CoreError::LockLost { .. } => {
                 ErrorClass::Transient
@@ -235,11 +327,39 @@ impl CoreError {
             CoreError::Query { source, .. } => classify_datafusion_error(source),
             CoreError::Arrow { .. } => ErrorClass::BadInput,
             CoreError::Io { source, .. } => classify_io_error(source),
-            CoreError::Athena { class, .. } => *class,
         }
     }
 }
 
+impl CoreError {
+    /// A blocking task (`spawn_blocking`) that panicked or was cancelled: a bug, whatever the
+    /// task was doing.
+    pub fn task(what: impl Into<String>, e: tokio::task::JoinError) -> CoreError {
+        let reason = if e.is_panic() {
+            format!("the task panicked: {}", panic_text(e.into_panic()))
+        } else {
+            "the task was cancelled".to_string()
+        };
+        CoreError::Bug {
+            what: what.into(),
+            reason,
+        }
+    }
+}
+
+/// The message a panic carried (`panic!("…")` gives a `&str` or a `String`).
+pub fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => payload
+            .downcast_ref::<&str>()
+            .map_or_else(|| "(no message)".to_string(), |s| (*s).to_string()),
+    }
+}
+
+/// The class of an object-store error: a missing object, a bad path or a refused request is bad
+/// input, an unsupported operation a bug, a local disk's failure that of its I/O error, and the
+/// rest (network, 5xx, throttling) transient.
 pub fn classify_store_error(e: &object_store::Error) -> ErrorClass {
     use object_store::Error as E;
     match e {
@@ -361,8 +481,7 @@ fn unavailable_note(e: &datafusion::error::DataFusionError) -> String {
         _ => "object store",
     };
     format!(
-        " ({what} unavailable: {fault}, {}; transient, exiting 75 so that the DAG \
-         retries the task later)",
+        " ({what} unavailable: {fault}, {}; transient)",
         retries_text(retries)
     )
 }
@@ -389,6 +508,15 @@ fn retries_text(retries: Option<usize>) -> String {
     }
 }
 
+/// The run of ASCII digits right after the first `marker` in `text` (none when there is no digit
+/// there), and the text after it.
+fn digits_after<'t>(text: &'t str, marker: &str) -> Option<(&'t str, &'t str)> {
+    let start = text.find(marker)? + marker.len();
+    let rest = &text[start..];
+    let len = rest.bytes().take_while(u8::is_ascii_digit).count();
+    (len > 0).then(|| rest.split_at(len))
+}
+
 /// How often object_store retried a request it gave up on, and its last fault, from the error
 /// chain (object_store's retry error is crate-private; its text says "after N retries", the
 /// status and the S3 error body, and its source is the transport error, if any).
@@ -400,24 +528,13 @@ pub fn s3_transient_fault(e: &(dyn std::error::Error + 'static)) -> (Option<usiz
     while let Some(err) = cur {
         let text = err.to_string();
         if retries.is_none()
-            && let Some(i) = text.find("after ")
+            && let Some((n, rest)) = digits_after(&text, "after ")
+            && rest.starts_with(" retr")
         {
-            let n: String = text[i + 6..]
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect();
-            if text[i + 6 + n.len()..].starts_with(" retr") {
-                retries = n.parse::<usize>().ok();
-            }
+            retries = n.parse::<usize>().ok();
         }
-        if status.is_none()
-            && let Some(i) = text.find("non-2xx status code: ")
-        {
-            let code: String = text[i + 21..]
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect();
-            status = (!code.is_empty()).then_some(code);
+        if status.is_none() {
+            status = digits_after(&text, "non-2xx status code: ").map(|(code, _)| code.to_string());
         }
         if transport.is_none()
             && let Some(http) = err.downcast_ref::<HttpError>()
@@ -464,6 +581,8 @@ fn error_chain_contains(e: &(dyn std::error::Error + 'static), needle: &str) -> 
     false
 }
 
+/// The class of a query error: that of an object-store error under it when there is one, bad
+/// input for data of the wrong shape, transient for I/O, a bug otherwise.
 pub fn classify_datafusion_error(e: &datafusion::error::DataFusionError) -> ErrorClass {
     use datafusion::error::DataFusionError as D;
     // An object-store fault anywhere under the error decides, as it does for the message
@@ -482,6 +601,7 @@ pub fn classify_datafusion_error(e: &datafusion::error::DataFusionError) -> Erro
 }
 
 impl CoreError {
+    /// [`CoreError::Store`] for `op` on `path`.
     pub fn store(op: &'static str, path: impl ToString, source: object_store::Error) -> Self {
         CoreError::Store {
             op,
@@ -489,12 +609,16 @@ impl CoreError {
             source,
         }
     }
+
+    /// [`CoreError::Query`] for the query `query`.
     pub fn query(query: impl ToString, source: datafusion::error::DataFusionError) -> Self {
         CoreError::Query {
             query: query.to_string(),
             source,
         }
     }
+
+    /// [`CoreError::Arrow`] while doing `context`.
     pub fn arrow(context: impl ToString, source: arrow::error::ArrowError) -> Self {
         CoreError::Arrow {
             context: context.to_string(),
@@ -520,7 +644,7 @@ mod tests {
         assert_eq!(classify_datafusion_error(&read), ErrorClass::Transient);
         let e = CoreError::query("read features", read);
         assert_eq!(e.class(), ErrorClass::Transient);
-        assert!(e.to_string().contains("transient, exiting 75"), "{e}");
+        assert!(e.to_string().contains("; transient)"), "{e}");
         let corrupt = D::ParquetError(Box::new(parquet::errors::ParquetError::General(
             "bad magic".into(),
         )));
@@ -575,7 +699,7 @@ mod tests {
         assert!(
             msg.starts_with(
                 "query features/anchors.sql failed (S3 unavailable: 503 SlowDown, after 2 \
-                 retries; transient, exiting 75"
+                 retries; transient)"
             ),
             "{msg}"
         );

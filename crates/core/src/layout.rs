@@ -18,21 +18,32 @@ use std::fmt;
 use crate::run_date::RunDate;
 use crate::schema::Table;
 
+/// Name of the manifest inside a partition folder; written last, it makes the partition exist.
 pub const MANIFEST_FILE: &str = "_manifest.json";
 
+/// Every kind of partition in a data root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dataset {
+    /// `raw/<table>/`: a validated TheLook table (`extract`).
     Raw(Table),
+    /// `features/train/`: labelled anchors (`build-features`).
     FeaturesTrain,
+    /// `features/score/`: anchors whose window is open (`build-features`).
     FeaturesScore,
+    /// `models/`: the served and evaluated models and the card (`train`).
     Model,
+    /// `models/…/calibration/`: calibrators, metrics, champion decision, report (`calibrate`).
     Calibration,
+    /// `scores/`: the open customers scored (`score`).
     Scores,
     /// One hash shard of the scores, before the merge.
     ScoreShard {
+        /// Shard number, from 0.
         index: u32,
+        /// Shards in all.
         count: u32,
     },
+    /// `backtests/`: one day's scores judged against later outcomes (`repurchase backtest`).
     Backtest,
     /// A rolling-origin backtest, keyed by its outcome date (`repurchase backtest --origins`).
     RollingBacktest,
@@ -64,6 +75,7 @@ impl Dataset {
         }
     }
 
+    /// Path of one run date's manifest.
     pub fn manifest_path(self, run_date: RunDate) -> String {
         format!("{}/{MANIFEST_FILE}", self.partition(run_date))
     }

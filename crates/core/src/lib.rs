@@ -22,7 +22,7 @@ pub mod sql;
 pub mod storage;
 
 pub use config::StoreConfig;
-pub use error::{CoreError, ErrorClass, Result};
+pub use error::{Classify, CoreError, ErrorClass, Result};
 pub use layout::Dataset;
 pub use manifest::Manifest;
 pub use run_date::RunDate;

@@ -44,13 +44,17 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(600);
 pub struct LockRecord {
     /// Lock name: the stage, and the shard for sharded scoring (`score/shard=0001-of-0004`).
     pub name: String,
+    /// Run date the lock is for.
     pub run_date: RunDate,
     /// Who holds it: the Airflow task instance (`REPURCHASE_LOCK_OWNER`) or `host:pid`.
     pub owner: String,
     /// Unique to one acquisition, so a holder can tell its lock from a successor's.
     pub token: String,
+    /// When it was taken (RFC 3339, the storage's clock as seen by the holder).
     pub acquired_at: String,
+    /// When the lease ends unless renewed (RFC 3339).
     pub expires_at: String,
+    /// Version of the program holding it.
     pub code_version: String,
 }
 
@@ -70,7 +74,9 @@ pub fn lock_path(name: &str, run_date: RunDate) -> String {
 /// Who holds a lock and for how long.
 #[derive(Debug, Clone)]
 pub struct LockSettings {
+    /// Recorded as the holder; a lock left by the same owner is taken over at once.
     pub owner: String,
+    /// How long the lock holds without a renewal.
     pub lease: Duration,
 }
 
@@ -209,10 +215,12 @@ impl StageLock {
         })))
     }
 
+    /// What the lock object holds.
     pub fn record(&self) -> &LockRecord {
         &self.record
     }
 
+    /// URL of the lock object.
     pub fn url(&self) -> String {
         self.root.url(&self.rel)
     }
@@ -271,13 +279,14 @@ impl StageLock {
     /// [`CoreError::LockLost`] if the lock is lost. The lock is released afterwards, whatever
     /// `work` returned. `reopen` gives the renewing thread a data root of its own (its own
     /// runtime, so its own S3 client).
-    pub async fn hold<T, F>(
+    pub async fn hold<T, E, F>(
         self,
         reopen: impl FnOnce() -> Result<DataRoot> + Send + 'static,
         work: F,
-    ) -> Result<T>
+    ) -> Result<T, E>
     where
-        F: std::future::Future<Output = Result<T>>,
+        F: std::future::Future<Output = Result<T, E>>,
+        E: From<CoreError>,
     {
         let url = self.url();
         let lost = Arc::new(AtomicBool::new(false));
@@ -288,7 +297,7 @@ impl StageLock {
             Ok(r) => r,
             Err(e) => {
                 let _ = self.release().await;
-                return Err(e);
+                return Err(e.into());
             }
         };
         let mut renewing = StageLock {
@@ -343,12 +352,12 @@ impl StageLock {
             Ok(h) => h,
             Err(source) => {
                 let _ = self.release().await;
-                return Err(CoreError::Io { path: url, source });
+                return Err(CoreError::Io { path: url, source }.into());
             }
         };
         let out = tokio::select! {
             out = work => out,
-            () = lost_notify.notified() => Err(CoreError::LockLost { url: url.clone() }),
+            () = lost_notify.notified() => Err(CoreError::LockLost { url: url.clone() }.into()),
         };
         let _ = stop_tx.send(());
         let renewed = tokio::task::spawn_blocking(move || heartbeat.join())
@@ -362,7 +371,7 @@ impl StageLock {
         if lost.load(Ordering::SeqCst) {
             return Err(match out {
                 Err(e) => e,
-                Ok(_) => CoreError::LockLost { url },
+                Ok(_) => CoreError::LockLost { url }.into(),
             });
         }
         if let Err(e) = me.release().await {

@@ -12,13 +12,17 @@ use tracing::{Span, info, info_span};
 use tracing_subscriber::EnvFilter;
 
 /// Log format, chosen automatically unless `REPURCHASE_LOG_FORMAT=json|text` says otherwise.
+/// How log lines are written to stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
+    /// Readable lines, with progress bars (a terminal).
     Text,
+    /// One JSON object per line (CloudWatch, files, pipes).
     Json,
 }
 
 impl LogFormat {
+    /// `explicit` (`json` or `text`) when given, else text on a terminal and JSON otherwise.
     pub fn detect(explicit: Option<&str>) -> LogFormat {
         match explicit {
             Some("json") => LogFormat::Json,
@@ -62,6 +66,7 @@ pub struct StepTimer {
 }
 
 impl StepTimer {
+    /// Starts timing `step`.
     pub fn start(step: &'static str) -> Self {
         StepTimer {
             step,
@@ -69,10 +74,12 @@ impl StepTimer {
         }
     }
 
+    /// Time since the start.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
 
+    /// Logs the step with its rows read and written and its duration, and returns the duration.
     pub fn finish(self, rows_in: u64, rows_out: u64) -> Duration {
         let elapsed = self.started.elapsed();
         info!(

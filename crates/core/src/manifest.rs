@@ -16,53 +16,75 @@ use crate::layout::Dataset;
 use crate::run_date::RunDate;
 use crate::storage::DataRoot;
 
+/// Version of the manifest format; a reader refuses any other.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// `_manifest.json`: what a partition holds and what it was built from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// [`FORMAT_VERSION`] when written.
     pub format_version: u32,
     /// Dataset folder, e.g. `raw/orders` or `features/train`.
     pub dataset: String,
+    /// Run date of the partition.
     pub run_date: RunDate,
     /// Worker that wrote the partition.
     pub stage: String,
+    /// Version of the program that wrote it (the workspace version).
     pub code_version: String,
+    /// The stage's settings, typed in `repurchase-contracts` (`params`).
     pub parameters: serde_json::Value,
+    /// Every file of the partition, in name order.
     pub files: Vec<FileEntry>,
+    /// Rows over the Parquet files.
     pub row_count: u64,
+    /// Schema of the Parquet files (empty for a partition of JSON artefacts).
     pub schema: Vec<FieldEntry>,
+    /// The partitions it was built from, pinned by their manifests' checksums.
     pub inputs: Vec<InputRef>,
     /// Rows dropped or repaired, by reason; also anything else worth counting.
     pub counters: BTreeMap<String, u64>,
 }
 
+/// One file of a partition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileEntry {
     /// File name inside the partition folder.
     pub name: String,
     /// Rows for Parquet files, absent for JSON artefacts.
     pub rows: Option<u64>,
+    /// Size in bytes.
     pub bytes: u64,
+    /// SHA-256 of the bytes, hex; readers check it.
     pub sha256: String,
 }
 
+/// One column of a partition's schema.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldEntry {
+    /// Column name.
     pub name: String,
+    /// Arrow data type, as Arrow prints it.
     pub data_type: String,
+    /// Whether the column may hold nulls.
     pub nullable: bool,
 }
 
 /// Reference to an input partition, pinned by the checksum of its manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputRef {
+    /// Dataset folder of the input.
     pub dataset: String,
+    /// Its run date.
     pub run_date: RunDate,
+    /// SHA-256 of its manifest's bytes.
     pub manifest_sha256: String,
+    /// Its rows.
     pub row_count: u64,
 }
 
 impl Manifest {
+    /// The manifest's record of an Arrow schema.
     pub fn schema_entries(schema: &Schema) -> Vec<FieldEntry> {
         schema
             .fields()
@@ -75,6 +97,7 @@ impl Manifest {
             .collect()
     }
 
+    /// The bytes written: pretty JSON with a final newline, the same for the same manifest.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut v = serde_json::to_vec_pretty(self).expect("manifest serialises");
         v.push(b'\n');
@@ -131,11 +154,13 @@ impl Manifest {
         Ok(out)
     }
 
+    /// The entry of the file `name`, if the partition lists it.
     pub fn file(&self, name: &str) -> Option<&FileEntry> {
         self.files.iter().find(|f| f.name == name)
     }
 }
 
+/// SHA-256 of `bytes`, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }

@@ -31,6 +31,8 @@ use crate::storage::DataRoot;
 /// memory in flight at 8 concurrent parts × 10 MiB.
 pub const MULTIPART_PART_BYTES: usize = 10 * 1024 * 1024;
 
+/// Writes one partition: files first, then the manifest ([`PartitionWriter::commit`]), which
+/// makes the partition exist; readers never see a half-written partition.
 pub struct PartitionWriter {
     root: DataRoot,
     dataset: Dataset,
@@ -74,10 +76,16 @@ impl PartitionWriter {
         batches: &[RecordBatch],
     ) -> Result<u64> {
         let rel = format!("{}/{name}", self.dataset.partition(self.run_date));
-        let bytes = parquet_io::encode(&schema, batches).map_err(|source| CoreError::Parquet {
-            path: self.root.url(&rel),
-            source,
-        })?;
+        // Encoding is CPU-bound: off the runtime's threads, onto rayon's pool through one
+        // blocking task (batches are reference-counted, so the copy is of pointers).
+        let owned = batches.to_vec();
+        let bytes = tokio::task::spawn_blocking(move || parquet_io::encode(&schema, &owned))
+            .await
+            .map_err(|e| CoreError::task(format!("encoding {rel}"), e))?
+            .map_err(|source| CoreError::Parquet {
+                path: self.root.url(&rel),
+                source,
+            })?;
         let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
         self.upload(name, Bytes::from(bytes), Some(rows)).await?;
         self.rows += rows;
@@ -91,8 +99,10 @@ impl PartitionWriter {
 
     /// Writes `value` as pretty JSON ending in a newline (cards, metrics, reports).
     pub async fn write_json<T: serde::Serialize>(&mut self, name: &str, value: &T) -> Result<()> {
-        let mut bytes = serde_json::to_vec_pretty(value)
-            .map_err(|e| CoreError::Invalid(format!("cannot serialise {name}: {e}")))?;
+        let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| CoreError::Bug {
+            what: format!("writing {name}"),
+            reason: format!("cannot serialise it: {e}"),
+        })?;
         bytes.push(b'\n');
         self.write_bytes(name, Bytes::from(bytes)).await
     }
@@ -143,15 +153,16 @@ impl PartitionWriter {
         Ok(())
     }
 
-    /// Publishes the partition by writing its manifest.
-    pub async fn commit(
-        self,
-        stage: &str,
-        parameters: serde_json::Value,
-        schema: Option<&Schema>,
-        inputs: Vec<InputRef>,
-        counters: BTreeMap<String, u64>,
-    ) -> Result<Manifest> {
+    /// Publishes the partition by writing its manifest, which records `provenance` beside the
+    /// files written.
+    pub async fn commit(self, provenance: Provenance<'_>) -> Result<Manifest> {
+        let Provenance {
+            stage,
+            parameters,
+            schema,
+            inputs,
+            counters,
+        } = provenance;
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
             dataset: self.dataset.to_string(),
@@ -173,4 +184,20 @@ impl PartitionWriter {
             .await?;
         Ok(manifest)
     }
+}
+
+/// What a manifest records beside its files: who wrote the partition, how, from what, and the
+/// counts of the run.
+#[derive(Debug)]
+pub struct Provenance<'a> {
+    /// The worker writing the partition (`train`, `score`, …).
+    pub stage: &'a str,
+    /// The stage's typed parameters as JSON (see `repurchase_contracts::params`).
+    pub parameters: serde_json::Value,
+    /// Schema of the Parquet files, when the partition holds a table.
+    pub schema: Option<&'a Schema>,
+    /// The published partitions read.
+    pub inputs: Vec<InputRef>,
+    /// Rows dropped or repaired, by reason, and anything else worth counting.
+    pub counters: BTreeMap<String, u64>,
 }

@@ -20,15 +20,19 @@ pub fn format_micros(us: i64) -> String {
         .unwrap_or_else(|| format!("{us} µs"))
 }
 
+/// The day a run is for (`YYYY-MM-DD`, UTC): every worker's unit of work and idempotence, and the
+/// only notion of "now" the logic sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct RunDate(NaiveDate);
 
 impl RunDate {
+    /// The run date of a calendar date.
     pub fn new(date: NaiveDate) -> Self {
         RunDate(date)
     }
 
+    /// The calendar date.
     pub fn date(self) -> NaiveDate {
         self.0
     }
@@ -41,12 +45,14 @@ impl RunDate {
             .and_utc()
     }
 
+    /// [`RunDate::end_exclusive`] in µs since the epoch.
     pub fn end_exclusive_micros(self) -> i64 {
         self.end_exclusive().timestamp_micros()
     }
 
-    pub fn minus_days(self, days: i64) -> RunDate {
-        RunDate(self.0 - Duration::days(days))
+    /// The date `days` later (earlier when negative).
+    pub fn plus_days(self, days: i64) -> RunDate {
+        RunDate(self.0 + Duration::days(days))
     }
 }
 

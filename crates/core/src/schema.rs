@@ -17,14 +17,22 @@ pub fn ts_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
+/// The seven TheLook tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
+    /// Customers.
     Users,
+    /// Orders and their status history.
     Orders,
+    /// One row per item ordered.
     OrderItems,
+    /// The catalogue.
     Products,
+    /// Stock units, one per item received.
     InventoryItems,
+    /// Web sessions' page events.
     Events,
+    /// The warehouses.
     DistributionCenters,
 }
 
@@ -38,6 +46,7 @@ enum K {
 }
 
 impl Table {
+    /// Every table, in the order they are extracted.
     pub const ALL: [Table; 7] = [
         Table::Users,
         Table::Orders,
@@ -48,6 +57,7 @@ impl Table {
         Table::DistributionCenters,
     ];
 
+    /// The table's name in TheLook (and the folder name under `raw/`).
     pub fn name(self) -> &'static str {
         match self {
             Table::Users => "users",
@@ -184,6 +194,7 @@ impl Table {
         }
     }
 
+    /// The Arrow schema a raw partition of the table has.
     pub fn schema(self) -> SchemaRef {
         let required = self.required();
         let fields: Vec<Field> = self
@@ -215,7 +226,9 @@ impl FromStr for Table {
         Table::ALL
             .into_iter()
             .find(|t| t.name() == s)
-            .ok_or_else(|| CoreError::Invalid(format!("unknown table {s:?}; expected one of users, orders, order_items, products, inventory_items, events, distribution_centers")))
+            .ok_or_else(|| CoreError::UnknownTable {
+                value: s.to_string(),
+            })
     }
 }
 

@@ -13,7 +13,9 @@ use crate::error::{CoreError, Result};
 /// A named SQL text (the file name under `sql/`).
 #[derive(Debug, Clone, Copy)]
 pub struct SqlFile {
+    /// Path under `sql/`, e.g. `features/anchors.sql`.
     pub name: &'static str,
+    /// The SQL.
     pub text: &'static str,
 }
 

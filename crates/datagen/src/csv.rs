@@ -12,6 +12,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, TimeUnit};
 use arrow::record_batch::RecordBatch;
+use rayon::prelude::*;
 
 use crate::timefmt::write_bigquery_ts;
 
@@ -31,34 +32,22 @@ pub(crate) fn encode(batch: &RecordBatch) -> Result<Vec<u8>, String> {
     out.push(b'\n');
 
     let rows = batch.num_rows();
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let threads = rayon::current_num_threads();
     if rows < PARALLEL_MIN_ROWS || threads == 1 {
         write_rows(&mut out, batch)?;
         return Ok(out);
     }
+    // One slice per core, formatted on rayon's pool and joined in order.
     let per = rows.div_ceil(threads);
-    let parts: Vec<Result<Vec<u8>, String>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|k| {
-                let start = (k * per).min(rows);
-                let len = per.min(rows - start);
-                let slice = batch.slice(start, len);
-                s.spawn(move || {
-                    let mut buf = Vec::new();
-                    write_rows(&mut buf, &slice).map(|()| buf)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("csv formatting thread panicked".to_string()))
-            })
-            .collect()
-    });
+    let parts: Vec<Result<Vec<u8>, String>> = (0..threads)
+        .into_par_iter()
+        .map(|k| {
+            let start = (k * per).min(rows);
+            let slice = batch.slice(start, per.min(rows - start));
+            let mut buf = Vec::new();
+            write_rows(&mut buf, &slice).map(|()| buf)
+        })
+        .collect();
     let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
     out.reserve(parts.iter().map(Vec::len).sum());
     for p in parts {

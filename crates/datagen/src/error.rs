@@ -1,8 +1,9 @@
 //! Errors of the generator, each mapped to an [`ErrorClass`] so the CLI can exit with the code the
 //! DAG expects (bad arguments are not retried, storage hiccups are).
 
-use repurchase_core::{CoreError, ErrorClass};
+use repurchase_core::{Classify, CoreError, ErrorClass};
 
+/// What generating or writing TheLook-schema data fails with.
 #[derive(Debug, thiserror::Error)]
 pub enum DatagenError {
     #[error("invalid generator configuration: {0}")]
@@ -52,8 +53,8 @@ pub enum DatagenError {
     Task { what: String, reason: String },
 }
 
-impl DatagenError {
-    pub fn class(&self) -> ErrorClass {
+impl Classify for DatagenError {
+    fn class(&self) -> ErrorClass {
         match self {
             DatagenError::InvalidConfig(_) | DatagenError::UnknownValue { .. } => {
                 ErrorClass::BadInput

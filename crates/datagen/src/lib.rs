@@ -213,26 +213,13 @@ pub fn generate(cfg: &GenConfig) -> Result<Generated, DatagenError> {
     Ok(Generated { tables, truth })
 }
 
-/// Runs `f` on every input on its own thread and returns the outputs in input order.
+/// Runs `f` on every input on rayon's pool and returns the outputs in input order.
 fn parallel<I: Send, O: Send>(
     inputs: Vec<I>,
-    f: impl Fn(I) -> Result<O, DatagenError> + Sync,
+    f: impl Fn(I) -> Result<O, DatagenError> + Sync + Send,
 ) -> Result<Vec<O>, DatagenError> {
-    let f = &f;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = inputs.into_iter().map(|i| s.spawn(move || f(i))).collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(DatagenError::Task {
-                        what: "generation".into(),
-                        reason: "worker thread panicked".into(),
-                    })
-                })
-            })
-            .collect()
-    })
+    use rayon::prelude::*;
+    inputs.into_par_iter().map(f).collect()
 }
 
 #[cfg(test)]

@@ -211,6 +211,26 @@ pub(crate) struct Chunk {
     pub truth: Vec<TruthRow>,
 }
 
+impl Chunk {
+    /// Appends the `step`-th event (from 0) of a session's funnel.
+    fn push_event(
+        &mut self,
+        session: u32,
+        product: u32,
+        step: usize,
+        kind: EventKind,
+        created_at: i64,
+    ) {
+        self.events.push(EventRow {
+            session,
+            created_at,
+            product,
+            sequence_number: step as u8 + 1,
+            kind,
+        });
+    }
+}
+
 pub(crate) struct Simulator<'a> {
     profile: Profile,
     seed: u64,
@@ -678,13 +698,7 @@ impl<'a> Simulator<'a> {
         ];
         for (i, (kind, s)) in steps.into_iter().enumerate() {
             let created_at = stamp(rng, s);
-            out.events.push(EventRow {
-                session,
-                created_at,
-                product,
-                sequence_number: i as u8 + 1,
-                kind,
-            });
+            out.push_event(session, product, i, kind, created_at);
         }
     }
 
@@ -729,13 +743,7 @@ impl<'a> Simulator<'a> {
                 s += rng.random_range(5..=180);
             }
             let created_at = stamp(rng, s);
-            out.events.push(EventRow {
-                session,
-                created_at,
-                product,
-                sequence_number: i as u8 + 1,
-                kind,
-            });
+            out.push_event(session, product, i, kind, created_at);
         }
     }
 }

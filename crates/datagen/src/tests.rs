@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
-use repurchase_core::{DataRoot, StoreConfig};
+use repurchase_core::{Classify, DataRoot, StoreConfig};
 
 use super::*;
 
@@ -125,7 +125,7 @@ fn labels_from_orders(orders: &RecordBatch) -> HashMap<i64, bool> {
                 .push(created[i]);
         }
     }
-    let window = 60 * 86_400 * 1_000_000;
+    let window = 60 * repurchase_core::run_date::DAY_US;
     (0..ids.len())
         .filter(|&i| status[i] == "Complete")
         .map(|i| {
@@ -614,7 +614,7 @@ fn signal_labels_are_calibrated_where_the_window_is_closed() {
         .column_by_name("repurchased")
         .expect("column")
         .as_boolean();
-    let cutoff = end_exclusive_micros() - 60 * 86_400 * 1_000_000;
+    let cutoff = end_exclusive_micros() - 60 * repurchase_core::run_date::DAY_US;
     let closed: Vec<usize> = (0..p.len())
         .filter(|&i| anchor[i].is_some_and(|a| a < cutoff))
         .collect();

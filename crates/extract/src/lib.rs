@@ -11,6 +11,7 @@
 
 pub use repurchase_athena as athena;
 use repurchase_athena::cli::{QueryArgs, parse_identifier};
+pub mod error;
 pub mod load;
 pub mod timestamp;
 pub mod validate;
@@ -23,15 +24,19 @@ use repurchase_core::cli::CommonArgs;
 use repurchase_core::layout::Dataset;
 use repurchase_core::logging::{StepTimer, progress};
 use repurchase_core::manifest::sha256_hex;
-use repurchase_core::publish::PartitionWriter;
+use repurchase_core::publish::{PartitionWriter, Provenance};
 use repurchase_core::schema::Table;
-use repurchase_core::{CoreError, DataRoot, Result, RunDate, StoreConfig};
+use repurchase_core::{CoreError, DataRoot, RunDate, StoreConfig};
 use serde::Serialize;
+
+pub use crate::error::{ExtractError, Result};
 use tracing::{Instrument, info, warn};
 
 use crate::athena::{AthenaSettings, AthenaSource, Identifier, Shutdown};
 
 pub const STAGE: &str = "extract";
+/// The `--help` summary of the `extract` binary.
+pub const ABOUT: &str = "Validates the seven TheLook tables from a source and writes typed raw partitions for a run date.";
 
 #[derive(Debug, Clone, ClapArgs)]
 pub struct Args {
@@ -47,6 +52,12 @@ pub struct Args {
 
     #[command(flatten)]
     pub athena: AthenaArgs,
+}
+
+impl repurchase_core::cli::WorkerArgs for Args {
+    fn common(&self) -> &CommonArgs {
+        &self.common
+    }
 }
 
 /// The value of `--source` that selects Athena.
@@ -101,8 +112,10 @@ impl Source {
     }
 }
 
+/// What `extract` published.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
+    /// Rows published per table.
     pub tables: BTreeMap<String, u64>,
     /// Athena query execution id of each table (Athena source only).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -209,7 +222,7 @@ pub async fn extract_with(
                 signal = shutdown.requested() => Err(athena::query::transient(
                     "extract".into(),
                     format!("{signal} received; stopped before publishing every table"),
-                )),
+                ).into()),
             }
         }
     }
@@ -286,14 +299,14 @@ async fn load_and_publish(
                 _ => load::load_parquet(table, &file_name, data_clone),
             })
             .await
-            .map_err(|e| CoreError::Invalid(format!("parser task for {table} failed: {e}")))??;
+            .map_err(|e| CoreError::task(format!("parsing {table}"), e))??;
             row_offset += parsed.iter().map(|b| b.num_rows() as u64).sum::<u64>();
             batches.extend(parsed);
         }
         if plan.sort_by_key {
             batches = tokio::task::spawn_blocking(move || load::sort_by_key(table, batches))
                 .await
-                .map_err(|e| CoreError::Invalid(format!("sort task for {table} failed: {e}")))??;
+                .map_err(|e| CoreError::task(format!("sorting {table}"), e))??;
         }
         let (batches, counters) = validate::validate(table, batches, run_end)?;
         let rows_out = counters.get("rows_written").copied().unwrap_or(0);
@@ -354,20 +367,26 @@ async fn load_and_publish(
         written.push(
             write
                 .await
-                .map_err(|e| CoreError::Invalid(format!("raw table writer failed: {e}")))??,
+                .map_err(|e| CoreError::task("raw table writer", e))??,
         );
     }
     let mut published: Vec<Table> = Vec::new();
     for (table, rows, w, params, counters, schema) in written {
         if let Err(e) = w
-            .commit(STAGE, params, Some(&schema), Vec::new(), counters.clone())
+            .commit(Provenance {
+                stage: STAGE,
+                parameters: params,
+                schema: Some(&schema),
+                inputs: Vec::new(),
+                counters: counters.clone(),
+            })
             .await
         {
             for t in &published {
                 // Best effort: the error that stopped the run is the one reported.
                 let _ = root.delete(&Dataset::Raw(*t).manifest_path(run_date)).await;
             }
-            return Err(e);
+            return Err(e.into());
         }
         published.push(table);
         info!(
@@ -391,7 +410,7 @@ async fn load_and_publish(
 /// gzip-compressed `.csv.gz` as BigQuery writes them) and Parquet (`.parquet`), extensions in any
 /// case. Only markers whose name starts with `_` or `.` (`_SUCCESS`, `.DS_Store`) are left out,
 /// and listed in the manifest. A nested folder is refused.
-fn find(table: Table, names: &[(String, u64)], src: &DataRoot) -> Result<Found> {
+fn find(table: Table, names: &[(String, u64)], src: &DataRoot) -> Result<Found, CoreError> {
     let t = table.name();
     let mut csv = Vec::new();
     let mut parquet = Vec::new();

@@ -16,6 +16,7 @@ use arrow::csv::reader::Format;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rayon::prelude::*;
 use repurchase_core::CoreError;
 use repurchase_core::schema::Table;
 
@@ -160,39 +161,20 @@ fn record_chunks(data: &Bytes, chunk_bytes: usize) -> Option<Vec<Bytes>> {
     Some(chunks)
 }
 
-/// Parses header-less chunks on up to `available_parallelism` threads, in chunk order.
+/// Parses header-less chunks on rayon's pool (one per core), in chunk order.
 fn parse_chunks(
     table: Table,
     file: &str,
     text_schema: &SchemaRef,
     chunks: &[Bytes],
 ) -> Result<Vec<RecordBatch>, CoreError> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(chunks.len());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<Option<Result<Vec<RecordBatch>, CoreError>>> =
-        (0..chunks.len()).map(|_| None).collect();
-    let slots = std::sync::Mutex::new(&mut results);
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(chunk) = chunks.get(i) else { break };
-                    let r = parse_records(table, file, text_schema, chunk.clone(), false, 0);
-                    if let Ok(mut slots) = slots.lock() {
-                        slots[i] = Some(r);
-                    }
-                }
-            });
-        }
-    });
+    let parsed: Vec<Result<Vec<RecordBatch>, CoreError>> = chunks
+        .par_iter()
+        .map(|chunk| parse_records(table, file, text_schema, chunk.clone(), false, 0))
+        .collect();
     let mut out = Vec::new();
-    for r in results {
-        out.extend(
-            r.ok_or_else(|| CoreError::Invalid(format!("{file}: a CSV chunk was not parsed")))??,
-        );
+    for batches in parsed {
+        out.extend(batches?);
     }
     Ok(out)
 }
@@ -380,9 +362,10 @@ fn convert_text(
             Arc::new(b.finish())
         }
         other => {
-            return Err(CoreError::Invalid(format!(
-                "schema type {other} has no CSV conversion"
-            )));
+            return Err(CoreError::Bug {
+                what: format!("{} schema", table.name()),
+                reason: format!("type {other} has no CSV conversion"),
+            });
         }
     })
 }

@@ -32,6 +32,7 @@ use arrow::compute::filter_record_batch;
 use repurchase_core::CoreError;
 use repurchase_core::schema::Table;
 
+/// Rows dropped, repaired or measured, by name (recorded in the manifest).
 pub type Counters = BTreeMap<String, u64>;
 
 fn bad(table: Table, message: String) -> CoreError {
@@ -510,7 +511,7 @@ mod tests {
     use super::*;
     use arrow::array::{Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
 
-    const DAY: i64 = 86_400_000_000;
+    use repurchase_core::run_date::DAY_US as DAY;
 
     /// (order id, status, created, shipped, delivered, returned)
     type OrderRow<'a> = (i64, &'a str, i64, Option<i64>, Option<i64>, Option<i64>);

@@ -37,7 +37,9 @@ use repurchase_athena::{AthenaSource, Param, Unload};
 use repurchase_core::layout::Dataset;
 use repurchase_core::manifest::{InputRef, Manifest};
 use repurchase_core::sql::SqlFile;
-use repurchase_core::{CoreError, DataRoot, Result, RunDate, StoreConfig, sql_file};
+use repurchase_core::{CoreError, DataRoot, RunDate, StoreConfig, sql_file};
+
+use crate::error::{FeaturesError, Result};
 use tracing::info;
 
 pub use repurchase_athena::{AthenaSettings, Shutdown};
@@ -69,7 +71,13 @@ pub fn unload(
     params.push(Param::Timestamp(run_date.end_exclusive().naive_utc()));
     params.push(Param::Bigint(i64::from(horizon_days)));
     params.push(Param::Boolean(anchor == AnchorMode::FirstOrder));
-    Unload::of_sql(root, "features".into(), SQL, &params, staging_dir(run_date))
+    Ok(Unload::of_sql(
+        root,
+        "features".into(),
+        SQL,
+        &params,
+        staging_dir(run_date),
+    )?)
 }
 
 /// The raw partitions the query reads, as manifest references; fails as the DataFusion engine
@@ -99,7 +107,7 @@ pub async fn output_schema(
             .iter()
             .map(|f| one_value(f.data_type()))
             .collect();
-        let err = |e: &dyn std::fmt::Display| CoreError::Invalid(format!("one-row {table}: {e}"));
+        let err = |e: &dyn std::fmt::Display| FeaturesError::Bug(format!("one-row {table}: {e}"));
         let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| err(&e))?;
         let mem = MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| err(&e))?;
         ctx.register_table(table.name(), Arc::new(mem))
@@ -107,7 +115,7 @@ pub async fn output_schema(
     }
     let batches = crate::compute(&ctx, run_date, anchor, horizon_days).await?;
     batches.first().map(|b| b.schema()).ok_or_else(|| {
-        CoreError::Invalid("the feature query returned no batch over one-row tables".into())
+        FeaturesError::Bug("the feature query returned no batch over one-row tables".into())
     })
 }
 
@@ -140,7 +148,7 @@ pub async fn compute(
 ) -> Result<Vec<RecordBatch>> {
     let location = root.url("");
     if !location.starts_with("s3://") {
-        return Err(CoreError::Invalid(format!(
+        return Err(FeaturesError::Settings(format!(
             "build-features --engine athena needs an s3:// data root (Athena writes the feature \
              query's output there), not {location}"
         )));
@@ -208,7 +216,7 @@ async fn read_staged(root: &DataRoot, staging_rel: &str) -> Result<Vec<RecordBat
 /// sorts the rows by `(anchor_time, order_id)` ascending, NULLs last (DataFusion's `ORDER BY`
 /// default) and cuts them into batches of [`BATCH_ROWS`].
 pub fn cast_and_sort(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
-    let invalid = |what: String| CoreError::Invalid(format!("Athena feature output: {what}"));
+    let invalid = |what: String| FeaturesError::QueryOutput(format!("Athena: {what}"));
     let mut cast = Vec::with_capacity(batches.len());
     for b in batches {
         if b.num_columns() != schema.fields().len() {
@@ -233,7 +241,10 @@ pub fn cast_and_sort(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<
                     .column_by_name(f.name())
                     .ok_or_else(|| invalid(format!("no column {}", f.name())))?;
                 arrow::compute::cast(c, f.data_type()).map_err(|e| {
-                    CoreError::arrow(format!("cast {} to {}", f.name(), f.data_type()), e)
+                    FeaturesError::from(CoreError::arrow(
+                        format!("cast {} to {}", f.name(), f.data_type()),
+                        e,
+                    ))
                 })
             })
             .collect::<Result<Vec<ArrayRef>>>()?;

@@ -89,8 +89,11 @@ fn share(s: &str) -> Result<f64, String> {
 /// What the gates look at in one run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunFigures {
+    /// Anchors of the run (labelled, open and unsettled).
     pub anchors: u64,
+    /// Labelled anchors.
     pub labelled: u64,
+    /// Labelled anchors followed by a repurchase.
     pub positives: u64,
     /// Null count of every feature column, over all anchors.
     pub nulls: BTreeMap<String, u64>,

@@ -17,11 +17,10 @@
 //! ([`athena`]) for lakes that outgrow one task; splitting, gates and publishing are shared.
 
 pub mod athena;
+pub mod error;
 pub mod gates;
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use arrow::array::{Array, BooleanArray, Int64Array, RecordBatch, TimestampMicrosecondArray};
@@ -33,58 +32,32 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use repurchase_athena::cli::{QueryArgs, parse_identifier};
 use repurchase_athena::{AthenaSettings, Identifier};
+use repurchase_contracts::FeaturesParams;
+use repurchase_contracts::params::{read_params, to_value};
 use repurchase_core::cli::CommonArgs;
 use repurchase_core::layout::Dataset;
 use repurchase_core::logging::StepTimer;
 use repurchase_core::manifest::{InputRef, Manifest};
 use repurchase_core::parquet_io::register_partition_with;
-use repurchase_core::publish::PartitionWriter;
+use repurchase_core::publish::{PartitionWriter, Provenance};
 use repurchase_core::run_date::DAY_US;
 use repurchase_core::schema::Table;
-use repurchase_core::{CoreError, DataRoot, Result, RunDate, StoreConfig, sql_file};
+use repurchase_core::{CoreError, DataRoot, RunDate, StoreConfig, sql_file};
 use serde::Serialize;
 use tracing::info;
 
+pub use crate::error::{FeaturesError, Result};
 use crate::gates::{GateConfig, RunFigures};
 
 pub const STAGE: &str = "build-features";
+/// The `--help` summary of the `build-features` binary.
+pub const ABOUT: &str = "Builds anchors, 60-day labels and point-in-time features for a run date.";
 
 /// Default of `--settle-days`: above the longest creation → delivery and creation → return lags
 /// of TheLook's generator (3 + 5 and 3 + 5 + 3 days).
 pub const DEFAULT_SETTLE_DAYS: u32 = 14;
 
-/// Which completed orders are anchors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum AnchorMode {
-    /// Each customer's first completed order (the product's definition of repurchase).
-    #[default]
-    FirstOrder,
-    /// Every completed order (what the original analysis did).
-    EveryOrder,
-}
-
-impl FromStr for AnchorMode {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        match s {
-            "first-order" => Ok(AnchorMode::FirstOrder),
-            "every-order" => Ok(AnchorMode::EveryOrder),
-            other => Err(format!(
-                "unknown anchor mode {other:?}: use first-order or every-order"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for AnchorMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AnchorMode::FirstOrder => "first-order",
-            AnchorMode::EveryOrder => "every-order",
-        })
-    }
-}
+pub use repurchase_contracts::AnchorMode;
 
 #[derive(Debug, Clone, ClapArgs)]
 pub struct Args {
@@ -114,6 +87,12 @@ pub struct Args {
 
     #[command(flatten)]
     pub athena: LakeAthenaArgs,
+}
+
+impl repurchase_core::cli::WorkerArgs for Args {
+    fn common(&self) -> &CommonArgs {
+        &self.common
+    }
 }
 
 /// Options of `--engine athena`.
@@ -150,13 +129,18 @@ pub enum Engine {
     },
 }
 
+/// What `build-features` published.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
+    /// Anchors found (every completed order anchoring a window, by the anchor definition).
     pub anchors: u64,
+    /// Labelled anchors written to `features/train`.
     pub train_rows: u64,
+    /// Open anchors written to `features/score`.
     pub score_rows: u64,
     /// Anchors whose window closed but has not settled: in neither partition.
     pub unsettled_rows: u64,
+    /// Labelled anchors followed by a repurchase.
     pub train_positives: u64,
 }
 
@@ -180,24 +164,24 @@ pub async fn run(args: Args) -> Result<Outcome> {
         },
         _ => Engine::DataFusion,
     };
-    build_on(
-        &root,
-        args.common.run_date,
-        AnchorParams {
+    let options = BuildOptions {
+        anchors: AnchorParams {
             anchor: args.anchor,
             horizon_days: args.horizon_days,
             settle_days: args.settle_days,
         },
-        &args.gates,
-        &engine,
-    )
-    .await
+        gates: args.gates,
+        engine,
+    };
+    build(&root, args.common.run_date, &options).await
 }
 
 /// What defines the anchors and labels of a run; runs are only compared with runs of the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AnchorParams {
+    /// Which completed orders are anchors.
     pub anchor: AnchorMode,
+    /// Label horizon in days (60).
     pub horizon_days: u32,
     /// Days after a window closes before its anchor is labelled (see the module docs).
     pub settle_days: u32,
@@ -219,42 +203,40 @@ impl AnchorParams {
     }
 }
 
-/// Builds both feature partitions for `run_date` under `root`, with the default quality gates.
-pub async fn build(
-    root: &DataRoot,
-    run_date: RunDate,
-    anchor: AnchorMode,
-    horizon_days: u32,
-) -> Result<Outcome> {
-    build_with(
-        root,
-        run_date,
-        anchor_params(anchor, horizon_days),
-        &GateConfig::default(),
-    )
-    .await
+/// How a build runs: what anchors and labels are, which quality gates apply, and which engine
+/// computes the features (both engines give the same partitions; the manifest's `sql`
+/// parameter names the query that ran).
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Anchors, horizon and settling.
+    pub anchors: AnchorParams,
+    /// The quality gates' thresholds.
+    pub gates: GateConfig,
+    /// DataFusion here, or Athena.
+    pub engine: Engine,
+}
+
+impl BuildOptions {
+    /// `anchor` anchors labelled over `horizon_days` (settled for [`DEFAULT_SETTLE_DAYS`]), the
+    /// default quality gates, DataFusion.
+    pub fn new(anchor: AnchorMode, horizon_days: u32) -> BuildOptions {
+        BuildOptions {
+            anchors: anchor_params(anchor, horizon_days),
+            gates: GateConfig::default(),
+            engine: Engine::DataFusion,
+        }
+    }
 }
 
 /// Builds both feature partitions for `run_date` under `root`; nothing is written when a quality
 /// gate fails (unless `gates.skip`).
-pub async fn build_with(
-    root: &DataRoot,
-    run_date: RunDate,
-    params: AnchorParams,
-    gates: &GateConfig,
-) -> Result<Outcome> {
-    build_on(root, run_date, params, gates, &Engine::DataFusion).await
-}
-
-/// [`build_with`] on the given engine: both give the same partitions (the manifest's `sql`
-/// parameter names the query that ran).
-pub async fn build_on(
-    root: &DataRoot,
-    run_date: RunDate,
-    params: AnchorParams,
-    gates: &GateConfig,
-    engine: &Engine,
-) -> Result<Outcome> {
+pub async fn build(root: &DataRoot, run_date: RunDate, options: &BuildOptions) -> Result<Outcome> {
+    let BuildOptions {
+        anchors: params,
+        gates,
+        engine,
+    } = options;
+    let params = *params;
     let AnchorParams {
         anchor,
         horizon_days,
@@ -320,7 +302,7 @@ pub async fn build_on(
     let longest_lag_days = lags
         .iter()
         .filter(|(k, _)| k.ends_with("_hours_max"))
-        .map(|(_, v)| v.as_u64().unwrap_or(0).div_ceil(24))
+        .map(|(_, v)| v.div_ceil(24))
         .max()
         .unwrap_or(0);
     if longest_lag_days > u64::from(settle_days) {
@@ -339,15 +321,15 @@ pub async fn build_on(
     };
     apply_gates(root, run_date, params, gates, &figures).await?;
 
-    let params = serde_json::json!({
-        "anchor": anchor.to_string(),
-        "horizon_days": horizon_days,
-        "settle_days": settle_days,
-        "labelled_before": repurchase_core::run_date::format_micros(labelled_before),
-        "order_lags": lags,
-        "run_end": run_date.end_exclusive().to_rfc3339(),
-        "sql": sql_name,
-    });
+    let params = to_value(&FeaturesParams {
+        anchor,
+        horizon_days,
+        settle_days,
+        labelled_before: repurchase_core::run_date::format_micros(labelled_before),
+        order_lags: lags,
+        run_end: run_date.end_exclusive().to_rfc3339(),
+        sql: sql_name.to_string(),
+    })?;
     let mut counters = BTreeMap::from([
         ("anchors".to_string(), anchors),
         ("anchors_labelled".to_string(), train_rows),
@@ -362,13 +344,13 @@ pub async fn build_on(
     let mut w = PartitionWriter::begin(root, Dataset::FeaturesTrain, run_date).await?;
     w.write_parquet("part-00000.parquet", train.schema.clone(), &train.batches)
         .await?;
-    w.commit(
-        STAGE,
-        params.clone(),
-        Some(&train.schema),
-        inputs.clone(),
-        train_counters,
-    )
+    w.commit(Provenance {
+        stage: STAGE,
+        parameters: params.clone(),
+        schema: Some(&train.schema),
+        inputs: inputs.clone(),
+        counters: train_counters,
+    })
     .await?;
 
     counters.insert("positives".into(), 0);
@@ -377,8 +359,14 @@ pub async fn build_on(
     let mut w = PartitionWriter::begin(root, Dataset::FeaturesScore, run_date).await?;
     w.write_parquet("part-00000.parquet", score.schema.clone(), &score.batches)
         .await?;
-    w.commit(STAGE, params, Some(&score.schema), inputs, counters)
-        .await?;
+    w.commit(Provenance {
+        stage: STAGE,
+        parameters: params,
+        schema: Some(&score.schema),
+        inputs,
+        counters,
+    })
+    .await?;
     timer.finish(anchors, train_rows + score_rows);
     info!(
         anchors,
@@ -409,11 +397,8 @@ async fn apply_gates(
         .filter(|d| *d < run_date)
     {
         let (m, _) = Manifest::read(root, Dataset::FeaturesTrain, d).await?;
-        let same = m.parameters.get("anchor").and_then(|v| v.as_str())
-            == Some(&params.anchor.to_string())
-            && m.parameters.get("horizon_days").and_then(|v| v.as_u64())
-                == Some(u64::from(params.horizon_days));
-        if same {
+        let earlier: FeaturesParams = read_params(root, &m)?;
+        if earlier.anchor == params.anchor && earlier.horizon_days == params.horizon_days {
             previous = Some((d, RunFigures::from_counters(&m.counters)));
             break;
         }
@@ -431,14 +416,14 @@ async fn apply_gates(
         tracing::warn!(compared, failures = %failures.join("; "), "quality gates failed; publishing anyway (--skip-quality-gates)");
         return Ok(());
     }
-    Err(CoreError::QualityGate {
+    Err(FeaturesError::Core(CoreError::QualityGate {
         stage: STAGE,
         run_date: run_date.to_string(),
         context: format!(
             "{compared}; check the input, change the thresholds, or rerun with --skip-quality-gates"
         ),
         failures,
-    })
+    }))
 }
 
 /// Session settings fixed here so results do not depend on the machine's core count.
@@ -503,9 +488,10 @@ pub async fn compute(
             ],
         )
         .await?;
-    df.collect()
+    Ok(df
+        .collect()
         .await
-        .map_err(|e| CoreError::query(sql.name, e))
+        .map_err(|e| CoreError::query(sql.name, e))?)
 }
 
 /// Casts the `Utf8` columns of the query output to `Utf8View`.
@@ -513,9 +499,9 @@ pub async fn compute(
 /// The raw tables are read with plain `Utf8` strings: with DataFusion's default `Utf8View`, every
 /// batch a hash join emits keeps the whole build side's string buffers alive, and the joins of
 /// the final chain copied those shared buffers again and again, so time and memory grew much
-/// faster than the data (183 s and 10.8 GiB at 1M customers, 14 s and 0.9 GiB without). The published
+/// faster than the data (docs/BENCHMARKS.md has the figures). The published
 /// schema keeps the `Utf8View` columns it always had (same values, same Parquet bytes).
-fn as_string_views(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+fn as_string_views(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, CoreError> {
     let Some(first) = batches.first() else {
         return Ok(batches);
     };
@@ -558,23 +544,23 @@ fn as_string_views(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
         .collect()
 }
 
+/// One of the two partitions a build writes.
 pub struct Part {
+    /// Its schema.
     pub schema: SchemaRef,
+    /// Its rows.
     pub batches: Vec<RecordBatch>,
 }
 
 /// The creation → delivery and creation → return lags of the run's raw orders, as `extract`
 /// recorded them (`delivery_lag_hours_max`, …): the evidence for `--settle-days`.
-async fn settle_evidence(
-    root: &DataRoot,
-    run_date: RunDate,
-) -> Result<serde_json::Map<String, serde_json::Value>> {
+async fn settle_evidence(root: &DataRoot, run_date: RunDate) -> Result<BTreeMap<String, u64>> {
     let (orders, _) = Manifest::read(root, Dataset::Raw(Table::Orders), run_date).await?;
     Ok(orders
         .counters
         .iter()
         .filter(|(k, _)| k.starts_with("delivery_lag_") || k.starts_with("return_lag_"))
-        .map(|(k, v)| (k.clone(), serde_json::json!(v)))
+        .map(|(k, v)| (k.clone(), *v))
         .collect())
 }
 
@@ -585,11 +571,7 @@ async fn settle_evidence(
 /// counts them).
 pub fn split(batches: &[RecordBatch], labelled_before_us: i64) -> Result<(Part, Part, u64)> {
     let Some(first) = batches.first() else {
-        return Err(CoreError::Invalid(
-            "no anchors: no order was Complete by the end of the run date in raw/orders, so no \
-             60-day window can be anchored (is the run date before the first completed order?)"
-                .into(),
-        ));
+        return Err(FeaturesError::NoAnchors);
     };
     let schema = first.schema();
     let wc = schema
@@ -626,12 +608,12 @@ pub fn split(batches: &[RecordBatch], labelled_before_us: i64) -> Result<(Part, 
             .column(wc)
             .as_any()
             .downcast_ref::<BooleanArray>()
-            .ok_or_else(|| CoreError::Invalid("window_closed is not boolean".into()))?;
+            .ok_or_else(|| FeaturesError::QueryOutput("window_closed is not boolean".into()))?;
         let anchor_us = b
             .column(anchor_idx)
             .as_any()
             .downcast_ref::<TimestampMicrosecondArray>()
-            .ok_or_else(|| CoreError::Invalid("anchor_time is not a timestamp".into()))?;
+            .ok_or_else(|| FeaturesError::QueryOutput("anchor_time is not a timestamp".into()))?;
         let open = arrow::compute::not(closed).map_err(|e| CoreError::arrow("not", e))?;
         let settled: BooleanArray = closed
             .iter()

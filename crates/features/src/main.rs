@@ -1,18 +1,7 @@
-//! `build-features` binary: parses flags and runs the worker.
+//! `build-features` binary: the worker behind the binary edge (flags, lock, exit code).
 
-use clap::Parser;
-use repurchase_features::{Args, run};
-
-/// Builds anchors, 60-day labels and point-in-time features for a run date.
-#[derive(Debug, Parser)]
-#[command(name = "build-features", version, about, long_about = None)]
-struct Cli {
-    #[command(flatten)]
-    args: Args,
-}
+use repurchase_features as worker;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let common = cli.args.common.clone();
-    repurchase_core::cli::run_worker("build-features", "build-features", &common, run(cli.args))
+    repurchase_core::cli::worker_main(worker::STAGE, worker::ABOUT, worker::run)
 }

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::error::ModelError;
 use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, StringViewArray};
 use arrow::datatypes::{DataType, Schema};
 use foldhash::fast::FixedState;
@@ -16,7 +17,6 @@ use forust_ml::gradientbooster::ImportanceMethod;
 use forust_ml::metric::Metric;
 use forust_ml::objective::ObjectiveType;
 use forust_ml::sampler::SampleMethod;
-use repurchase_core::CoreError;
 use serde::{Deserialize, Serialize};
 
 use crate::encoding::{EncoderLookup, TargetEncoder, out_of_fold_weighted};
@@ -35,22 +35,12 @@ pub struct BoosterParams {
     pub nbins: u16,
     pub early_stopping_rounds: usize,
     /// Share of rows each tree sees (1.0: all) and of columns (1.0: all); seeded, so fits repeat.
-    #[serde(default = "one_f32")]
     pub subsample: f32,
-    #[serde(default = "one_f64")]
     pub colsample_bytree: f64,
     pub seed: u64,
     /// Target-encoding smoothing (pseudo-rows of the prior) and rare-category threshold.
     pub encoding_smoothing: f64,
     pub encoding_min_count: u64,
-}
-
-fn one_f32() -> f32 {
-    1.0
-}
-
-fn one_f64() -> f64 {
-    1.0
 }
 
 impl Default for BoosterParams {
@@ -84,17 +74,13 @@ pub struct ModelArtifact {
     pub booster: serde_json::Value,
 }
 
-fn model_err(msg: impl std::fmt::Display) -> CoreError {
-    CoreError::Invalid(format!("model: {msg}"))
-}
-
 impl ModelArtifact {
     /// Fits encoders on `train` and the booster on `train`, early-stopping on `valid`.
     pub fn fit(
         train: &FeatureTable,
         valid: &FeatureTable,
         params: &BoosterParams,
-    ) -> Result<ModelArtifact, CoreError> {
+    ) -> Result<ModelArtifact, ModelError> {
         ModelArtifact::fit_weighted(train, valid, params, None)
     }
 
@@ -106,7 +92,7 @@ impl ModelArtifact {
         valid: &FeatureTable,
         params: &BoosterParams,
         train_weights: Option<&[f64]>,
-    ) -> Result<ModelArtifact, CoreError> {
+    ) -> Result<ModelArtifact, ModelError> {
         let prepared = ModelArtifact::prepare(train, Some(valid), params, train_weights)?;
         ModelArtifact::fit_prepared(&prepared, params, true)
     }
@@ -119,7 +105,7 @@ impl ModelArtifact {
         params: &BoosterParams,
         train_weights: Option<&[f64]>,
         parallel: bool,
-    ) -> Result<ModelArtifact, CoreError> {
+    ) -> Result<ModelArtifact, ModelError> {
         let prepared = ModelArtifact::prepare(train, None, params, train_weights)?;
         ModelArtifact::fit_prepared(&prepared, params, parallel)
     }
@@ -132,22 +118,24 @@ impl ModelArtifact {
         valid: Option<&FeatureTable>,
         params: &BoosterParams,
         train_weights: Option<&[f64]>,
-    ) -> Result<Prepared, CoreError> {
+    ) -> Result<Prepared, ModelError> {
         if let Some(w) = train_weights {
             if w.len() != train.len() {
-                return Err(model_err(format!(
+                return Err(ModelError::model(format!(
                     "{} training weights for {} training rows",
                     w.len(),
                     train.len()
                 )));
             }
             if w.iter().any(|v| !v.is_finite() || *v <= 0.0) {
-                return Err(model_err("training weights must be finite and positive"));
+                return Err(ModelError::model(
+                    "training weights must be finite and positive",
+                ));
             }
         }
         for spec in &train.specs {
             if is_identifier(&spec.name) {
-                return Err(model_err(format!(
+                return Err(ModelError::model(format!(
                     "refusing identifier column {:?} as a feature",
                     spec.name
                 )));
@@ -206,9 +194,9 @@ impl ModelArtifact {
         prepared: &Prepared,
         params: &BoosterParams,
         parallel: bool,
-    ) -> Result<ModelArtifact, CoreError> {
+    ) -> Result<ModelArtifact, ModelError> {
         if (params.encoding_smoothing, params.encoding_min_count) != prepared.encoding {
-            return Err(model_err(
+            return Err(ModelError::model(
                 "the windows were encoded with other encoding settings than these parameters",
             ));
         }
@@ -245,26 +233,26 @@ impl ModelArtifact {
             .map(|(x, y)| vec![(Matrix::new(x, y.len(), p), y.as_slice(), w_valid.as_slice())]);
         booster
             .fit(&train_m, &prepared.y_train, &prepared.w_train, eval)
-            .map_err(|e| model_err(format!("training failed: {e}")))?;
+            .map_err(|e| ModelError::model(format!("training failed: {e}")))?;
         // The saved model does not depend on how it was fitted.
         let booster = booster.set_parallel(true);
-        let json = booster.json_dump().map_err(model_err)?;
+        let json = booster.json_dump().map_err(ModelError::model)?;
         Ok(ModelArtifact {
             format_version: FORMAT_VERSION,
             features: prepared.features.clone(),
             encoders: prepared.encoders.clone(),
             params: params.clone(),
             iterations: booster.prediction_iteration.unwrap_or(booster.trees.len()),
-            booster: serde_json::from_str(&json).map_err(model_err)?,
+            booster: serde_json::from_str(&json).map_err(ModelError::model)?,
         })
     }
 
-    fn booster(&self) -> Result<GradientBooster, CoreError> {
-        GradientBooster::from_json(&self.booster.to_string()).map_err(model_err)
+    fn booster(&self) -> Result<GradientBooster, ModelError> {
+        GradientBooster::from_json(&self.booster.to_string()).map_err(ModelError::model)
     }
 
     /// Column-major feature matrix with encoders applied (NaN = missing).
-    pub fn matrix(&self, t: &FeatureTable) -> Result<Vec<f64>, CoreError> {
+    pub fn matrix(&self, t: &FeatureTable) -> Result<Vec<f64>, ModelError> {
         self.build_matrix(t, None)
     }
 
@@ -273,7 +261,7 @@ impl ModelArtifact {
         t: &FeatureTable,
         labels: &[bool],
         weights: Option<&[f64]>,
-    ) -> Result<Vec<f64>, CoreError> {
+    ) -> Result<Vec<f64>, ModelError> {
         self.build_matrix(t, Some((labels, weights)))
     }
 
@@ -281,20 +269,20 @@ impl ModelArtifact {
         &self,
         t: &FeatureTable,
         oof_labels: Option<(&[bool], Option<&[f64]>)>,
-    ) -> Result<Vec<f64>, CoreError> {
+    ) -> Result<Vec<f64>, ModelError> {
         let n = t.len();
         let mut x = Vec::with_capacity(n * self.features.len());
         for spec in &self.features {
             match spec.kind {
                 FeatureKind::Numeric => {
                     let col = t.numeric.get(&spec.name).ok_or_else(|| {
-                        model_err(format!("feature {:?} missing from input", spec.name))
+                        ModelError::model(format!("feature {:?} missing from input", spec.name))
                     })?;
                     x.extend(col.iter().copied());
                 }
                 FeatureKind::Categorical => {
                     let col = t.categorical.get(&spec.name).ok_or_else(|| {
-                        model_err(format!("feature {:?} missing from input", spec.name))
+                        ModelError::model(format!("feature {:?} missing from input", spec.name))
                     })?;
                     let enc = &self.encoders[&spec.name];
                     match oof_labels {
@@ -315,12 +303,12 @@ impl ModelArtifact {
     }
 
     /// The booster's prediction trees, compiled ([`Forest`]).
-    pub fn forest(&self) -> Result<Forest, CoreError> {
+    pub fn forest(&self) -> Result<Forest, ModelError> {
         Forest::compile(&self.booster()?, self.features.len())
     }
 
     /// The compiled trees with the artefact's encoders, for scoring many batches.
-    pub fn predictor(&self) -> Result<Predictor, CoreError> {
+    pub fn predictor(&self) -> Result<Predictor, ModelError> {
         let (forest, used) = self.forest()?.compact();
         Ok(Predictor {
             features: self.features.clone(),
@@ -335,7 +323,7 @@ impl ModelArtifact {
     }
 
     /// Uncalibrated probabilities for every row of `t`.
-    pub fn predict(&self, t: &FeatureTable) -> Result<Vec<f64>, CoreError> {
+    pub fn predict(&self, t: &FeatureTable) -> Result<Vec<f64>, ModelError> {
         if t.is_empty() {
             return Ok(Vec::new());
         }
@@ -349,7 +337,7 @@ impl ModelArtifact {
     }
 
     /// Total gain per feature, normalised to sum to 1, highest first.
-    pub fn importance(&self) -> Result<Vec<(String, f64)>, CoreError> {
+    pub fn importance(&self) -> Result<Vec<(String, f64)>, ModelError> {
         let booster = self.booster()?;
         let imp = booster.calculate_feature_importance(ImportanceMethod::TotalGain, true);
         let mut out: Vec<(String, f64)> = self
@@ -371,11 +359,11 @@ impl ModelArtifact {
         serde_json::to_vec(self).expect("model serialises")
     }
 
-    pub fn from_bytes(bytes: &[u8]) -> Result<ModelArtifact, CoreError> {
+    pub fn from_bytes(bytes: &[u8]) -> Result<ModelArtifact, ModelError> {
         let m: ModelArtifact = serde_json::from_slice(bytes)
-            .map_err(|e| model_err(format!("unreadable model file: {e}")))?;
+            .map_err(|e| ModelError::model(format!("unreadable model file: {e}")))?;
         if m.format_version != FORMAT_VERSION {
-            return Err(model_err(format!(
+            return Err(ModelError::model(format!(
                 "model format {} is not {FORMAT_VERSION}",
                 m.format_version
             )));
@@ -414,13 +402,13 @@ pub struct Predictor {
 impl Predictor {
     /// Refuses input lacking a model feature (a partition of another schema), even one no tree
     /// splits on.
-    pub fn check_schema(&self, schema: &Schema) -> Result<(), CoreError> {
+    pub fn check_schema(&self, schema: &Schema) -> Result<(), ModelError> {
         match self
             .features
             .iter()
             .find(|f| schema.field_with_name(&f.name).is_err())
         {
-            Some(f) => Err(model_err(format!(
+            Some(f) => Err(ModelError::model(format!(
                 "feature {:?} missing from input",
                 f.name
             ))),
@@ -433,7 +421,7 @@ impl Predictor {
         self.used.iter().map(|f| f.name.as_str())
     }
 
-    pub fn predict_batch(&self, batch: &RecordBatch) -> Result<Vec<f64>, CoreError> {
+    pub fn predict_batch(&self, batch: &RecordBatch) -> Result<Vec<f64>, ModelError> {
         let n = batch.num_rows();
         let p = self.used.len();
         if n == 0 {
@@ -448,9 +436,9 @@ impl Predictor {
             }
         }
         for (j, spec) in self.used.iter().enumerate() {
-            let col = batch
-                .column_by_name(&spec.name)
-                .ok_or_else(|| model_err(format!("feature {:?} missing from input", spec.name)))?;
+            let col = batch.column_by_name(&spec.name).ok_or_else(|| {
+                ModelError::model(format!("feature {:?} missing from input", spec.name))
+            })?;
             match spec.kind {
                 FeatureKind::Numeric => {
                     if let Some(a) = col.as_any().downcast_ref::<Float64Array>() {
@@ -463,7 +451,7 @@ impl Predictor {
                             a.iter().map(|v| v.map_or(f64::NAN, |v| v as f64)),
                         );
                     } else {
-                        return Err(model_err(format!(
+                        return Err(ModelError::model(format!(
                             "feature {:?} is {} where a number is expected",
                             spec.name,
                             col.data_type()
@@ -472,14 +460,14 @@ impl Predictor {
                 }
                 FeatureKind::Categorical => {
                     let enc = self.lookups.get(&spec.name).ok_or_else(|| {
-                        model_err(format!("no encoder for feature {:?}", spec.name))
+                        ModelError::model(format!("no encoder for feature {:?}", spec.name))
                     })?;
                     let text = arrow::compute::cast(col, &DataType::Utf8View)
-                        .map_err(|e| model_err(format!("{}: {e}", spec.name)))?;
+                        .map_err(|e| ModelError::model(format!("{}: {e}", spec.name)))?;
                     let a = text
                         .as_any()
                         .downcast_ref::<StringViewArray>()
-                        .ok_or_else(|| model_err(format!("{} is not text", spec.name)))?;
+                        .ok_or_else(|| ModelError::model(format!("{} is not text", spec.name)))?;
                     // Within one array a view (length, prefix, buffer, offset) determines its
                     // string, and decoded dictionary pages repeat views: each distinct view is
                     // looked up once per batch instead of hashing the text of every row.

@@ -319,12 +319,7 @@ pub struct CalibrationChoice {
     pub brier_isotonic_cv: f64,
     pub brier_platt_cv: f64,
     /// Brier of the raw scores as they are (nothing to fit, so nothing to cross-fit).
-    #[serde(default = "nan")]
     pub brier_identity: f64,
-}
-
-fn nan() -> f64 {
-    f64::NAN
 }
 
 /// Mean Brier over the two folds of fitting on one half and scoring on the other.

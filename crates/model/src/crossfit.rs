@@ -11,9 +11,6 @@ use serde::{Deserialize, Serialize};
 use crate::metrics::roc_auc;
 use crate::split::Fold;
 
-/// File name of the cross-fitted predictions in the model partition.
-pub const FILE: &str = "cross_fit.json";
-
 /// One fold's bounds and sizes, for the model card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FoldStats {
@@ -89,8 +86,7 @@ impl CrossFit {
         ];
         if lens.iter().any(|l| *l != n) {
             return Err(format!(
-                "{} has columns of different lengths {lens:?} and {n} predictions",
-                FILE
+                "the cross-fit has columns of different lengths {lens:?} and {n} predictions"
             ));
         }
         if let Some(f) = self
@@ -98,7 +94,9 @@ impl CrossFit {
             .iter()
             .find(|f| !self.folds.iter().any(|s| s.fold.index == **f))
         {
-            return Err(format!("{FILE} names fold {f}, which it does not describe"));
+            return Err(format!(
+                "the cross-fit names fold {f}, which it does not describe"
+            ));
         }
         Ok(())
     }

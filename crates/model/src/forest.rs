@@ -4,16 +4,15 @@
 //! forust predicts tree by tree: for every tree it walks all rows (one rayon job and one vector of
 //! n values per tree), reading each row's features from a column-major matrix, one cache line per
 //! feature. Scoring millions of rows that way spends more time on hand-offs, allocation and cache
-//! misses than on comparisons. Here a row's features sit together, every tree is walked for one row
-//! walked for a block of rows at once, and a node is 24 bytes instead of forust's ~90. A leaf
+//! misses than on comparisons. Here a row's features sit together, every tree is walked for a block of rows at once, and a node is 24 bytes instead of forust's ~90. A leaf
 //! points to itself, so every row of a block takes exactly the tree's depth in steps with no
 //! data-dependent branch: the rows' walks are independent chains the CPU overlaps, instead of one
 //! walk stalling on each mispredicted turn. The log-odds are summed in forust's order (base score,
 //! then tree 1, 2, …) with its missing-value and split rules, so the numbers are bit for bit those
 //! of `GradientBooster::predict`.
 
+use crate::error::ModelError;
 use forust_ml::gradientbooster::GradientBooster;
-use repurchase_core::CoreError;
 
 /// Rows walked through a tree together.
 const BLOCK: usize = 64;
@@ -57,18 +56,14 @@ impl Node {
     }
 }
 
-fn err(msg: impl std::fmt::Display) -> CoreError {
-    CoreError::Invalid(format!("model: {msg}"))
-}
-
 impl Forest {
     /// Flattens `booster`'s prediction trees for rows of `n_features` features. A model whose
     /// trees point outside themselves or at a feature it does not have is refused here rather
     /// than panicking while scoring.
-    pub fn compile(booster: &GradientBooster, n_features: usize) -> Result<Forest, CoreError> {
+    pub fn compile(booster: &GradientBooster, n_features: usize) -> Result<Forest, ModelError> {
         if !booster.missing.is_nan() {
             // Every matrix we build marks missing values as NaN, which is forust's default.
-            return Err(err(format!(
+            return Err(ModelError::model(format!(
                 "the booster treats {} as missing, not NaN",
                 booster.missing
             )));
@@ -88,13 +83,15 @@ impl Forest {
             let offset = forest.nodes.len();
             let size = tree.nodes.len();
             if size == 0 {
-                return Err(err(format!("tree {t} has no nodes")));
+                return Err(ModelError::model(format!("tree {t} has no nodes")));
             }
-            let index = |i: usize| -> Result<u32, CoreError> {
+            let index = |i: usize| -> Result<u32, ModelError> {
                 if i >= size {
-                    return Err(err(format!("tree {t} points at node {i} of {size}")));
+                    return Err(ModelError::model(format!(
+                        "tree {t} points at node {i} of {size}"
+                    )));
                 }
-                u32::try_from(offset + i).map_err(|_| err("too many tree nodes"))
+                u32::try_from(offset + i).map_err(|_| ModelError::model("too many tree nodes"))
             };
             forest.roots.push(index(0)?);
             for (i, node) in tree.nodes.iter().enumerate() {
@@ -109,7 +106,7 @@ impl Forest {
                     }
                 } else {
                     if node.split_feature >= n_features {
-                        return Err(err(format!(
+                        return Err(ModelError::model(format!(
                             "tree {t} splits on feature {} of {n_features}",
                             node.split_feature
                         )));
@@ -132,7 +129,7 @@ impl Forest {
             let mut depth = 0;
             while let Some((i, d)) = stack.pop() {
                 if std::mem::replace(&mut seen[i as usize], true) {
-                    return Err(err(format!(
+                    return Err(ModelError::model(format!(
                         "tree {t} is not a tree (node {i} reached twice)"
                     )));
                 }

@@ -6,6 +6,7 @@ use repurchase_core::manifest::{InputRef, Manifest};
 use repurchase_core::parquet_io::register_partition;
 use repurchase_core::{CoreError, DataRoot, RunDate};
 
+use crate::error::ModelError;
 use crate::table::FeatureTable;
 
 /// Reads a published feature partition, sorted by anchor time then anchor order (the order the
@@ -14,7 +15,7 @@ pub async fn load_features(
     root: &DataRoot,
     dataset: Dataset,
     run_date: RunDate,
-) -> Result<(FeatureTable, Manifest, InputRef), CoreError> {
+) -> Result<(FeatureTable, Manifest, InputRef), ModelError> {
     let ctx = SessionContext::new();
     let (manifest, input) = register_partition(&ctx, root, dataset, run_date, "features").await?;
     let df = ctx

@@ -9,12 +9,14 @@
 //! - [`split`]: the out-of-time train / validation / test windows and the cross-fitting folds.
 //! - [`crossfit`]: the fold models' predictions the served model is calibrated on.
 //! - [`report`]: the self-contained HTML evaluation report (metrics, curves, deciles).
+//! - [`error`]: [`ModelError`], what the functions above refuse.
 //! - [`timing`]: when repurchases happen inside the window, for scores part-way through it.
 
 pub mod booster;
 pub mod calibration;
 pub mod crossfit;
 pub mod encoding;
+pub mod error;
 pub mod forest;
 pub mod io;
 pub mod metrics;
@@ -24,4 +26,5 @@ pub mod table;
 pub mod timing;
 
 pub use booster::{BoosterParams, ModelArtifact};
+pub use error::ModelError;
 pub use table::FeatureTable;

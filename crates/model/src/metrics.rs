@@ -155,18 +155,19 @@ pub fn pr_auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
 
 /// Mean squared error between probability and outcome. Returns 0.0 for empty input.
 pub fn brier(probs: &[f64], labels: &[bool]) -> f64 {
+    mean_loss(probs, labels, |p, y| {
+        let d = p - if y { 1.0 } else { 0.0 };
+        d * d
+    })
+}
+
+/// Mean of `loss(probability, outcome)` over the paired rows; 0.0 for empty input.
+fn mean_loss(probs: &[f64], labels: &[bool], loss: impl Fn(f64, bool) -> f64) -> f64 {
     let (probs, labels) = paired(probs, labels);
     if probs.is_empty() {
         return 0.0;
     }
-    let sum: f64 = probs
-        .iter()
-        .zip(labels)
-        .map(|(&p, &y)| {
-            let d = p - if y { 1.0 } else { 0.0 };
-            d * d
-        })
-        .sum();
+    let sum: f64 = probs.iter().zip(labels).map(|(&p, &y)| loss(p, y)).sum();
     sum / probs.len() as f64
 }
 
@@ -175,19 +176,10 @@ pub fn brier(probs: &[f64], labels: &[bool]) -> f64 {
 /// Returns 0.0 for empty input.
 pub fn log_loss(probs: &[f64], labels: &[bool]) -> f64 {
     const EPS: f64 = 1e-15;
-    let (probs, labels) = paired(probs, labels);
-    if probs.is_empty() {
-        return 0.0;
-    }
-    let sum: f64 = probs
-        .iter()
-        .zip(labels)
-        .map(|(&p, &y)| {
-            let p = p.clamp(EPS, 1.0 - EPS);
-            if y { -p.ln() } else { -(1.0 - p).ln() }
-        })
-        .sum();
-    sum / probs.len() as f64
+    mean_loss(probs, labels, |p, y| {
+        let p = p.clamp(EPS, 1.0 - EPS);
+        if y { -p.ln() } else { -(1.0 - p).ln() }
+    })
 }
 
 /// Equal-width bin of `[0, 1]` for a probability. Values outside `[0, 1]` fall into the end

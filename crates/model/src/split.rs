@@ -34,7 +34,6 @@ pub enum Part {
 pub struct Windows {
     pub horizon_days: u32,
     /// Days after a window closes before its label counts (features' `settle_days`).
-    #[serde(default)]
     pub settle_days: u32,
     pub valid_days: u32,
     pub test_days: u32,

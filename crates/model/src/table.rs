@@ -7,11 +7,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::error::ModelError;
 use arrow::array::{
     Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow::datatypes::DataType;
-use repurchase_core::CoreError;
 use serde::{Deserialize, Serialize};
 
 /// Columns of a feature table that are never model features: identifiers, the anchor time and
@@ -69,13 +69,6 @@ pub struct FeatureTable {
     pub categorical: BTreeMap<String, Vec<Option<String>>>,
 }
 
-fn err(msg: String) -> CoreError {
-    CoreError::BadTable {
-        table: "features".into(),
-        message: msg,
-    }
-}
-
 impl FeatureTable {
     pub fn len(&self) -> usize {
         self.order_id.len()
@@ -86,7 +79,7 @@ impl FeatureTable {
     }
 
     /// Builds the table from feature-partition batches (all with the same schema).
-    pub fn from_batches(batches: &[RecordBatch]) -> Result<FeatureTable, CoreError> {
+    pub fn from_batches(batches: &[RecordBatch]) -> Result<FeatureTable, ModelError> {
         let mut t = FeatureTable::default();
         let Some(first) = batches.first() else {
             return Ok(t);
@@ -97,10 +90,9 @@ impl FeatureTable {
                 continue;
             }
             if is_identifier(f.name()) {
-                return Err(CoreError::Invalid(format!(
-                    "column {:?} looks like an identifier and must not be a model feature",
-                    f.name()
-                )));
+                return Err(ModelError::IdentifierFeature {
+                    column: f.name().clone(),
+                });
             }
             let kind = match f.data_type() {
                 DataType::Float64 | DataType::Int64 => FeatureKind::Numeric,
@@ -108,7 +100,7 @@ impl FeatureTable {
                     FeatureKind::Categorical
                 }
                 other => {
-                    return Err(err(format!(
+                    return Err(ModelError::table(format!(
                         "feature {:?} has unsupported type {other}",
                         f.name()
                     )));
@@ -135,12 +127,12 @@ impl FeatureTable {
             let ts = b
                 .column_by_name("anchor_time")
                 .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
-                .ok_or_else(|| err("anchor_time missing or not a timestamp".into()))?;
+                .ok_or_else(|| ModelError::table("anchor_time missing or not a timestamp"))?;
             t.anchor_us.extend(ts.iter().map(|v| v.unwrap_or(i64::MIN)));
             if has_label {
                 let l = int_col(b, "label")?;
                 if l.null_count() > 0 {
-                    return Err(err("label has nulls in a labelled partition".into()));
+                    return Err(ModelError::table("label has nulls in a labelled partition"));
                 }
                 label.extend(l.values().iter().map(|v| *v == 1));
             }
@@ -162,13 +154,13 @@ impl FeatureTable {
                 let d = b
                     .column_by_name("days_to_repurchase")
                     .and_then(|c| c.as_any().downcast_ref::<Float64Array>())
-                    .ok_or_else(|| err("days_to_repurchase is not a float".into()))?;
+                    .ok_or_else(|| ModelError::table("days_to_repurchase is not a float"))?;
                 days.extend(d.iter().map(|v| v.unwrap_or(f64::NAN)));
             }
             for spec in &t.specs {
-                let col = b
-                    .column_by_name(&spec.name)
-                    .ok_or_else(|| err(format!("batch lacks column {}", spec.name)))?;
+                let col = b.column_by_name(&spec.name).ok_or_else(|| {
+                    ModelError::table(format!("batch lacks column {}", spec.name))
+                })?;
                 match spec.kind {
                     FeatureKind::Numeric => {
                         let dst = t.numeric.entry(spec.name.clone()).or_default();
@@ -181,11 +173,10 @@ impl FeatureTable {
                     FeatureKind::Categorical => {
                         // DataFusion reads Parquet text as string views; normalise to plain strings.
                         let col = arrow::compute::cast(col, &DataType::Utf8)
-                            .map_err(|e| err(format!("{}: {e}", spec.name)))?;
-                        let a = col
-                            .as_any()
-                            .downcast_ref::<StringArray>()
-                            .ok_or_else(|| err(format!("{} is not text", spec.name)))?;
+                            .map_err(|e| ModelError::table(format!("{}: {e}", spec.name)))?;
+                        let a = col.as_any().downcast_ref::<StringArray>().ok_or_else(|| {
+                            ModelError::table(format!("{} is not text", spec.name))
+                        })?;
                         t.categorical
                             .entry(spec.name.clone())
                             .or_default()
@@ -238,17 +229,17 @@ impl FeatureTable {
         }
     }
 
-    pub fn labels(&self) -> Result<&[bool], CoreError> {
+    pub fn labels(&self) -> Result<&[bool], ModelError> {
         self.label
             .as_deref()
-            .ok_or_else(|| err("partition has no label column".into()))
+            .ok_or_else(|| ModelError::table("partition has no label column"))
     }
 }
 
-fn int_col<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Int64Array, CoreError> {
+fn int_col<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Int64Array, ModelError> {
     b.column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
-        .ok_or_else(|| err(format!("column {name:?} missing or not an integer")))
+        .ok_or_else(|| ModelError::table(format!("column {name:?} missing or not an integer")))
 }
 
 #[cfg(test)]

@@ -1,19 +1,7 @@
-//! `score` binary: parses flags and runs the worker.
+//! `score` binary: the worker behind the binary edge (flags, lock, exit code).
 
-use clap::Parser;
-use repurchase_score::{Args, run};
-
-/// Scores the run date's open anchors with a calibrated model and writes probabilities and deciles.
-#[derive(Debug, Parser)]
-#[command(name = "score", version, about, long_about = None)]
-struct Cli {
-    #[command(flatten)]
-    args: Args,
-}
+use repurchase_score as worker;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let common = cli.args.common.clone();
-    let lock = cli.args.lock_name();
-    repurchase_core::cli::run_worker("score", &lock, &common, run(cli.args))
+    repurchase_core::cli::worker_main(worker::STAGE, worker::ABOUT, worker::run)
 }

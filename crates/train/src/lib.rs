@@ -28,36 +28,34 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use clap::Args as ClapArgs;
 use rayon::prelude::*;
+use repurchase_contracts::params::{FeaturesParams, ModelParams, read_params, to_value};
+use repurchase_contracts::{Candidate, ModelCard, SamplingCard, ServedModel, WindowStats, files};
 use repurchase_core::cli::CommonArgs;
 use repurchase_core::hash::mix64;
 use repurchase_core::layout::Dataset;
 use repurchase_core::logging::StepTimer;
-use repurchase_core::manifest::Manifest;
 use repurchase_core::manifest::sha256_hex;
-use repurchase_core::publish::PartitionWriter;
+use repurchase_core::publish::{PartitionWriter, Provenance};
 use repurchase_core::run_date::format_micros;
-use repurchase_core::{CoreError, DataRoot, Result, RunDate};
-use repurchase_model::crossfit::{self, CrossFit, FoldStats};
+use repurchase_core::{Classify, CoreError, DataRoot, ErrorClass, RunDate};
+use repurchase_model::crossfit::{CrossFit, FoldStats};
 use repurchase_model::io::load_features;
 use repurchase_model::metrics::{Summary, roc_auc, summary};
 use repurchase_model::split::{Fold, Windows};
 use repurchase_model::table::FeatureTable;
-use repurchase_model::{BoosterParams, ModelArtifact};
-use serde::{Deserialize, Serialize};
+use repurchase_model::{BoosterParams, ModelArtifact, ModelError};
+use serde::Serialize;
 use tracing::info;
 
 pub const STAGE: &str = "train";
+/// The `--help` summary of the `train` binary.
+pub const ABOUT: &str = "Trains the repurchase model for a run date on out-of-time windows and writes model + model card.";
 
 pub const DEFAULT_VALID_DAYS: u32 = 240;
 pub const DEFAULT_TEST_DAYS: u32 = 120;
 /// Cross-fitting folds of one horizon each: 3 × 60 days give the served calibrator several
 /// hundred repurchases at TheLook's scale.
 pub const DEFAULT_CALIBRATION_FOLDS: u32 = 3;
-
-/// File names of the model partition.
-pub const MODEL_FILE: &str = "model.json";
-pub const EVALUATION_MODEL_FILE: &str = "evaluation_model.json";
-pub const CARD_FILE: &str = "model_card.json";
 
 /// Tree depths tried when none is given; shallow trees suit a few thousand repurchases best.
 pub const DEPTH_CANDIDATES: [usize; 3] = [2, 3, 4];
@@ -122,6 +120,12 @@ pub struct Args {
     /// predictions calibrate the served model.
     #[arg(long, env = "REPURCHASE_CALIBRATION_FOLDS", default_value_t = DEFAULT_CALIBRATION_FOLDS, value_parser = clap::value_parser!(u32).range(1..=24))]
     pub calibration_folds: u32,
+}
+
+impl repurchase_core::cli::WorkerArgs for Args {
+    fn common(&self) -> &CommonArgs {
+        &self.common
+    }
 }
 
 /// Everything that decides what `train` fits, beyond the data.
@@ -223,6 +227,7 @@ impl Default for Sampling {
 }
 
 impl Sampling {
+    /// Keep `negative_rate` of the negatives (drawn with `seed`), reweighted.
     pub fn new(negative_rate: f64, seed: u64) -> Sampling {
         Sampling {
             negative_rate,
@@ -231,6 +236,7 @@ impl Sampling {
         }
     }
 
+    /// Whether any negative is left out.
     pub fn is_active(&self) -> bool {
         self.negative_rate < 1.0
     }
@@ -256,86 +262,61 @@ impl Sampling {
     }
 }
 
-/// The model card's record of the training window's negative sampling (absent when none).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SamplingCard {
-    pub negative_rate: f64,
-    pub seed: u64,
-    /// Weight of each kept negative in the loss and the target encoders (positives weigh 1).
-    pub negative_weight: f64,
-    /// The training window before sampling (= the card's `train`) and the rows actually fitted.
-    pub rows_before: u64,
-    pub positives_before: u64,
-    pub rows_after: u64,
-    pub positives_after: u64,
+/// What `train` fails with.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// Reading the features or publishing the model (storage, manifests, the model library).
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// The feature table or the booster refused (a model library error).
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A window has too few labelled anchors or repurchases to fit or judge a model on.
+    #[error(
+        "the {window} window ({start} .. {end}) has {rows} labelled anchors with {positives} repurchases; at least {MIN_ROWS} rows and {MIN_POSITIVES} repurchases (and some non-repurchases) are needed: use a later run date, more history, or different --valid-days/--test-days/--calibration-folds"
+    )]
+    ThinWindow {
+        /// The window (`training`, `validation`, a cross-fitting fold's).
+        window: String,
+        /// Its first anchor time (or "the beginning").
+        start: String,
+        end: String,
+        rows: u64,
+        positives: u64,
+    },
+    /// A setting that training cannot run with.
+    #[error("{0}")]
+    Settings(String),
+    /// The feature partition lacks what training needs (a partition of another version).
+    #[error("features/train for {run_date} has no {column} column; rerun build-features")]
+    MissingColumn {
+        run_date: RunDate,
+        column: &'static str,
+    },
+    /// A broken invariant of the trainer (exit 70).
+    #[error("bug in train: {0}")]
+    Bug(String),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WindowStats {
-    pub rows: u64,
-    pub positives: u64,
+impl Classify for TrainError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            TrainError::Core(e) => e.class(),
+            TrainError::Model(e) => e.class(),
+            TrainError::ThinWindow { .. }
+            | TrainError::Settings(_)
+            | TrainError::MissingColumn { .. } => ErrorClass::BadInput,
+            TrainError::Bug(_) => ErrorClass::Bug,
+        }
+    }
 }
 
-/// The model `score` serves: the chosen configuration refitted on every labelled anchor.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ServedModel {
-    /// Exclusive end of the anchors it was fitted on (the labelled end), readable.
-    pub train_end: String,
-    pub train: WindowStats,
-    /// Rows actually fitted, when negatives were sampled.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sampled_rows: Option<u64>,
-    pub max_depth: usize,
-    pub iterations: usize,
-    /// The folds whose predictions calibrate it ([`repurchase_model::crossfit`]).
-    pub cross_fit: Vec<FoldStats>,
-    /// Raw ROC-AUC of the fold models over all fold rows.
-    pub cross_fit_raw_auc: Option<f64>,
-}
-
-/// What a reviewer needs to know about a model.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ModelCard {
-    /// Version of the served model (`model.json`).
-    pub model_version: String,
-    /// Version of the evaluated model (`evaluation_model.json`), whose windows and figures the
-    /// rest of the card describes.
-    pub evaluated_model_version: String,
-    pub served: ServedModel,
-    pub run_date: RunDate,
-    pub anchor: String,
-    pub windows: Windows,
-    /// The whole training window (before any negative sampling; see `sampling`).
-    pub train: WindowStats,
-    /// Negative downsampling of the training window, when any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sampling: Option<SamplingCard>,
-    pub validation: WindowStats,
-    pub test: WindowStats,
-    pub params: BoosterParams,
-    /// Every depth tried, with its validation figures; `params.max_depth` is the one kept.
-    #[serde(default)]
-    pub candidates: Vec<Candidate>,
-    pub iterations: usize,
-    pub features: Vec<repurchase_model::table::FeatureSpec>,
-    pub feature_importance: Vec<(String, f64)>,
-    /// Uncalibrated model on the validation and test windows; calibrated figures are in
-    /// `calibration/metrics.json`.
-    pub raw_validation: Summary,
-    pub raw_test: Summary,
-    pub notes: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Candidate {
-    pub max_depth: usize,
-    pub iterations: usize,
-    pub validation_log_loss: f64,
-    pub validation_auc: Option<f64>,
-}
+/// `train`'s results.
+pub type Result<T, E = TrainError> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
+    /// Version of the served model.
     pub model_version: String,
     /// Anchors of the evaluated model's training window.
     pub train_rows: u64,
@@ -344,7 +325,9 @@ pub struct Outcome {
     /// Training rows actually fitted, when negatives were sampled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sampled_train_rows: Option<u64>,
+    /// Boosting rounds of the evaluated model.
     pub iterations: usize,
+    /// Raw ROC-AUC of the evaluated model on the test window.
     pub test_auc: Option<f64>,
 }
 
@@ -373,7 +356,7 @@ pub async fn run(args: Args) -> Result<Outcome> {
         sampling: Sampling::new(args.negative_rate, args.seed),
         calibration_folds: args.calibration_folds,
     };
-    train_with(&root, args.common.run_date, &cfg).await
+    train(&root, args.common.run_date, &cfg).await
 }
 
 fn stats(t: &FeatureTable) -> Result<WindowStats> {
@@ -388,70 +371,15 @@ fn check_window(name: &str, s: &WindowStats, start: &str, end: &str) -> Result<(
         || (s.positives as usize) < MIN_POSITIVES
         || s.positives == s.rows
     {
-        return Err(CoreError::Invalid(format!(
-            "the {name} window ({start} .. {end}) has {} labelled anchors with {} repurchases; at least {MIN_ROWS} rows and {MIN_POSITIVES} repurchases (and some non-repurchases) are needed: use a later run date, more history, or different --valid-days/--test-days/--calibration-folds",
-            s.rows, s.positives
-        )));
+        return Err(TrainError::ThinWindow {
+            window: name.to_string(),
+            start: start.to_string(),
+            end: end.to_string(),
+            rows: s.rows,
+            positives: s.positives,
+        });
     }
     Ok(())
-}
-
-/// Trains with `params` as given.
-pub async fn train(
-    root: &DataRoot,
-    run_date: RunDate,
-    valid_days: u32,
-    test_days: u32,
-    params: &BoosterParams,
-) -> Result<Outcome> {
-    train_with(
-        root,
-        run_date,
-        &TrainConfig::new(valid_days, test_days, params),
-    )
-    .await
-}
-
-/// Trains one model per tree depth in `depths` and keeps the one with the lowest validation log
-/// loss (the test window plays no part in the choice).
-pub async fn train_selecting(
-    root: &DataRoot,
-    run_date: RunDate,
-    valid_days: u32,
-    test_days: u32,
-    params: &BoosterParams,
-    depths: &[usize],
-) -> Result<Outcome> {
-    let cfg = TrainConfig {
-        depths: depths.to_vec(),
-        ..TrainConfig::new(valid_days, test_days, params)
-    };
-    train_with(root, run_date, &cfg).await
-}
-
-/// The feature partition's anchor definition, which the windows and the card need: refused when
-/// the manifest does not say it (a partition of another version; rebuild it).
-fn anchor_definition(manifest: &Manifest, run_date: RunDate) -> Result<(u32, u32, String)> {
-    let missing = |key: &str| {
-        CoreError::Invalid(format!(
-            "features/train for {run_date} does not record {key} in its manifest; rerun build-features"
-        ))
-    };
-    let get_u32 = |key: &str| {
-        manifest
-            .parameters
-            .get(key)
-            .and_then(|v| v.as_u64())
-            .and_then(|v| u32::try_from(v).ok())
-            .ok_or_else(|| missing(key))
-    };
-    let anchor = manifest
-        .parameters
-        .get("anchor")
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| missing("anchor"))?
-        .to_string();
-    Ok((get_u32("horizon_days")?, get_u32("settle_days")?, anchor))
 }
 
 /// The training rows of `t` after negative sampling, with their weights (`None` unsampled).
@@ -487,16 +415,16 @@ struct FixedFit {
 
 /// Measures the procedure on the out-of-time windows, cross-fits the chosen configuration and
 /// refits it on every labelled anchor (see the module docs).
-pub async fn train_with(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -> Result<Outcome> {
+pub async fn train(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -> Result<Outcome> {
     let sampling = cfg.sampling;
     if !(sampling.negative_rate > 0.0 && sampling.negative_rate <= 1.0) {
-        return Err(CoreError::Invalid(format!(
+        return Err(TrainError::Settings(format!(
             "negative sampling rate {} is not in (0, 1]",
             sampling.negative_rate
         )));
     }
     if cfg.calibration_folds == 0 {
-        return Err(CoreError::Invalid(
+        return Err(TrainError::Settings(
             "at least one cross-fitting fold is needed to calibrate the served model".into(),
         ));
     }
@@ -505,7 +433,12 @@ pub async fn train_with(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -
     let (table, features_manifest, input) =
         load_features(root, Dataset::FeaturesTrain, run_date).await?;
     timer.finish(table.len() as u64, table.len() as u64);
-    let (horizon_days, settle_days, anchor) = anchor_definition(&features_manifest, run_date)?;
+    let FeaturesParams {
+        anchor,
+        horizon_days,
+        settle_days,
+        ..
+    } = read_params(root, &features_manifest)?;
     let windows = Windows::new(run_date, horizon_days, settle_days, valid_days, test_days);
     let (tr, va, te) = windows.indices(&table.anchor_us);
     let (train_t, valid_t, test_t) = (table.take(&tr), table.take(&va), table.take(&te));
@@ -635,7 +568,7 @@ pub async fn train_with(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -
                 }
             }
             let (artifact, raw_validation) =
-                best.ok_or_else(|| CoreError::Invalid("no tree depth to try".into()))?;
+                best.ok_or_else(|| TrainError::Bug("no tree depth to try".into()))?;
             // The chosen configuration, with the number of trees early stopping kept.
             let chosen = BoosterParams {
                 max_iterations: artifact.iterations.max(1),
@@ -658,7 +591,7 @@ pub async fn train_with(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -
             Ok((artifact, raw_validation, candidates, refits))
         })
         .await
-        .map_err(|e| CoreError::Invalid(format!("training task failed: {e}")))??;
+        .map_err(|e| CoreError::task("training", e))??;
     let params = &artifact.params.clone();
     timer.finish(train_t.len() as u64, artifact.iterations as u64);
 
@@ -671,11 +604,14 @@ pub async fn train_with(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -
             continue;
         };
         let labels = f.predict.labels()?;
-        let days = f.predict.days_to_repurchase.as_deref().ok_or_else(|| {
-            CoreError::Invalid(format!(
-                "features/train for {run_date} has no days_to_repurchase column; rerun build-features"
-            ))
-        })?;
+        let days = f
+            .predict
+            .days_to_repurchase
+            .as_deref()
+            .ok_or(TrainError::MissingColumn {
+                run_date,
+                column: "days_to_repurchase",
+            })?;
         cross_fit.folds.push(FoldStats {
             fold,
             train_rows: f.train_stats.rows,
@@ -698,7 +634,7 @@ pub async fn train_with(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -
     }
     cross_fit.sort();
     let (served_model, served_fitted) =
-        served.ok_or_else(|| CoreError::Invalid("the served refit is missing".into()))?;
+        served.ok_or_else(|| TrainError::Bug("the served refit is missing".into()))?;
 
     let labelled_end_text = r[4].1.clone();
     let evaluation_bytes = artifact.to_bytes();
@@ -752,11 +688,12 @@ pub async fn train_with(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -
     info!(model_version = %model_version, iterations = artifact.iterations, test_auc = ?raw_test.roc_auc, served_rows = served_stats.rows, cross_fit_auc = ?card.served.cross_fit_raw_auc, "model trained");
 
     let mut w = PartitionWriter::begin(root, Dataset::Model, run_date).await?;
-    w.write_bytes(MODEL_FILE, Bytes::from(model_bytes)).await?;
-    w.write_bytes(EVALUATION_MODEL_FILE, Bytes::from(evaluation_bytes))
+    w.write_bytes(files::MODEL, Bytes::from(model_bytes))
         .await?;
-    w.write_json(crossfit::FILE, &cross_fit).await?;
-    w.write_json(CARD_FILE, &card).await?;
+    w.write_bytes(files::EVALUATION_MODEL, Bytes::from(evaluation_bytes))
+        .await?;
+    w.write_json(files::CROSS_FIT, &cross_fit).await?;
+    w.write_json(files::MODEL_CARD, &card).await?;
     let mut counters = BTreeMap::from([
         ("train_rows".to_string(), card.train.rows),
         ("validation_rows".to_string(), card.validation.rows),
@@ -765,23 +702,29 @@ pub async fn train_with(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -
         ("served_train_rows".to_string(), served_stats.rows),
         ("cross_fit_rows".to_string(), cross_fit.len() as u64),
     ]);
-    let mut manifest_params = serde_json::json!({
-        "model_version": model_version,
-        "evaluated_model_version": card.evaluated_model_version,
-        "valid_days": valid_days,
-        "test_days": test_days,
-        "horizon_days": horizon_days,
-        "settle_days": settle_days,
-        "calibration_folds": cfg.calibration_folds,
-        "booster": params,
-    });
     if let Some(sc) = &sampling_card {
         counters.insert("train_rows_sampled".to_string(), sc.rows_after);
-        manifest_params["negative_rate"] = serde_json::json!(sc.negative_rate);
-        manifest_params["negative_weight"] = serde_json::json!(sc.negative_weight);
     }
-    w.commit(STAGE, manifest_params, None, vec![input], counters)
-        .await?;
+    let manifest_params = ModelParams {
+        model_version: model_version.clone(),
+        evaluated_model_version: card.evaluated_model_version.clone(),
+        valid_days,
+        test_days,
+        horizon_days,
+        settle_days,
+        calibration_folds: cfg.calibration_folds,
+        booster: params.clone(),
+        negative_rate: sampling_card.as_ref().map(|sc| sc.negative_rate),
+        negative_weight: sampling_card.as_ref().map(|sc| sc.negative_weight),
+    };
+    w.commit(Provenance {
+        stage: STAGE,
+        parameters: to_value(&manifest_params)?,
+        schema: None,
+        inputs: vec![input],
+        counters,
+    })
+    .await?;
     Ok(Outcome {
         model_version,
         train_rows: card.train.rows,
@@ -790,13 +733,6 @@ pub async fn train_with(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -
         iterations: artifact.iterations,
         test_auc: raw_test.roc_auc,
     })
-}
-
-/// Reads the model card of a published model partition.
-pub async fn read_card(root: &DataRoot, run_date: RunDate) -> Result<ModelCard> {
-    repurchase_model::io::read_json_artifact(root, Dataset::Model, run_date, CARD_FILE)
-        .await
-        .map(|(card, _)| card)
 }
 
 #[cfg(test)]

@@ -1,18 +1,7 @@
-//! `train` binary: parses flags and runs the worker.
+//! `train` binary: the worker behind the binary edge (flags, lock, exit code).
 
-use clap::Parser;
-use repurchase_train::{Args, run};
-
-/// Trains the repurchase model for a run date on out-of-time windows and writes model + model card.
-#[derive(Debug, Parser)]
-#[command(name = "train", version, about, long_about = None)]
-struct Cli {
-    #[command(flatten)]
-    args: Args,
-}
+use repurchase_train as worker;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let common = cli.args.common.clone();
-    repurchase_core::cli::run_worker("train", "train", &common, run(cli.args))
+    repurchase_core::cli::worker_main(worker::STAGE, worker::ABOUT, worker::run)
 }
