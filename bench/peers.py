@@ -57,7 +57,7 @@ META_COLUMNS = {
     "repurchase_pending",
 }
 
-# Goals of the project (README / brief).
+# Goals of the project (bench/README.md, "Goals").
 GOAL_AUC_GAP = -0.005  # ours − best peer, on test ROC-AUC
 GOAL_ORACLE_RATIO = 0.98  # ours / oracle, on test ROC-AUC
 GOAL_ECE = 0.01  # our calibrated test ECE

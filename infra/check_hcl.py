@@ -15,7 +15,7 @@ can without it, and exits 1 on any failure:
    applies to it finds the columns (Python's `re` and Terraform's RE2 agree on this pattern);
 5. settings rendered offline with HCL's evaluator (see Renderer), with the variables' defaults
    plus terraform.tfvars.example and with variations of them:
-   - retention: every top-level prefix of the lake (README "Data layout and manifests" and
+   - retention: every top-level prefix of the lake (docs/WORKERS.md "Data layout and manifests" and
      worker_access.json) has exactly one entry in local.lake_retention (s3.tf) or in
      local.lake_never_expire, models/ is in the latter, a null retention drops the prefix's rule,
      and the lifecycle rules are generated from local.lake_expiring under the data prefix;
@@ -455,12 +455,12 @@ def resource_attrs(rtype, name):
 
 
 try:
-    # Retention: the lake's top-level prefixes, from the README's layout and the workers' access.
-    readme = (root / "README.md").read_text()
-    layout = re.search(r"### Data layout and manifests\s*```text\n(.*?)```", readme, re.S)
+    # Retention: the lake's top-level prefixes, from the documented layout and the workers' access.
+    workers_doc = (root / "docs" / "WORKERS.md").read_text()
+    layout = re.search(r"^#+ Data layout and manifests\s*```text\n(.*?)```", workers_doc, re.S | re.M)
     prefixes = set(re.findall(r"^  ([A-Za-z_]+)/", layout.group(1), re.M)) if layout else set()
     if not prefixes:
-        errors.append('README.md: no prefixes found in "Data layout and manifests"')
+        errors.append('docs/WORKERS.md: no prefixes found in "Data layout and manifests"')
     access = json.loads((infra / "worker_access.json").read_text())
     for w in access["workers"].values():
         prefixes |= {p.split("/")[0] for p in w["read"] + w["write"]}
@@ -471,7 +471,7 @@ try:
         if (p in retention) == (p in never):
             errors.append(f"s3.tf: lake prefix {p} needs exactly one entry in local.lake_retention or local.lake_never_expire")
     for p in sorted((set(retention) | never) - prefixes):
-        errors.append(f"s3.tf: {p} in the retention lists is no prefix of README's data layout or worker_access.json")
+        errors.append(f"s3.tf: {p} in the retention lists is no prefix of docs/WORKERS.md's data layout or worker_access.json")
     if "models/" not in never:
         errors.append("s3.tf: models/ (models, calibrations, champion decisions) must be in local.lake_never_expire")
     if set(render("local.lake_expiring", raw_expiration_days=None)) != {p for p, r in retention.items() if r["days"] is not None} - {"raw/"}:

@@ -110,7 +110,7 @@ resource "aws_ecs_task_definition" "worker" {
       error_message = "extract_source = ${var.extract_source} is not covered by source_s3_paths: add \"${trimsuffix(trimprefix(var.extract_source, "s3://"), "/")}\" (or its bucket, or a parent prefix), which grants extract read access to it."
     }
     # build-features --engine athena passes the lake's Glue database to Athena under the same name
-    # rule extract enforces for its database (README "Athena"); the workgroup, the raw_* tables and
+    # rule extract enforces for its database (docs/S3_AND_ATHENA.md "Athena"); the workgroup, the raw_* tables and
     # the grants come with features_engine itself.
     precondition {
       condition     = each.key != "build-features" || var.features_engine != "athena" || can(regex("^[A-Za-z_][A-Za-z0-9_]*$", var.glue_database_name))

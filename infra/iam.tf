@@ -1,5 +1,5 @@
 # Roles: one execution role (ECS pulls the image and writes logs with it) and one task role per
-# worker, scoped to the worker's own prefixes under the data root (README "The workers").
+# worker, scoped to the worker's own prefixes under the data root (docs/WORKERS.md).
 
 locals {
   # Each worker's S3 access to the lake, declared once in worker_access.json (object-key patterns

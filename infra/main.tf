@@ -16,7 +16,7 @@ locals {
   bucket_name = coalesce(var.lake_bucket_name, "${var.name_prefix}-lake-${local.account_id}-${var.region}")
   log_bucket  = "${local.bucket_name}-logs"
 
-  # The workers' data root (README: "Data layout and manifests"): s3://bucket/prefix, no trailing slash.
+  # The workers' data root (docs/WORKERS.md: "Data layout and manifests"): s3://bucket/prefix, no trailing slash.
   data_prefix = var.data_prefix
   data_root   = "s3://${local.bucket_name}/${local.data_prefix}"
 

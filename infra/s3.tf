@@ -1,4 +1,4 @@
-# The lake: every worker's input and output under s3://<bucket>/<data_prefix>/ (README "Data layout").
+# The lake: every worker's input and output under s3://<bucket>/<data_prefix>/ (docs/WORKERS.md "Data layout and manifests").
 
 resource "aws_s3_bucket" "lake" {
   # checkov:skip=CKV_AWS_144: cross-region replication is a disaster-recovery choice per deployment; every partition can be rebuilt from the source by rerunning the DAG for its run date, and versioning covers accidental deletes
@@ -65,7 +65,7 @@ data "aws_iam_policy_document" "lake_tls_only" {
 }
 
 locals {
-  # Retention per prefix under the data root (README "Data layout and manifests"), in days after an
+  # Retention per prefix under the data root (docs/WORKERS.md "Data layout and manifests"), in days after an
   # object's last write; null = kept. A partition's files and its _manifest.json are written
   # together, so they expire together; a rerun rewrites both and restarts the clock.
   lake_retention = {

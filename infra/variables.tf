@@ -29,7 +29,7 @@ variable "lake_bucket_name" {
   type        = string
   default     = null
   validation {
-    # Letters, digits, '.', '-' only: extract builds the UNLOAD location from it (README "Athena").
+    # Letters, digits, '.', '-' only: extract builds the UNLOAD location from it (docs/S3_AND_ATHENA.md "Athena").
     condition     = var.lake_bucket_name == null || can(regex("^[a-z0-9][a-z0-9.-]{1,56}[a-z0-9]$", var.lake_bucket_name))
     error_message = "lake_bucket_name: 3-58 characters (room for the -logs suffix), lower-case letters, digits, '.' and '-'."
   }
@@ -40,7 +40,7 @@ variable "data_prefix" {
   type        = string
   default     = "prod"
   validation {
-    # extract accepts only letters, digits and . _ = - in the data root's key (README "Athena").
+    # extract accepts only letters, digits and . _ = - in the data root's key (docs/S3_AND_ATHENA.md "Athena").
     condition     = can(regex("^[A-Za-z0-9._=-]+(/[A-Za-z0-9._=-]+)*$", var.data_prefix))
     error_message = "data_prefix: non-empty, segments of letters, digits, '.', '_', '=', '-' separated by '/', no leading or trailing '/'."
   }
@@ -256,7 +256,7 @@ variable "athena_source_database" {
   type        = string
   default     = "thelook_ecommerce"
   validation {
-    # The pattern extract itself enforces (README "Athena").
+    # The pattern extract itself enforces (docs/S3_AND_ATHENA.md "Athena").
     condition     = can(regex("^[A-Za-z_][A-Za-z0-9_]*$", var.athena_source_database))
     error_message = "athena_source_database must match ^[A-Za-z_][A-Za-z0-9_]*$."
   }

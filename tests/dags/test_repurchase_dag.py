@@ -714,7 +714,7 @@ def test_calibrations_keep_date_order_beside_a_backfill(dag, airflow_db, monkeyp
     if "triggering_user_name" in inspect.signature(_create_backfill).parameters:
         kwargs["triggering_user_name"] = "backfill-beside-the-schedule"
     # Airflow refuses a backfill of a DAG with depends_on_past unless told what to do with the
-    # days already run (the README's backfill command passes --reprocess-behavior).
+    # days already run (docs/AIRFLOW.md's backfill command passes --reprocess-behavior).
     with pytest.raises(InvalidReprocessBehavior):
         _create_backfill(**kwargs)
     _create_backfill(**kwargs, reprocess_behavior=ReprocessBehavior.FAILED)

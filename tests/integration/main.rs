@@ -5,6 +5,7 @@ mod athena;
 mod bad_input;
 mod cli;
 mod crash;
+mod docs;
 mod evaluation;
 mod features_athena;
 mod fixtures;

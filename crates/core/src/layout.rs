@@ -103,7 +103,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn layout_matches_the_readme() {
+    fn layout_matches_docs_workers_md() {
         let d: RunDate = "2024-03-01".parse().unwrap();
         assert_eq!(
             Dataset::Raw(Table::OrderItems).partition(d),

@@ -1,6 +1,6 @@
 //! The gradient-boosted trees (forust-ml) and the saved model artefact.
 //!
-//! forust-ml was chosen by measurement (see the README): pure Rust, JSON models, NaN as missing,
+//! forust-ml was chosen by measurement (see docs/MODEL.md): pure Rust, JSON models, NaN as missing,
 //! AUC within a few thousandths of LightGBM on this task. The artefact bundles everything needed to
 //! score a feature partition: the feature list (in matrix order), the categorical encoders and the
 //! booster itself, so `score` can never apply a model to differently prepared columns.
