@@ -4,6 +4,7 @@
 -- anchor.
 -- Columns: the output of sql/features/anchors.sql without `window_closed`;
 -- tests/integration/athena.rs checks them against the partition build-features writes.
+-- The rest of the statement (location, partition projection) is a template in scripts/gen-sql.
 -- ${data_root} (s3://bucket/prefix, no trailing slash) is the one placeholder, filled in when the
 -- table is created; ${run_date} in storage.location.template is Athena's projection variable and
 -- stays as written.
