@@ -21,4 +21,5 @@ mod s3;
 mod s3_faults;
 mod sampling;
 mod shards;
+mod sql_source;
 mod support;
