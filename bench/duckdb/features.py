@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Runs bench/duckdb/anchors.sql (the DuckDB translation of sql/features/anchors.sql) over the raw
-Parquet partitions of a data root and writes what build-features writes:
+"""Runs bench/duckdb/anchors.sql (the DuckDB SQL scripts/gen-sql generates from
+sql/features/anchors.sql) over the raw Parquet partitions of a data root and writes what
+build-features writes:
 
-    OUT/train/part-00000.parquet   anchors whose 60-day window closed (window_closed dropped)
+    OUT/train/part-00000.parquet   anchors whose 60-day window closed and settled, i.e. anchored
+                                   before the run end minus horizon + settle days (as
+                                   build-features' split; window_closed dropped)
     OUT/score/part-00000.parquet   open windows, `label` renamed `repurchased_so_far`
 
 both Snappy-compressed like the workers' files. Prints one JSON object on stdout (row counts and
@@ -37,12 +40,17 @@ def main() -> int:
     p.add_argument("--memory-limit", help="DuckDB memory_limit (default: DuckDB's, 80%% of RAM)")
     p.add_argument("--anchor", default="first-order", choices=["first-order", "every-order"])
     p.add_argument("--horizon-days", type=int, default=60)
+    # build-features' default: a closed window is labelled only once it settled; the anchors in
+    # between are in neither partition.
+    p.add_argument("--settle-days", type=int, default=14)
     a = p.parse_args()
 
     day = dt.date.fromisoformat(a.run_date)
     run_end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
     run_end_us = int(run_end.timestamp()) * 1_000_000
     horizon_us = a.horizon_days * 86_400_000_000
+    labelled_before_us = run_end_us - (a.horizon_days + a.settle_days) * 86_400_000_000
+    labelled = f"window_closed AND epoch_us(anchor_time) < {labelled_before_us}"
     root = str(Path(a.data_root).resolve())
     out = Path(a.out)
     (out / "train").mkdir(parents=True, exist_ok=True)
@@ -66,7 +74,7 @@ def main() -> int:
     score = out / "score" / "part-00000.parquet"
     # ORDER BY again: COPY of a table scan with several threads need not keep insertion order.
     con.execute(
-        f"COPY (SELECT * EXCLUDE (window_closed) FROM features WHERE window_closed "
+        f"COPY (SELECT * EXCLUDE (window_closed) FROM features WHERE {labelled} "
         f"ORDER BY anchor_time, order_id) TO {sql_str(str(train))} (FORMAT parquet, COMPRESSION snappy)"
     )
     con.execute(
@@ -76,8 +84,9 @@ def main() -> int:
     )
     write_s = time.perf_counter() - t
     rows = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE window_closed), "
-        "count(*) FILTER (WHERE window_closed AND label = 1) FROM features"
+        f"SELECT count(*), count(*) FILTER (WHERE {labelled}), "
+        f"count(*) FILTER (WHERE {labelled} AND label = 1), "
+        "count(*) FILTER (WHERE NOT window_closed) FROM features"
     ).fetchone()
     settings = dict(
         con.execute(
@@ -90,7 +99,8 @@ def main() -> int:
                 "duckdb_version": duckdb.__version__,
                 "anchors": rows[0],
                 "train_rows": rows[1],
-                "score_rows": rows[0] - rows[1],
+                "score_rows": rows[3],
+                "unsettled_rows": rows[0] - rows[1] - rows[3],
                 "train_positives": rows[2],
                 "query_seconds": query_s,
                 "write_seconds": write_s,

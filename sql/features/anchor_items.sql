@@ -2,6 +2,9 @@
 -- sql/features/anchors.sql, computed once after table `anchors` (sql/features/anchor_set.sql) and
 -- registered before that query runs (DataFusion inlines a CTE at every use; the basket features
 -- read the items four times). The basket is the anchor order itself, known at the anchor.
+--
+-- scripts/gen-sql inlines this query as the CTE `items` of the generated Athena and DuckDB
+-- versions of sql/features/anchors.sql.
 SELECT a.order_id, oi.id AS item_id,
        CAST(ROUND(oi.sale_price * 100) AS BIGINT) AS sale_cents,
        CAST(ROUND(pr.retail_price * 100) AS BIGINT) AS retail_cents,

@@ -4,6 +4,9 @@
 -- Parameters (bound as typed values, never pasted):
 --   $first_only  BOOLEAN  true: anchor = each customer's first completed order;
 --                         false: every completed order is an anchor
+--
+-- scripts/gen-sql inlines this query as the CTE `anchors` of the generated Athena and DuckDB
+-- versions of sql/features/anchors.sql.
 WITH
 complete AS (
     SELECT order_id, user_id, created_at,

@@ -1,5 +1,10 @@
 -- Anchors, labels and point-in-time features for the 60-day repurchase model.
 --
+-- This is the one source of the feature logic: the Athena and DuckDB versions are generated from
+-- this file by scripts/gen-sql (sql/features/anchors_athena.sql, bench/duckdb/anchors.sql), and so
+-- are the column lists of sql/ddl/features_{train,score}.sql. Edit here, then run scripts/gen-sql;
+-- tests/integration/sql_source.rs fails while a generated file is out of date.
+--
 -- Parameters (bound as typed values, never pasted):
 --   $run_end_us  BIGINT   exclusive end of the run date, microseconds since the epoch (UTC)
 --   $horizon_us  BIGINT   label horizon (60 days) in microseconds

@@ -23,5 +23,6 @@ mod s3_faults;
 mod sampling;
 mod shards;
 mod snapshots;
+mod sql_source;
 mod storage;
 mod support;

@@ -319,7 +319,9 @@ mod tests {
         let schema = output_schema(d, AnchorMode::FirstOrder, 60).await.unwrap();
         assert_eq!(schema.field(0).name(), "user_id");
         assert!(schema.index_of("window_closed").is_ok());
-        // Every column the Athena SQL selects, in the same order.
+        // Every column the Athena SQL selects, in the same order: the items of its final SELECT
+        // (split at the commas outside parentheses and strings, whatever their line layout, as
+        // scripts/gen-sql prints them), each named by its alias or its column.
         let body: String = SQL
             .text
             .lines()
@@ -327,18 +329,29 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n");
         let final_select = body.rsplit_once("\nSELECT\n").unwrap().1;
-        let names: Vec<String> = final_select
-            .lines()
-            .take_while(|l| !l.starts_with("FROM"))
-            .filter(|l| !l.trim_start().starts_with("CASE WHEN"))
-            .filter_map(|l| {
-                let l = l.trim().trim_end_matches(',');
-                Some(
-                    l.rsplit_once(" AS ")
-                        .map(|(_, n)| n.to_string())
-                        .unwrap_or_else(|| l.rsplit('.').next().unwrap().to_string()),
-                )
-                .filter(|n| !n.is_empty())
+        let list = final_select.split("\nFROM ").next().unwrap();
+        let mut items = vec![String::new()];
+        let (mut depth, mut quoted) = (0, false);
+        for c in list.chars() {
+            match c {
+                '\'' => quoted = !quoted,
+                '(' if !quoted => depth += 1,
+                ')' if !quoted => depth -= 1,
+                ',' if !quoted && depth == 0 => {
+                    items.push(String::new());
+                    continue;
+                }
+                _ => {}
+            }
+            items.last_mut().unwrap().push(c);
+        }
+        let names: Vec<String> = items
+            .iter()
+            .map(|item| {
+                let item = item.split_whitespace().collect::<Vec<_>>().join(" ");
+                item.rsplit_once(" AS ")
+                    .map(|(_, n)| n.to_string())
+                    .unwrap_or_else(|| item.rsplit('.').next().unwrap().to_string())
             })
             .collect();
         let want: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
