@@ -175,14 +175,7 @@ async fn every_order_model_is_honest_about_ids_censoring_and_time() {
         .await
         .unwrap();
     let html = String::from_utf8(html.to_vec()).unwrap();
-    for id in [
-        "roc",
-        "pr",
-        "reliability",
-        "gains",
-        "score-distribution",
-        "importance",
-    ] {
+    for id in repurchase_model::report::PLOT_IDS {
         assert!(html.contains(&format!("id=\"{id}\"")), "plot {id}");
     }
     assert!(!html.contains("https://") && !html.contains("src=\"http"));

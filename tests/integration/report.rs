@@ -26,19 +26,11 @@ use repurchase_core::hash::SplitMix64;
 use repurchase_model::calibration::Calibrator;
 use repurchase_model::metrics;
 use repurchase_model::report::timeline::{self, Panel, Role, Series, Table, TimelineInput};
-use repurchase_model::report::{ReportInput, render};
+use repurchase_model::report::{PLOT_IDS, ReportInput, render};
 
 /// A hung browser is killed after this long, so it cannot hang CI.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
 
-const PLOT_IDS: [&str; 6] = [
-    "roc",
-    "pr",
-    "reliability",
-    "gains",
-    "score-distribution",
-    "importance",
-];
 const CURVE_PLOTS: [&str; 5] = ["roc", "pr", "reliability", "gains", "score-distribution"];
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);

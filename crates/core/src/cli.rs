@@ -247,9 +247,9 @@ mod tests {
             .build()
             .unwrap();
         let e = rt
-            .block_on(tokio::task::spawn_blocking(|| -> u8 {
-                panic!("boom {}", 7)
-            }))
+            .block_on(async {
+                tokio::task::spawn_blocking(|| -> u8 { panic!("boom {}", 7) }).await
+            })
             .unwrap_err();
         let e = CoreError::task("sorting orders", e);
         assert_eq!(e.class(), ErrorClass::Bug);

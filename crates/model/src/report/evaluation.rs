@@ -29,6 +29,16 @@ mod targeting;
 #[cfg(test)]
 mod tests;
 
+/// The `id` of every chart on the evaluation page, in page order (each an inline `<svg>`).
+pub const PLOT_IDS: [&str; 6] = [
+    "roc",
+    "pr",
+    "reliability",
+    "gains",
+    "score-distribution",
+    "importance",
+];
+
 /// Everything the report shows. Scores and labels are paired by position.
 pub struct ReportInput<'a> {
     /// Page heading and `<title>`, e.g. "Repurchase model 2025-06-30-abc123".

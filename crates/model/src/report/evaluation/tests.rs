@@ -6,15 +6,6 @@ use super::*;
 use crate::report::svg::svg_of;
 use repurchase_core::hash::SplitMix64;
 
-const IDS: [&str; 6] = [
-    "roc",
-    "pr",
-    "reliability",
-    "gains",
-    "score-distribution",
-    "importance",
-];
-
 struct Data {
     probs: Vec<f64>,
     raw: Vec<f64>,
@@ -88,8 +79,8 @@ fn every_plot_is_present_with_a_title_and_marks() {
     let html = render(&input(&d));
     assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"));
     assert!(html.ends_with("</html>\n"));
-    assert_eq!(html.matches("<svg ").count(), IDS.len());
-    for id in IDS {
+    assert_eq!(html.matches("<svg ").count(), PLOT_IDS.len());
+    for id in PLOT_IDS {
         let svg = svg_of(&html, id);
         assert!(svg.contains(&format!("<title id=\"{id}-title\">")), "{id}");
         assert!(!svg.contains("no data"), "{id} shows no data");
@@ -248,7 +239,7 @@ fn degenerate_inputs_do_not_panic() {
         auc_ci: None,
         notes: vec![],
     });
-    for id in IDS {
+    for id in PLOT_IDS {
         assert!(svg_of(&empty, id).contains("no data"), "{id}");
     }
     let one_class = render(&ReportInput {
