@@ -2,7 +2,7 @@
 //! task.
 //!
 //! `sql/features/anchors_athena.sql` is the Athena engine 3 (Trino) version of
-//! `sql/features/anchors.sql`: same anchors, labels, columns, names and point-in-time rules, over
+//! `sql/features/anchors.sql`, generated from it by `scripts/gen-sql`: same anchors, labels, columns, names and point-in-time rules, over
 //! the Glue tables `raw_<table>` of `sql/ddl` restricted to the run date's partition. [`compute`]
 //!
 //! 1. checks that the six raw partitions it reads are published (their manifests, as the
