@@ -198,12 +198,15 @@ async fn readers_refuse_partitions_without_manifest() {
     )
     .await
     .unwrap_err();
+    // Reading the features goes through the model library, whose error wraps the core's.
     assert!(
         matches!(
             err,
-            repurchase_train::TrainError::Core(CoreError::NotPublished { .. })
+            repurchase_train::TrainError::Model(repurchase_model::ModelError::Core(
+                CoreError::NotPublished { .. }
+            ))
         ),
-        "{err}"
+        "{err:?}"
     );
 }
 

@@ -18,6 +18,8 @@
 //! The data root must be `s3://`: Athena writes the staged files there and the workers read them
 //! back through the same object store.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod cli;
 pub mod client;
 pub mod error;

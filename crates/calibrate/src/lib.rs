@@ -20,6 +20,8 @@
 //! calibration, thresholds and held-out metrics), `promotion.json` (whether this model becomes the
 //! champion `score` serves; [`champion`]) and a self-contained `report.html`.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod champion;
 
 use std::collections::BTreeMap;
@@ -51,6 +53,7 @@ use crate::champion::{Challenger, ChampionPolicy};
 use serde::Serialize;
 use tracing::info;
 
+/// The stage's name: the binary's, its lock's and its partitions' provenance.
 pub const STAGE: &str = "calibrate";
 /// The `--help` summary of the `calibrate` binary.
 pub const ABOUT: &str =
@@ -62,8 +65,10 @@ pub const TOP_K_FRACTION: f64 = 0.10;
 const ELAPSED_CHECKS: [f64; 4] = [0.0, 15.0, 30.0, 45.0];
 const BOOTSTRAP_RESAMPLES: usize = 1000;
 
+#[allow(missing_docs)] // clap turns doc comments here into --help text
 #[derive(Debug, Clone, ClapArgs)]
 pub struct Args {
+    /// Run date, data root and the other flags every worker takes.
     #[command(flatten)]
     pub common: CommonArgs,
 
@@ -133,7 +138,9 @@ pub enum CalibrateError {
         "--champion-from {champion_from} is not before the run date {run_date}: the champion must be decided by an earlier calibration"
     )]
     ChampionFromTheFuture {
+        /// The date `--champion-from` names.
         champion_from: RunDate,
+        /// The run date, which it must precede.
         run_date: RunDate,
     },
     /// A past champion cannot score today's features, and that was not accepted.
@@ -141,9 +148,13 @@ pub enum CalibrateError {
         "champion {champion} (decided by the calibration of {decided_by}) cannot score the current features of {run_date}: {reason}. If the features changed on purpose, rerun calibrate with --accept-incomparable-champion"
     )]
     IncomparableChampion {
+        /// The past champion's model version.
         champion: String,
+        /// Run date of the calibration that made it champion.
         decided_by: RunDate,
+        /// The run date whose features it cannot score.
         run_date: RunDate,
+        /// Why it cannot score them.
         reason: String,
     },
 }
@@ -180,6 +191,8 @@ pub struct Outcome {
     pub champion: String,
 }
 
+/// Runs the worker on its flags: builds the [`ChampionPolicy`] from them and [`calibrate`]s the
+/// run date's model.
 pub async fn run(args: Args) -> Result<Outcome> {
     let root = args.common.open_root()?;
     let policy = ChampionPolicy {

@@ -22,25 +22,37 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{CliError, Result};
 
+/// The stage name in logs, locks and manifests.
 pub const STAGE: &str = "backtest";
 
 /// Elapsed-day bands the report breaks the comparison into.
 const BANDS: [(f64, f64); 4] = [(0.0, 15.0), (15.0, 30.0), (30.0, 45.0), (45.0, 61.0)];
 
+/// The scored rows whose anchor was `from_days` to `to_days` old on the score date.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Band {
+    /// Days since the anchor, from (inclusive).
     pub from_days: f64,
+    /// Days since the anchor, to (exclusive).
     pub to_days: f64,
+    /// Resolved rows in the band.
     pub rows: u64,
+    /// Their mean conditional probability (what `score` served).
     pub mean_probability: f64,
+    /// Their mean probability at the anchor (nothing elapsed).
     pub mean_probability_at_anchor: f64,
+    /// The share of them that repurchased.
     pub observed_rate: f64,
 }
 
+/// One day's scores judged against the settled labels of a later date (`backtests/`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Backtest {
+    /// The day scored.
     pub score_date: RunDate,
+    /// The day whose labels judge it.
     pub outcome_date: RunDate,
+    /// The model that scored it.
     pub model_version: String,
     /// Anchors scored on the score date (status open).
     pub scored: u64,
@@ -53,11 +65,15 @@ pub struct Backtest {
     pub probability: Summary,
     /// The at-anchor probability against the same outcomes.
     pub probability_at_anchor: Summary,
+    /// Mean conditional probability of the resolved rows.
     pub mean_probability: f64,
+    /// Mean at-anchor probability of the resolved rows.
     pub mean_probability_at_anchor: f64,
     /// The scores' `predicted_repurchase` flag against the outcomes: its precision and recall.
     pub flag: Confusion,
+    /// The comparison by days elapsed since the anchor.
     pub by_elapsed_days: Vec<Band>,
+    /// Predicted against observed by bins of the conditional probability.
     pub reliability: Vec<repurchase_model::metrics::ReliabilityBin>,
 }
 

@@ -14,47 +14,76 @@ use repurchase_model::BoosterParams;
 use crate::error::Result;
 use crate::oracle;
 
+/// What `repurchase demo` generates and runs.
 #[derive(Debug, Clone)]
 pub struct DemoConfig {
+    /// Customers generated.
     pub users: u64,
+    /// Seed of the generator.
     pub seed: u64,
+    /// The day every worker runs for (the generated data ends on it).
     pub run_date: RunDate,
+    /// TheLook-like or planted-signal data.
     pub profile: Profile,
+    /// Which completed orders are anchors.
     pub anchor: AnchorMode,
     /// Holds `source/` (the generated export) and `lake/` (the data root).
     pub dir: PathBuf,
+    /// Format of the generated export.
     pub format: OutputFormat,
+    /// `train --valid-days`.
     pub valid_days: u32,
+    /// `train --test-days`.
     pub test_days: u32,
 }
 
+/// One line of the demo's summary.
 #[derive(Debug, Clone)]
 pub struct StageLine {
+    /// `generate` or a worker.
     pub stage: &'static str,
+    /// Rows it wrote.
     pub rows: u64,
+    /// What else is worth a glance (trees, calibration method, …).
     pub detail: String,
+    /// Wall-clock seconds.
     pub seconds: f64,
 }
 
+/// What `repurchase demo` prints.
 #[derive(Debug, Clone)]
 pub struct DemoReport {
+    /// One line per stage, in order.
     pub stages: Vec<StageLine>,
+    /// The served model.
     pub model_version: String,
+    /// Anchors of the held-out test window.
     pub test_rows: u64,
+    /// Calibrated ROC-AUC on it.
     pub test_auc: Option<f64>,
+    /// Its bootstrap 95% interval.
     pub test_auc_ci: Option<(f64, f64)>,
+    /// ROC-AUC of the generator's true probabilities on the same anchors (generated data only).
     pub oracle_auc: Option<f64>,
+    /// Repurchase rate of the test window.
     pub base_rate: f64,
+    /// Repurchase rate of its top decile by probability.
     pub top_decile_rate: f64,
+    /// Brier score on the test window.
     pub brier: f64,
+    /// Expected calibration error on the test window.
     pub ece: f64,
+    /// The calibration method chosen.
     pub calibration: &'static str,
+    /// The data root the workers wrote.
     pub lake: String,
     /// Where the run's HTML report is (a URL of the data root).
     pub report: String,
+    /// Wall-clock seconds of the whole demo.
     pub total_seconds: f64,
 }
 
+/// Generates the data, runs the five workers in order on local disk and summarises the run.
 pub async fn run_demo(cfg: &DemoConfig) -> Result<DemoReport> {
     let started = Instant::now();
     let store_cfg = StoreConfig::default();

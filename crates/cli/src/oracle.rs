@@ -12,6 +12,7 @@ use crate::error::Result;
 use repurchase_model::io::load_features;
 use repurchase_model::metrics::roc_auc;
 
+/// Where a generated source keeps each anchor's true repurchase probability.
 pub const TRUTH_FILE: &str = "truth/anchor_truth.parquet";
 
 /// order_id → true repurchase probability, from a generated source folder.

@@ -54,8 +54,11 @@ use tracing::info;
 use crate::error::{CliError, Result};
 use crate::oracle;
 
+/// The stage name in logs, locks and manifests.
 pub const STAGE: &str = "rolling-backtest";
+/// The result, [`RollingBacktest`], in `rolling_backtests/run_date=D/`.
 pub const JSON_FILE: &str = "rolling_backtest.json";
+/// The timeline page beside it.
 pub const PAGE_FILE: &str = "rolling_backtest.html";
 
 /// The label horizon the replay builds features with (the product's 60 days).
@@ -78,11 +81,13 @@ pub struct RollingConfig {
     pub origin_every_days: u32,
     /// The date whose settled labels judge every scored day.
     pub outcome_date: RunDate,
+    /// Which completed orders are anchors.
     pub anchor: AnchorMode,
     /// `score --flag-top-share`, when the replay flags by budget.
     pub flag_top_share: Option<f64>,
     /// `train --valid-days` and `--test-days` (the worker's defaults unless testing small data).
     pub valid_days: u32,
+    /// See `valid_days`.
     pub test_days: u32,
 }
 
@@ -131,14 +136,17 @@ impl RollingConfig {
 /// The figures of one procedure on one set of scored rows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Figures {
+    /// Mean probability served.
     pub mean_probability: f64,
     /// Distinct customers among the rows, and those of them with a repurchase: the rows repeat
     /// customers day after day, so these set the statistical weight of the figures.
     pub customers: u64,
+    /// See `customers`.
     pub repurchasing_customers: u64,
     /// Mean probability over the observed rate, with its bootstrap 95% interval (customers
     /// resampled); `None` without a repurchase.
     pub calibration_ratio: Option<f64>,
+    /// See `calibration_ratio`.
     pub calibration_ratio_ci: Option<(f64, f64)>,
     /// AUC, Brier, ECE (equal-mass; equal-width beside it) and the observed rate.
     #[serde(flatten)]
@@ -152,12 +160,15 @@ pub struct Figures {
 /// One weekly origin: the days its retraining served, judged.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OriginResult {
+    /// The retraining date.
     pub origin: RunDate,
+    /// The days its model served, in order.
     pub score_dates: Vec<RunDate>,
     /// The calibration of the origin promoted its model.
     pub promoted: bool,
     /// The served model on the origin's days (new procedure), and the evaluated one (old).
     pub model_version: String,
+    /// See `model_version`.
     pub evaluated_model_version: String,
     /// The origin's scored rows judged (written inline: `scored`, `resolved`, `new`, …).
     #[serde(flatten)]
@@ -182,17 +193,29 @@ pub struct Outcomes {
 /// The rolling backtest's result (`rolling_backtest.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RollingBacktest {
+    /// The first retraining date.
     pub first_origin: RunDate,
+    /// Retraining dates replayed.
     pub origins: u32,
+    /// Days between them.
     pub origin_every_days: u32,
+    /// The date whose settled labels judge every day scored.
     pub outcome_date: RunDate,
+    /// Anchor definition of the replay.
     pub anchor: String,
+    /// The budget flag's share, when the replay flagged by budget.
     pub flag_top_share: Option<f64>,
+    /// `train --valid-days` of the replay.
     pub valid_days: u32,
+    /// `train --test-days` of the replay.
     pub test_days: u32,
+    /// Label horizon.
     pub horizon_days: u32,
+    /// Days before a closed window is labelled.
     pub settle_days: u32,
+    /// Each origin judged.
     pub per_origin: Vec<OriginResult>,
+    /// Every origin's rows pooled, judged.
     pub pooled: Outcomes,
     /// Wall-clock seconds of the replay (not part of any judgement).
     pub replay_seconds: f64,

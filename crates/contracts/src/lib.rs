@@ -9,6 +9,8 @@
 //! [`CoreError::BadManifest`](repurchase_core::CoreError::BadManifest) naming the partition and
 //! the field (exit 2: rebuild the partition with the stage that writes it).
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod calibration;
 pub mod card;
 pub mod champion;

@@ -112,11 +112,10 @@ where
     T: std::fmt::Debug,
     E: Classify + From<CoreError>,
 {
-    let mut command = A::augment_args(
-        clap::Command::new(stage)
-            .version(env!("CARGO_PKG_VERSION"))
-            .about(about),
-    );
+    // The summary goes on after the flags: a flattened struct's doc comment would replace it.
+    let mut command = A::augment_args(clap::Command::new(stage).version(env!("CARGO_PKG_VERSION")))
+        .about(about)
+        .long_about(None);
     let mut matches = command.clone().get_matches();
     let args =
         A::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.format(&mut command).exit());

@@ -6,6 +6,8 @@
 //! how run dates are parsed ([`run_date`]), how errors map to exit codes ([`error`]) and how
 //! workers log ([`logging`]).
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -27,7 +27,7 @@ pub(crate) struct Offsets {
 }
 
 impl Offsets {
-    pub fn after(self, chunk: &Chunk) -> Offsets {
+    pub(crate) fn after(self, chunk: &Chunk) -> Offsets {
         Offsets {
             order: self.order + chunk.orders.len() as i64,
             item: self.item + chunk.items.len() as i64,
@@ -47,6 +47,8 @@ pub(crate) struct ChunkBatches {
     pub truth: RecordBatch,
 }
 
+/// Schema of the truth table: per Complete anchor order, the true probability of a Complete
+/// follow-up within 60 days (`p_true`) and whether one happened (`repurchased`).
 pub fn truth_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("order_id", DataType::Int64, false),

@@ -17,14 +17,14 @@ pub(crate) enum Dept {
 }
 
 impl Dept {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Dept::Men => "Men",
             Dept::Women => "Women",
         }
     }
 
-    pub fn slug(self) -> &'static str {
+    pub(crate) fn slug(self) -> &'static str {
         match self {
             Dept::Men => "men",
             Dept::Women => "women",
@@ -73,7 +73,7 @@ const BRANDS_PER_CATEGORY: usize = 40;
 const ZIPF_EXPONENT: f64 = 1.1;
 
 impl Catalog {
-    pub fn generate(seed: u64, reference: &Reference) -> Catalog {
+    pub(crate) fn generate(seed: u64, reference: &Reference) -> Catalog {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ CATALOG_SALT);
         let brands = names::brand_names();
         let brand_slugs = brands.iter().map(|b| names::slug(b)).collect();
@@ -157,16 +157,16 @@ impl Catalog {
     }
 
     /// A product of the department, uniformly (so categories appear in catalogue proportions).
-    pub fn draw<R: Rng>(&self, dept: Dept, rng: &mut R) -> u32 {
+    pub(crate) fn draw<R: Rng>(&self, dept: Dept, rng: &mut R) -> u32 {
         let list = &self.by_dept[dept.index()];
         list[rng.random_range(0..list.len())]
     }
 
-    pub fn product(&self, idx: u32) -> &Product {
+    pub(crate) fn product(&self, idx: u32) -> &Product {
         &self.products[idx as usize]
     }
 
-    pub fn category_of(&self, idx: u32) -> &Category {
+    pub(crate) fn category_of(&self, idx: u32) -> &Category {
         &self.categories[self.products[idx as usize].category as usize]
     }
 }

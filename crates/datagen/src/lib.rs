@@ -14,6 +14,8 @@
 //! Ids are assigned sequentially user by user, as TheLook does, which is why they must never be
 //! used as features.
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod build;
 mod catalog;
 mod csv;
@@ -42,6 +44,7 @@ use crate::build::{ChunkBatches, Offsets};
 use crate::catalog::Catalog;
 use crate::simulate::{Chunk, Simulator};
 
+/// How orders are drawn: with a planted, known repurchase signal or like TheLook's own generator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Profile {
     /// Orders follow a known repurchase model; a truth table is produced.
@@ -78,14 +81,18 @@ impl FromStr for Profile {
 /// Users beyond this would need tens of gigabytes in memory; generate several roots instead.
 const MAX_USERS: u64 = 20_000_000;
 
+/// What to generate: how many users, from which seed, over which dates, with which profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GenConfig {
+    /// Number of users to simulate (1 to 20 million).
     pub users: u64,
+    /// Seed of every random draw; the same config always gives the same data.
     pub seed: u64,
     /// First day users can sign up.
     pub start_date: NaiveDate,
     /// Last day of data, inclusive: no timestamp is later than its 23:59:59.999999.
     pub end_date: NaiveDate,
+    /// Whether orders carry the planted repurchase signal.
     pub profile: Profile,
 }
 
@@ -96,6 +103,7 @@ impl GenConfig {
         None => panic!("2019-01-01 is a valid date"),
     };
 
+    /// A config starting at [`Self::DEFAULT_START_DATE`].
     pub fn new(users: u64, seed: u64, end_date: NaiveDate, profile: Profile) -> Self {
         GenConfig {
             users,
@@ -106,6 +114,8 @@ impl GenConfig {
         }
     }
 
+    /// Checks there is at least one user, no more than one in-memory run supports, and that the
+    /// start date is before the end date.
     pub fn validate(&self) -> Result<(), DatagenError> {
         if self.users < 1 {
             return Err(DatagenError::InvalidConfig(
@@ -131,11 +141,15 @@ impl GenConfig {
 /// The generated tables, in [`Table::ALL`] order, and the truth table of the signal profile.
 #[derive(Debug, Clone)]
 pub struct Generated {
+    /// Every TheLook table with its batch, in [`Table::ALL`] order.
     pub tables: Vec<(Table, RecordBatch)>,
+    /// Per Complete order: the true repurchase probability and the realised label, with the
+    /// schema of [`truth_schema`]; `None` for [`Profile::Thelook`].
     pub truth: Option<RecordBatch>,
 }
 
 impl Generated {
+    /// The batch of `table`, if it was generated.
     pub fn table(&self, table: Table) -> Option<&RecordBatch> {
         self.tables
             .iter()

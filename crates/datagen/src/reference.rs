@@ -55,7 +55,7 @@ pub(crate) struct Reference {
 
 impl Reference {
     /// Index into `locations`, drawn in proportion to population.
-    pub fn sample_location<R: Rng>(&self, rng: &mut R) -> u32 {
+    pub(crate) fn sample_location<R: Rng>(&self, rng: &mut R) -> u32 {
         let total = self.cumulative_pop.last().copied().unwrap_or(0);
         if total == 0 {
             return 0;

@@ -35,7 +35,7 @@ pub(crate) enum Gender {
 }
 
 impl Gender {
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Gender::M => "M",
             Gender::F => "F",
@@ -68,7 +68,7 @@ impl Status {
         Status::Shipped,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Status::Complete => "Complete",
             Status::Cancelled => "Cancelled",
@@ -113,7 +113,7 @@ pub(crate) enum EventKind {
 }
 
 impl EventKind {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             EventKind::Home => "home",
             EventKind::Department => "department",
@@ -251,7 +251,7 @@ struct UserCtx {
 }
 
 impl<'a> Simulator<'a> {
-    pub fn new(cfg: &GenConfig, catalog: &'a Catalog, reference: &'a Reference) -> Self {
+    pub(crate) fn new(cfg: &GenConfig, catalog: &'a Catalog, reference: &'a Reference) -> Self {
         let start_s = cfg
             .start_date
             .and_hms_opt(0, 0, 0)
@@ -274,7 +274,7 @@ impl<'a> Simulator<'a> {
     }
 
     /// Simulates users `first..=last`.
-    pub fn simulate(&self, first: i64, last: i64) -> Chunk {
+    pub(crate) fn simulate(&self, first: i64, last: i64) -> Chunk {
         let n = (last - first + 1).max(0) as usize;
         // Capacities from the expected rows per user avoid regrowing the big vectors.
         let mut out = Chunk {

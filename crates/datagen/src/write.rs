@@ -15,14 +15,18 @@ use repurchase_core::DataRoot;
 use crate::Generated;
 use crate::error::DatagenError;
 
+/// The file format tables are written in (the truth table is always Parquet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OutputFormat {
+    /// BigQuery-style CSV export, `<table>.csv`.
     #[default]
     Csv,
+    /// Parquet, `<table>.parquet`.
     Parquet,
 }
 
 impl OutputFormat {
+    /// The file extension, which is also the format's name: `csv` or `parquet`.
     pub fn extension(self) -> &'static str {
         match self {
             OutputFormat::Csv => "csv",
@@ -55,13 +59,17 @@ impl FromStr for OutputFormat {
 /// What [`write`] stored: rows per table (the truth table as `anchor_truth`) and total bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteSummary {
+    /// Rows written per table name, in writing order.
     pub rows: Vec<(String, u64)>,
+    /// Encoded bytes written in all.
     pub bytes: u64,
 }
 
 /// Path of the truth table below the root, in both output formats.
 pub const TRUTH_PATH: &str = "truth/anchor_truth.parquet";
 
+/// Writes every generated table below `root` as `<table>.<extension>` in `format`, and the truth
+/// table, if any, at [`TRUTH_PATH`].
 pub async fn write(
     root: &DataRoot,
     generated: &Generated,

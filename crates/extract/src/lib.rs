@@ -9,6 +9,8 @@
 //! export or Parquet files, or Athena ([`athena`]), which unloads the tables as Parquet into a
 //! staging prefix of the data root; from there both take the same load, validate and publish path.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub use repurchase_athena as athena;
 use repurchase_athena::cli::{QueryArgs, parse_identifier};
 pub mod error;
@@ -34,12 +36,15 @@ use tracing::{Instrument, info, warn};
 
 use crate::athena::{AthenaSettings, AthenaSource, Identifier, Shutdown};
 
+/// The stage's name: the binary's, its lock's and its partitions' provenance.
 pub const STAGE: &str = "extract";
 /// The `--help` summary of the `extract` binary.
 pub const ABOUT: &str = "Validates the seven TheLook tables from a source and writes typed raw partitions for a run date.";
 
+#[allow(missing_docs)] // clap turns doc comments here into --help text
 #[derive(Debug, Clone, ClapArgs)]
 pub struct Args {
+    /// Run date, data root and the other flags every worker takes.
     #[command(flatten)]
     pub common: CommonArgs,
 
@@ -50,6 +55,7 @@ pub struct Args {
     #[arg(long, env = "REPURCHASE_SOURCE")]
     pub source: String,
 
+    /// Options used only with `--source athena`.
     #[command(flatten)]
     pub athena: AthenaArgs,
 }
@@ -85,11 +91,13 @@ pub struct AthenaArgs {
     )]
     pub timeout_secs: u64,
 
+    /// Workgroup and polling of the Athena queries.
     #[command(flatten)]
     pub query: QueryArgs,
 }
 
 impl AthenaArgs {
+    /// The Athena connection settings these options describe.
     pub fn settings(&self) -> AthenaSettings {
         self.query.settings(&self.database, self.timeout_secs)
     }
@@ -131,6 +139,8 @@ struct Found {
     ignored: Vec<String>,
 }
 
+/// Runs the worker on its flags: opens the data root and the source named by `--source`, then
+/// [`extract`]s (Athena stops its queries on a shutdown signal).
 pub async fn run(args: Args) -> Result<Outcome> {
     let cfg = StoreConfig::from_env();
     let root = DataRoot::open(&args.common.data_root, &cfg)?;
@@ -144,6 +154,8 @@ pub async fn run(args: Args) -> Result<Outcome> {
     extract(&root, args.common.run_date, &source).await
 }
 
+/// Loads and validates all seven tables from `source`, then writes their raw partitions for
+/// `run_date` below `root`.
 pub async fn extract(root: &DataRoot, run_date: RunDate, source: &Source) -> Result<Outcome> {
     extract_with(root, run_date, source, &mut Shutdown::never()).await
 }

@@ -34,6 +34,7 @@ const NOT_FEATURES: [&str; 7] = [
     "repurchase_pending",
 ];
 
+#[allow(missing_docs)] // clap reads doc comments here as --help text: the flags carry theirs
 #[derive(Debug, Clone, PartialEq, ClapArgs)]
 pub struct GateConfig {
     /// Fail when the number of anchors falls by more than this share from the previous run.

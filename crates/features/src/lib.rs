@@ -16,6 +16,8 @@
 //! (`labels_at_risk_in_transit`, the labels that may yet turn). With `--engine athena` the same logic runs in Athena
 //! ([`athena`]) for lakes that outgrow one task; splitting, gates and publishing are shared.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod athena;
 pub mod error;
 pub mod gates;
@@ -49,6 +51,7 @@ use tracing::info;
 pub use crate::error::{FeaturesError, Result};
 use crate::gates::{GateConfig, RunFigures};
 
+/// The stage name in logs, locks and manifests.
 pub const STAGE: &str = "build-features";
 /// The `--help` summary of the `build-features` binary.
 pub const ABOUT: &str = "Builds anchors, 60-day labels and point-in-time features for a run date.";
@@ -59,6 +62,7 @@ pub const DEFAULT_SETTLE_DAYS: u32 = 14;
 
 pub use repurchase_contracts::AnchorMode;
 
+#[allow(missing_docs)] // clap reads doc comments here as --help text: the flags carry theirs
 #[derive(Debug, Clone, ClapArgs)]
 pub struct Args {
     #[command(flatten)]
@@ -107,11 +111,13 @@ pub struct LakeAthenaArgs {
     #[arg(long = "athena-timeout-secs", env = "REPURCHASE_ATHENA_TIMEOUT_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout_secs: u64,
 
+    #[allow(missing_docs)] // flattened: its flags carry their own help
     #[command(flatten)]
     pub query: QueryArgs,
 }
 
 impl LakeAthenaArgs {
+    /// The Athena settings these flags give.
     pub fn settings(&self) -> AthenaSettings {
         self.query.settings(&self.database, self.timeout_secs)
     }
@@ -124,7 +130,9 @@ pub enum Engine {
     DataFusion,
     /// Athena, over the lake's Glue tables (see [`athena`]).
     Athena {
+        /// Database, workgroup, timeout and polling.
         settings: AthenaSettings,
+        /// The AWS settings the client is built from.
         cfg: StoreConfig,
     },
 }
@@ -154,6 +162,7 @@ pub const INPUT_TABLES: [Table; 6] = [
     Table::DistributionCenters,
 ];
 
+/// `build-features` as its binary runs it: the flags resolved, then [`build`].
 pub async fn run(args: Args) -> Result<Outcome> {
     let cfg = StoreConfig::from_env();
     let root = DataRoot::open(&args.common.data_root, &cfg)?;

@@ -23,23 +23,35 @@ use crate::encoding::{EncoderLookup, TargetEncoder, out_of_fold_weighted};
 use crate::forest::{Forest, sigmoid};
 use crate::table::{FeatureKind, FeatureSpec, FeatureTable, is_identifier};
 
+/// Version of the saved [`ModelArtifact`] layout; [`ModelArtifact::from_bytes`] refuses any other.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Settings of the booster (forust-ml) and of the categorical target encoders fitted with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BoosterParams {
+    /// Most trees grown; with early stopping, fewer may be kept. A fixed fit grows exactly this.
     pub max_iterations: usize,
+    /// Shrinkage applied to each tree's contribution (log-odds scale).
     pub learning_rate: f32,
+    /// Deepest a tree may grow (splits from root to leaf).
     pub max_depth: usize,
+    /// Least total hessian (sum of row weight × p(1−p)) a leaf must hold for a split.
     pub min_leaf_weight: f32,
+    /// L2 penalty on leaf values.
     pub l2: f32,
+    /// Histogram bins per numeric feature when searching splits.
     pub nbins: u16,
+    /// Rounds without a better validation log loss after which fitting stops.
     pub early_stopping_rounds: usize,
-    /// Share of rows each tree sees (1.0: all) and of columns (1.0: all); seeded, so fits repeat.
+    /// Share of rows each tree sees (1.0: all); seeded, so fits repeat.
     pub subsample: f32,
+    /// Share of columns each tree sees (1.0: all); seeded, so fits repeat.
     pub colsample_bytree: f64,
+    /// Seed of row and column sampling.
     pub seed: u64,
-    /// Target-encoding smoothing (pseudo-rows of the prior) and rare-category threshold.
+    /// Target-encoding smoothing (pseudo-rows of the prior).
     pub encoding_smoothing: f64,
+    /// Target-encoding rare-category threshold: categories seen fewer times share one code.
     pub encoding_min_count: u64,
 }
 
@@ -62,11 +74,16 @@ impl Default for BoosterParams {
     }
 }
 
+/// The saved model: everything needed to score a feature partition the way it was trained.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelArtifact {
+    /// Layout version, [`FORMAT_VERSION`] when written.
     pub format_version: u32,
+    /// The features, in feature-matrix column order.
     pub features: Vec<FeatureSpec>,
+    /// Target encoder of each categorical feature, by feature name, fitted on the training window.
     pub encoders: BTreeMap<String, TargetEncoder>,
+    /// The parameters the model was fitted with.
     pub params: BoosterParams,
     /// Trees used for prediction (best validation iteration).
     pub iterations: usize,
@@ -355,10 +372,12 @@ impl ModelArtifact {
         Ok(out)
     }
 
+    /// The artefact as JSON bytes, as saved.
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("model serialises")
     }
 
+    /// Reads an artefact saved by [`ModelArtifact::to_bytes`]; refuses another [`FORMAT_VERSION`].
     pub fn from_bytes(bytes: &[u8]) -> Result<ModelArtifact, ModelError> {
         let m: ModelArtifact = serde_json::from_slice(bytes)
             .map_err(|e| ModelError::model(format!("unreadable model file: {e}")))?;
@@ -421,6 +440,7 @@ impl Predictor {
         self.used.iter().map(|f| f.name.as_str())
     }
 
+    /// Uncalibrated probabilities for every row of `batch` (null features are missing values).
     pub fn predict_batch(&self, batch: &RecordBatch) -> Result<Vec<f64>, ModelError> {
         let n = batch.num_rows();
         let p = self.used.len();

@@ -31,9 +31,19 @@ pub enum Calibrator {
     Identity,
     /// Isotonic regression (pool-adjacent-violators), piecewise-linear interpolation between
     /// block centres, clamped at the ends. `x` is strictly increasing, `y` non-decreasing.
-    Isotonic { x: Vec<f64>, y: Vec<f64> },
+    Isotonic {
+        /// Knots' raw probabilities (each PAV block's mean raw score).
+        x: Vec<f64>,
+        /// Calibrated probability at each knot (the block's repurchase rate).
+        y: Vec<f64>,
+    },
     /// Platt scaling on the logit of the raw probability: `p = sigmoid(a · logit(raw) + b)`.
-    Platt { a: f64, b: f64 },
+    Platt {
+        /// Slope on `logit(raw)`.
+        a: f64,
+        /// Intercept, in log-odds.
+        b: f64,
+    },
 }
 
 /// One PAV block. Counts are integers so the monotonicity test can be exact.
@@ -297,6 +307,7 @@ impl Calibrator {
         p.clamp(PROB_FLOOR, 1.0 - PROB_FLOOR)
     }
 
+    /// [`Calibrator::predict`] of every raw probability.
     pub fn predict_all(&self, raw: &[f64]) -> Vec<f64> {
         raw.iter().map(|&r| self.predict(r)).collect()
     }
@@ -315,8 +326,12 @@ impl Calibrator {
 /// choice. The Brier fields are NaN (written as `null` by serde_json) when no comparison was run.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct CalibrationChoice {
+    /// The calibrator fitted on all usable rows with the chosen method.
     pub chosen: Calibrator,
+    /// Brier of isotonic regression, fitted on one half of the rows (in input order) and scored
+    /// on the other, averaged over both ways round.
     pub brier_isotonic_cv: f64,
+    /// Brier of Platt scaling, cross-fitted over the same two halves.
     pub brier_platt_cv: f64,
     /// Brier of the raw scores as they are (nothing to fit, so nothing to cross-fit).
     pub brier_identity: f64,

@@ -14,13 +14,16 @@ use crate::split::Fold;
 /// One fold's bounds and sizes, for the model card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FoldStats {
+    /// The fold's bounds (serialised flat, next to the sizes).
     #[serde(flatten)]
     pub fold: Fold,
-    /// Anchors the fold model was fitted on (before any negative sampling), and repurchases.
+    /// Anchors the fold model was fitted on (before any negative sampling).
     pub train_rows: u64,
+    /// Repurchases among `train_rows`.
     pub train_positives: u64,
-    /// Anchors of the fold, and repurchases among them.
+    /// Anchors of the fold.
     pub rows: u64,
+    /// Repurchases among `rows`.
     pub positives: u64,
     /// ROC-AUC of the fold model's raw predictions on the fold.
     pub raw_auc: Option<f64>,
@@ -29,24 +32,31 @@ pub struct FoldStats {
 /// The cross-fitted predictions, one entry per labelled anchor of the folds, oldest first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CrossFit {
+    /// Bounds and sizes of each fold.
     pub folds: Vec<FoldStats>,
+    /// The customer of each row.
     pub user_id: Vec<i64>,
+    /// The anchor order of each row.
     pub order_id: Vec<i64>,
+    /// Anchor time of each row, µs since the epoch (UTC).
     pub anchor_us: Vec<i64>,
     /// Index of the fold ([`Fold::index`]) that predicted the row.
     pub fold: Vec<u32>,
     /// Uncalibrated probability from the fold model.
     pub raw: Vec<f64>,
+    /// Whether the customer repurchased within the horizon after the anchor.
     pub label: Vec<bool>,
     /// Days from the anchor to the repurchase (none without one).
     pub days_to_repurchase: Vec<Option<f64>>,
 }
 
 impl CrossFit {
+    /// Number of rows.
     pub fn len(&self) -> usize {
         self.raw.len()
     }
 
+    /// True when there are no rows.
     pub fn is_empty(&self) -> bool {
         self.raw.is_empty()
     }

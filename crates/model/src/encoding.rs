@@ -18,13 +18,20 @@ use std::collections::{BTreeMap, HashMap};
 use foldhash::fast::FixedState;
 use serde::{Deserialize, Serialize};
 
+/// Key of the bucket shared by categories with fewer than `min_count` training rows; unseen
+/// categories are encoded with it too.
 pub const OTHER: &str = "__other__";
+/// Key of the missing (null) value's own category.
 pub const MISSING: &str = "__missing__";
 
+/// A fitted smoothed target encoder of one categorical feature.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetEncoder {
+    /// (Weighted) repurchase rate of all training rows, in [0, 1]; 0 for an empty window.
     pub prior: f64,
+    /// Smoothing `m`: pseudo-rows at the prior added to each category's rate.
     pub smoothing: f64,
+    /// Fewest training rows (actual, unweighted) a category needs to keep its own value.
     pub min_count: u64,
     /// Encoded value per kept category, plus [`OTHER`] and [`MISSING`].
     pub values: BTreeMap<String, f64>,
@@ -33,6 +40,7 @@ pub struct TargetEncoder {
 }
 
 impl TargetEncoder {
+    /// Fits on training `values` (`None`: missing) and their labels, all rows weighing 1.
     pub fn fit(
         values: &[Option<String>],
         labels: &[bool],
@@ -116,6 +124,7 @@ impl TargetEncoder {
         }
     }
 
+    /// Encoding of one value (`None`: missing); a category not kept gets the [`OTHER`] value.
     pub fn transform_one(&self, v: Option<&str>) -> f64 {
         let key = v.unwrap_or(MISSING);
         self.values
@@ -125,6 +134,7 @@ impl TargetEncoder {
             .unwrap_or(self.prior)
     }
 
+    /// [`TargetEncoder::transform_one`] of every value.
     pub fn transform(&self, values: &[Option<String>]) -> Vec<f64> {
         values
             .iter()
@@ -145,6 +155,7 @@ pub struct EncoderLookup {
 }
 
 impl EncoderLookup {
+    /// Encoding of one value (`None`: missing), as [`TargetEncoder::transform_one`].
     pub fn get(&self, v: Option<&str>) -> f64 {
         match v {
             None => self.missing,

@@ -194,6 +194,7 @@ impl Forest {
         (forest, used)
     }
 
+    /// Number of trees.
     pub fn n_trees(&self) -> usize {
         self.roots.len()
     }

@@ -32,7 +32,6 @@ pub async fn load_features(
     Ok((table.take(&idx), manifest, input))
 }
 
-/// Reads one file listed in a published partition's manifest.
 /// [`read_artifact`] parsed as JSON; a file that does not parse is a damaged partition.
 pub async fn read_json_artifact<T: serde::de::DeserializeOwned>(
     root: &DataRoot,
@@ -48,6 +47,9 @@ pub async fn read_json_artifact<T: serde::de::DeserializeOwned>(
     Ok((value, input))
 }
 
+/// Reads one file listed in a published partition's manifest, with that manifest and the input
+/// reference that records what was read; a file whose SHA-256 differs from the manifest's is
+/// refused as a damaged partition.
 pub async fn read_artifact(
     root: &DataRoot,
     dataset: Dataset,

@@ -12,6 +12,8 @@
 //! - [`error`]: [`ModelError`], what the functions above refuse.
 //! - [`timing`]: when repurchases happen inside the window, for scores part-way through it.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod booster;
 pub mod calibration;
 pub mod crossfit;

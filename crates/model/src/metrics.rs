@@ -429,10 +429,16 @@ pub fn bootstrap_calibration_ratio(
 /// customers and scoring both models on it. `None` where no resample had both classes.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct PairedDelta {
+    /// 95% interval (2.5%, 97.5% quantiles) of `AUC(new) − AUC(old)`; positive favours `new`.
     pub auc: Option<(f64, f64)>,
+    /// 95% interval of `Brier(new) − Brier(old)`; negative favours `new`. `None` only for empty
+    /// input or no resamples.
     pub brier: Option<(f64, f64)>,
 }
 
+/// [`PairedDelta`] of `new` against `old` on the same rows: `resamples` draws of whole groups
+/// (`groups`: each row's customer) with a SplitMix64 seeded with `seed`. Inputs are cut to the
+/// shortest length.
 pub fn paired_bootstrap(
     new: &[f64],
     old: &[f64],
@@ -468,13 +474,21 @@ pub fn paired_bootstrap(
 /// their denominator is zero (scikit-learn's `zero_division=0`).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Confusion {
+    /// Rows with `prob >= threshold` are predicted positive.
     pub threshold: f64,
+    /// True positives: predicted positive and repurchased.
     pub tp: u64,
+    /// False positives: predicted positive, no repurchase.
     pub fp: u64,
+    /// True negatives: predicted negative, no repurchase.
     pub tn: u64,
+    /// False negatives: predicted negative but repurchased (`fn` is a keyword).
     pub fn_: u64,
+    /// `tp / (tp + fp)`.
     pub precision: f64,
+    /// `tp / (tp + fn)`.
     pub recall: f64,
+    /// Harmonic mean of precision and recall.
     pub f1: f64,
 }
 
@@ -564,15 +578,21 @@ pub fn top_k_confusion(probs: &[f64], labels: &[bool], fraction: f64) -> Confusi
 /// One row of the decile table (decile 1 holds the highest scores).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct DecileRow {
+    /// Decile number, 1..=10.
     pub decile: u32,
+    /// Rows in the decile.
     pub rows: u64,
+    /// Repurchasers among them.
     pub positives: u64,
+    /// `positives / rows`: the decile's observed repurchase rate.
     pub rate: f64,
     /// `rate / overall positive rate`; 0.0 when there are no positives at all.
     pub lift: f64,
     /// Share of all positives in deciles 1..=this one; 0.0 when there are no positives at all.
     pub cumulative_gain: f64,
+    /// Lowest probability in the decile.
     pub min_score: f64,
+    /// Highest probability in the decile.
     pub max_score: f64,
 }
 
@@ -647,10 +667,15 @@ pub fn deciles(probs: &[f64], labels: &[bool], keys: &[i64]) -> Vec<DecileRow> {
 /// One non-empty bin of a reliability curve.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ReliabilityBin {
+    /// Inclusive lower edge of the bin, in `[0, 1)`.
     pub lower: f64,
+    /// Upper edge of the bin: exclusive, except 1.0 for the last bin.
     pub upper: f64,
+    /// Rows whose probability falls in the bin (at least 1).
     pub rows: u64,
+    /// Mean predicted probability of those rows.
     pub mean_predicted: f64,
+    /// Share of those rows that repurchased.
     pub observed_rate: f64,
 }
 
@@ -743,12 +768,19 @@ pub fn pr_curve(scores: &[f64], labels: &[bool], max_points: usize) -> Vec<(f64,
 /// Headline metrics for one evaluation set.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Summary {
+    /// Rows evaluated.
     pub rows: u64,
+    /// Repurchasers among them.
     pub positives: u64,
+    /// `positives / rows`; 0.0 for no rows.
     pub positive_rate: f64,
+    /// [`roc_auc`]; `None` when either class is absent.
     pub roc_auc: Option<f64>,
+    /// Average precision ([`pr_auc`]); `None` without positives.
     pub pr_auc: Option<f64>,
+    /// [`brier`]: mean squared error of the probabilities.
     pub brier: f64,
+    /// [`log_loss`]: mean negative log-likelihood, natural log.
     pub log_loss: f64,
     /// Expected calibration error over 10 equal-mass bins.
     pub ece: f64,

@@ -22,32 +22,47 @@ use repurchase_core::RunDate;
 use repurchase_core::run_date::{DAY_US, format_micros};
 use serde::{Deserialize, Serialize};
 
+/// The out-of-time window an anchor falls in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Part {
+    /// Anchors before [`Windows::train_end_us`]: fit the encoders and the booster.
     Train,
+    /// Anchors in `[valid_start_us, valid_end_us)`: early stopping and calibration.
     Validation,
+    /// Anchors in `[test_start_us, test_end_us)`: the held-out evaluation.
     Test,
 }
 
+/// The train / validation / test bounds of one run (see the module docs); all `*_us` are µs
+/// since the epoch, UTC, and every window is half-open.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Windows {
+    /// Days after the anchor in which a repurchase counts (the label horizon `h`).
     pub horizon_days: u32,
     /// Days after a window closes before its label counts (features' `settle_days`).
     pub settle_days: u32,
+    /// Length of the validation window, in days of anchors.
     pub valid_days: u32,
+    /// Length of the test window, in days of anchors.
     pub test_days: u32,
     /// Exclusive end of the training window (µs since epoch, UTC).
     pub train_end_us: i64,
+    /// Inclusive start of the validation window: `horizon_days + settle_days` after `train_end_us`.
     pub valid_start_us: i64,
+    /// Exclusive end of the validation window.
     pub valid_end_us: i64,
+    /// Inclusive start of the test window: `horizon_days + settle_days` after `valid_end_us`.
     pub test_start_us: i64,
+    /// Exclusive end of the test window, which is the end of the labelled anchors (`L`).
     pub test_end_us: i64,
     /// The same bounds as readable UTC timestamps, for the model card.
     pub readable: Vec<(String, String)>,
 }
 
 impl Windows {
+    /// The windows of a run on `run_date`: the labelled period ends `horizon_days + settle_days`
+    /// before the run date's end, and the windows are laid back from there.
     pub fn new(
         run_date: RunDate,
         horizon_days: u32,
@@ -139,13 +154,18 @@ impl Windows {
 /// anchors before `train_end_us`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fold {
+    /// Fold number `k`, 0 being the newest (ending at the labelled end).
     pub index: u32,
+    /// Exclusive end of the anchors the fold's model may train on: `settle_days` before `start_us`.
     pub train_end_us: i64,
+    /// Inclusive start of the fold's anchors (µs since epoch, UTC).
     pub start_us: i64,
+    /// Exclusive end of the fold's anchors, `horizon_days` after `start_us`.
     pub end_us: i64,
 }
 
 impl Fold {
+    /// True when the anchor time (µs since epoch) is in `[start_us, end_us)`.
     pub fn contains(&self, anchor_us: i64) -> bool {
         (self.start_us..self.end_us).contains(&anchor_us)
     }

@@ -27,16 +27,22 @@ pub const META_COLUMNS: [&str; 7] = [
     "repurchase_pending",
 ];
 
+/// How a feature column enters the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FeatureKind {
+    /// An Int64 or Float64 column, used as a number (null: missing, NaN).
     Numeric,
+    /// A text column, target-encoded ([`crate::encoding::TargetEncoder`]).
     Categorical,
 }
 
+/// One model feature: a column name and how it is used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeatureSpec {
+    /// Column name in the feature partition.
     pub name: String,
+    /// Numeric or categorical.
     pub kind: FeatureKind,
 }
 
@@ -50,12 +56,17 @@ pub fn is_identifier(name: &str) -> bool {
         || n.starts_with("id_")
 }
 
+/// A feature partition in memory, one entry per row (anchor order) in every column.
 #[derive(Debug, Clone, Default)]
 pub struct FeatureTable {
+    /// The customer of each row (-1 where null).
     pub user_id: Vec<i64>,
+    /// The anchor order of each row (-1 where null).
     pub order_id: Vec<i64>,
+    /// Anchor time, microseconds since the Unix epoch (`i64::MIN` where null).
     pub anchor_us: Vec<i64>,
-    /// Present for labelled partitions.
+    /// Whether the customer repurchased inside the window after the anchor; present for labelled
+    /// partitions.
     pub label: Option<Vec<bool>>,
     /// "Already repurchased inside the open window" for score partitions.
     pub repurchased_so_far: Option<Vec<bool>>,
@@ -63,17 +74,21 @@ pub struct FeatureTable {
     pub repurchase_pending: Option<Vec<bool>>,
     /// Days from the anchor to the repurchase (NaN when none is known), where the partition has it.
     pub days_to_repurchase: Option<Vec<f64>>,
+    /// The feature columns, in the partition's column order (meta columns excluded).
     pub specs: Vec<FeatureSpec>,
-    /// NaN marks a missing value.
+    /// Numeric feature columns by name, as f64; NaN marks a missing value.
     pub numeric: BTreeMap<String, Vec<f64>>,
+    /// Categorical feature columns by name; `None` marks a missing value.
     pub categorical: BTreeMap<String, Vec<Option<String>>>,
 }
 
 impl FeatureTable {
+    /// Number of rows.
     pub fn len(&self) -> usize {
         self.order_id.len()
     }
 
+    /// True when the table has no rows.
     pub fn is_empty(&self) -> bool {
         self.order_id.is_empty()
     }
@@ -229,6 +244,7 @@ impl FeatureTable {
         }
     }
 
+    /// The labels; an error for a partition without a label column (a score partition).
     pub fn labels(&self) -> Result<&[bool], ModelError> {
         self.label
             .as_deref()

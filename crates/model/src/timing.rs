@@ -51,8 +51,11 @@ pub fn open_snapshots(
     (q, y)
 }
 
+/// When repurchases happen inside the window: the empirical distribution of days from the anchor
+/// to the repurchase, among labelled anchors that repurchased.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RepurchaseTiming {
+    /// Length of the window `h`, in days.
     pub horizon_days: u32,
     /// Labelled repurchases the distribution was estimated from.
     pub repurchases: u64,

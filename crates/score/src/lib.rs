@@ -32,6 +32,8 @@
 //! scored worse than the champion on held-out data is never served. `--model-date` overrides
 //! this with any published model not after the run date.
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod merge;
 mod rank;
 mod shard;
@@ -59,10 +61,12 @@ use tracing::info;
 pub use merge::merge_shards;
 pub use shard::{MAX_SHARDS, Shard, shard_of};
 
+/// The stage name in logs, locks and manifests.
 pub const STAGE: &str = "score";
 /// The `--help` summary of the `score` binary.
 pub const ABOUT: &str = "Scores the run date's open anchors with a calibrated model and writes probabilities and deciles.";
 
+#[allow(missing_docs)] // clap reads doc comments here as --help text: the flags carry theirs
 #[derive(Debug, Clone, ClapArgs)]
 pub struct Args {
     #[command(flatten)]
@@ -137,7 +141,9 @@ pub enum ScoreError {
         "--model-date {model_date} is after the run date {run_date}: a model cannot come from the future"
     )]
     ModelFromTheFuture {
+        /// The model date asked for.
         model_date: RunDate,
+        /// The run date.
         run_date: RunDate,
     },
     /// The model, its calibration and the decision naming it are not of one version (a date
@@ -203,6 +209,7 @@ pub struct ScoreOptions {
     pub flag_top_share: Option<f64>,
 }
 
+/// `score` as its binary runs it: the flags resolved, then [`score`] or [`score_shard`].
 pub async fn run(args: Args) -> Result<Outcome> {
     let root = args.common.open_root()?;
     let d = args.common.run_date;

@@ -23,6 +23,8 @@
 //! original base rate. Validation and test windows are never sampled (early stopping, depth
 //! choice, the calibrator and the reported metrics see every anchor).
 
+#![warn(missing_docs, unreachable_pub)]
+
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
@@ -47,11 +49,14 @@ use repurchase_model::{BoosterParams, ModelArtifact, ModelError};
 use serde::Serialize;
 use tracing::info;
 
+/// The stage name in logs, locks and manifests.
 pub const STAGE: &str = "train";
 /// The `--help` summary of the `train` binary.
 pub const ABOUT: &str = "Trains the repurchase model for a run date on out-of-time windows and writes model + model card.";
 
+/// Default of `--valid-days`.
 pub const DEFAULT_VALID_DAYS: u32 = 240;
+/// Default of `--test-days`.
 pub const DEFAULT_TEST_DAYS: u32 = 120;
 /// Cross-fitting folds of one horizon each: 3 × 60 days give the served calibrator several
 /// hundred repurchases at TheLook's scale.
@@ -64,6 +69,7 @@ pub const DEPTH_CANDIDATES: [usize; 3] = [2, 3, 4];
 const MIN_ROWS: usize = 50;
 const MIN_POSITIVES: usize = 5;
 
+#[allow(missing_docs)] // clap reads doc comments here as --help text: the flags carry theirs
 #[derive(Debug, Clone, ClapArgs)]
 pub struct Args {
     #[command(flatten)]
@@ -131,13 +137,17 @@ impl repurchase_core::cli::WorkerArgs for Args {
 /// Everything that decides what `train` fits, beyond the data.
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
+    /// Days of anchors in the validation window.
     pub valid_days: u32,
+    /// Days of anchors in the test window.
     pub test_days: u32,
     /// Booster parameters; `max_depth` is replaced by each of `depths` in turn.
     pub params: BoosterParams,
     /// Tree depths tried on the validation window.
     pub depths: Vec<usize>,
+    /// Negative downsampling of the training window.
     pub sampling: Sampling,
+    /// Cross-fitting folds that calibrate the served model.
     pub calibration_folds: u32,
 }
 
@@ -280,8 +290,11 @@ pub enum TrainError {
         window: String,
         /// Its first anchor time (or "the beginning").
         start: String,
+        /// Its exclusive end.
         end: String,
+        /// Labelled anchors in it.
         rows: u64,
+        /// Repurchases among them.
         positives: u64,
     },
     /// A setting that training cannot run with.
@@ -290,7 +303,9 @@ pub enum TrainError {
     /// The feature partition lacks what training needs (a partition of another version).
     #[error("features/train for {run_date} has no {column} column; rerun build-features")]
     MissingColumn {
+        /// Run date of the partition.
         run_date: RunDate,
+        /// The column it lacks.
         column: &'static str,
     },
     /// A broken invariant of the trainer (exit 70).
@@ -314,6 +329,7 @@ impl Classify for TrainError {
 /// `train`'s results.
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;
 
+/// What `train` published.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     /// Version of the served model.
@@ -331,6 +347,7 @@ pub struct Outcome {
     pub test_auc: Option<f64>,
 }
 
+/// `train` as its binary runs it: the flags resolved, then [`train`].
 pub async fn run(args: Args) -> Result<Outcome> {
     let root = args.common.open_root()?;
     let params = BoosterParams {

@@ -50,6 +50,7 @@ pub struct ReportInput<'a> {
     /// Uncalibrated model probabilities on the same rows (the "before" of the reliability
     /// curve). May be empty when not available.
     pub raw: &'a [f64],
+    /// Outcomes on the same rows: true when the customer repurchased within the horizon.
     pub labels: &'a [bool],
     /// Each row's anchor order id: equal probabilities are ordered into deciles by its hash.
     pub keys: &'a [i64],

@@ -82,6 +82,7 @@ impl Role {
 pub struct Series {
     /// Legend entry and tooltip prefix, e.g. "new procedure".
     pub name: String,
+    /// How the line is drawn (colour and dash).
     pub role: Role,
     /// One value per x label, by position. `None` (or a non-finite value) means not measured:
     /// the line is broken there.
@@ -94,12 +95,15 @@ pub struct Panel {
     /// The `id` of the panel's `<svg>`, made of `[a-z0-9-]` (anything else is replaced, with a
     /// warning on the page). Must be unique on the page.
     pub id: String,
+    /// Title drawn above the plot (also the `<svg>`'s accessible title).
     pub title: String,
+    /// Title of the y axis.
     pub y_title: String,
     /// Values are shares: the y axis and the tooltips print percentages.
     pub percent: bool,
     /// The y axis includes 0 (otherwise it spans the finite values only).
     pub from_zero: bool,
+    /// The lines, drawn and listed in the legend in this order.
     pub series: Vec<Series>,
     /// Text under the plot: what the panel shows and how to read it.
     pub caption: String,
@@ -108,6 +112,7 @@ pub struct Panel {
 /// A plain table of text cells, shown after the panels.
 #[derive(Debug, Clone)]
 pub struct Table {
+    /// Title shown above the table; empty: none.
     pub caption: String,
     /// Column headings; may be empty (no header row).
     pub header: Vec<String>,
@@ -127,7 +132,9 @@ pub struct TimelineInput {
     pub x_title: String,
     /// One label per origin, in plotting order.
     pub x_labels: Vec<String>,
+    /// The plots, in page order, all over `x_labels`.
     pub panels: Vec<Panel>,
+    /// Tables shown after the panels, in page order.
     pub tables: Vec<Table>,
     /// Plain-text paragraphs shown at the end.
     pub notes: Vec<String>,
