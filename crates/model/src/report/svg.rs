@@ -501,6 +501,16 @@ pub(crate) fn svg_of<'h>(html: &'h str, id: &str) -> &'h str {
     &html[start..start + end]
 }
 
+/// Asserts that a page rendered from degenerate input (`name`) has `svgs` charts, prints no NaN
+/// or infinity, and renders to the same bytes the second time (`again`).
+#[cfg(test)]
+pub(crate) fn assert_sane_page(html: &str, again: &str, svgs: usize, name: &str) {
+    assert_eq!(html.matches("<svg ").count(), svgs, "{name}");
+    assert!(!html.contains("NaN"), "{name}: NaN printed");
+    assert!(!html.contains("inf"), "{name}: infinity printed");
+    assert_eq!(html, again, "{name}: not deterministic");
+}
+
 #[cfg(test)]
 mod tests {
     use super::Axis;
