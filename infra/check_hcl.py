@@ -6,11 +6,12 @@ can without it, and exits 1 on any failure:
 1. every .tf file parses with pygohcl (HashiCorp's Go HCL library, the parser terraform uses) and
    with bc-python-hcl2 (the parser checkov uses: a file it cannot read would be skipped silently);
 2. every reference resolves: var.X to a variable block, local.X to a locals entry, data.T.N to a
-   data block, T.N (T = aws_*) to a resource block; terraform.tfvars.example sets only declared
-   variables;
-3. variable validations accept the defaults and a good example and reject a bad one, evaluated
-   with HCL's own evaluator (conditions that use a function it lacks, such as length or alltrue,
-   are reported as not evaluated);
+   data block, T.N (T = aws_*) to a resource block; a moved block's `from` is no longer declared
+   and its `to` is; terraform.tfvars.example sets only declared variables;
+3. variable validations accept the defaults and good examples and reject bad ones (a value is
+   rejected when any validation of its variable fails, where named with the message expected),
+   evaluated with HCL's own evaluator (conditions that use a function it lacks, such as length or
+   alltrue, are reported as not evaluated);
 4. each Glue table in athena_glue.tf has its DDL in sql/ddl, and the column regex athena_glue.tf
    applies to it finds the columns (Python's `re` and Terraform's RE2 agree on this pattern);
 5. settings rendered offline with HCL's evaluator (see Renderer), with the variables' defaults
@@ -307,21 +308,29 @@ for doc in parsed.values():
     for dtype, named in doc.get("data", {}).items():
         data.update(f"{dtype}.{n}" for n in named)
 
+# What a reference looks like, where its target must be declared, and what is wrong if it is not.
+REFERENCES = [
+    (r"\bvar\.(\w+)", variables, "var.{} is not declared"),
+    (r"\blocal\.(\w+)", locals_, "local.{} is not defined"),
+    (r"\bdata\.(aws_\w+\.\w+)", data, "data.{} is not defined"),
+    (r"(?<![\w.\"])(aws_\w+\.\w+)", resources, "{} is not a resource"),
+]
+MOVED = re.compile(r"^moved\s*\{\s*from\s*=\s*((aws_\w+\.\w+)\S*)\s+to\s*=\s*((aws_\w+\.\w+)\S*)\s*\}", re.M)
+
 for tf in files:
     # Strings are scanned too (interpolations); comments are dropped first.
     text = re.sub(r"(?m)^\s*#.*$", "", tf.read_text())
-    for name in set(re.findall(r"\bvar\.(\w+)", text)):
-        if name not in variables:
-            errors.append(f"{tf.name}: var.{name} is not declared")
-    for name in set(re.findall(r"\blocal\.(\w+)", text)):
-        if name not in locals_:
-            errors.append(f"{tf.name}: local.{name} is not defined")
-    for ref in set(re.findall(r"\bdata\.(aws_\w+\.\w+)", text)):
-        if ref not in data:
-            errors.append(f"{tf.name}: data.{ref} is not defined")
-    for ref in set(re.findall(r"(?<![\w.\"])(aws_\w+\.\w+)", text)):
-        if ref not in resources:
-            errors.append(f"{tf.name}: {ref} is not a resource")
+    # A moved block's `from` names an address that is no longer declared (terraform refuses one
+    # that is), its `to` a declared resource.
+    for old, old_resource, new, new_resource in MOVED.findall(text):
+        if old == old_resource and old in resources:
+            errors.append(f"{tf.name}: moved from {old}, which is still declared")
+        if new_resource not in resources:
+            errors.append(f"{tf.name}: moved to {new}, which is not a resource")
+    text = MOVED.sub("", text)
+    for pattern, declared, message in REFERENCES:
+        for ref in sorted(set(re.findall(pattern, text)) - set(declared)):
+            errors.append(f"{tf.name}: {message.format(ref)}")
 
 for example in sorted(infra.glob("*.tfvars.example")):
     try:
@@ -371,36 +380,39 @@ for name, spec in variables.items():
         validations = [validations]
     if not validations:
         continue
+    if name in CANNOT_EVALUATE:
+        not_evaluated.append(name)
+        continue
     good, bad = cases.get(name, ([], []))
     if "default" in spec and spec["default"] is not None:
         good = good + [json.dumps(spec["default"])]
-    for v in validations:
-        if name in CANNOT_EVALUATE:
-            not_evaluated.append(name)
-            continue
+    unknown = set()  # the validations that call a function HCL's evaluator lacks
 
-        def check(value):
-            pygohcl.eval_var_condition(v["condition"], v["error_message"], name, value)
+    def rejections(value):
+        """The error messages of the validations that reject `value` (as terraform does, a value
+        is rejected when any of its variable's validations fails)."""
+        out = []
+        for i, v in enumerate(validations):
+            try:
+                pygohcl.eval_var_condition(v["condition"], v["error_message"], name, value)
+            except pygohcl.UnknownFunctionError:
+                unknown.add(i)
+            except pygohcl.ValidationError as e:
+                out.append(str(e))
+        return out
 
-        try:
-            for value in good:
-                try:
-                    check(value)
-                except pygohcl.UnknownFunctionError:
-                    raise
-                except pygohcl.ValidationError as e:
-                    errors.append(f"variable {name}: rejects good value {value}: {e}")
-            for value in bad:
-                try:
-                    check(value)
-                    errors.append(f"variable {name}: accepts bad value {value}")
-                except pygohcl.UnknownFunctionError:
-                    raise
-                except pygohcl.ValidationError:
-                    pass
-            evaluated += 1
-        except pygohcl.UnknownFunctionError:
-            not_evaluated.append(name)
+    for value in good:
+        for message in rejections(value):
+            errors.append(f"variable {name}: rejects good value {value}: {message}")
+    # A bad value is an HCL literal, or (literal, what the message rejecting it must mention).
+    for value, wanted in (b if isinstance(b, tuple) else (b, "") for b in bad):
+        messages = rejections(value)
+        if not messages and not unknown:
+            errors.append(f"variable {name}: accepts bad value {value}")
+        elif messages and not any(wanted in m for m in messages):
+            errors.append(f"variable {name}: rejects {value}, but no message mentions {wanted!r}: {messages}")
+    evaluated += len(validations) - len(unknown)
+    not_evaluated += [name] * len(unknown)
 
 # --- 4. Glue tables against sql/ddl --------------------------------------------------------------------
 glue = (infra / "athena_glue.tf").read_text()
