@@ -341,6 +341,13 @@ for example in sorted(infra.glob("*.tfvars.example")):
         errors.append(f"{example.name}: HCL parse error (pygohcl): {e}")
 
 # --- 3. variable validations -------------------------------------------------------------------------
+
+def _retention(**days):
+    """var.lake_expiration_days's default with some days changed (... = the key left out), as HCL."""
+    value = dict(variables["lake_expiration_days"]["default"], **days)
+    return json.dumps({k: d for k, d in value.items() if d is not ...})
+
+
 # variable: (values that must pass, values that must fail), as HCL literals.
 cases = {
     "region": (['"eu-west-1"', '"us-gov-west-1"'], ['"EU"', '"us-east"']),
@@ -350,13 +357,16 @@ cases = {
     "image_tag": (['"3f2a9c1d0b7e"', '"v1.2.3"'], ['"latest"', '"-x"', '"a:b"']),
     "log_group_name": (['"/ecs/repurchase"'], ['""', '"a b"']),
     "log_retention_days": (["365"], ["100"]),
-    "staging_expiration_days": (["14"], ["0"]),
-    "scores_expiration_days": (["400", "90", "null"], ["60", "89"]),
-    "raw_expiration_days": (["400", "7", "null"], ["6", "0"]),
-    "features_expiration_days": (["400", "90", "null"], ["89", "60"]),
-    "score_shards_expiration_days": (["7", "3"], ["2", "0"]),
-    "backtests_expiration_days": (["null", "365"], ["29"]),
-    "locks_expiration_days": (["3", "1", "30"], ["0", "31"]),
+    "lake_expiration_days": (
+        [_retention(raw=None, features=None, scores=None, backtests=None),
+         _retention(raw=7, features=90, scores=90, score_shards=3, backtests=30, staging=1, locks=1), _retention(locks=30)],
+        [(_retention(raw=6), "raw 7"), (_retention(features=89), "features and scores 90"), (_retention(scores=60), "scores 90"),
+         (_retention(score_shards=2), "score_shards 3"), (_retention(backtests=29), "backtests 30"),
+         (_retention(staging=0), "staging and locks 1"), (_retention(locks=0), "locks 1"), (_retention(locks=31), "at most 30"),
+         (_retention(score_shards=None), "score_shards, staging and locks need"), (_retention(staging=None), "staging"),
+         (_retention(locks=None), "locks need"), (_retention(locks=...), "exactly the keys"),
+         (_retention(models=400), "exactly the keys")],
+    ),
     "ecr_protected_tags": (['["fedcba987654", "v1.2.3"]', "[]"], ['["latest"]', '["prod*"]', '["ok", "a:b"]']),
     "airflow_assume_role_principals": (
         ['["ecs-tasks.amazonaws.com"]', '["arn:aws:iam::123456789012:role/airflow-workers", "ec2.amazonaws.com"]',
@@ -486,7 +496,8 @@ try:
         errors.append(f"s3.tf: {p} in the retention lists is no prefix of docs/WORKERS.md's data layout or worker_access.json")
     if "models/" not in never:
         errors.append("s3.tf: models/ (models, calibrations, champion decisions) must be in local.lake_never_expire")
-    if set(render("local.lake_expiring", raw_expiration_days=None)) != {p for p, r in retention.items() if r["days"] is not None} - {"raw/"}:
+    never_raw = dict(base["lake_expiration_days"], raw=None)
+    if set(render("local.lake_expiring", lake_expiration_days=never_raw)) != {p for p, r in retention.items() if r["days"] is not None} - {"raw/"}:
         errors.append("s3.tf: local.lake_expiring must keep exactly the prefixes with a retention (null = no rule)")
     lifecycle = _tf_blocks(all_text, r'^resource "aws_s3_bucket_lifecycle_configuration" "lake"')
     if not lifecycle or not re.search(r'for_each = local\.lake_expiring\b', lifecycle[0]) or \

@@ -69,17 +69,17 @@ locals {
   # object's last write; null = kept. A partition's files and its _manifest.json are written
   # together, so they expire together; a rerun rewrites both and restarts the clock.
   lake_retention = {
-    "raw/"               = { days = var.raw_expiration_days, noncurrent_days = null }
-    "features/"          = { days = var.features_expiration_days, noncurrent_days = null }
-    "scores/"            = { days = var.scores_expiration_days, noncurrent_days = null }
-    "score_shards/"      = { days = var.score_shards_expiration_days, noncurrent_days = 1 }
-    "backtests/"         = { days = var.backtests_expiration_days, noncurrent_days = null }
-    "rolling_backtests/" = { days = var.backtests_expiration_days, noncurrent_days = null }
+    "raw/"               = { days = var.lake_expiration_days.raw, noncurrent_days = null }
+    "features/"          = { days = var.lake_expiration_days.features, noncurrent_days = null }
+    "scores/"            = { days = var.lake_expiration_days.scores, noncurrent_days = null }
+    "score_shards/"      = { days = var.lake_expiration_days.score_shards, noncurrent_days = 1 }
+    "backtests/"         = { days = var.lake_expiration_days.backtests, noncurrent_days = null }
+    "rolling_backtests/" = { days = var.lake_expiration_days.backtests, noncurrent_days = null }
     # Athena's UNLOAD output and result files, read back by the task that wrote them.
-    "staging/" = { days = var.staging_expiration_days, noncurrent_days = 1 }
+    "staging/" = { days = var.lake_expiration_days.staging, noncurrent_days = 1 }
     # Lock leases: renewed every two minutes while held, so each held lock leaves ~720 noncurrent
     # versions a day; those go after one day instead of the lake's noncurrent_version_expiration_days.
-    "_locks/" = { days = var.locks_expiration_days, noncurrent_days = 1 }
+    "_locks/" = { days = var.lake_expiration_days.locks, noncurrent_days = 1 }
   }
 
   # Never expired, and deliberately without a variable: the models, their calibrations and the

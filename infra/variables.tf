@@ -147,77 +147,46 @@ variable "log_retention_days" {
   }
 }
 
-# --- retention of the lake: one variable per prefix under <data_prefix>/ ----------------------------
-# models/ (models, calibrations and the champion decisions in calibration/promotion.json) has no
-# variable: it never expires (s3.tf, local.lake_never_expire).
+# --- retention of the lake -------------------------------------------------------------------------
 
-variable "raw_expiration_days" {
-  description = "Days after which raw partitions (<data_prefix>/raw/, a full TheLook export per run date) expire; null = never. build-features reads only its own run date's raw partitions, and a rerun of an older date reruns extract first."
-  type        = number
-  default     = 400
-  validation {
-    condition     = var.raw_expiration_days == null ? true : var.raw_expiration_days >= 7
-    error_message = "raw_expiration_days must be null (never expire) or at least 7 (room to rerun build-features on a recent date without re-extracting)."
+variable "lake_expiration_days" {
+  description = <<-EOT
+    Days after which the objects under each prefix of <data_prefix>/ expire, counted from their last write; null = never (raw, features, scores and backtests only). Give every key:
+      raw          raw/, a full TheLook export per run date (at least 7). build-features reads only its own run date's raw partitions, and a rerun of an older date reruns extract first.
+      features     features/train and features/score (at least 90). train and calibrate of a date read its features/train, a backtest reads the labels in features/train of an outcome date at least 60 + 14 days after its score date, and the quality gates compare with the latest earlier run.
+      scores       scores/ (at least 90). A backtest judges a run date's scores once its 60-day windows have closed and settled (60 + 14 days).
+      score_shards score_shards/, the input of score --merge-shards (at least 3). Once merged into scores/ nothing reads them; a failed merge is rerun from them.
+      backtests    backtests/ and rolling_backtests/, the small JSON and HTML reports of `repurchase backtest` (at least 30; default never: the record of how the served model performed).
+      staging      staging/, Athena UNLOAD output and query results, read back within the task that wrote them (at least 1).
+      locks        _locks/<stage>/run_date=D.json lock leases (1 to 30). A held lock is rewritten every two minutes (10-minute lease), so expiry only removes leases of finished or dead runs.
+    models/ (models, calibrations and the champion decisions in calibration/promotion.json) has no key: it never expires (s3.tf, local.lake_never_expire).
+  EOT
+  type        = map(number)
+  default = {
+    raw          = 400
+    features     = 400
+    scores       = 400
+    score_shards = 7
+    backtests    = null
+    staging      = 14
+    locks        = 3
   }
-}
-
-variable "features_expiration_days" {
-  description = "Days after which feature partitions (<data_prefix>/features/train and features/score) expire; null = never. train and calibrate of a date read its features/train, a backtest reads the labels in features/train of an outcome date at least 60 + 14 days after its score date, and the quality gates compare with the latest earlier run."
-  type        = number
-  default     = 400
   validation {
-    condition     = var.features_expiration_days == null ? true : var.features_expiration_days >= 90
-    error_message = "features_expiration_days must be null (never expire) or at least 90 (the 60-day label horizon plus the 14 settle days, with margin for reruns and backtests)."
+    condition     = sort(keys(var.lake_expiration_days)) == sort(["raw", "features", "scores", "score_shards", "backtests", "staging", "locks"])
+    error_message = "lake_expiration_days needs exactly the keys raw, features, scores, score_shards, backtests, staging, locks (got ${join(", ", keys(var.lake_expiration_days))})."
   }
-}
-
-variable "scores_expiration_days" {
-  description = "Days after which score partitions (<data_prefix>/scores/) expire; null = never. A backtest judges a run date's scores once its 60-day windows have closed and settled (60 + 14 days), so at least 90."
-  type        = number
-  default     = 400
   validation {
-    condition     = var.scores_expiration_days == null ? true : var.scores_expiration_days >= 90
-    error_message = "scores_expiration_days must be null (never expire) or at least 90 (the 60-day horizon plus the 14 settle days, with margin for backtests)."
+    condition     = !contains([for k, days in var.lake_expiration_days : days == null && contains(["score_shards", "staging", "locks"], k)], true)
+    error_message = "lake_expiration_days: score_shards, staging and locks need a number of days; null (never expire) is for raw, features, scores and backtests only."
   }
-}
-
-variable "score_shards_expiration_days" {
-  description = "Days after which score shards (<data_prefix>/score_shards/, the input of score --merge-shards) expire. Once merged into scores/ nothing reads them; a failed merge is rerun from them."
-  type        = number
-  default     = 7
   validation {
-    condition     = var.score_shards_expiration_days >= 3
-    error_message = "score_shards_expiration_days must be at least 3 (a failed merge can still be rerun after a weekend)."
+    # Each key's minimum; a null or missing value is left to the rules above.
+    condition     = !contains([for k, min in { raw = 7, features = 90, scores = 90, score_shards = 3, backtests = 30, staging = 1, locks = 1 } : try(var.lake_expiration_days[k] < min, false)], true)
+    error_message = "lake_expiration_days ${jsonencode(var.lake_expiration_days)} is below a minimum: raw 7 (room to rerun build-features on a recent date without re-extracting), features and scores 90 (the 60-day label horizon plus the 14 settle days, with margin for reruns and backtests), score_shards 3 (a failed merge can still be rerun after a weekend), backtests 30, staging and locks 1."
   }
-}
-
-variable "backtests_expiration_days" {
-  description = "Days after which backtest reports (<data_prefix>/backtests/ and rolling_backtests/, small JSON and HTML written by `repurchase backtest`) expire; null = never (the default: they are the record of how the served model performed)."
-  type        = number
-  default     = null
   validation {
-    condition     = var.backtests_expiration_days == null ? true : var.backtests_expiration_days >= 30
-    error_message = "backtests_expiration_days must be null (never expire) or at least 30."
-  }
-}
-
-variable "staging_expiration_days" {
-  description = "Days after which objects under <data_prefix>/staging/ (Athena UNLOAD output and query results, read back within the task that wrote them) expire."
-  type        = number
-  default     = 14
-  validation {
-    condition     = var.staging_expiration_days >= 1
-    error_message = "staging_expiration_days must be at least 1."
-  }
-}
-
-variable "locks_expiration_days" {
-  description = "Days after which lock leases (<data_prefix>/_locks/<stage>/run_date=D.json) expire. A held lock is rewritten every two minutes (10-minute lease), so expiry only removes leases of finished or dead runs."
-  type        = number
-  default     = 3
-  validation {
-    condition     = var.locks_expiration_days >= 1 && var.locks_expiration_days <= 30
-    error_message = "locks_expiration_days must be between 1 and 30 (a lease lasts 10 minutes; older lock files are only litter)."
+    condition     = try(var.lake_expiration_days.locks <= 30, true)
+    error_message = "lake_expiration_days.locks must be at most 30 (a lease lasts 10 minutes; older lock files are only litter)."
   }
 }
 
