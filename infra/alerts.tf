@@ -34,21 +34,9 @@ data "aws_iam_policy_document" "alerts_topic" {
       values   = [aws_cloudwatch_event_rule.task_failed.arn]
     }
   }
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.alerts.arn]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
+
+  # DenyInsecureTransport (s3.tf), appended after the statement above.
+  override_policy_documents = [data.aws_iam_policy_document.tls_only["alerts"].json]
 }
 
 resource "aws_sns_topic_subscription" "alert_email" {

@@ -7,13 +7,6 @@ resource "aws_s3_bucket" "lake" {
   force_destroy = false
 }
 
-resource "aws_s3_bucket_versioning" "lake" {
-  bucket = aws_s3_bucket.lake.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
 resource "aws_s3_bucket_server_side_encryption_configuration" "lake" {
   bucket = aws_s3_bucket.lake.id
   rule {
@@ -25,43 +18,10 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "lake" {
   }
 }
 
-resource "aws_s3_bucket_public_access_block" "lake" {
-  bucket                  = aws_s3_bucket.lake.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_ownership_controls" "lake" {
-  bucket = aws_s3_bucket.lake.id
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
 resource "aws_s3_bucket_policy" "lake" {
   bucket     = aws_s3_bucket.lake.id
-  policy     = data.aws_iam_policy_document.lake_tls_only.json
-  depends_on = [aws_s3_bucket_public_access_block.lake]
-}
-
-data "aws_iam_policy_document" "lake_tls_only" {
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.lake.arn, "${aws_s3_bucket.lake.arn}/*"]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
+  policy     = data.aws_iam_policy_document.tls_only["lake"].json
+  depends_on = [aws_s3_bucket_public_access_block.bucket]
 }
 
 locals {
@@ -93,7 +53,7 @@ locals {
 
 resource "aws_s3_bucket_lifecycle_configuration" "lake" {
   bucket     = aws_s3_bucket.lake.id
-  depends_on = [aws_s3_bucket_versioning.lake]
+  depends_on = [aws_s3_bucket_versioning.bucket]
 
   # One rule per prefix with a retention (local.lake_retention); ids expire-raw, expire-features,
   # expire-scores, expire-score_shards, expire-backtests, expire-rolling_backtests,
@@ -151,13 +111,6 @@ resource "aws_s3_bucket" "logs" {
   force_destroy = false
 }
 
-resource "aws_s3_bucket_versioning" "logs" {
-  bucket = aws_s3_bucket.logs.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
 resource "aws_s3_bucket_server_side_encryption_configuration" "logs" {
   bucket = aws_s3_bucket.logs.id
   rule {
@@ -167,25 +120,10 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "logs" {
   }
 }
 
-resource "aws_s3_bucket_public_access_block" "logs" {
-  bucket                  = aws_s3_bucket.logs.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_ownership_controls" "logs" {
-  bucket = aws_s3_bucket.logs.id
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
 resource "aws_s3_bucket_policy" "logs" {
   bucket     = aws_s3_bucket.logs.id
   policy     = data.aws_iam_policy_document.logs_bucket.json
-  depends_on = [aws_s3_bucket_public_access_block.logs]
+  depends_on = [aws_s3_bucket_public_access_block.bucket]
 }
 
 data "aws_iam_policy_document" "logs_bucket" {
@@ -209,26 +147,13 @@ data "aws_iam_policy_document" "logs_bucket" {
     }
   }
 
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.logs.arn, "${aws_s3_bucket.logs.arn}/*"]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
+  # DenyInsecureTransport (below), appended after the statement above.
+  override_policy_documents = [data.aws_iam_policy_document.tls_only["logs"].json]
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "logs" {
   bucket     = aws_s3_bucket.logs.id
-  depends_on = [aws_s3_bucket_versioning.logs]
+  depends_on = [aws_s3_bucket_versioning.bucket]
 
   rule {
     id     = "expire-access-logs"
@@ -242,6 +167,105 @@ resource "aws_s3_bucket_lifecycle_configuration" "logs" {
     }
     abort_incomplete_multipart_upload {
       days_after_initiation = 1
+    }
+  }
+}
+
+# --- what both buckets have: versioning, no public access, objects owned by the bucket owner (and
+# a policy that refuses plain HTTP, below) ----------------------------------------------------------
+
+locals {
+  buckets = {
+    lake = aws_s3_bucket.lake
+    logs = aws_s3_bucket.logs
+  }
+}
+
+resource "aws_s3_bucket_versioning" "bucket" {
+  for_each = local.buckets
+
+  bucket = each.value.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "bucket" {
+  for_each = local.buckets
+
+  bucket                  = each.value.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_ownership_controls" "bucket" {
+  for_each = local.buckets
+
+  bucket = each.value.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+# Each bucket had its own resource of these types before: states move to the instances above
+# instead of destroying and recreating them.
+moved {
+  from = aws_s3_bucket_versioning.lake
+  to   = aws_s3_bucket_versioning.bucket["lake"]
+}
+
+moved {
+  from = aws_s3_bucket_versioning.logs
+  to   = aws_s3_bucket_versioning.bucket["logs"]
+}
+
+moved {
+  from = aws_s3_bucket_public_access_block.lake
+  to   = aws_s3_bucket_public_access_block.bucket["lake"]
+}
+
+moved {
+  from = aws_s3_bucket_public_access_block.logs
+  to   = aws_s3_bucket_public_access_block.bucket["logs"]
+}
+
+moved {
+  from = aws_s3_bucket_ownership_controls.lake
+  to   = aws_s3_bucket_ownership_controls.bucket["lake"]
+}
+
+moved {
+  from = aws_s3_bucket_ownership_controls.logs
+  to   = aws_s3_bucket_ownership_controls.bucket["logs"]
+}
+
+# --- TLS only: both buckets and the alerts topic (alerts.tf) refuse requests over plain HTTP -------
+
+locals {
+  tls_only = merge(
+    { for k, b in local.buckets : k => { actions = ["s3:*"], resources = [b.arn, "${b.arn}/*"] } },
+    { alerts = { actions = ["sns:Publish"], resources = [aws_sns_topic.alerts.arn] } },
+  )
+}
+
+data "aws_iam_policy_document" "tls_only" {
+  for_each = local.tls_only
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = each.value.actions
+    resources = each.value.resources
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
     }
   }
 }
