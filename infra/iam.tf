@@ -15,6 +15,14 @@ locals {
   # Workers that run Athena queries.
   athena_workers = var.features_engine == "athena" ? ["extract", "build-features"] : ["extract"]
 
+  # The Glue database each of them reads: TheLook's for extract, the lake's for build-features.
+  glue_read = {
+    for worker, g in {
+      extract          = { sid = "GlueReadSource", database = var.athena_source_database }
+      "build-features" = { sid = "GlueReadLake", database = aws_glue_catalog_database.lake.name }
+    } : worker => g if contains(local.athena_workers, worker)
+  }
+
   # var.source_s3_paths ("bucket" or "bucket/prefix"): the data extract reads (TheLook's tables
   # behind Athena, or a folder of CSV/Parquet files).
   source_buckets = distinct([for p in var.source_s3_paths : split("/", p)[0]])
@@ -149,9 +157,9 @@ data "aws_iam_policy_document" "worker" {
   }
 
   dynamic "statement" {
-    for_each = each.key == "extract" ? [1] : []
+    for_each = { for k, g in local.glue_read : k => g if k == each.key }
     content {
-      sid = "GlueReadSource"
+      sid = statement.value.sid
       actions = [
         "glue:GetDatabase",
         "glue:GetTable",
@@ -161,27 +169,8 @@ data "aws_iam_policy_document" "worker" {
       ]
       resources = [
         "arn:${local.partition}:glue:${var.region}:${local.account_id}:catalog",
-        "arn:${local.partition}:glue:${var.region}:${local.account_id}:database/${var.athena_source_database}",
-        "arn:${local.partition}:glue:${var.region}:${local.account_id}:table/${var.athena_source_database}/*",
-      ]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = each.key == "build-features" && var.features_engine == "athena" ? [1] : []
-    content {
-      sid = "GlueReadLake"
-      actions = [
-        "glue:GetDatabase",
-        "glue:GetTable",
-        "glue:GetTables",
-        "glue:GetPartition",
-        "glue:GetPartitions",
-      ]
-      resources = [
-        "arn:${local.partition}:glue:${var.region}:${local.account_id}:catalog",
-        "arn:${local.partition}:glue:${var.region}:${local.account_id}:database/${aws_glue_catalog_database.lake.name}",
-        "arn:${local.partition}:glue:${var.region}:${local.account_id}:table/${aws_glue_catalog_database.lake.name}/*",
+        "arn:${local.partition}:glue:${var.region}:${local.account_id}:database/${statement.value.database}",
+        "arn:${local.partition}:glue:${var.region}:${local.account_id}:table/${statement.value.database}/*",
       ]
     }
   }
@@ -317,33 +306,27 @@ resource "aws_iam_policy" "airflow" {
 # the ECS tasks / instances Airflow runs on), created when var.airflow_assume_role_principals lists
 # who may assume it.
 locals {
-  airflow_service_principals = [for p in var.airflow_assume_role_principals : p if !startswith(p, "arn:")]
-  airflow_aws_principals     = [for p in var.airflow_assume_role_principals : p if startswith(p, "arn:")]
+  # var.airflow_assume_role_principals by principal type, one statement per type present.
+  airflow_principals = [
+    for s in [
+      { sid = "AirflowService", type = "Service", identifiers = [for p in var.airflow_assume_role_principals : p if !startswith(p, "arn:")] },
+      { sid = "AirflowPrincipals", type = "AWS", identifiers = [for p in var.airflow_assume_role_principals : p if startswith(p, "arn:")] },
+    ] : s if length(s.identifiers) > 0
+  ]
 }
 
 data "aws_iam_policy_document" "airflow_assume" {
+  # No aws:SourceAccount condition on the services: not every service sets it when assuming a role
+  # (EC2 instance profiles), and a service can only assume this role once someone allowed to
+  # iam:PassRole it in this account has handed it over.
   dynamic "statement" {
-    for_each = length(local.airflow_service_principals) > 0 ? [1] : []
+    for_each = local.airflow_principals
     content {
-      sid     = "AirflowService"
-      actions = ["sts:AssumeRole"]
-      # No aws:SourceAccount condition: not every service sets it when assuming a role (EC2 instance
-      # profiles), and a service can only assume this role once someone allowed to iam:PassRole it in
-      # this account has handed it over.
-      principals {
-        type        = "Service"
-        identifiers = local.airflow_service_principals
-      }
-    }
-  }
-  dynamic "statement" {
-    for_each = length(local.airflow_aws_principals) > 0 ? [1] : []
-    content {
-      sid     = "AirflowPrincipals"
+      sid     = statement.value.sid
       actions = ["sts:AssumeRole"]
       principals {
-        type        = "AWS"
-        identifiers = local.airflow_aws_principals
+        type        = statement.value.type
+        identifiers = statement.value.identifiers
       }
     }
   }
