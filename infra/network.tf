@@ -2,7 +2,7 @@
 # and STS over HTTPS only, through a NAT gateway or VPC endpoints in var.subnet_ids (not created
 # here: the VPC is an input).
 resource "aws_security_group" "workers" {
-  # checkov:skip=CKV2_AWS_5: attached at run time: the Airflow DAG passes this group in each RunTask's awsvpcConfiguration (output security_group_ids), so no Terraform resource references it
+  # checkov:skip=CKV2_AWS_5: attached at run time: the Airflow DAG passes this group in each RunTask's awsvpcConfiguration (Variable repurchase_security_groups, output airflow_variables), so no Terraform resource references it
   name        = "${var.name_prefix}-workers"
   description = "repurchase batch workers (ECS Fargate): no ingress, HTTPS egress only"
   vpc_id      = var.vpc_id
