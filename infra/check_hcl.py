@@ -363,7 +363,7 @@ cases = {
         [(_retention(raw=6), "raw 7"), (_retention(features=89), "features and scores 90"), (_retention(scores=60), "scores 90"),
          (_retention(score_shards=2), "score_shards 3"), (_retention(backtests=29), "backtests 30"),
          (_retention(staging=0), "staging and locks 1"), (_retention(locks=0), "locks 1"), (_retention(locks=31), "at most 30"),
-         (_retention(score_shards=None), "score_shards, staging and locks need"), (_retention(staging=None), "staging"),
+         (_retention(score_shards=None), "score_shards, staging and locks need"), (_retention(staging=None), "staging and locks need"),
          (_retention(locks=None), "locks need"), (_retention(locks=...), "exactly the keys"),
          (_retention(models=400), "exactly the keys")],
     ),
