@@ -30,7 +30,9 @@ can without it, and exits 1 on any failure:
    - alerts: the EventBridge pattern renders to JSON that matches a stopped task of this cluster
      with a non-zero exit code or a failed start, and nothing else (a matcher for the operators
      used, per EventBridge's documented semantics), and the rule targets the encrypted topic,
-     whose policy admits only that rule.
+     whose policy admits only that rule;
+   - TLS only: both bucket policies and the topic policy include the DenyInsecureTransport
+     statement of data.aws_iam_policy_document.tls_only.
 """
 
 import json
@@ -645,10 +647,19 @@ try:
     topic_doc = _tf_blocks(all_text, r'^data "aws_iam_policy_document" "alerts_topic"')[0]
     if "events.amazonaws.com" not in topic_doc or "aws_cloudwatch_event_rule.task_failed.arn" not in topic_doc:
         errors.append("alerts.tf: the topic policy must admit events.amazonaws.com from the task_failed rule only")
+    # TLS only: both bucket policies and the topic policy carry the shared DenyInsecureTransport.
+    for key, src in {
+        "lake": resource_attrs("aws_s3_bucket_policy", "lake").get("policy", ""),
+        "logs": "".join(_tf_blocks(all_text, r'^data "aws_iam_policy_document" "logs_bucket"')),
+        "alerts": topic_doc,
+    }.items():
+        if f'data.aws_iam_policy_document.tls_only["{key}"].json' not in src:
+            errors.append(f"s3.tf/alerts.tf: the {key} policy must include data.aws_iam_policy_document.tls_only[\"{key}\"]")
     kms_doc = _tf_blocks(all_text, r'^data "aws_iam_policy_document" "kms"')[0]
     if "events.amazonaws.com" not in kms_doc:
         errors.append("kms.tf: the key policy must let EventBridge use the key of the alerts topic")
     rendered.append("the alerts pattern against 10 sample events")
+    rendered.append("the TLS-only statement in the 3 resource policies")
 except (RenderError, KeyError, IndexError, StopIteration, TypeError, ValueError) as e:
     errors.append(f"rendering offline failed: {type(e).__name__}: {e}")
 
