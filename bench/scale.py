@@ -867,57 +867,58 @@ def goals(summary: dict, results: list[dict] | None = None) -> list[dict]:
     return out
 
 
+def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table, the first column left-aligned, the figures right-aligned."""
+    return ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1),
+            *("| " + " | ".join(r) + " |" for r in rows)]
+
+
 def summary_markdown(summary: dict, goal_rows: list[dict], profile_label: str) -> str:
     def pair(f0, f1, key="wall_s", fmt=f2):
         return f"{fmt((f0 or {}).get(key))} / {fmt((f1 or {}).get(key))}"
 
-    medians = max((r["runs"] for r in summary["rows"]), default=1)
-    lines = [f"### Summary ({profile_label}{'; medians of ' + str(medians) + ' runs' if medians > 1 else ''})", "",
-             "| scale | users | events | raw rows | pipeline s | extract s (ours / DuckDB) | ours ÷ DuckDB "
-             "| features s (ours / DuckDB) | ours ÷ DuckDB | train s (worker / LightGBM read+fit) | ours ÷ LightGBM "
-             "| fit step ÷ LightGBM fit | score rows/s | generate s |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in summary["rows"]:
-        s = r["stages"]
-        lines.append(
-            f"| {r['scale']}× | {r['users']:,} | {f2(r['events'], 0)} | {f2(r['raw_rows'], 0)} | {f2(r['pipeline_wall_s'])} | "
-            f"{pair(s['extract'], s['duckdb-extract'])} | {f2(r['extract_over_duckdb'])} | "
-            f"{pair(s['build-features'], s['duckdb-features'])} | {f2(r['features_over_duckdb'])} | "
-            f"{f2((s['train'] or {}).get('wall_s'))} / {f2((s['lightgbm'] or {}).get('read_fit_s'))} | "
-            f"{f2(r['train_over_lightgbm'])} | {f2(r['fit_over_lightgbm_fit'])} | {f2(r['score_rows_per_s'], 0)} | "
-            f"{f2((s['generate'] or {}).get('wall_s'), 1)} |")
-    lines += ["", "Peak RSS, MiB (the largest over the runs):", "",
-              "| scale | generate | extract (ours / DuckDB) | build-features (ours / DuckDB) | train (ours / LightGBM) "
-              "| calibrate | score | score-throughput |",
-              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    def rss(s, name):
-        return mib((s[name] or {}).get("peak_rss_bytes"))
+    def rss(f):
+        return mib((f or {}).get("peak_rss_bytes"))
 
-    for r in summary["rows"]:
-        s = r["stages"]
-        lines.append(
-            f"| {r['scale']}× | {rss(s, 'generate')} | {pair(s['extract'], s['duckdb-extract'], 'peak_rss_bytes', mib)} | "
-            f"{pair(s['build-features'], s['duckdb-features'], 'peak_rss_bytes', mib)} | "
-            f"{pair(s['train'], s['lightgbm'], 'peak_rss_bytes', mib)} | {rss(s, 'calibrate')} | {rss(s, 'score')} | "
-            f"{rss(s, 'score-throughput')} |")
-    lines += ["", "Held-out test AUC:", "",
-              "| scale | raw (ours / LightGBM) | raw diff | calibrated (ours / LightGBM) | calibrated diff |",
-              "|---:|---:|---:|---:|---:|"]
-    for r in summary["rows"]:
-        lines.append(
-            f"| {r['scale']}× | {f2(r['auc_ours_raw'], 4)} / {f2(r['auc_lightgbm_raw'], 4)} | {f2(r['auc_diff_raw'], 4)} | "
-            f"{f2(r['auc_ours'], 4)} / {f2(r['auc_lightgbm'], 4)} | {f2(r['auc_diff'], 4)} |")
+    rows = summary["rows"]
+    medians = max((r["runs"] for r in rows), default=1)
+    lines = [f"### Summary ({profile_label}{'; medians of ' + str(medians) + ' runs' if medians > 1 else ''})", ""]
+    lines += md_table(
+        ["scale", "users", "events", "raw rows", "pipeline s", "extract s (ours / DuckDB)", "ours ÷ DuckDB",
+         "features s (ours / DuckDB)", "ours ÷ DuckDB", "train s (worker / LightGBM read+fit)", "ours ÷ LightGBM",
+         "fit step ÷ LightGBM fit", "score rows/s", "generate s"],
+        [[f"{r['scale']}×", f"{r['users']:,}", f2(r["events"], 0), f2(r["raw_rows"], 0), f2(r["pipeline_wall_s"]),
+          pair(s["extract"], s["duckdb-extract"]), f2(r["extract_over_duckdb"]),
+          pair(s["build-features"], s["duckdb-features"]), f2(r["features_over_duckdb"]),
+          f"{f2((s['train'] or {}).get('wall_s'))} / {f2((s['lightgbm'] or {}).get('read_fit_s'))}",
+          f2(r["train_over_lightgbm"]), f2(r["fit_over_lightgbm_fit"]), f2(r["score_rows_per_s"], 0),
+          f2((s["generate"] or {}).get("wall_s"), 1)]
+         for r in rows for s in [r["stages"]]])
+    lines += ["", "Peak RSS, MiB (the largest over the runs):", ""]
+    lines += md_table(
+        ["scale", "generate", "extract (ours / DuckDB)", "build-features (ours / DuckDB)", "train (ours / LightGBM)",
+         "calibrate", "score", "score-throughput"],
+        [[f"{r['scale']}×", rss(s["generate"]), pair(s["extract"], s["duckdb-extract"], "peak_rss_bytes", mib),
+          pair(s["build-features"], s["duckdb-features"], "peak_rss_bytes", mib),
+          pair(s["train"], s["lightgbm"], "peak_rss_bytes", mib), rss(s["calibrate"]), rss(s["score"]),
+          rss(s["score-throughput"])]
+         for r in rows for s in [r["stages"]]])
+    lines += ["", "Held-out test AUC:", ""]
+    lines += md_table(
+        ["scale", "raw (ours / LightGBM)", "raw diff", "calibrated (ours / LightGBM)", "calibrated diff"],
+        [[f"{r['scale']}×", f"{f2(r['auc_ours_raw'], 4)} / {f2(r['auc_lightgbm_raw'], 4)}", f2(r["auc_diff_raw"], 4),
+          f"{f2(r['auc_ours'], 4)} / {f2(r['auc_lightgbm'], 4)}", f2(r["auc_diff"], 4)]
+         for r in rows])
     if summary["growth"]:
         gs = summary["growth"]
-        lines += ["", "Growth between scales: wall time ×, and in brackets ÷ the raw-row growth (1.00 = linear):", "",
-                  "| stage | " + " | ".join(f"{g['from']}× → {g['to']}× (rows ×{f2(g['data_growth'])})" for g in gs) + " |",
-                  "|---|" + "---:|" * len(gs)]
 
         def cell(e):
             return "–" if e["time_growth"] is None else f"×{e['time_growth']:.2f} ({e['over_linear']:.2f})"
 
-        for name in gs[0]["stages"]:
-            lines.append(f"| {name} | " + " | ".join(cell(g["stages"][name]) for g in gs) + " |")
+        lines += ["", "Growth between scales: wall time ×, and in brackets ÷ the raw-row growth (1.00 = linear):", ""]
+        lines += md_table(
+            ["stage", *(f"{g['from']}× → {g['to']}× (rows ×{f2(g['data_growth'])})" for g in gs)],
+            [[name, *(cell(g["stages"][name]) for g in gs)] for name in gs[0]["stages"]])
     lines += ["", "| goal | measured | met |", "|---|---|---|"]
     for gl in goal_rows:
         lines.append(f"| {gl['goal']} | {gl['measured']} | {'yes' if gl['met'] else '**no**'} |")
