@@ -82,9 +82,9 @@ GROWTH_GOAL_STAGES = ["generate", *WORKERS]
 
 # Disk per 100,000 users, for the free-space check before a scale (thelook profile, seed 42):
 # the CSV export (0.47 GiB at 1×, 4.77 GiB at 10×), extract's raw Parquet (122 MiB at 1×) and
-# DuckDB's copy of the export, which keeps every row and column (see DISK_MARGIN); features,
-# models, scores and logs are a few MiB. The signal profile writes ~20% more, hence the margin.
-DISK_PER_1X_BYTES = {"source": 0.48 * 2**30, "lake": 0.13 * 2**30, "duckdb-extract": 0.2 * 2**30}
+# DuckDB's Parquet copy of the export (118 MiB at 1×); features, models, scores and logs are a few
+# MiB. The signal profile writes ~20% more, hence the margin. 30× → ~30 GiB.
+DISK_PER_1X_BYTES = {"source": 0.48 * 2**30, "lake": 0.13 * 2**30, "duckdb-extract": 0.13 * 2**30}
 DISK_MARGIN = 1.25
 DISK_FLOOR_BYTES = 2 * 2**30  # kept free besides, for the rest of the machine
 
