@@ -1074,6 +1074,47 @@ async fn a_failed_write_publishes_no_table_of_the_run() {
     assert!(stderr.contains("put on"), "{stderr}");
     let root = DataRoot::open(&lake.to_string_lossy(), &Default::default()).unwrap();
     assert_eq!(published_manifests(&root).await, Vec::<String>::new());
-    // Some tables' data had been written before the failure: only the manifests were held back.
-    assert!(lake.join("raw").is_dir());
+    // The tables are staged before anything is published: the failure left neither raw data
+    // nor staged files.
+    assert!(!lake.join("raw").exists());
+    let staged: Vec<_> = walk(&lake.join("staging"))
+        .into_iter()
+        .filter(|p| p.is_file())
+        .collect();
+    assert!(staged.is_empty(), "{staged:?}");
+}
+
+/// A rerun of a published date with a broken export fails and leaves the earlier extract of the
+/// date published as it was: tables are staged, and only staged tables that are all good replace
+/// the partitions.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_on_a_rerun_keeps_the_published_date() {
+    let run_date = date(RUN_DATE);
+    let mut files =
+        read_all(&generated_source(300, 11, RUN_DATE, Profile::Signal, OutputFormat::Csv).await)
+            .await;
+    let lake = memory_root("bad-input-rerun");
+    repurchase_extract::extract(&lake, run_date, &Source::Files(write_memory(&files).await))
+        .await
+        .expect("clean export extracts");
+    let before = lake.list("").await.unwrap();
+    // Events load last: every other table was staged when its duplicate key is found.
+    edit_lines(&mut files, "events", |lines| {
+        let copy = lines[1].clone();
+        lines.insert(2, copy);
+    });
+    let e =
+        repurchase_extract::extract(&lake, run_date, &Source::Files(write_memory(&files).await))
+            .await
+            .expect_err("a duplicate key is refused");
+    assert!(e.to_string().contains("duplicate key"), "{e}");
+    let after = lake.list("").await.unwrap();
+    let names = |l: &[object_store::ObjectMeta]| -> Vec<(String, u64)> {
+        l.iter().map(|m| (m.location.to_string(), m.size)).collect()
+    };
+    assert_eq!(
+        names(&after),
+        names(&before),
+        "the published date is untouched, nothing staged"
+    );
 }

@@ -9,7 +9,8 @@ use arrow::datatypes::{DataType, Field, Schema};
 use bytes::Bytes;
 use repurchase_core::layout::Dataset;
 use repurchase_core::manifest::sha256_hex;
-use repurchase_core::publish::{PartitionWriter, Provenance};
+use repurchase_core::parquet_io;
+use repurchase_core::publish::{MULTIPART_PART_BYTES, ParquetSink, PartitionWriter, Provenance};
 use repurchase_core::{CoreError, DataRoot, ErrorClass, Manifest, StoreConfig};
 
 use crate::s3::{count_and_sum, int_batch, s3_root};
@@ -19,6 +20,8 @@ async fn conformance(root: DataRoot, sibling: DataRoot) {
     objects(&root, &sibling).await;
     root.delete_prefix("").await.unwrap();
     publish_protocol(&root).await;
+    root.delete_prefix("").await.unwrap();
+    streamed_and_adopted(&root).await;
     root.delete_prefix("").await.unwrap();
     crate::locks::conformance(root).await;
 }
@@ -128,12 +131,75 @@ async fn objects(root: &DataRoot, sibling: &DataRoot) {
     root.delete("raw/a/x.bin").await.unwrap();
     assert!(!root.exists("raw/a/x.bin").await.unwrap());
     assert_eq!(root.delete_prefix("raw/b").await.unwrap(), 2);
+
+    // Ranges, hashes as streamed, and renames (which replace their target).
+    root.put("raw/c/r.bin", Bytes::from_static(b"0123456789"))
+        .await
+        .unwrap();
+    root.put("raw/d/s.bin", Bytes::from_static(b"old"))
+        .await
+        .unwrap();
+    assert_eq!(
+        &root.get_range("raw/c/r.bin", 2..5).await.unwrap()[..],
+        b"234"
+    );
+    assert_eq!(
+        root.sha256("raw/c/r.bin").await.unwrap(),
+        (10, sha256_hex(b"0123456789"))
+    );
+    root.rename("raw/c/r.bin", "raw/d/s.bin").await.unwrap();
+    assert!(!root.exists("raw/c/r.bin").await.unwrap());
+    assert_eq!(&root.get("raw/d/s.bin").await.unwrap()[..], b"0123456789");
+    assert_eq!(root.delete_prefix("raw").await.unwrap(), 1);
     assert!(root.list("").await.unwrap().is_empty());
     assert_eq!(
         &sibling.get("keep.bin").await.unwrap()[..],
         b"k",
         "a root only touches its own prefix"
     );
+}
+
+/// A Parquet file streamed to a staging path (past the multipart threshold, so S3 receives it in
+/// parts), then moved into a partition: the bytes of encoding the same batches at once, the size
+/// and hash counted on the way, nothing left in staging.
+async fn streamed_and_adopted(root: &DataRoot) {
+    let d = date("2025-03-02");
+    let ds = Dataset::FeaturesScore;
+    let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+    let batches: Vec<_> = (0..25i64)
+        .map(|k| {
+            let rows = k * 100_000..(k + 1) * 100_000;
+            int_batch(&schema, rows.map(|i| i * 7919 % 1_000_003).collect())
+        })
+        .collect();
+    let staged = "staging/t/part-00000.parquet";
+    let mut sink = ParquetSink::new(root, staged, &schema).unwrap();
+    for b in &batches {
+        sink.write(vec![b.clone()]).await.unwrap();
+    }
+    let written = sink.finish().await.unwrap();
+    let whole = parquet_io::encode(&schema, &batches).unwrap();
+    assert!(whole.len() > MULTIPART_PART_BYTES, "{}", whole.len());
+    assert_eq!(
+        (written.rows, written.bytes, written.sha256.as_str()),
+        (2_500_000, whole.len() as u64, sha256_hex(&whole).as_str())
+    );
+    let mut w = PartitionWriter::begin(root, ds, d).await.unwrap();
+    w.adopt("part-00000.parquet", staged, written)
+        .await
+        .unwrap();
+    w.commit(Provenance {
+        stage: "test",
+        parameters: serde_json::json!({}),
+        schema: Some(&schema),
+        inputs: vec![],
+        counters: BTreeMap::new(),
+    })
+    .await
+    .unwrap();
+    assert!(listed(root, "staging").await.is_empty());
+    let sum: i64 = (0..2_500_000i64).map(|i| i * 7919 % 1_000_003).sum();
+    assert_eq!(count_and_sum(root, ds, d).await, (2_500_000, sum));
 }
 
 /// Publishing: files first, the manifest last (a partition without it does not exist), hashes

@@ -16,12 +16,13 @@ use arrow::datatypes::Schema;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use object_store::buffered::BufWriter;
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tracing::info;
 
 use crate::error::{CoreError, Result};
 use crate::layout::Dataset;
-use crate::manifest::{FORMAT_VERSION, FileEntry, InputRef, Manifest, sha256_hex};
+use crate::manifest::{FORMAT_VERSION, FileEntry, InputRef, Manifest};
 use crate::parquet_io;
 use crate::run_date::RunDate;
 use crate::storage::DataRoot;
@@ -109,46 +110,29 @@ impl PartitionWriter {
 
     async fn upload(&mut self, name: &str, bytes: Bytes, rows: Option<u64>) -> Result<()> {
         let rel = format!("{}/{name}", self.dataset.partition(self.run_date));
-        let sha = sha256_hex(&bytes);
-        let len = bytes.len() as u64;
-        // BufWriter makes one PUT of a file up to its capacity and switches to a multipart upload
-        // past it, so large files go to S3 in parts (and a failed part is retried on its own).
-        let mut w = BufWriter::with_capacity(
-            self.root.store().clone(),
-            self.root.path(&rel),
-            MULTIPART_PART_BYTES,
-        );
-        // A failed write is aborted (a multipart upload in progress is cancelled); a failed
-        // shutdown is not: the writer is then already finishing, and object_store's `abort`
-        // panics on it ("Already shut down").
-        let res = match w.write_all(&bytes).await {
-            Ok(()) => w.shutdown().await,
-            Err(e) => {
-                let _ = w.abort().await;
-                Err(e)
-            }
-        };
-        if let Err(e) = res {
-            let source = match e.into_inner() {
-                Some(inner) => match inner.downcast::<object_store::Error>() {
-                    Ok(store_err) => *store_err,
-                    Err(other) => object_store::Error::Generic {
-                        store: "upload",
-                        source: other,
-                    },
-                },
-                None => object_store::Error::Generic {
-                    store: "upload",
-                    source: "write failed".into(),
-                },
-            };
-            return Err(self.root.store_error("put", self.root.url(&rel), source));
-        }
+        let mut sink = ObjectSink::new(&self.root, &rel);
+        sink.write(&bytes).await?;
+        let (bytes, sha256) = sink.finish().await?;
         self.files.push(FileEntry {
             name: name.to_string(),
             rows,
-            bytes: len,
-            sha256: sha,
+            bytes,
+            sha256,
+        });
+        Ok(())
+    }
+
+    /// Moves a file written elsewhere under the root (a staging area, by a [`ParquetSink`]) into
+    /// the partition as `name`, with the rows, size and SHA-256 counted when it was written.
+    pub async fn adopt(&mut self, name: &str, staged: &str, written: Written) -> Result<()> {
+        let rel = format!("{}/{name}", self.dataset.partition(self.run_date));
+        self.root.rename(staged, &rel).await?;
+        self.rows += written.rows;
+        self.files.push(FileEntry {
+            name: name.to_string(),
+            rows: Some(written.rows),
+            bytes: written.bytes,
+            sha256: written.sha256,
         });
         Ok(())
     }
@@ -200,4 +184,170 @@ pub struct Provenance<'a> {
     pub inputs: Vec<InputRef>,
     /// Rows dropped or repaired, by reason, and anything else worth counting.
     pub counters: BTreeMap<String, u64>,
+}
+
+/// One object streamed to the store: a single PUT up to [`MULTIPART_PART_BYTES`], a multipart
+/// upload past it (each part retried on its own); its size and SHA-256 are counted on the way.
+pub struct ObjectSink {
+    root: DataRoot,
+    rel: String,
+    writer: BufWriter,
+    sha: Sha256,
+    bytes: u64,
+}
+
+impl ObjectSink {
+    /// Starts writing the object at `rel` (nothing is visible before [`ObjectSink::finish`]).
+    pub fn new(root: &DataRoot, rel: &str) -> Self {
+        ObjectSink {
+            root: root.clone(),
+            rel: rel.to_string(),
+            writer: BufWriter::with_capacity(
+                root.store().clone(),
+                root.path(rel),
+                MULTIPART_PART_BYTES,
+            ),
+            sha: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Appends bytes; on failure the upload is aborted (no multipart parts stay billed).
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.sha.update(bytes);
+        self.bytes += bytes.len() as u64;
+        if let Err(e) = self.writer.write_all(bytes).await {
+            let _ = self.writer.abort().await;
+            return Err(self.error(e));
+        }
+        Ok(())
+    }
+
+    /// Completes the object; returns its size and SHA-256 (hex).
+    pub async fn finish(mut self) -> Result<(u64, String)> {
+        // A failed shutdown is not aborted: the writer is then already finishing, and
+        // object_store's `abort` panics on it ("Already shut down").
+        if let Err(e) = self.writer.shutdown().await {
+            return Err(self.error(e));
+        }
+        Ok((self.bytes, hex::encode(self.sha.finalize())))
+    }
+
+    /// Gives the object up: a multipart upload in progress is cancelled.
+    pub async fn abort(mut self) {
+        let _ = self.writer.abort().await;
+    }
+
+    fn error(&self, e: std::io::Error) -> CoreError {
+        let source = match e.into_inner() {
+            Some(inner) => match inner.downcast::<object_store::Error>() {
+                Ok(store_err) => *store_err,
+                Err(other) => object_store::Error::Generic {
+                    store: "upload",
+                    source: other,
+                },
+            },
+            None => object_store::Error::Generic {
+                store: "upload",
+                source: "write failed".into(),
+            },
+        };
+        self.root
+            .store_error("put", self.root.url(&self.rel), source)
+    }
+}
+
+/// What a [`ParquetSink`] wrote: rows, bytes and SHA-256 (hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// Rows in the file.
+    pub rows: u64,
+    /// Size of the file.
+    pub bytes: u64,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+}
+
+/// A Parquet file streamed to the store as its row groups fill ([`parquet_io::ParquetEncoder`]
+/// and an [`ObjectSink`]): memory holds one row group, whatever the file's length, and the bytes
+/// are those of [`parquet_io::encode`] on the same batches.
+pub struct ParquetSink {
+    sink: ObjectSink,
+    /// `None` only while a blocking task encodes.
+    encoder: Option<parquet_io::ParquetEncoder>,
+}
+
+impl ParquetSink {
+    /// Starts a Parquet file of `schema` at `rel`.
+    pub fn new(root: &DataRoot, rel: &str, schema: &Arc<Schema>) -> Result<Self> {
+        let encoder =
+            parquet_io::ParquetEncoder::new(schema).map_err(|source| CoreError::Parquet {
+                path: root.url(rel),
+                source,
+            })?;
+        Ok(ParquetSink {
+            sink: ObjectSink::new(root, rel),
+            encoder: Some(encoder),
+        })
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.encoder.as_ref().map_or(0, |e| e.rows())
+    }
+
+    /// Appends batches; every row group they complete is encoded (off the runtime's threads)
+    /// and uploaded.
+    pub async fn write(&mut self, batches: Vec<RecordBatch>) -> Result<()> {
+        let encoder = self.take_encoder()?;
+        let (encoder, encoded) = tokio::task::spawn_blocking(move || {
+            let mut encoder = encoder;
+            let res = encoder.write(&batches).map(|()| encoder.take_bytes());
+            (encoder, res)
+        })
+        .await
+        .map_err(|e| CoreError::task(format!("encoding {}", self.sink.rel), e))?;
+        self.encoder = Some(encoder);
+        let bytes = encoded.map_err(|source| self.parquet_error(source))?;
+        if !bytes.is_empty() {
+            self.sink.write(&bytes).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the last row group and the footer and completes the object.
+    pub async fn finish(mut self) -> Result<Written> {
+        let encoder = self.take_encoder()?;
+        let rows = encoder.rows();
+        let tail = tokio::task::spawn_blocking(move || encoder.finish())
+            .await
+            .map_err(|e| CoreError::task(format!("encoding {}", self.sink.rel), e))?
+            .map_err(|source| self.parquet_error(source))?;
+        self.sink.write(&tail).await?;
+        let (bytes, sha256) = self.sink.finish().await?;
+        Ok(Written {
+            rows,
+            bytes,
+            sha256,
+        })
+    }
+
+    /// Gives the file up (see [`ObjectSink::abort`]).
+    pub async fn abort(self) {
+        self.sink.abort().await;
+    }
+
+    fn take_encoder(&mut self) -> Result<parquet_io::ParquetEncoder> {
+        self.encoder.take().ok_or_else(|| CoreError::Bug {
+            what: format!("writing {}", self.sink.rel),
+            reason: "the Parquet encoder was lost by an earlier failed write".into(),
+        })
+    }
+
+    fn parquet_error(&self, source: parquet::errors::ParquetError) -> CoreError {
+        CoreError::Parquet {
+            path: self.sink.root.url(&self.sink.rel),
+            source,
+        }
+    }
 }

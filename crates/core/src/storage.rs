@@ -336,6 +336,22 @@ impl DataRoot {
         Ok(names)
     }
 
+    /// Moves the object at `from` to `to`, replacing what is there: a rename on local disk, a
+    /// copy and a delete on S3 (server-side; a single copy takes objects up to 5 GiB).
+    pub async fn rename(&self, from: &str, to: &str) -> Result<()> {
+        self.store
+            .rename(&self.path(from), &self.path(to))
+            .await
+            .map_err(|e| self.store_error("rename", self.url(from), e))
+    }
+
+    /// The local file behind `rel`, for a local root (readers that want a plain file, such as
+    /// Parquet's synchronous one); `None` on other stores.
+    pub fn local_file(&self, rel: &str) -> Option<std::path::PathBuf> {
+        let rel = trim_slashes(rel);
+        self.local.as_ref().map(|dir| dir.join(rel))
+    }
+
     /// Deletes the object at `rel`; deleting what is not there succeeds.
     pub async fn delete(&self, rel: &str) -> Result<()> {
         match self.store.delete(&self.path(rel)).await {
@@ -357,6 +373,12 @@ impl DataRoot {
                     return Err(self.store_error("delete", url, e));
                 }
             }
+        }
+        // On local disk the folders stay behind their files; an empty tree is removed too, so
+        // that a cleared prefix looks the same on every store.
+        // The root's own folder stays.
+        if let Some(dir) = self.local_file(rel) {
+            prune_empty_dirs(&dir, !trim_slashes(rel).is_empty());
         }
         Ok(objects.len())
     }
@@ -418,10 +440,9 @@ impl DataRoot {
         CoreError::store(op, url, source)
     }
 
-    /// Checks that `rel` still holds what a manifest recorded when it was published: its size
-    /// and SHA-256, hashed as it streams in (the file is not held in memory). A file replaced
-    /// since (another run's, another table's) is bad input naming the file.
-    pub async fn verify(&self, rel: &str, bytes: u64, sha256: &str) -> Result<()> {
+    /// Size and SHA-256 (hex) of the object at `rel`, hashed as it streams in (the object is not
+    /// held in memory).
+    pub async fn sha256(&self, rel: &str) -> Result<(u64, String)> {
         use sha2::{Digest, Sha256};
         // Read in large ranges: a local file's own stream comes in 8 KiB blocking reads, each a
         // round trip through the blocking pool.
@@ -437,15 +458,26 @@ impl DataRoot {
         let mut at = 0u64;
         while at < len {
             let end = (at + RANGE).min(len);
-            let chunk = self
-                .store
-                .get_range(&path, at..end)
-                .await
-                .map_err(|e| self.store_error("get", self.url(rel), e))?;
+            let chunk = self.get_range(rel, at..end).await?;
             hasher.update(&chunk);
             at = end;
         }
-        let actual = hex::encode(hasher.finalize());
+        Ok((len, hex::encode(hasher.finalize())))
+    }
+
+    /// Bytes `range` of the object at `rel`.
+    pub async fn get_range(&self, rel: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
+        self.store
+            .get_range(&self.path(rel), range)
+            .await
+            .map_err(|e| self.store_error("get", self.url(rel), e))
+    }
+
+    /// Checks that `rel` still holds what a manifest recorded when it was published: its size
+    /// and SHA-256, hashed as it streams in (the file is not held in memory). A file replaced
+    /// since (another run's, another table's) is bad input naming the file.
+    pub async fn verify(&self, rel: &str, bytes: u64, sha256: &str) -> Result<()> {
+        let (len, actual) = self.sha256(rel).await?;
         if len != bytes || actual != sha256 {
             return Err(CoreError::BadManifest {
                 path: self.url(rel),
@@ -519,7 +551,23 @@ mod tests {
         root.put("a/b.bin", Bytes::from_static(b"1")).await.unwrap();
         assert!(root.url("a/b.bin").starts_with("file:///"));
         assert!(dir.join("a/b.bin").exists());
-        assert_eq!(root.delete_prefix("a").await.unwrap(), 1);
+        root.put("a/c/d.bin", Bytes::from_static(b"2"))
+            .await
+            .unwrap();
+        assert_eq!(root.delete_prefix("a").await.unwrap(), 2);
+        assert!(
+            !dir.join("a").exists(),
+            "an emptied folder goes with its files"
+        );
+        root.put("e.bin", Bytes::from_static(b"3")).await.unwrap();
+        assert_eq!(root.delete_prefix("").await.unwrap(), 1);
+        assert!(dir.is_dir(), "the root's own folder stays");
+        // Renames replace what is there.
+        root.put("f/1", Bytes::from_static(b"1")).await.unwrap();
+        root.put("g/2", Bytes::from_static(b"2")).await.unwrap();
+        root.rename("f/1", "g/2").await.unwrap();
+        assert_eq!(root.get("g/2").await.unwrap(), Bytes::from_static(b"1"));
+        assert!(!root.exists("f/1").await.unwrap());
         std::fs::remove_dir_all(&dir).ok();
     }
 
@@ -628,5 +676,21 @@ mod tests {
             "S3 unavailable: put s3://bucket-a/lake/x failed after 4 retries (503 SlowDown; \
              endpoint http://127.0.0.1:9): transient"
         );
+    }
+}
+
+/// Removes the folders below `dir` that hold no file, and `dir` itself when `itself` and it is
+/// left empty (best effort: a folder that cannot be read or removed is left).
+fn prune_empty_dirs(dir: &std::path::Path, itself: bool) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                prune_empty_dirs(&entry.path(), true);
+            }
+        }
+        if itself {
+            // Fails, as it should, when a file is left.
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }

@@ -15,6 +15,7 @@ pub use repurchase_athena as athena;
 use repurchase_athena::cli::{QueryArgs, parse_identifier};
 pub mod error;
 pub mod load;
+pub mod source;
 pub mod timestamp;
 pub mod validate;
 
@@ -25,8 +26,8 @@ use clap::Args as ClapArgs;
 use repurchase_core::cli::CommonArgs;
 use repurchase_core::layout::Dataset;
 use repurchase_core::logging::{StepTimer, progress};
-use repurchase_core::manifest::sha256_hex;
-use repurchase_core::publish::{PartitionWriter, Provenance};
+use repurchase_core::parquet_io::ROW_GROUP_ROWS;
+use repurchase_core::publish::{ParquetSink, PartitionWriter, Provenance, Written};
 use repurchase_core::schema::Table;
 use repurchase_core::{CoreError, DataRoot, RunDate, StoreConfig};
 use serde::Serialize;
@@ -35,6 +36,8 @@ pub use crate::error::{ExtractError, Result};
 use tracing::{Instrument, info, warn};
 
 use crate::athena::{AthenaSettings, AthenaSource, Identifier, Shutdown};
+use crate::source::{SourceReader, Watched};
+use crate::validate::{KeySets, Refusal, Validator};
 
 /// The stage's name: the binary's, its lock's and its partitions' provenance.
 pub const STAGE: &str = "extract";
@@ -266,151 +269,478 @@ struct TablePlan {
     params: serde_json::Value,
 }
 
-/// Loads and validates every table, then (only if all are good) publishes the raw partitions.
+/// One table read, checked and staged, ready to publish.
+struct Staged {
+    table: Table,
+    /// Staged files (root-relative) and what was written to each.
+    files: Vec<(String, Written)>,
+    counters: BTreeMap<String, u64>,
+    params: serde_json::Value,
+}
+
+/// Rows per raw Parquet file: 64 row groups. Longer tables are written as several files, each
+/// small enough for S3's single-request copy (5 GiB) that moves it out of staging.
+pub const FILE_ROWS: u64 = 64 * ROW_GROUP_ROWS as u64;
+
+/// Memory DataFusion may use to sort Athena's output by key before it spills to disk.
+const SORT_MEMORY_BYTES: usize = 512 << 20;
+
+/// Where `extract` stages a run date's tables until all seven are good.
+fn staging_dir(run_date: RunDate) -> String {
+    format!("staging/extract/run_date={run_date}")
+}
+
+/// Streams every table from its source through the checks into a staging folder, parents before
+/// children ([`validate::LOAD_ORDER`]); then (only if all are good) publishes the raw partitions.
 async fn load_and_publish(
     root: &DataRoot,
     run_date: RunDate,
     src: &DataRoot,
-    plans: Vec<TablePlan>,
+    mut plans: Vec<TablePlan>,
     athena_queries: BTreeMap<String, String>,
 ) -> Result<Outcome> {
-    let run_end = run_date.end_exclusive_micros();
-
-    // Load and check every table first: nothing is written unless all seven are good.
+    let staging = staging_dir(run_date);
+    // What a crashed earlier run left.
+    root.delete_prefix(&staging).await?;
+    plans.sort_by_key(|p| validate::LOAD_ORDER.iter().position(|t| *t == p.table));
     let bar = progress(plans.len() as u64, "loading");
-    // (table, validated batches, counters, manifest parameters)
-    type Loaded = (
-        Table,
-        Vec<RecordBatch>,
-        BTreeMap<String, u64>,
-        serde_json::Value,
-    );
-    let mut loaded: Vec<Loaded> = Vec::new();
+    let mut parents = KeySets::new();
+    let mut staged = Vec::with_capacity(plans.len());
     for plan in plans {
-        let table = plan.table;
         let timer = StepTimer::start("load-table");
-        let mut batches = Vec::new();
-        let mut files_meta = Vec::new();
-        let mut row_offset = 0u64;
-        for (file, size) in &plan.files {
-            let data = src.get(file).await?;
-            files_meta.push(
-                serde_json::json!({"name": file, "bytes": size, "sha256": sha256_hex(&data)}),
-            );
-            let data_clone = data.clone();
-            let file_name = file.clone();
-            let format = plan.format;
-            let offset = row_offset;
-            // Parsing is CPU-bound: keep it off the async workers.
-            let parsed = tokio::task::spawn_blocking(move || match format {
-                "csv" if file_name.to_ascii_lowercase().ends_with(".gz") => {
-                    let text = load::gunzip(table, &file_name, &data_clone)?;
-                    load::load_csv(table, &file_name, text, offset)
+        match stage_table(root, run_date, src, plan, &staging, &parents).await {
+            Ok((table, kept)) => {
+                timer.finish(
+                    table.counters.get("rows_read").copied().unwrap_or(0),
+                    table.counters.get("rows_written").copied().unwrap_or(0),
+                );
+                if let Some(kept) = kept {
+                    parents.insert(table.table, kept);
                 }
-                "csv" => load::load_csv(table, &file_name, data_clone, offset),
-                _ => load::load_parquet(table, &file_name, data_clone),
-            })
-            .await
-            .map_err(|e| CoreError::task(format!("parsing {table}"), e))??;
-            row_offset += parsed.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-            batches.extend(parsed);
+                staged.push(table);
+            }
+            Err(e) => {
+                // Best effort: the error that stopped the run is the one reported.
+                let _ = root.delete_prefix(&staging).await;
+                return Err(e);
+            }
         }
-        if plan.sort_by_key {
-            batches = tokio::task::spawn_blocking(move || load::sort_by_key(table, batches))
-                .await
-                .map_err(|e| CoreError::task(format!("sorting {table}"), e))??;
-        }
-        let (batches, counters) = validate::validate(table, batches, run_end)?;
-        let rows_out = counters.get("rows_written").copied().unwrap_or(0);
-        timer.finish(counters.get("rows_read").copied().unwrap_or(0), rows_out);
-        let mut params = plan.params;
-        params["source_files"] = serde_json::json!({"format": plan.format, "files": files_meta});
-        loaded.push((table, batches, counters, params));
         bar.inc(1);
     }
     bar.finish_and_clear();
+    drop(parents);
+    let outcome = publish(root, run_date, staged, athena_queries).await;
+    let _ = root.delete_prefix(&staging).await;
+    outcome
+}
 
-    // Orphan foreign keys are kept and counted in the child table's manifest.
-    let views: Vec<(Table, &[RecordBatch])> = loaded
-        .iter()
-        .map(|(t, b, _, _)| (*t, b.as_slice()))
-        .collect();
-    let orphans = validate::count_orphans(&views)?;
-    for (table, name, n) in orphans {
-        if let Some((_, _, counters, _)) = loaded.iter_mut().find(|(t, ..)| *t == table) {
-            counters.insert(name, n);
+/// Reads one table batch by batch, validates each batch and writes what it keeps into staged
+/// Parquet files; returns them with the table's counters and, when other tables reference it,
+/// its kept keys.
+async fn stage_table(
+    root: &DataRoot,
+    run_date: RunDate,
+    src: &DataRoot,
+    plan: TablePlan,
+    staging: &str,
+    parents: &KeySets,
+) -> Result<(Staged, Option<roaring::RoaringTreemap>)> {
+    let table = plan.table;
+    let (reader, mut batches) = spawn_reader(src, &plan);
+    let mut validator = Validator::new(table, run_date.end_exclusive_micros(), parents);
+    let mut out = StagedFiles::new(
+        root,
+        format!("{staging}/{table}"),
+        table.schema(),
+        FILE_ROWS,
+    );
+    let mut refused = None;
+    while let Some(batch) = batches.recv().await {
+        let written = match validator.push(batch) {
+            Ok(kept) => out.write(kept).await.map_err(Refusal::Bad),
+            Err(refusal) => Err(refusal),
+        };
+        if let Err(refusal) = written {
+            refused = Some(refusal);
+            break;
+        }
+    }
+    // Stops the reader if it is still sending.
+    drop(batches);
+    let read = reader
+        .await
+        .map_err(|e| CoreError::task(format!("reading {table}"), e))?;
+    let checked = match refused {
+        Some(Refusal::Bad(e)) => Err(e),
+        Some(Refusal::DuplicateKey { key, row }) => match first_row_of(src, &plan, key).await {
+            Ok(first) => Err(validate::duplicate_key(table, key, row, first)),
+            Err(e) => Err(e),
+        },
+        None => read.and_then(|files| Ok((files, validator.finish()?))),
+    };
+    let (files_meta, (counters, kept)) = match checked {
+        Ok(v) => v,
+        Err(e) => {
+            out.abort().await;
+            return Err(e.into());
+        }
+    };
+    let files = out.finish().await?;
+    let mut params = plan.params;
+    params["source_files"] = serde_json::json!({"format": plan.format, "files": files_meta});
+    params["run_end"] = serde_json::json!(run_date.end_exclusive().to_rfc3339());
+    Ok((
+        Staged {
+            table,
+            files,
+            counters,
+            params,
+        },
+        kept,
+    ))
+}
+
+/// The file entries (`name`, `bytes`, `sha256`) of a table's source, read by a reader task.
+type SourceFiles = Vec<serde_json::Value>;
+
+/// Starts reading a table's batches, in source order, on a task of its own: files are parsed
+/// on a blocking thread, Athena's staged output is sorted by key by DataFusion (spilling to disk
+/// past [`SORT_MEMORY_BYTES`]). The batches arrive on the receiver, a few at a time, so memory
+/// holds only those in flight; dropping the receiver stops the reader.
+fn spawn_reader(
+    src: &DataRoot,
+    plan: &TablePlan,
+) -> (
+    tokio::task::JoinHandle<Result<SourceFiles, CoreError>>,
+    tokio::sync::mpsc::Receiver<RecordBatch>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let (table, format, files, src) = (plan.table, plan.format, plan.files.clone(), src.clone());
+    let task = if plan.sort_by_key {
+        tokio::spawn(read_sorted(table, src, files, tx).instrument(tracing::Span::current()))
+    } else {
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || read_files(table, format, &src, &files, handle, &tx))
+    };
+    (task, rx)
+}
+
+/// The error a reader stops with when nobody takes its batches any more (the validator refused
+/// one); never reported, the refusal is.
+fn stopped(table: Table) -> CoreError {
+    CoreError::Bug {
+        what: format!("reading {table}"),
+        reason: "the validator stopped taking batches".into(),
+    }
+}
+
+/// Parses a table's files in order (see [`load::stream_csv`], [`load::stream_parquet`]) and
+/// sends their batches; returns each file's entry for the manifest.
+fn read_files(
+    table: Table,
+    format: &str,
+    src: &DataRoot,
+    files: &[(String, u64)],
+    handle: tokio::runtime::Handle,
+    tx: &tokio::sync::mpsc::Sender<RecordBatch>,
+) -> Result<SourceFiles, CoreError> {
+    let mut emit = |b: RecordBatch| tx.blocking_send(b).map_err(|_| stopped(table));
+    let mut entries = Vec::with_capacity(files.len());
+    let mut row_offset = 0u64;
+    for (file, size) in files {
+        let mut reader = SourceReader::open(src, file, *size, handle.clone())?;
+        let fault = reader.fault();
+        let rows = match format {
+            "csv" if file.to_ascii_lowercase().ends_with(".gz") => {
+                let mut text = Watched::new(
+                    flate2::read::MultiGzDecoder::new(&mut reader),
+                    fault.clone(),
+                    |e: &std::io::Error| {
+                        load::read_error(table, file, std::io::Error::new(e.kind(), e.to_string()))
+                    },
+                );
+                load::stream_csv(
+                    table,
+                    file,
+                    &mut text,
+                    row_offset,
+                    load::CHUNK_BYTES,
+                    &mut emit,
+                )
+            }
+            "csv" => load::stream_csv(
+                table,
+                file,
+                &mut reader,
+                row_offset,
+                load::CHUNK_BYTES,
+                &mut emit,
+            ),
+            _ => read_parquet(table, file, src, &mut reader, &mut emit),
+        }
+        // A store error met while reading is the cause, whatever the parser made of it.
+        .map_err(|e| fault.take().unwrap_or(e))?;
+        row_offset += rows;
+        let (_, sha256) = reader.finish()?;
+        entries.push(serde_json::json!({"name": file, "bytes": size, "sha256": sha256}));
+    }
+    Ok(entries)
+}
+
+/// A Parquet source file: read in place on local disk, otherwise copied to a temporary file as it
+/// downloads (Parquet is read from its footer, not front to back).
+fn read_parquet(
+    table: Table,
+    file: &str,
+    src: &DataRoot,
+    reader: &mut SourceReader,
+    emit: &mut load::Emit<'_>,
+) -> Result<u64, CoreError> {
+    let io = |source| CoreError::Io {
+        path: file.to_string(),
+        source,
+    };
+    let data = match src.local_file(file) {
+        Some(path) => std::fs::File::open(path).map_err(io)?,
+        None => {
+            let mut tmp = tempfile::tempfile().map_err(io)?;
+            std::io::copy(reader, &mut tmp).map_err(io)?;
+            tmp
+        }
+    };
+    load::stream_parquet(table, file, data, emit)
+}
+
+/// Athena's staged output of a table sorted by key (nulls first, so that validation finds and
+/// reports them): UNLOAD writes files in parallel with no global order, and sorting makes the raw
+/// partition independent of how Athena split it. Batches are cut to [`load::BATCH_ROWS`] rows
+/// whatever the sort's own cuts, so the Parquet written from them depends only on the rows.
+async fn read_sorted(
+    table: Table,
+    root: DataRoot,
+    files: Vec<(String, u64)>,
+    tx: tokio::sync::mpsc::Sender<RecordBatch>,
+) -> Result<SourceFiles, CoreError> {
+    use datafusion::datasource::file_format::parquet::ParquetFormat;
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    use datafusion::prelude::{SessionConfig, SessionContext};
+    use futures::StreamExt;
+
+    let mut entries = Vec::with_capacity(files.len());
+    for (file, size) in &files {
+        let (_, sha256) = root.sha256(file).await?;
+        entries.push(serde_json::json!({"name": file, "bytes": size, "sha256": sha256}));
+    }
+    let label = match files.first() {
+        Some((f, _)) => format!(
+            "{} (Athena's output, sorted by {})",
+            parent_of(f),
+            table.key()
+        ),
+        None => return Ok(entries),
+    };
+    let query = |e| CoreError::query(format!("sorting {label}"), e);
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_limit(SORT_MEMORY_BYTES, 1.0)
+        .build_arc()
+        .map_err(query)?;
+    let config = SessionConfig::new()
+        .with_target_partitions(2)
+        .with_batch_size(load::BATCH_ROWS);
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let names: Vec<String> = files.iter().map(|(f, _)| f.clone()).collect();
+    let format = ParquetFormat::default().with_force_view_types(false);
+    repurchase_core::parquet_io::register_files(&ctx, &root, "staged", &names, format, "").await?;
+    let df = ctx
+        .sql(&format!(
+            "SELECT * FROM staged ORDER BY \"{}\" ASC NULLS FIRST",
+            table.key()
+        ))
+        .await
+        .map_err(query)?;
+    load::check_schema(table, &label, df.schema().as_arrow())?;
+    let mut stream = df.execute_stream().await.map_err(query)?;
+    let mut pending = load::Rechunk::new(load::BATCH_ROWS);
+    let mut row0 = 0u64;
+    let send = async |batch: RecordBatch, row0: &mut u64| -> Result<(), CoreError> {
+        let conformed = load::conform(table, &label, &batch, *row0)?;
+        *row0 += batch.num_rows() as u64;
+        tx.send(conformed).await.map_err(|_| stopped(table))
+    };
+    while let Some(batch) = stream.next().await {
+        for b in pending.push(batch.map_err(query)?)? {
+            send(b, &mut row0).await?;
+        }
+    }
+    if let Some(b) = pending.finish()? {
+        send(b, &mut row0).await?;
+    }
+    Ok(entries)
+}
+
+/// The folder of a root-relative path.
+fn parent_of(rel: &str) -> &str {
+    rel.rsplit_once('/').map_or("", |(dir, _)| dir)
+}
+
+/// The data row (counted as validation counts them) where `key` first appears in the table's
+/// source: a second pass, made only to name it in the error about its duplicate.
+async fn first_row_of(src: &DataRoot, plan: &TablePlan, key: i64) -> Result<u64, CoreError> {
+    let (reader, mut batches) = spawn_reader(src, plan);
+    let mut row = 0u64;
+    let mut found = None;
+    while let Some(b) = batches.recv().await {
+        let ids = b
+            .column_by_name(plan.table.key())
+            .and_then(|c| c.as_any().downcast_ref::<arrow::array::Int64Array>());
+        if let Some(i) = ids.and_then(|ids| ids.iter().position(|v| v == Some(key))) {
+            found = Some(row + i as u64 + 1);
+            break;
+        }
+        row += b.num_rows() as u64;
+    }
+    drop(batches);
+    let _ = reader.await;
+    found.ok_or_else(|| CoreError::Bug {
+        what: format!("reading {}", plan.table),
+        reason: format!("duplicate key {key} not found on a second read"),
+    })
+}
+
+/// A table's staged Parquet files, `part-00000.parquet` and on, `file_rows` rows each
+/// ([`FILE_ROWS`]).
+struct StagedFiles {
+    root: DataRoot,
+    dir: String,
+    schema: arrow::datatypes::SchemaRef,
+    file_rows: u64,
+    current: Option<(String, ParquetSink)>,
+    done: Vec<(String, Written)>,
+}
+
+impl StagedFiles {
+    fn new(
+        root: &DataRoot,
+        dir: String,
+        schema: arrow::datatypes::SchemaRef,
+        file_rows: u64,
+    ) -> Self {
+        StagedFiles {
+            root: root.clone(),
+            dir,
+            schema,
+            file_rows,
+            current: None,
+            done: Vec::new(),
         }
     }
 
+    async fn write(&mut self, batch: RecordBatch) -> Result<(), CoreError> {
+        let file_rows = self.file_rows;
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let (_, sink) = self.open()?;
+            let room = (file_rows - sink.rows()) as usize;
+            let take = room.min(batch.num_rows() - offset);
+            sink.write(vec![batch.slice(offset, take)]).await?;
+            offset += take;
+            if sink.rows() == file_rows {
+                self.close().await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn open(&mut self) -> Result<&mut (String, ParquetSink), CoreError> {
+        if self.current.is_none() {
+            let rel = format!("{}/part-{:05}.parquet", self.dir, self.done.len());
+            let sink = ParquetSink::new(&self.root, &rel, &self.schema)?;
+            self.current = Some((rel, sink));
+        }
+        Ok(self.current.as_mut().expect("just opened"))
+    }
+
+    async fn close(&mut self) -> Result<(), CoreError> {
+        if let Some((rel, sink)) = self.current.take() {
+            self.done.push((rel, sink.finish().await?));
+        }
+        Ok(())
+    }
+
+    /// Completes the last file (an empty table still gets one, with the schema and no rows).
+    async fn finish(mut self) -> Result<Vec<(String, Written)>, CoreError> {
+        if self.done.is_empty() {
+            self.open()?;
+        }
+        self.close().await?;
+        Ok(self.done)
+    }
+
+    async fn abort(self) {
+        if let Some((_, sink)) = self.current {
+            sink.abort().await;
+        }
+    }
+}
+
+/// Publishes the staged tables: all seven or none of this run's. Every table is unpublished
+/// first, the staged files are moved into the partitions next, and the manifests (which publish)
+/// come last, all together; a failure before the manifests leaves the date unpublished, one among
+/// them unpublishes those already written. Readers thus never see tables of two runs side by side.
+async fn publish(
+    root: &DataRoot,
+    run_date: RunDate,
+    staged: Vec<Staged>,
+    athena_queries: BTreeMap<String, String>,
+) -> Result<Outcome> {
     let timer = StepTimer::start("write-raw");
+    let mut writers = Vec::with_capacity(staged.len());
+    for t in &staged {
+        writers.push(PartitionWriter::begin(root, Dataset::Raw(t.table), run_date).await?);
+    }
+    for (t, w) in staged.iter().zip(writers.iter_mut()) {
+        for (rel, written) in &t.files {
+            let name = rel.rsplit('/').next().unwrap_or(rel);
+            w.adopt(name, rel, written.clone()).await?;
+        }
+    }
     let mut outcome = Outcome {
         tables: BTreeMap::new(),
         athena_queries,
     };
     let mut total = 0;
-    // All seven or none of this run's: every table is unpublished first, the data files are
-    // written next, and the manifests (which publish) come last, all together; a failure before
-    // the manifests leaves the date unpublished, one among them unpublishes those already
-    // written. Readers thus never see tables of two runs side by side.
-    let mut writers = Vec::with_capacity(loaded.len());
-    for (table, ..) in &loaded {
-        writers.push(PartitionWriter::begin(root, Dataset::Raw(*table), run_date).await?);
-    }
-    // Parquet encoding is CPU-bound and the tables are independent: encode them on every core.
-    let writes: Vec<_> = loaded
-        .into_iter()
-        .zip(writers)
-        .map(|((table, batches, counters, mut params), mut w)| {
-            tokio::spawn(
-                async move {
-                    let schema = table.schema();
-                    let rows = w
-                        .write_parquet("part-00000.parquet", schema.clone(), &batches)
-                        .await?;
-                    params["run_end"] = serde_json::json!(run_date.end_exclusive().to_rfc3339());
-                    Ok::<_, CoreError>((table, rows, w, params, counters, schema))
-                }
-                .instrument(tracing::Span::current()),
-            )
-        })
-        .collect();
-    let mut written = Vec::with_capacity(writes.len());
-    for write in writes {
-        written.push(
-            write
-                .await
-                .map_err(|e| CoreError::task("raw table writer", e))??,
-        );
-    }
     let mut published: Vec<Table> = Vec::new();
-    for (table, rows, w, params, counters, schema) in written {
+    for (t, w) in staged.into_iter().zip(writers) {
+        let schema = t.table.schema();
+        let rows: u64 = t.files.iter().map(|(_, w)| w.rows).sum();
         if let Err(e) = w
             .commit(Provenance {
                 stage: STAGE,
-                parameters: params,
+                parameters: t.params,
                 schema: Some(&schema),
                 inputs: Vec::new(),
-                counters: counters.clone(),
+                counters: t.counters.clone(),
             })
             .await
         {
-            for t in &published {
+            for p in &published {
                 // Best effort: the error that stopped the run is the one reported.
-                let _ = root.delete(&Dataset::Raw(*t).manifest_path(run_date)).await;
+                let _ = root.delete(&Dataset::Raw(*p).manifest_path(run_date)).await;
             }
             return Err(e.into());
         }
-        published.push(table);
+        published.push(t.table);
         info!(
-            table = table.name(),
+            table = t.table.name(),
             rows,
-            dropped = counters
+            dropped = t
+                .counters
                 .get("rows_dropped_created_after_run_date")
                 .copied()
                 .unwrap_or(0),
             "raw table written"
         );
-        outcome.tables.insert(table.name().to_string(), rows);
+        outcome.tables.insert(t.table.name().to_string(), rows);
         total += rows;
     }
     timer.finish(total, total);
@@ -489,6 +819,51 @@ mod tests {
 
     fn names(list: &[&str]) -> Vec<(String, u64)> {
         list.iter().map(|n| (n.to_string(), 10)).collect()
+    }
+
+    #[tokio::test]
+    async fn long_tables_are_staged_as_several_files_of_whole_row_counts() {
+        let root = DataRoot::open("memory://staged-files-test/x", &StoreConfig::default()).unwrap();
+        let csv = "id,name,latitude,longitude\n".to_string()
+            + &(1..=10)
+                .map(|i| format!("{i},dc{i},1,2\n"))
+                .collect::<String>();
+        let batches = load::load_csv(
+            Table::DistributionCenters,
+            "dc.csv",
+            bytes::Bytes::from(csv),
+            0,
+        )
+        .unwrap();
+        let all = &batches[0];
+        let schema = Table::DistributionCenters.schema();
+        let mut staged = StagedFiles::new(&root, "s".into(), schema.clone(), 4);
+        for (at, n) in [(0, 3), (3, 6), (9, 1)] {
+            staged.write(all.slice(at, n)).await.unwrap();
+        }
+        let files = staged.finish().await.unwrap();
+        let names: Vec<(&str, u64)> = files.iter().map(|(n, w)| (n.as_str(), w.rows)).collect();
+        assert_eq!(
+            names,
+            [
+                ("s/part-00000.parquet", 4),
+                ("s/part-00001.parquet", 4),
+                ("s/part-00002.parquet", 2)
+            ]
+        );
+        for (rel, written) in &files {
+            let bytes = root.get(rel).await.unwrap();
+            assert_eq!(bytes.len() as u64, written.bytes);
+            assert_eq!(
+                repurchase_core::manifest::sha256_hex(&bytes),
+                written.sha256
+            );
+        }
+        // An empty table still has a file: the schema, no rows.
+        let empty = StagedFiles::new(&root, "e".into(), schema, 4);
+        let files = empty.finish().await.unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].1.rows, 0);
     }
 
     #[test]

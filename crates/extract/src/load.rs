@@ -3,7 +3,7 @@
 //! Columns are matched by name, never by position. Every value that does not fit its column's type
 //! is reported with the table, column and 1-based data row, so a data engineer can find it.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -16,13 +16,15 @@ use arrow::csv::reader::Format;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::reader::ChunkReader;
 use rayon::prelude::*;
 use repurchase_core::CoreError;
 use repurchase_core::schema::Table;
 
 use crate::timestamp::parse_ts_micros;
 
-const BATCH_ROWS: usize = 64 * 1024;
+/// Rows per batch read from a source file.
+pub const BATCH_ROWS: usize = 64 * 1024;
 
 fn bad(table: Table, message: String) -> CoreError {
     CoreError::BadTable {
@@ -78,39 +80,277 @@ fn field_names(schema: &Schema) -> String {
         .join(", ")
 }
 
-/// The text of a gzip-compressed CSV file (`.csv.gz`, as BigQuery exports write them; several
-/// concatenated members are read as one stream).
-pub fn gunzip(table: Table, file: &str, data: &Bytes) -> Result<Bytes, CoreError> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(data.as_ref())
-        .read_to_end(&mut out)
-        .map_err(|e| bad(table, format!("{file}: not a readable gzip file: {e}")))?;
-    Ok(Bytes::from(out))
+/// Where parsed batches go, in order: the validator and writer of the table being loaded.
+pub type Emit<'e> = dyn FnMut(RecordBatch) -> Result<(), CoreError> + 'e;
+
+/// Parses a BigQuery CSV export streamed from `reader`: header row, empty field = NULL, BigQuery
+/// timestamps. `row_offset` is the number of data rows in earlier files of the same table (for
+/// row numbers). Memory holds a few chunks of `chunk_bytes`, whatever the file's size; returns
+/// the file's data rows.
+///
+/// A file under two chunks is parsed in one piece. A longer one is cut into chunks of about
+/// `chunk_bytes` at line ends and parsed on every core, as long as no quote has been seen (a
+/// quoted comma or newline could follow, which a line end cannot cut); from the first chunk with a
+/// quote on, the rest of the file is parsed in one sequential stream. The cuts depend only on the
+/// bytes, never on the core count or on how the bytes arrive, so the batches (and the Parquet
+/// written from them) are the same on every machine.
+pub fn stream_csv(
+    table: Table,
+    file: &str,
+    reader: &mut dyn Read,
+    row_offset: u64,
+    chunk_bytes: usize,
+    emit: &mut Emit<'_>,
+) -> Result<u64, CoreError> {
+    let mut head = Vec::new();
+    let limit = 2 * chunk_bytes + 3;
+    read_up_to(table, file, reader, &mut head, limit)?;
+    let bom = usize::from(head.starts_with(&[0xEF, 0xBB, 0xBF])) * 3;
+    if head.len() - bom < 2 * chunk_bytes {
+        // The whole file is in `head`: one piece.
+        let data = Bytes::from(head).slice(bom..);
+        return load_piece(table, file, data, row_offset, emit);
+    }
+    let data = &head[bom..];
+    let Some(header_end) = memchr::memchr(b'\n', data).map(|i| i + 1) else {
+        // A header line longer than two chunks: no export has one; parse it whole.
+        let mut all = data.to_vec();
+        reader_to_end(table, file, reader, &mut all)?;
+        return load_piece(table, file, Bytes::from(all), row_offset, emit);
+    };
+    let header = data[..header_end].to_vec();
+    let text_schema = header_schema(table, file, &header)?;
+    if memchr::memchr(b'"', data).is_some() {
+        // Sequential from the start, exactly as a small file is read.
+        let mut all = std::io::Cursor::new(data.to_vec()).chain(reader);
+        return parse_records(
+            table,
+            file,
+            &text_schema,
+            &mut all,
+            true,
+            row_offset,
+            0,
+            emit,
+        );
+    }
+    let mut chunker = Chunker {
+        pending: data[header_end..].to_vec(),
+        chunk_bytes,
+        eof: false,
+        // Byte offsets count from after the byte order mark.
+        offset: header_end,
+    };
+    let mut rows = 0u64;
+    let group = rayon::current_num_threads().max(1);
+    loop {
+        let mut chunks = Vec::with_capacity(group);
+        while chunks.len() < group {
+            match chunker.next(table, file, reader)? {
+                Some(chunk) => chunks.push(chunk),
+                None => break,
+            }
+        }
+        if chunks.is_empty() {
+            return Ok(rows);
+        }
+        let quoted = chunks
+            .iter()
+            .position(|(_, c)| memchr::memchr(b'"', c).is_some());
+        let parallel = &chunks[..quoted.unwrap_or(chunks.len())];
+        // Chunks are parsed without row numbers (their offsets are known only in order); a
+        // failed one is parsed again, alone, with its offset, for the error to name its row.
+        let parsed: Vec<Result<Vec<RecordBatch>, CoreError>> = parallel
+            .par_iter()
+            .map(|(_, chunk)| {
+                let mut out = Vec::new();
+                let mut push = |b: RecordBatch| {
+                    out.push(b);
+                    Ok(())
+                };
+                check_utf8(table, file, &header, chunk, 0, 0)?;
+                parse_records(
+                    table,
+                    file,
+                    &text_schema,
+                    &mut &chunk[..],
+                    false,
+                    0,
+                    0,
+                    &mut push,
+                )?;
+                Ok(out)
+            })
+            .collect();
+        for ((at, chunk), batches) in parallel.iter().zip(parsed) {
+            let batches = match batches {
+                Ok(b) => b,
+                Err(_) => {
+                    let before = row_offset + rows;
+                    check_utf8(table, file, &header, chunk, rows, at - header_end as u64)?;
+                    let mut sink = |_| Ok(());
+                    parse_records(
+                        table,
+                        file,
+                        &text_schema,
+                        &mut &chunk[..],
+                        false,
+                        before,
+                        rows,
+                        &mut sink,
+                    )?;
+                    return Err(CoreError::Bug {
+                        what: format!("parsing {file}"),
+                        reason: "a chunk failed in parallel but not alone".into(),
+                    });
+                }
+            };
+            for b in batches {
+                rows += b.num_rows() as u64;
+                emit(b)?;
+            }
+        }
+        if let Some(q) = quoted {
+            // From the chunk with the quote on, one sequential stream (no header).
+            let mut rest: Vec<u8> = Vec::new();
+            for (_, c) in &chunks[q..] {
+                rest.extend_from_slice(c);
+            }
+            rest.extend(std::mem::take(&mut chunker.pending));
+            let mut all = std::io::Cursor::new(rest).chain(reader);
+            rows += parse_records(
+                table,
+                file,
+                &text_schema,
+                &mut all,
+                false,
+                row_offset + rows,
+                rows,
+                emit,
+            )?;
+            return Ok(rows);
+        }
+    }
 }
 
-/// Parses a BigQuery CSV export: header row, empty field = NULL, BigQuery timestamps.
-/// `row_offset` is the number of data rows in earlier files of the same table (for row numbers).
-pub fn load_csv(
+/// Cuts the records after the header into chunks: each ends at the first line end at least
+/// `chunk_bytes` into it (or at the end of the file).
+struct Chunker {
+    pending: Vec<u8>,
+    chunk_bytes: usize,
+    eof: bool,
+    /// Byte offset of `pending`'s start in the file.
+    offset: usize,
+}
+
+impl Chunker {
+    /// The next chunk and its byte offset, or `None` at the end of the file.
+    fn next(
+        &mut self,
+        table: Table,
+        file: &str,
+        reader: &mut dyn Read,
+    ) -> Result<Option<(u64, Vec<u8>)>, CoreError> {
+        let mut searched = self.chunk_bytes;
+        let end = loop {
+            if let Some(i) = self
+                .pending
+                .get(searched..)
+                .and_then(|rest| memchr::memchr(b'\n', rest))
+            {
+                break searched + i + 1;
+            }
+            if self.eof {
+                break self.pending.len();
+            }
+            searched = searched.max(self.pending.len());
+            let want = self.pending.len() + self.chunk_bytes;
+            self.eof = read_up_to(table, file, reader, &mut self.pending, want)? < want;
+        };
+        if end == 0 {
+            return Ok(None);
+        }
+        let rest = self.pending.split_off(end);
+        let chunk = std::mem::replace(&mut self.pending, rest);
+        let at = self.offset as u64;
+        self.offset += chunk.len();
+        Ok(Some((at, chunk)))
+    }
+}
+
+/// Reads from `reader` until `buf` holds `len` bytes or the input ends; returns the length.
+fn read_up_to(
+    table: Table,
+    file: &str,
+    reader: &mut dyn Read,
+    buf: &mut Vec<u8>,
+    len: usize,
+) -> Result<usize, CoreError> {
+    let missing = len.saturating_sub(buf.len()) as u64;
+    reader
+        .take(missing)
+        .read_to_end(buf)
+        .map_err(|e| read_error(table, file, e))?;
+    Ok(buf.len())
+}
+
+fn reader_to_end(
+    table: Table,
+    file: &str,
+    reader: &mut dyn Read,
+    buf: &mut Vec<u8>,
+) -> Result<(), CoreError> {
+    reader
+        .read_to_end(buf)
+        .map(|_| ())
+        .map_err(|e| read_error(table, file, e))
+}
+
+/// A failed read of a source file: the gzip decoder's or the store's (see [`crate::source`],
+/// which names the store's own error before this one is seen).
+pub fn read_error(table: Table, file: &str, e: std::io::Error) -> CoreError {
+    if file.to_ascii_lowercase().ends_with(".gz") {
+        bad(table, format!("{file}: not a readable gzip file: {e}"))
+    } else {
+        CoreError::Io {
+            path: file.to_string(),
+            source: e,
+        }
+    }
+}
+
+/// Parses a file held whole (under two chunks): checked for UTF-8, then one sequential parse.
+fn load_piece(
     table: Table,
     file: &str,
     data: Bytes,
     row_offset: u64,
-) -> Result<Vec<RecordBatch>, CoreError> {
-    let data = if data.starts_with(&[0xEF, 0xBB, 0xBF]) {
-        data.slice(3..)
-    } else {
-        data
-    };
+    emit: &mut Emit<'_>,
+) -> Result<u64, CoreError> {
     if data.is_empty() {
         return Err(bad(table, format!("{file}: file is empty (no header row)")));
     }
     if let Err(e) = std::str::from_utf8(&data) {
-        return Err(bad(table, not_utf8(file, &data[..e.valid_up_to()])));
+        return Err(bad(table, not_utf8(file, &data[..e.valid_up_to()], 0, 0)));
     }
+    let text_schema = header_schema(table, file, &data)?;
+    parse_records(
+        table,
+        file,
+        &text_schema,
+        &mut std::io::Cursor::new(data),
+        true,
+        row_offset,
+        0,
+        emit,
+    )
+}
+
+/// The header's columns, checked against the table's, as a schema of text columns.
+fn header_schema(table: Table, file: &str, data: &[u8]) -> Result<SchemaRef, CoreError> {
     let (header_schema, _) = Format::default()
         .with_header(true)
-        .infer_schema(Cursor::new(&data[..]), Some(0))
+        .infer_schema(Cursor::new(data), Some(0))
         .map_err(|e| bad(table, format!("{file}: unreadable header: {e}")))?;
     let names: Vec<String> = header_schema
         .fields()
@@ -118,87 +358,87 @@ pub fn load_csv(
         .map(|f| f.name().trim().to_string())
         .collect();
     check_columns(table, file, &names)?;
-    let text_schema: SchemaRef = Arc::new(Schema::new(
+    Ok(Arc::new(Schema::new(
         names
             .iter()
             .map(|n| Field::new(n, DataType::Utf8, true))
             .collect::<Vec<_>>(),
-    ));
-    if let Some(chunks) = record_chunks(&data, CHUNK_BYTES) {
-        // Large and free of quotes: parse fixed-size chunks on every core. Any error is
-        // reported by the sequential parse below, which numbers rows across the whole file.
-        if let Ok(batches) = parse_chunks(table, file, &text_schema, &chunks) {
-            return Ok(batches);
-        }
-    }
-    parse_records(table, file, &text_schema, data, true, row_offset)
+    )))
 }
 
-/// Files at least this large are parsed in chunks of about this size, in parallel.
-const CHUNK_BYTES: usize = 16 << 20;
-
-/// Splits the records after the header into chunks of about `chunk_bytes`, at line ends, or
-/// `None` when the file is small or contains a quote. Without quotes every line end is a record
-/// end, so the split cannot cut a record; with them (a quoted comma or newline) the file is
-/// parsed in one piece. Chunk boundaries depend only on the bytes, never on the core count, so
-/// the batches (and the Parquet written from them) are the same on every machine.
-fn record_chunks(data: &Bytes, chunk_bytes: usize) -> Option<Vec<Bytes>> {
-    if data.len() < 2 * chunk_bytes || memchr::memchr(b'"', data).is_some() {
-        return None;
-    }
-    let mut start = memchr::memchr(b'\n', data)? + 1;
-    let mut chunks = Vec::new();
-    while start < data.len() {
-        let end = match data.get(start + chunk_bytes..) {
-            Some(rest) => {
-                memchr::memchr(b'\n', rest).map_or(data.len(), |i| start + chunk_bytes + i + 1)
-            }
-            None => data.len(),
-        };
-        chunks.push(data.slice(start..end));
-        start = end;
-    }
-    Some(chunks)
-}
-
-/// Parses header-less chunks on rayon's pool (one per core), in chunk order.
-fn parse_chunks(
+/// Refuses a chunk with invalid UTF-8, naming the row and column (`rows_before` data rows and
+/// `bytes_before` bytes after the header precede the chunk).
+fn check_utf8(
     table: Table,
     file: &str,
-    text_schema: &SchemaRef,
-    chunks: &[Bytes],
-) -> Result<Vec<RecordBatch>, CoreError> {
-    let parsed: Vec<Result<Vec<RecordBatch>, CoreError>> = chunks
-        .par_iter()
-        .map(|chunk| parse_records(table, file, text_schema, chunk.clone(), false, 0))
-        .collect();
-    let mut out = Vec::new();
-    for batches in parsed {
-        out.extend(batches?);
+    header: &[u8],
+    chunk: &[u8],
+    rows_before: u64,
+    bytes_before: u64,
+) -> Result<(), CoreError> {
+    match std::str::from_utf8(chunk) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let prefix = [header, &chunk[..e.valid_up_to()]].concat();
+            Err(bad(
+                table,
+                not_utf8(file, &prefix, rows_before, bytes_before),
+            ))
+        }
     }
+}
+
+/// Loads a whole CSV file held in memory (see [`stream_csv`]).
+pub fn load_csv(
+    table: Table,
+    file: &str,
+    data: Bytes,
+    row_offset: u64,
+) -> Result<Vec<RecordBatch>, CoreError> {
+    let mut out = Vec::new();
+    stream_csv(
+        table,
+        file,
+        &mut std::io::Cursor::new(data),
+        row_offset,
+        CHUNK_BYTES,
+        &mut |b| {
+            out.push(b);
+            Ok(())
+        },
+    )?;
     Ok(out)
 }
 
-/// Parses CSV records (after the header when `header`) into batches of the table's schema;
-/// `row_offset` data rows precede them (for row numbers in errors).
+/// Files at least twice this large are parsed in chunks of about this size, in parallel.
+pub const CHUNK_BYTES: usize = 16 << 20;
+
+/// Parses CSV records (after the header when `header`) into batches of the table's schema, each
+/// handed to `emit` as it is read; `row_offset` data rows of the table precede them (for row
+/// numbers in errors), `file_rows` of them in this file. Returns the rows parsed.
+#[allow(clippy::too_many_arguments)] // one private parser, called in three ways
 fn parse_records(
     table: Table,
     file: &str,
     text_schema: &SchemaRef,
-    data: Bytes,
+    data: &mut dyn Read,
     header: bool,
     row_offset: u64,
-) -> Result<Vec<RecordBatch>, CoreError> {
+    file_rows: u64,
+    emit: &mut Emit<'_>,
+) -> Result<u64, CoreError> {
     let reader = ReaderBuilder::new(text_schema.clone())
         .with_header(header)
         .with_batch_size(BATCH_ROWS)
-        .build(Cursor::new(data))
+        .build(data)
         .map_err(|e| bad(table, format!("{file}: {e}")))?;
     let target = table.schema();
-    let mut out = Vec::new();
     let mut row0 = row_offset;
+    // The reader numbers lines from 1, the header included when there is one.
+    let line_base = file_rows as i64 - i64::from(header);
     for batch in reader {
-        let batch = batch.map_err(|e| bad(table, malformed(file, row0, &e.to_string())))?;
+        let batch =
+            batch.map_err(|e| bad(table, malformed(file, line_base, row0, &e.to_string())))?;
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(target.fields().len());
         for field in target.fields() {
             let idx = text_schema
@@ -214,30 +454,33 @@ fn parse_records(
             columns.push(col);
         }
         row0 += batch.num_rows() as u64;
-        out.push(
+        emit(
             RecordBatch::try_new(target.clone(), columns)
                 .map_err(|e| bad(table, format!("{file}: {e}")))?,
-        );
+        )?;
     }
-    Ok(out)
+    Ok(row0 - row_offset)
 }
 
 /// The CSV reader's error, with the data row spelled out: the reader counts file lines from 1 with
 /// the header as line 1 (or gives no line at all).
-fn malformed(file: &str, row0: u64, e: &str) -> String {
+/// `line_base` is the row of the file before the reader's line 1 (−1 when line 1 is the header).
+fn malformed(file: &str, line_base: i64, row0: u64, e: &str) -> String {
     let line = e
         .split("line ")
         .nth(1)
         .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse::<u64>().ok());
-    match line {
-        Some(l) if l > 1 => format!("{file}: row {}: malformed CSV: {e}", l - 1),
+        .and_then(|n| n.parse::<i64>().ok());
+    match line.map(|l| l + line_base) {
+        Some(row) if row > 0 => format!("{file}: row {row}: malformed CSV: {e}"),
         _ => format!("{file}: malformed CSV after data row {row0}: {e}"),
     }
 }
 
 /// Names the row and column of the first invalid UTF-8 byte, whose valid `prefix` precedes it.
-fn not_utf8(file: &str, prefix: &[u8]) -> String {
+/// `prefix` starts with the header; `rows_before` data rows and `bytes_before` bytes after the
+/// header stand between the header and the rest of `prefix` in the file.
+fn not_utf8(file: &str, prefix: &[u8], rows_before: u64, bytes_before: u64) -> String {
     let (mut quoted, mut line, mut field) = (false, 0u64, 0usize);
     let mut header: Vec<Vec<u8>> = vec![Vec::new()];
     for &c in prefix {
@@ -265,8 +508,9 @@ fn not_utf8(file: &str, prefix: &[u8]) -> String {
     });
     match column {
         Some(column) => format!(
-            "{file}: column {column:?}, row {line}: invalid UTF-8 (byte {}); export as UTF-8",
-            prefix.len()
+            "{file}: column {column:?}, row {}: invalid UTF-8 (byte {}); export as UTF-8",
+            rows_before + line,
+            bytes_before + prefix.len() as u64
         ),
         None => format!(
             "{file}: header: invalid UTF-8 (byte {}); export as UTF-8",
@@ -370,12 +614,35 @@ fn convert_text(
     })
 }
 
-/// Reads a Parquet export and conforms it to the table's schema: columns by name, lossless casts
-/// only (narrower ints and floats, other timestamp units or zones, string views).
-pub fn load_parquet(table: Table, file: &str, data: Bytes) -> Result<Vec<RecordBatch>, CoreError> {
+/// Reads a Parquet export batch by batch (one row group's pages in memory at a time) and conforms
+/// it to the table's schema: columns by name, lossless casts only (narrower ints and floats, other
+/// timestamp units or zones, string views). Row numbers count within the file. Returns the rows.
+pub fn stream_parquet<R: ChunkReader + 'static>(
+    table: Table,
+    file: &str,
+    data: R,
+    emit: &mut Emit<'_>,
+) -> Result<u64, CoreError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(data)
         .map_err(|e| bad(table, format!("{file}: not a readable Parquet file: {e}")))?;
-    let file_schema = builder.schema().clone();
+    check_schema(table, file, builder.schema())?;
+    let reader = builder
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| bad(table, format!("{file}: {e}")))?;
+    let mut row0 = 0u64;
+    for batch in reader {
+        let batch = batch.map_err(|e| bad(table, format!("{file}: corrupt Parquet data: {e}")))?;
+        let rows = batch.num_rows() as u64;
+        emit(conform(table, file, &batch, row0)?)?;
+        row0 += rows;
+    }
+    Ok(row0)
+}
+
+/// Checks that a Parquet file (or a query over Athena's) has the table's columns, each of its
+/// type or one that casts to it without loss.
+pub fn check_schema(table: Table, file: &str, file_schema: &Schema) -> Result<(), CoreError> {
     let names: Vec<String> = file_schema
         .fields()
         .iter()
@@ -399,64 +666,88 @@ pub fn load_parquet(table: Table, file: &str, data: Bytes) -> Result<Vec<RecordB
             ));
         }
     }
-    let reader = builder
-        .with_batch_size(BATCH_ROWS)
-        .build()
-        .map_err(|e| bad(table, format!("{file}: {e}")))?;
-    let mut out = Vec::new();
-    let mut row0 = 0u64;
-    for batch in reader {
-        let batch = batch.map_err(|e| bad(table, format!("{file}: corrupt Parquet data: {e}")))?;
-        let mut columns = Vec::with_capacity(target.fields().len());
-        for field in target.fields() {
-            let col = batch
-                .column_by_name(field.name())
-                .ok_or_else(|| bad(table, format!("missing {}", field.name())))?;
-            let col = if col.data_type() == field.data_type() {
-                col.clone()
-            } else {
-                let converted = cast(col, field.data_type())
-                    .map_err(|e| bad(table, format!("{file}: column {:?}: {e}", field.name())))?;
-                check_lossless(table, file, field.name(), col, &converted, row0)?;
-                converted
-            };
-            check_required(table, file, field, &col, row0)?;
-            columns.push(col);
-        }
-        row0 += batch.num_rows() as u64;
-        out.push(
-            RecordBatch::try_new(target.clone(), columns)
-                .map_err(|e| bad(table, format!("{file}: {e}")))?,
-        );
-    }
-    Ok(out)
+    Ok(())
 }
 
-/// Concatenates a table's batches and sorts the rows by its primary key (nulls first, so that
-/// validation still finds and reports them). Used for sources whose file split and row order are
-/// not deterministic (Athena's UNLOAD), so that equal data gives byte-identical partitions.
-pub fn sort_by_key(table: Table, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, CoreError> {
-    if batches.is_empty() {
-        return Ok(batches);
+/// One batch of a schema-checked file ([`check_schema`]) in the table's exact schema, refusing a
+/// cast that loses a value and a null in a required column; `row0` rows precede it.
+pub fn conform(
+    table: Table,
+    file: &str,
+    batch: &RecordBatch,
+    row0: u64,
+) -> Result<RecordBatch, CoreError> {
+    let target = table.schema();
+    let mut columns = Vec::with_capacity(target.fields().len());
+    for field in target.fields() {
+        let col = batch
+            .column_by_name(field.name())
+            .ok_or_else(|| bad(table, format!("missing {}", field.name())))?;
+        let col = if col.data_type() == field.data_type() {
+            col.clone()
+        } else {
+            let converted = cast(col, field.data_type())
+                .map_err(|e| bad(table, format!("{file}: column {:?}: {e}", field.name())))?;
+            check_lossless(table, file, field.name(), col, &converted, row0)?;
+            converted
+        };
+        check_required(table, file, field, &col, row0)?;
+        columns.push(col);
     }
-    let schema = table.schema();
-    let all = arrow::compute::concat_batches(&schema, &batches)
-        .map_err(|e| bad(table, format!("cannot combine files: {e}")))?;
-    let key = all
-        .column_by_name(table.key())
-        .ok_or_else(|| bad(table, format!("missing key column {:?}", table.key())))?;
-    let order = arrow::compute::sort_to_indices(
-        key,
-        Some(arrow::compute::SortOptions {
-            descending: false,
-            nulls_first: true,
-        }),
-        None,
-    )
-    .map_err(|e| bad(table, format!("cannot sort by {}: {e}", table.key())))?;
-    let sorted = arrow::compute::take_record_batch(&all, &order)
-        .map_err(|e| bad(table, format!("cannot sort by {}: {e}", table.key())))?;
-    Ok(vec![sorted])
+    RecordBatch::try_new(target.clone(), columns).map_err(|e| bad(table, format!("{file}: {e}")))
+}
+
+/// Cuts a stream of batches into batches of exactly `rows` rows (the last one shorter), so that
+/// what is written from them does not depend on where the producer cut.
+pub struct Rechunk {
+    rows: usize,
+    pending: Vec<RecordBatch>,
+    filled: usize,
+}
+
+impl Rechunk {
+    /// Batches of `rows` rows.
+    pub fn new(rows: usize) -> Self {
+        Rechunk {
+            rows,
+            pending: Vec::new(),
+            filled: 0,
+        }
+    }
+
+    /// Adds a batch; returns the batches it completes.
+    pub fn push(&mut self, batch: RecordBatch) -> Result<Vec<RecordBatch>, CoreError> {
+        let mut out = Vec::new();
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let take = (self.rows - self.filled).min(batch.num_rows() - offset);
+            self.pending.push(batch.slice(offset, take));
+            offset += take;
+            self.filled += take;
+            if self.filled == self.rows {
+                out.push(self.flush()?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The last, shorter batch, if rows are left.
+    pub fn finish(mut self) -> Result<Option<RecordBatch>, CoreError> {
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        self.flush().map(Some)
+    }
+
+    fn flush(&mut self) -> Result<RecordBatch, CoreError> {
+        let parts = std::mem::take(&mut self.pending);
+        self.filled = 0;
+        let schema = parts[0].schema();
+        arrow::compute::concat_batches(&schema, &parts).map_err(|e| CoreError::Bug {
+            what: "cutting batches".into(),
+            reason: e.to_string(),
+        })
+    }
 }
 
 /// A cast that cannot represent a value (a timestamp in seconds or milliseconds beyond the range
@@ -567,38 +858,6 @@ mod tests {
     }
 
     #[test]
-    fn sort_by_key_orders_rows_across_files() {
-        let a = load_csv(
-            Table::DistributionCenters,
-            "a.csv",
-            Bytes::from(format!("{HEADER}3,c,1,1\n1,a,1,1\n")),
-            0,
-        )
-        .unwrap();
-        let b = load_csv(
-            Table::DistributionCenters,
-            "b.csv",
-            Bytes::from(format!("{HEADER}2,b,1,1\n")),
-            0,
-        )
-        .unwrap();
-        let sorted = sort_by_key(Table::DistributionCenters, [a, b].concat()).unwrap();
-        assert_eq!(sorted.len(), 1);
-        let ids = sorted[0]
-            .column(0)
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .unwrap();
-        assert_eq!(ids.values(), &[1, 2, 3]);
-        let names = sorted[0]
-            .column(1)
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .unwrap();
-        assert_eq!(names.value(0), "a");
-    }
-
-    #[test]
     fn csv_timestamps() {
         let csv = "id,user_id,sequence_number,session_id,created_at,ip_address,city,state,postal_code,browser,traffic_source,uri,event_type\n\
                    1,,1,s,2023-01-05 10:02:03.5 UTC,,,,,,,,home\n2,7,2,s,2023-01-05 10:02:03+00:00,,,,,,,,cart\n";
@@ -612,12 +871,12 @@ mod tests {
         assert!(b.column(1).is_null(0));
     }
 
-    #[test]
-    fn chunked_parse_equals_the_sequential_parse() {
+    /// An events CSV of `n` rows (CRLF line ends, as BigQuery writes them).
+    fn events_csv(n: usize) -> String {
         let mut csv = String::from(
             "id,user_id,sequence_number,session_id,created_at,ip_address,city,state,postal_code,browser,traffic_source,uri,event_type\r\n",
         );
-        for i in 0..5000 {
+        for i in 0..n {
             csv.push_str(&format!(
                 "{i},{},{},s{i},2023-01-05 10:02:{:02} UTC,1.2.3.4,Paris,,75001,Chrome,Email,/p/{i},home\r\n",
                 i % 97,
@@ -625,36 +884,147 @@ mod tests {
                 i % 60
             ));
         }
-        let data = Bytes::from(csv.clone());
-        let names: Vec<String> = csv
-            .lines()
-            .next()
-            .unwrap()
-            .split(',')
-            .map(String::from)
-            .collect();
-        let text: SchemaRef = Arc::new(Schema::new(
-            names
-                .iter()
-                .map(|n| Field::new(n, DataType::Utf8, true))
-                .collect::<Vec<_>>(),
-        ));
-        let chunks = record_chunks(&data, 4096).expect("chunks");
-        assert!(chunks.len() > 20, "{}", chunks.len());
-        assert!(chunks.iter().all(|c| c.ends_with(b"\r\n")));
-        let parallel = parse_chunks(Table::Events, "events.csv", &text, &chunks).unwrap();
-        let sequential = parse_records(Table::Events, "events.csv", &text, data, true, 0).unwrap();
+        csv
+    }
+
+    /// Streams `csv` in chunks of `chunk_bytes`, `step` bytes per read.
+    fn stream(csv: &str, chunk_bytes: usize, step: usize) -> Result<Vec<RecordBatch>, CoreError> {
+        /// A reader handing out at most `step` bytes per call, as a network stream may.
+        struct Trickle<'a>(&'a [u8], usize);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = self.0.len().min(self.1).min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut out = Vec::new();
+        stream_csv(
+            Table::Events,
+            "events.csv",
+            &mut Trickle(csv.as_bytes(), step),
+            0,
+            chunk_bytes,
+            &mut |b| {
+                out.push(b);
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    fn rows(batches: &[RecordBatch]) -> Vec<usize> {
+        batches.iter().map(RecordBatch::num_rows).collect()
+    }
+
+    #[test]
+    fn chunked_parse_equals_the_sequential_parse_however_the_bytes_arrive() {
+        let csv = events_csv(5000);
         let schema = Table::Events.schema();
+        let whole = stream(&csv, 1 << 30, 1 << 30).unwrap();
+        assert_eq!(rows(&whole), [5000], "one piece: batches from the start");
+        let chunked = stream(&csv, 4096, 1 << 30).unwrap();
+        assert!(chunked.len() > 20, "{}", chunked.len());
         assert_eq!(
-            arrow::compute::concat_batches(&schema, &parallel).unwrap(),
-            arrow::compute::concat_batches(&schema, &sequential).unwrap()
+            arrow::compute::concat_batches(&schema, &chunked).unwrap(),
+            arrow::compute::concat_batches(&schema, &whole).unwrap()
         );
-        // A quote anywhere (a quoted comma or newline may follow) keeps the file in one piece.
-        let quoted = Bytes::from(csv.replacen("Paris", "\"Paris, FR\"", 1));
-        assert!(record_chunks(&quoted, 4096).is_none());
+        // The cuts depend on the bytes only: the same batches when they trickle in.
+        assert_eq!(stream(&csv, 4096, 7).unwrap(), chunked);
+        // Each chunk is cut at the first line end 4096 bytes or more into it.
+        let line = csv.find('\n').unwrap() + 1;
+        let mut at = line;
+        let mut expected = Vec::new();
+        while at < csv.len() {
+            let end = csv[at..]
+                .get(4096..)
+                .and_then(|r| r.find('\n'))
+                .map_or(csv.len(), |i| at + 4096 + i + 1);
+            expected.push(csv[at..end].matches('\n').count());
+            at = end;
+        }
+        assert_eq!(rows(&chunked), expected);
+        // A quote in the first two chunks: the whole file in one sequential stream; a later
+        // quote: chunks up to it, one stream from its chunk on; the rows are the same.
+        for (nth, pieces) in [(1, 1), (4000, 2)] {
+            let row = csv.lines().nth(nth).unwrap();
+            let quoted = csv.replacen(row, &row.replacen("Paris", "\"Paris,\nFR\"", 1), 1);
+            let batches = stream(&quoted, 4096, 1 << 30).unwrap();
+            let all = arrow::compute::concat_batches(&schema, &batches).unwrap();
+            assert_eq!(all.num_rows(), 5000);
+            let city = all
+                .column(6)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap();
+            assert_eq!(city.value(nth - 1), "Paris,\nFR");
+            if pieces == 1 {
+                assert_eq!(rows(&batches), [5000]);
+            } else {
+                assert!(batches.len() > 2 && batches.last().unwrap().num_rows() > 100);
+            }
+        }
+    }
+
+    #[test]
+    fn errors_deep_in_a_chunked_file_name_the_file_row() {
+        let csv = events_csv(5000);
+        let row = |n: usize| csv.lines().nth(n).unwrap().to_string();
+        // Row 4321: a bad integer, a missing field, a byte that is not UTF-8.
+        let bad_int = csv.replacen(&row(4321), &row(4321).replacen("4320,", "x4320,", 1), 1);
+        let err = stream(&bad_int, 4096, 1 << 30).unwrap_err().to_string();
         assert!(
-            record_chunks(&Bytes::from(csv), 1 << 20).is_none(),
-            "small files are not split"
+            err.contains("column \"id\", row 4321: cannot parse \"x4320\""),
+            "{err}"
         );
+        let ragged = csv.replacen(&row(4321), &row(4321).replacen(",home", "", 1), 1);
+        let err = stream(&ragged, 4096, 1 << 30).unwrap_err().to_string();
+        assert!(err.contains("row 4321: malformed CSV"), "{err}");
+        let mut bytes = csv.clone().into_bytes();
+        let at = csv.find(&row(4321)).unwrap() + row(4321).find("Paris").unwrap();
+        bytes[at] = 0xFF;
+        let mut out = Vec::new();
+        let err = stream_csv(
+            Table::Events,
+            "events.csv",
+            &mut &bytes[..],
+            0,
+            4096,
+            &mut |b| {
+                out.push(b);
+                Ok(())
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(&format!(
+                "column \"city\", row 4321: invalid UTF-8 (byte {at})"
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rechunk_cuts_exact_batches_whatever_the_input_cuts() {
+        let csv = events_csv(1000);
+        let batches = stream(&csv, 1 << 30, 1 << 30).unwrap();
+        let all = &batches[0];
+        let cut = |sizes: &[usize]| {
+            let mut r = Rechunk::new(300);
+            let mut out = Vec::new();
+            let mut at = 0;
+            for &n in sizes {
+                out.extend(r.push(all.slice(at, n)).unwrap());
+                at += n;
+            }
+            out.extend(r.finish().unwrap());
+            out
+        };
+        let a = cut(&[1000]);
+        assert_eq!(rows(&a), [300, 300, 300, 100]);
+        assert_eq!(cut(&[1, 299, 0, 450, 250]), a);
+        assert!(Rechunk::new(10).finish().unwrap().is_none());
     }
 }

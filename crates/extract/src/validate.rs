@@ -19,9 +19,12 @@
 //!   date, recorded as whole hours (`delivery_lag_hours_p50/p99/max`, `return_lag_hours_…`).
 //!   `build-features` copies them into its manifest next to the `--settle-days` it labelled with.
 //! - Foreign keys without a parent row ([`FOREIGN_KEYS`]) are kept and counted per child column as
-//!   `orphan_<table>_<column>` (see [`count_orphans`]); docs/BAD_INPUT.md lists every outcome.
+//!   `orphan_<table>_<column>`; docs/BAD_INPUT.md lists every outcome.
+//!
+//! Every check but the orphan counts looks at one batch at a time ([`Validator`]); what spans the
+//! whole table is kept compact: the keys in bitmaps, the lags in histograms.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -31,6 +34,7 @@ use arrow::array::{
 use arrow::compute::filter_record_batch;
 use repurchase_core::CoreError;
 use repurchase_core::schema::Table;
+use roaring::RoaringTreemap;
 
 /// Rows dropped, repaired or measured, by name (recorded in the manifest).
 pub type Counters = BTreeMap<String, u64>;
@@ -48,76 +52,225 @@ fn ts_col<'a>(b: &'a RecordBatch, name: &str) -> Option<&'a TimestampMicrosecond
         .downcast_ref::<TimestampMicrosecondArray>()
 }
 
-/// Validates and repairs a table in place; returns the counters to record in its manifest.
-pub fn validate(
-    table: Table,
-    batches: Vec<RecordBatch>,
-    run_end_us: i64,
-) -> Result<(Vec<RecordBatch>, Counters), CoreError> {
-    let mut counters = Counters::new();
-    let rows_read: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-    counters.insert("rows_read".into(), rows_read);
-    if rows_read == 0 {
-        return Err(bad(table, "has no rows".into()));
-    }
-    check_required(table, &batches)?;
-    check_unique_key(table, &batches)?;
-    check_money(table, &batches)?;
-    check_ranges(table, &batches)?;
+/// Kept primary keys of the tables validated so far that other tables reference, for the orphan
+/// counts of their children ([`FOREIGN_KEYS`]). Compressed bitmaps: TheLook's ids are dense, so
+/// 74 million keys take megabytes, not the gigabytes of a hash set.
+pub type KeySets = BTreeMap<Table, RoaringTreemap>;
 
-    let mut out = Vec::with_capacity(batches.len());
-    let mut dropped = 0u64;
-    let mut nulled = 0u64;
-    let mut rolled_back = 0u64;
-    let mut lags = (LagHistogram::default(), LagHistogram::default());
-    for b in batches {
+/// Why a batch was refused: bad input, or a duplicate key whose first row the caller finds with
+/// a second pass over the source ([`Validator`] keeps keys, not the rows they were seen at).
+#[derive(Debug)]
+pub enum Refusal {
+    /// Bad input, with table, column and row.
+    Bad(CoreError),
+    /// Key `key` appears again at data row `row`.
+    DuplicateKey {
+        /// The repeated key.
+        key: i64,
+        /// 1-based data row of the repetition.
+        row: u64,
+    },
+}
+
+impl From<CoreError> for Refusal {
+    fn from(e: CoreError) -> Self {
+        Refusal::Bad(e)
+    }
+}
+
+/// The error for a duplicate key once its first row is known.
+pub fn duplicate_key(table: Table, key: i64, row: u64, first: u64) -> CoreError {
+    bad(
+        table,
+        format!(
+            "column {:?}, row {row}: duplicate key {key} (first seen at row {first})",
+            table.key()
+        ),
+    )
+}
+
+/// Validates and repairs a table batch by batch, in source order, keeping only what the checks
+/// that span the whole table need: the keys seen (uniqueness), the keys kept (for the orphan
+/// counts of later tables), the counters and the lag histograms. Memory does not grow with the
+/// rows but for the key bitmaps.
+pub struct Validator<'a> {
+    table: Table,
+    run_end_us: i64,
+    parents: &'a KeySets,
+    rows_read: u64,
+    written: u64,
+    dropped: u64,
+    nulled: u64,
+    rolled_back: u64,
+    lags: (LagHistogram, LagHistogram),
+    seen: RoaringTreemap,
+    kept: RoaringTreemap,
+    /// Orphans per foreign-key column of this table whose parent is in `parents`.
+    orphans: Vec<(&'static str, Table, u64)>,
+}
+
+impl<'a> Validator<'a> {
+    /// A validator for `table` as of `run_end_us`; `parents` holds the kept keys of the tables
+    /// validated before (parents come first: [`LOAD_ORDER`]).
+    pub fn new(table: Table, run_end_us: i64, parents: &'a KeySets) -> Self {
+        Validator {
+            table,
+            run_end_us,
+            parents,
+            rows_read: 0,
+            written: 0,
+            dropped: 0,
+            nulled: 0,
+            rolled_back: 0,
+            lags: (LagHistogram::default(), LagHistogram::default()),
+            seen: RoaringTreemap::new(),
+            kept: RoaringTreemap::new(),
+            orphans: FOREIGN_KEYS
+                .iter()
+                .filter(|(t, _, p)| *t == table && parents.contains_key(p))
+                .map(|&(_, col, parent)| (col, parent, 0))
+                .collect(),
+        }
+    }
+
+    /// Checks the next batch (its rows numbered after every row before it) and repairs it as of
+    /// the run date; returns the rows to write (possibly none).
+    pub fn push(&mut self, b: RecordBatch) -> Result<RecordBatch, Refusal> {
+        let table = self.table;
+        let row0 = self.rows_read;
+        self.rows_read += b.num_rows() as u64;
+        check_required(table, &b, row0)?;
+        self.check_unique_key(&b, row0)?;
+        check_money(table, &b, row0)?;
+        check_ranges(table, &b, row0)?;
+
         let b = match table.time_column() {
             Some(col) => {
                 let ts = ts_col(&b, col)
                     .ok_or_else(|| bad(table, format!("{col} is not a timestamp")))?;
+                let run_end_us = self.run_end_us;
                 let keep: BooleanArray = ts
                     .iter()
                     .map(|v| Some(v.is_some_and(|t| t < run_end_us)))
                     .collect();
                 let kept = filter_record_batch(&b, &keep).map_err(|e| bad(table, e.to_string()))?;
-                dropped += (b.num_rows() - kept.num_rows()) as u64;
+                self.dropped += (b.num_rows() - kept.num_rows()) as u64;
                 kept
             }
             None => b,
         };
-        let (b, n, r) = roll_back_later_facts(table, b, run_end_us)?;
-        nulled += n;
-        rolled_back += r;
+        let (b, n, r) = roll_back_later_facts(table, b, self.run_end_us)?;
+        self.nulled += n;
+        self.rolled_back += r;
         if table == Table::Orders {
-            lags.0.add_lags(&b, "delivered_at")?;
-            lags.1.add_lags(&b, "returned_at")?;
+            self.lags.0.add_lags(&b, "delivered_at")?;
+            self.lags.1.add_lags(&b, "returned_at")?;
         }
-        if b.num_rows() > 0 {
-            out.push(b);
+        self.count_orphans(&b)?;
+        if is_parent(table) {
+            for key in int_column(table, &b, table.key())?.iter().flatten() {
+                self.kept.insert(key as u64);
+            }
         }
+        self.written += b.num_rows() as u64;
+        Ok(b)
     }
-    counters.insert("rows_dropped_created_after_run_date".into(), dropped);
-    counters.insert("timestamps_nulled_after_run_date".into(), nulled);
-    counters.insert("statuses_rolled_back".into(), rolled_back);
-    if table == Table::Orders {
-        counters.extend(lags.0.counters("delivery_lag"));
-        counters.extend(lags.1.counters("return_lag"));
-    }
-    let written: u64 = out.iter().map(|b| b.num_rows() as u64).sum();
-    // Without customers or orders there is nothing to build features from; publishing seven
-    // empty tables would only move the failure to the next stage.
-    if written == 0 && matches!(table, Table::Users | Table::Orders) {
-        return Err(bad(
-            table,
-            format!(
-                "no row was created before {} (all {dropped} rows are later): the run date is \
-                 before the data starts",
-                repurchase_core::run_date::format_micros(run_end_us)
+
+    /// The table's counters (and its kept keys when other tables reference it), once every
+    /// batch has been pushed.
+    pub fn finish(self) -> Result<(Counters, Option<RoaringTreemap>), CoreError> {
+        let table = self.table;
+        if self.rows_read == 0 {
+            return Err(bad(table, "has no rows".into()));
+        }
+        // Without customers or orders there is nothing to build features from; publishing seven
+        // empty tables would only move the failure to the next stage.
+        if self.written == 0 && matches!(table, Table::Users | Table::Orders) {
+            return Err(bad(
+                table,
+                format!(
+                    "no row was created before {} (all {} rows are later): the run date is \
+                     before the data starts",
+                    repurchase_core::run_date::format_micros(self.run_end_us),
+                    self.dropped
+                ),
+            ));
+        }
+        let mut counters = Counters::from([
+            ("rows_read".to_string(), self.rows_read),
+            (
+                "rows_dropped_created_after_run_date".to_string(),
+                self.dropped,
             ),
-        ));
+            ("timestamps_nulled_after_run_date".to_string(), self.nulled),
+            ("statuses_rolled_back".to_string(), self.rolled_back),
+            ("rows_written".to_string(), self.written),
+        ]);
+        if table == Table::Orders {
+            counters.extend(self.lags.0.counters("delivery_lag"));
+            counters.extend(self.lags.1.counters("return_lag"));
+        }
+        // Orphans are kept (TheLook itself has a few) and counted when there are any.
+        for (col, _, n) in self.orphans.iter().filter(|o| o.2 > 0) {
+            counters.insert(format!("orphan_{}_{col}", table.name()), *n);
+        }
+        Ok((counters, is_parent(table).then_some(self.kept)))
     }
-    counters.insert("rows_written".into(), written);
-    Ok((out, counters))
+
+    fn check_unique_key(&mut self, b: &RecordBatch, row0: u64) -> Result<(), Refusal> {
+        let ids = int_column(self.table, b, self.table.key())?;
+        for (i, v) in ids.iter().enumerate() {
+            let Some(v) = v else { continue };
+            if !self.seen.insert(v as u64) {
+                return Err(Refusal::DuplicateKey {
+                    key: v,
+                    row: row0 + i as u64 + 1,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts rows whose foreign key (not null) has no kept row in the referenced table, after
+    /// the point-in-time repairs.
+    fn count_orphans(&mut self, b: &RecordBatch) -> Result<(), CoreError> {
+        for (col, parent, n) in &mut self.orphans {
+            let keys = &self.parents[parent];
+            *n += int_column(self.table, b, col)?
+                .iter()
+                .flatten()
+                .filter(|v| !keys.contains(*v as u64))
+                .count() as u64;
+        }
+        Ok(())
+    }
+}
+
+/// The order tables are loaded in: every table after the tables it references
+/// ([`FOREIGN_KEYS`]), so that its orphans are counted while it streams.
+pub const LOAD_ORDER: [Table; 7] = [
+    Table::DistributionCenters,
+    Table::Products,
+    Table::InventoryItems,
+    Table::Users,
+    Table::Orders,
+    Table::OrderItems,
+    Table::Events,
+];
+
+/// Whether another table references this one's key.
+fn is_parent(table: Table) -> bool {
+    FOREIGN_KEYS.iter().any(|(_, _, p)| *p == table)
+}
+
+fn int_column<'b>(
+    table: Table,
+    b: &'b RecordBatch,
+    col: &str,
+) -> Result<&'b Int64Array, CoreError> {
+    b.column_by_name(col)
+        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+        .ok_or_else(|| bad(table, format!("column {col:?} is not an integer")))
 }
 
 /// Whole hours from an order's creation to a later fact of it, counted per hour: small (one
@@ -173,49 +326,20 @@ impl LagHistogram {
     }
 }
 
-fn check_required(table: Table, batches: &[RecordBatch]) -> Result<(), CoreError> {
+fn check_required(table: Table, b: &RecordBatch, row0: u64) -> Result<(), CoreError> {
     for col in table.required() {
-        let mut row0 = 0u64;
-        for b in batches {
-            let c = b
-                .column_by_name(col)
-                .ok_or_else(|| bad(table, format!("missing column {col:?}")))?;
-            if c.null_count() > 0 {
-                let i = (0..c.len()).find(|i| c.is_null(*i)).unwrap_or(0);
-                return Err(bad(
-                    table,
-                    format!(
-                        "column {col:?}, row {}: null, but the column is required",
-                        row0 + i as u64 + 1
-                    ),
-                ));
-            }
-            row0 += b.num_rows() as u64;
-        }
-    }
-    Ok(())
-}
-
-fn check_unique_key(table: Table, batches: &[RecordBatch]) -> Result<(), CoreError> {
-    let key = table.key();
-    let mut seen: HashMap<i64, u64> = HashMap::new();
-    let mut row = 0u64;
-    for b in batches {
-        let ids = b
-            .column_by_name(key)
-            .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
-            .ok_or_else(|| bad(table, format!("key column {key:?} is not an integer")))?;
-        for v in ids.iter() {
-            row += 1;
-            let Some(v) = v else { continue };
-            if let Some(first) = seen.insert(v, row) {
-                return Err(bad(
-                    table,
-                    format!(
-                        "column {key:?}, row {row}: duplicate key {v} (first seen at row {first})"
-                    ),
-                ));
-            }
+        let c = b
+            .column_by_name(col)
+            .ok_or_else(|| bad(table, format!("missing column {col:?}")))?;
+        if c.null_count() > 0 {
+            let i = (0..c.len()).find(|i| c.is_null(*i)).unwrap_or(0);
+            return Err(bad(
+                table,
+                format!(
+                    "column {col:?}, row {}: null, but the column is required",
+                    row0 + i as u64 + 1
+                ),
+            ));
         }
     }
     Ok(())
@@ -259,25 +383,21 @@ fn shown(v: f64) -> String {
     }
 }
 
-fn check_money(table: Table, batches: &[RecordBatch]) -> Result<(), CoreError> {
+fn check_money(table: Table, b: &RecordBatch, row0: u64) -> Result<(), CoreError> {
     for col in money_columns(table) {
-        let mut row0 = 0u64;
-        for b in batches {
-            let c = b
-                .column_by_name(col)
-                .and_then(|c| c.as_any().downcast_ref::<Float64Array>())
-                .ok_or_else(|| bad(table, format!("column {col:?} is not a number")))?;
-            if let Some((i, problem)) = c
-                .iter()
-                .enumerate()
-                .find_map(|(i, v)| v.and_then(money_problem).map(|p| (i, p)))
-            {
-                return Err(bad(
-                    table,
-                    format!("column {col:?}, row {}: {problem}", row0 + i as u64 + 1),
-                ));
-            }
-            row0 += b.num_rows() as u64;
+        let c = b
+            .column_by_name(col)
+            .and_then(|c| c.as_any().downcast_ref::<Float64Array>())
+            .ok_or_else(|| bad(table, format!("column {col:?} is not a number")))?;
+        if let Some((i, problem)) = c
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| v.and_then(money_problem).map(|p| (i, p)))
+        {
+            return Err(bad(
+                table,
+                format!("column {col:?}, row {}: {problem}", row0 + i as u64 + 1),
+            ));
         }
     }
     Ok(())
@@ -306,7 +426,7 @@ fn bounded_columns(table: Table) -> &'static [(&'static str, f64, f64)] {
 
 /// Every timestamp at or after [`MIN_TIME_US`] (later ones are the run date's business: dropped or
 /// nulled and counted), every float finite, and the [`bounded_columns`] within their bounds.
-fn check_ranges(table: Table, batches: &[RecordBatch]) -> Result<(), CoreError> {
+fn check_ranges(table: Table, b: &RecordBatch, row0: u64) -> Result<(), CoreError> {
     let schema = table.schema();
     for field in schema.fields() {
         let col = field.name().as_str();
@@ -314,8 +434,7 @@ fn check_ranges(table: Table, batches: &[RecordBatch]) -> Result<(), CoreError> 
             .iter()
             .find(|(c, _, _)| *c == col)
             .map(|&(_, lo, hi)| (lo, hi));
-        let mut row0 = 0u64;
-        for b in batches {
+        {
             let Some(c) = b.column_by_name(col) else {
                 continue;
             };
@@ -358,7 +477,6 @@ fn check_ranges(table: Table, batches: &[RecordBatch]) -> Result<(), CoreError> 
                     format!("column {col:?}, row {}: {problem}", row0 + i as u64 + 1),
                 ));
             }
-            row0 += b.num_rows() as u64;
         }
     }
     Ok(())
@@ -383,45 +501,6 @@ pub const FOREIGN_KEYS: [(Table, &str, Table); 8] = [
         Table::DistributionCenters,
     ),
 ];
-
-/// Counts rows whose foreign key (not null) has no row in the referenced table, after the
-/// point-in-time repairs. Orphans are kept (TheLook itself has a few); the count of each
-/// non-zero [`FOREIGN_KEYS`] entry is returned as `(table, "orphan_<table>_<column>", n)`.
-pub fn count_orphans(
-    tables: &[(Table, &[RecordBatch])],
-) -> Result<Vec<(Table, String, u64)>, CoreError> {
-    let ints =
-        |table: Table, batches: &[RecordBatch], col: &str| -> Result<Vec<Int64Array>, CoreError> {
-            batches
-                .iter()
-                .map(|b| {
-                    b.column_by_name(col)
-                        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
-                        .cloned()
-                        .ok_or_else(|| bad(table, format!("column {col:?} is not an integer")))
-                })
-                .collect()
-        };
-    let find = |t: Table| tables.iter().find(|(x, _)| *x == t).map(|(_, b)| *b);
-    let mut out = Vec::new();
-    for (table, col, parent) in FOREIGN_KEYS {
-        let (Some(child), Some(parent_batches)) = (find(table), find(parent)) else {
-            continue;
-        };
-        let keys: std::collections::HashSet<i64> = ints(parent, parent_batches, parent.key())?
-            .iter()
-            .flat_map(|a| a.iter().flatten().collect::<Vec<_>>())
-            .collect();
-        let orphans = ints(table, child, col)?
-            .iter()
-            .map(|a| a.iter().flatten().filter(|v| !keys.contains(v)).count() as u64)
-            .sum::<u64>();
-        if orphans > 0 {
-            out.push((table, format!("orphan_{}_{col}", table.name()), orphans));
-        }
-    }
-    Ok(out)
-}
 
 /// Nulls timestamps after the run date and sets statuses back; returns (batch, nulled, rolled back).
 fn roll_back_later_facts(
@@ -512,6 +591,76 @@ mod tests {
     use arrow::array::{Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
 
     use repurchase_core::run_date::DAY_US as DAY;
+
+    /// Validates whole batches as `extract` streams them (no parent tables), with the first row
+    /// of a duplicate key found by scanning the batches again, as `extract` scans its source.
+    fn validate(
+        table: Table,
+        batches: Vec<RecordBatch>,
+        run_end_us: i64,
+    ) -> Result<(Vec<RecordBatch>, Counters), CoreError> {
+        let parents = KeySets::new();
+        let mut v = Validator::new(table, run_end_us, &parents);
+        let mut out = Vec::new();
+        for b in batches.clone() {
+            match v.push(b) {
+                Ok(b) if b.num_rows() > 0 => out.push(b),
+                Ok(_) => {}
+                Err(Refusal::Bad(e)) => return Err(e),
+                Err(Refusal::DuplicateKey { key, row }) => {
+                    let keys: Vec<Option<i64>> = batches
+                        .iter()
+                        .flat_map(|b| int_column(table, b, table.key()).unwrap().iter())
+                        .collect();
+                    let first = keys.iter().position(|k| *k == Some(key)).unwrap() as u64 + 1;
+                    return Err(duplicate_key(table, key, row, first));
+                }
+            }
+        }
+        Ok((out, v.finish()?.0))
+    }
+
+    #[test]
+    fn parents_load_before_children_and_orphans_are_counted_against_kept_keys() {
+        for (child, _, parent) in FOREIGN_KEYS {
+            let pos = |t: Table| LOAD_ORDER.iter().position(|x| *x == t).unwrap();
+            assert!(
+                pos(parent) < pos(child),
+                "{parent} must load before {child}"
+            );
+        }
+        assert_eq!(LOAD_ORDER.len(), Table::ALL.len());
+        // Orders 1 and 2 kept, order 3 dropped (created after the run date).
+        let end = 100 * DAY;
+        let mut parents = KeySets::new();
+        let mut v = Validator::new(Table::Orders, end, &parents);
+        v.push(orders(&[
+            (1, "Complete", DAY, None, None, None),
+            (2, "Complete", DAY, None, None, None),
+            (3, "Processing", end, None, None, None),
+        ]))
+        .unwrap();
+        let (c, kept) = v.finish().unwrap();
+        assert_eq!(c["rows_dropped_created_after_run_date"], 1);
+        assert!(!c.keys().any(|k| k.starts_with("orphan_")), "{c:?}");
+        let kept = kept.expect("orders are referenced by order_items");
+        assert_eq!(kept.iter().collect::<Vec<_>>(), [1, 2]);
+        parents.insert(Table::Orders, kept);
+        // Items 1..=4 all belong to order 1, 2, 3 or 4: the last two are orphans (order 3 was
+        // dropped, order 4 never existed); users and products are not loaded here, so only
+        // the order_id column is counted.
+        let mut v = Validator::new(Table::OrderItems, end, &parents);
+        let b = items(1, &[1.0, 2.0, 3.0, 4.0]);
+        let mut cols = b.columns().to_vec();
+        let order_idx = b.schema().index_of("order_id").unwrap();
+        cols[order_idx] = Arc::new(Int64Array::from(vec![1, 2, 3, 4]));
+        v.push(RecordBatch::try_new(b.schema(), cols).unwrap())
+            .unwrap();
+        let (c, kept) = v.finish().unwrap();
+        assert_eq!(c["orphan_order_items_order_id"], 2);
+        assert!(!c.contains_key("orphan_order_items_user_id"));
+        assert!(kept.is_none(), "no table references order_items");
+    }
 
     /// (order id, status, created, shipped, delivered, returned)
     type OrderRow<'a> = (i64, &'a str, i64, Option<i64>, Option<i64>, Option<i64>);
