@@ -374,11 +374,20 @@ impl DataRoot {
                 }
             }
         }
-        // On local disk the folders stay behind their files; an empty tree is removed too, so
-        // that a cleared prefix looks the same on every store.
-        // The root's own folder stays.
-        if let Some(dir) = self.local_file(rel) {
-            prune_empty_dirs(&dir, !trim_slashes(rel).is_empty());
+        // On local disk the folders stay behind their files; an empty tree is removed too, and
+        // so are the folders above it that it leaves empty, so that a cleared prefix looks the
+        // same on every store. The root's own folder stays.
+        let rel = trim_slashes(rel);
+        if let Some(dir) = self.local_file(&rel) {
+            prune_empty_dirs(&dir, !rel.is_empty());
+            let mut above = rel.as_str();
+            while let Some((parent, _)) = above.rsplit_once('/') {
+                match self.local_file(parent) {
+                    // Fails, as it should, at the first folder that still holds something.
+                    Some(dir) if std::fs::remove_dir(&dir).is_ok() => above = parent,
+                    _ => break,
+                }
+            }
         }
         Ok(objects.len())
     }
@@ -527,6 +536,22 @@ fn trim_slashes(s: &str) -> String {
     s.trim_matches('/').to_string()
 }
 
+/// Removes the folders below `dir` that hold no file, and `dir` itself when `itself` and it is
+/// left empty (best effort: a folder that cannot be read or removed is left).
+fn prune_empty_dirs(dir: &std::path::Path, itself: bool) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                prune_empty_dirs(&entry.path(), true);
+            }
+        }
+        if itself {
+            // Fails, as it should, when a file is left.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,8 +584,17 @@ mod tests {
             !dir.join("a").exists(),
             "an emptied folder goes with its files"
         );
+        // Folders above the prefix that it leaves empty go too; one that holds more stays.
+        root.put("s/x/run=1/p.bin", Bytes::from_static(b"4"))
+            .await
+            .unwrap();
+        root.put("s/keep.bin", Bytes::from_static(b"5"))
+            .await
+            .unwrap();
+        assert_eq!(root.delete_prefix("s/x/run=1").await.unwrap(), 1);
+        assert!(!dir.join("s/x").exists() && dir.join("s/keep.bin").exists());
         root.put("e.bin", Bytes::from_static(b"3")).await.unwrap();
-        assert_eq!(root.delete_prefix("").await.unwrap(), 1);
+        assert_eq!(root.delete_prefix("").await.unwrap(), 2);
         assert!(dir.is_dir(), "the root's own folder stays");
         // Renames replace what is there.
         root.put("f/1", Bytes::from_static(b"1")).await.unwrap();
@@ -676,21 +710,5 @@ mod tests {
             "S3 unavailable: put s3://bucket-a/lake/x failed after 4 retries (503 SlowDown; \
              endpoint http://127.0.0.1:9): transient"
         );
-    }
-}
-
-/// Removes the folders below `dir` that hold no file, and `dir` itself when `itself` and it is
-/// left empty (best effort: a folder that cannot be read or removed is left).
-fn prune_empty_dirs(dir: &std::path::Path, itself: bool) {
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                prune_empty_dirs(&entry.path(), true);
-            }
-        }
-        if itself {
-            // Fails, as it should, when a file is left.
-            let _ = std::fs::remove_dir(dir);
-        }
     }
 }

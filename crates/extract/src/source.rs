@@ -46,14 +46,19 @@ pub struct SourceReader {
 
 enum Inner {
     Local(std::fs::File),
-    Remote {
-        root: DataRoot,
-        rel: String,
-        len: u64,
-        at: u64,
-        buf: Bytes,
-        handle: Handle,
-    },
+    Remote(Box<Remote>),
+}
+
+/// A file on an object store, fetched in ranges of [`RANGE_BYTES`].
+struct Remote {
+    root: DataRoot,
+    rel: String,
+    len: u64,
+    /// Offset of the next range to fetch.
+    at: u64,
+    /// What is left of the last range fetched.
+    buf: Bytes,
+    handle: Handle,
 }
 
 impl SourceReader {
@@ -67,14 +72,14 @@ impl SourceReader {
                     source,
                 })?)
             }
-            None => Inner::Remote {
+            None => Inner::Remote(Box::new(Remote {
                 root: root.clone(),
                 rel: rel.to_string(),
                 len,
                 at: 0,
                 buf: Bytes::new(),
                 handle,
-            },
+            })),
         };
         Ok(SourceReader {
             inner,
@@ -106,20 +111,13 @@ impl Read for SourceReader {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         let n = match &mut self.inner {
             Inner::Local(file) => file.read(out)?,
-            Inner::Remote {
-                root,
-                rel,
-                len,
-                at,
-                buf,
-                handle,
-            } => {
-                if buf.is_empty() && *at < *len {
-                    let end = (*at + RANGE_BYTES).min(*len);
-                    match handle.block_on(root.get_range(rel, *at..end)) {
+            Inner::Remote(r) => {
+                if r.buf.is_empty() && r.at < r.len {
+                    let end = (r.at + RANGE_BYTES).min(r.len);
+                    match r.handle.block_on(r.root.get_range(&r.rel, r.at..end)) {
                         Ok(bytes) => {
-                            *at = end;
-                            *buf = bytes;
+                            r.at = end;
+                            r.buf = bytes;
                         }
                         Err(e) => {
                             let message = e.to_string();
@@ -128,9 +126,9 @@ impl Read for SourceReader {
                         }
                     }
                 }
-                let n = buf.len().min(out.len());
-                out[..n].copy_from_slice(&buf[..n]);
-                *buf = buf.slice(n..);
+                let n = r.buf.len().min(out.len());
+                out[..n].copy_from_slice(&r.buf[..n]);
+                r.buf = r.buf.slice(n..);
                 n
             }
         };
