@@ -37,12 +37,11 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use repurchase_core::layout::Dataset;
 use repurchase_core::schema::Table;
 use repurchase_core::{Classify, DataRoot, ErrorClass, Manifest, RunDate, StoreConfig};
-use repurchase_datagen::{OutputFormat, Profile};
 use repurchase_extract::Source;
 use repurchase_extract::athena::{AthenaSettings, AthenaSource, Unload};
 
 use self::proxy::{Fate, FaultProxy, Hook, Started};
-use crate::support::{binary, date, generated_source, memory_root, moto_endpoint, venv_python};
+use crate::support::{binary, date, memory_root, moto_endpoint, signal_source, venv_python};
 
 static BUCKETS: AtomicU64 = AtomicU64::new(0);
 
@@ -219,7 +218,7 @@ async fn sorted_rows(root: &DataRoot, table: Table, d: RunDate) -> RecordBatch {
 #[tokio::test]
 async fn athena_extract_publishes_what_the_files_source_publishes() {
     let d = date(RUN_DATE);
-    let source = generated_source(400, 3, RUN_DATE, Profile::Signal, OutputFormat::Parquet).await;
+    let source = signal_source(400, 3, RUN_DATE).await;
     let reference = memory_root("athena-reference");
     repurchase_extract::extract(&reference, d, &Source::Files(source.clone()))
         .await
@@ -781,7 +780,7 @@ async fn extraction_sql_and_ddl_parse_with_sqlglot_and_match_the_schemas() {
 
     // Features: what build-features writes (read from its manifests); scores: the score schema.
     let d = date(RUN_DATE);
-    let source = generated_source(300, 5, RUN_DATE, Profile::Signal, OutputFormat::Parquet).await;
+    let source = signal_source(300, 5, RUN_DATE).await;
     let lake = memory_root("athena-ddl");
     repurchase_extract::extract(&lake, d, &Source::Files(source))
         .await

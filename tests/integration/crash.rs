@@ -12,12 +12,11 @@ use repurchase_core::hash::SplitMix64;
 use repurchase_core::manifest::sha256_hex;
 use repurchase_core::schema::Table;
 use repurchase_core::{CoreError, DataRoot, Dataset, Manifest, RunDate, StoreConfig};
-use repurchase_datagen::{OutputFormat, Profile};
 use repurchase_extract::Source;
 use repurchase_features::AnchorMode;
 use repurchase_model::BoosterParams;
 
-use crate::support::{binary, date, generated_source};
+use crate::support::{binary, date, signal_source};
 
 /// Every file under `dir`, by path relative to it. Files whose name holds `#` are the local
 /// store's staging files of an interrupted upload: never listed by a manifest, never read; they
@@ -349,14 +348,7 @@ async fn run_date_chain(source: DataRoot, lake: DataRoot, d: RunDate, model_date
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn seven_run_dates_in_parallel_match_one_by_one() {
     let started = Instant::now();
-    let source = generated_source(
-        5000,
-        31,
-        "2025-06-30",
-        Profile::Signal,
-        OutputFormat::Parquet,
-    )
-    .await;
+    let source = signal_source(5000, 31, "2025-06-30").await;
     let model_date = date("2025-06-16");
     let dates: Vec<RunDate> = (24..=30).map(|d| date(&format!("2025-06-{d}"))).collect();
 

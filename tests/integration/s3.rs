@@ -645,14 +645,7 @@ async fn extract_binary_on_s3_exits_0_2_75() {
 #[tokio::test]
 async fn awkward_key_prefixes_are_taken_as_typed() {
     let d: repurchase_core::RunDate = "2025-06-30".parse().unwrap();
-    let source = crate::support::generated_source(
-        1_000,
-        4,
-        "2025-06-30",
-        repurchase_datagen::Profile::Signal,
-        repurchase_datagen::OutputFormat::Parquet,
-    )
-    .await;
+    let source = crate::support::signal_source(1_000, 4, "2025-06-30").await;
     for prefix in ["lake é", "a#1", "p%41", "t~x", "b[1]", "q?x", "s*t"] {
         let (bucket, root) = s3_root("awkward", prefix);
         repurchase_extract::extract(&root, d, &repurchase_extract::Source::Files(source.clone()))

@@ -41,6 +41,11 @@ pub async fn generated_source(
     source
 }
 
+/// The usual test source: the signal profile written as Parquet.
+pub async fn signal_source(users: u64, seed: u64, end: &str) -> DataRoot {
+    generated_source(users, seed, end, Profile::Signal, OutputFormat::Parquet).await
+}
+
 pub struct PipelineRun {
     pub features: repurchase_features::Outcome,
     pub train: repurchase_train::Outcome,
