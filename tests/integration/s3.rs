@@ -22,13 +22,15 @@ use datafusion::prelude::SessionContext;
 use object_store::ObjectStoreExt;
 use repurchase_core::layout::Dataset;
 use repurchase_core::manifest::sha256_hex;
-use repurchase_core::publish::{MULTIPART_PART_BYTES, PartitionWriter, Provenance};
+use repurchase_core::publish::{MULTIPART_PART_BYTES, PartitionWriter};
 use repurchase_core::schema::Table;
 use repurchase_core::{CoreError, DataRoot, ErrorClass, Manifest, StoreConfig, parquet_io};
 use repurchase_datagen::{GenConfig, OutputFormat, Profile};
 use repurchase_features::AnchorMode;
 
-use crate::support::{binary, date, generated_source, memory_root, moto_endpoint, run_pipeline};
+use crate::support::{
+    binary, date, generated_source, memory_root, moto_endpoint, run_pipeline, test_provenance,
+};
 
 static BUCKETS: AtomicU64 = AtomicU64::new(0);
 
@@ -303,13 +305,7 @@ async fn s3_large_parquet_is_a_multipart_upload_and_round_trips() {
         .await
         .unwrap();
     let m = w
-        .commit(Provenance {
-            stage: "test",
-            parameters: serde_json::json!({}),
-            schema: Some(&schema),
-            inputs: vec![],
-            counters: BTreeMap::new(),
-        })
+        .commit(test_provenance(serde_json::json!({}), &schema))
         .await
         .unwrap();
 

@@ -170,3 +170,18 @@ pub fn venv_python() -> std::path::PathBuf {
     );
     python
 }
+
+/// What a test that publishes a partition by hand records as its provenance: stage `test`, the
+/// given parameters and schema, no inputs, no counters.
+pub fn test_provenance(
+    parameters: serde_json::Value,
+    schema: &arrow::datatypes::Schema,
+) -> repurchase_core::publish::Provenance<'_> {
+    repurchase_core::publish::Provenance {
+        stage: "test",
+        parameters,
+        schema: Some(schema),
+        inputs: vec![],
+        counters: std::collections::BTreeMap::new(),
+    }
+}
