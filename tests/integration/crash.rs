@@ -132,6 +132,30 @@ async fn assert_no_partial_partition(dir: &Path, context: &str) -> (usize, usize
     (published, unpublished)
 }
 
+/// Writes a generated source of `users` users from `seed`, ending at `end_date`, into `out`
+/// through the `repurchase generate` binary.
+fn generate_with_cli(users: &str, seed: &str, end_date: &str, out: &Path) {
+    let generated = Command::new(binary("repurchase"))
+        .args([
+            "generate",
+            "--users",
+            users,
+            "--seed",
+            seed,
+            "--end-date",
+            end_date,
+        ])
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        generated.status.success(),
+        "generate: {}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+}
+
 fn worker(name: &str, args: &[String], lake: &Path, run_date: &str) -> Command {
     let mut cmd = Command::new(binary(name));
     cmd.args(args)
@@ -166,18 +190,7 @@ async fn sigkill_at_random_points_never_exposes_a_partial_partition() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("source");
     let lake = tmp.path().join("lake");
-    let generated = Command::new(binary("repurchase"))
-        .args(["generate", "--users", "4000", "--seed", "23", "--end-date"])
-        .arg(RUN_DATE)
-        .arg("--out")
-        .arg(&src)
-        .output()
-        .unwrap();
-    assert!(
-        generated.status.success(),
-        "generate: {}",
-        String::from_utf8_lossy(&generated.stderr)
-    );
+    generate_with_cli("4000", "23", RUN_DATE, &src);
     let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
     let stages: Vec<(&str, Vec<String>)> = vec![
         ("extract", s(&["--source", src.to_str().unwrap()])),
@@ -454,25 +467,7 @@ async fn two_runs_of_one_stage_for_one_date_never_interleave() {
         .iter()
         .map(|(name, seed)| {
             let dir = tmp.path().join(name);
-            let out = Command::new(binary("repurchase"))
-                .args([
-                    "generate",
-                    "--users",
-                    "2000",
-                    "--seed",
-                    seed,
-                    "--end-date",
-                    RUN_DATE,
-                ])
-                .arg("--out")
-                .arg(&dir)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            generate_with_cli("2000", seed, RUN_DATE, &dir);
             dir
         })
         .collect();
