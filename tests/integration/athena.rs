@@ -359,12 +359,7 @@ async fn failed_query_is_bad_input_with_athenas_reason_and_stops_the_others() {
         }),
     )
     .await;
-    let athena = AthenaSource::connect(settings(), &store_config(&proxy.url))
-        .await
-        .unwrap();
-    let err = repurchase_extract::extract(&lake, d, &Source::Athena(athena))
-        .await
-        .unwrap_err();
+    let err = athena_extract_error(&lake, d, settings(), &proxy.url).await;
     assert_eq!(err.class(), ErrorClass::BadInput, "{err}");
     let started = proxy.started();
     let orders = started
@@ -412,13 +407,8 @@ async fn timeout_stops_every_running_query_and_is_transient() {
         timeout: Duration::from_millis(600),
         ..settings()
     };
-    let athena = AthenaSource::connect(s, &store_config(&proxy.url))
-        .await
-        .unwrap();
     let t0 = Instant::now();
-    let err = repurchase_extract::extract(&lake, d, &Source::Athena(athena))
-        .await
-        .unwrap_err();
+    let err = athena_extract_error(&lake, d, s, &proxy.url).await;
     assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
     assert_eq!(err.class(), ErrorClass::Transient, "{err}");
     assert!(err.to_string().contains("still RUNNING after"), "{err}");
@@ -443,12 +433,7 @@ async fn persistent_throttling_is_transient_and_unknown_workgroup_is_bad_input()
     )
     .await;
     proxy.throttle_starts(1000);
-    let athena = AthenaSource::connect(settings(), &store_config(&proxy.url))
-        .await
-        .unwrap();
-    let err = repurchase_extract::extract(&lake, d, &Source::Athena(athena))
-        .await
-        .unwrap_err();
+    let err = athena_extract_error(&lake, d, settings(), &proxy.url).await;
     assert_eq!(err.class(), ErrorClass::Transient, "{err}");
     assert!(err.to_string().contains("ThrottlingException"), "{err}");
     assert_eq!(proxy.throttled(), 3, "the SDK tried api_max_attempts times");
@@ -460,12 +445,7 @@ async fn persistent_throttling_is_transient_and_unknown_workgroup_is_bad_input()
         workgroup: "no_such_workgroup".parse().unwrap(),
         ..settings()
     };
-    let athena = AthenaSource::connect(s, &store_config(&proxy.url))
-        .await
-        .unwrap();
-    let err = repurchase_extract::extract(&lake, d, &Source::Athena(athena))
-        .await
-        .unwrap_err();
+    let err = athena_extract_error(&lake, d, s, &proxy.url).await;
     assert_eq!(err.class(), ErrorClass::BadInput, "{err}");
     assert!(
         err.to_string().contains("WorkGroup does not exist"),
@@ -476,14 +456,25 @@ async fn persistent_throttling_is_transient_and_unknown_workgroup_is_bad_input()
 #[tokio::test]
 async fn athena_needs_an_s3_data_root() {
     let lake = memory_root("athena-not-s3");
-    let athena = AthenaSource::connect(settings(), &store_config(&moto_endpoint()))
-        .await
-        .unwrap();
-    let err = repurchase_extract::extract(&lake, date(RUN_DATE), &Source::Athena(athena))
-        .await
-        .unwrap_err();
+    let err = athena_extract_error(&lake, date(RUN_DATE), settings(), &moto_endpoint()).await;
     assert_eq!(err.class(), ErrorClass::BadInput);
     assert!(err.to_string().contains("not an s3:// URL"), "{err}");
+}
+
+/// Extracts to `lake` for `d` through Athena reached at `endpoint` with `settings`, for a test
+/// that expects the extract to fail: its error.
+async fn athena_extract_error(
+    lake: &DataRoot,
+    d: RunDate,
+    settings: AthenaSettings,
+    endpoint: &str,
+) -> repurchase_extract::ExtractError {
+    let athena = AthenaSource::connect(settings, &store_config(endpoint))
+        .await
+        .unwrap();
+    repurchase_extract::extract(lake, d, &Source::Athena(athena))
+        .await
+        .unwrap_err()
 }
 
 fn extract_command(proxy_url: &str, data_root: &str) -> Command {
