@@ -46,16 +46,17 @@ REPO_DIR = BENCH_DIR.parent
 DEFAULT_TARGET = os.environ.get("CARGO_TARGET_DIR", "/var/cache/repurchase-target")
 
 # Columns that must never be features, whatever the model card says. The card is the source of
-# the feature list; this is only a guard against a card that (wrongly) lists one of them.
-META_COLUMNS = {
-    "user_id",
-    "order_id",
-    "anchor_time",
-    "label",
-    "repurchased_so_far",
-    "days_to_repurchase",
-    "repurchase_pending",
-}
+# the feature list; this is only a guard against a card that (wrongly) lists one of them. The list
+# is read from the Rust trainer's META_COLUMNS, so that the two cannot disagree.
+def _rust_meta_columns() -> set[str]:
+    src = (REPO_DIR / "crates/model/src/table.rs").read_text()
+    m = re.search(r"pub const META_COLUMNS: \[&str; \d+\] = \[(.*?)\];", src, re.S)
+    if m is None:
+        sys.exit("bench/peers.py: META_COLUMNS not found in crates/model/src/table.rs")
+    return set(re.findall(r'"([^"]+)"', m.group(1)))
+
+
+META_COLUMNS = _rust_meta_columns()
 
 # Goals of the project (bench/README.md, "Goals").
 GOAL_AUC_GAP = -0.005  # ours − best peer, on test ROC-AUC

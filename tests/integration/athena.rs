@@ -37,12 +37,11 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use repurchase_core::layout::Dataset;
 use repurchase_core::schema::Table;
 use repurchase_core::{Classify, DataRoot, ErrorClass, Manifest, RunDate, StoreConfig};
-use repurchase_datagen::{OutputFormat, Profile};
 use repurchase_extract::Source;
 use repurchase_extract::athena::{AthenaSettings, AthenaSource, Unload};
 
 use self::proxy::{Fate, FaultProxy, Hook, Started};
-use crate::support::{binary, date, generated_source, memory_root, moto_endpoint, venv_python};
+use crate::support::{binary, date, memory_root, moto_endpoint, signal_source, venv_python};
 
 static BUCKETS: AtomicU64 = AtomicU64::new(0);
 
@@ -219,7 +218,7 @@ async fn sorted_rows(root: &DataRoot, table: Table, d: RunDate) -> RecordBatch {
 #[tokio::test]
 async fn athena_extract_publishes_what_the_files_source_publishes() {
     let d = date(RUN_DATE);
-    let source = generated_source(400, 3, RUN_DATE, Profile::Signal, OutputFormat::Parquet).await;
+    let source = signal_source(400, 3, RUN_DATE).await;
     let reference = memory_root("athena-reference");
     repurchase_extract::extract(&reference, d, &Source::Files(source.clone()))
         .await
@@ -360,12 +359,7 @@ async fn failed_query_is_bad_input_with_athenas_reason_and_stops_the_others() {
         }),
     )
     .await;
-    let athena = AthenaSource::connect(settings(), &store_config(&proxy.url))
-        .await
-        .unwrap();
-    let err = repurchase_extract::extract(&lake, d, &Source::Athena(athena))
-        .await
-        .unwrap_err();
+    let err = athena_extract_error(&lake, d, settings(), &proxy.url).await;
     assert_eq!(err.class(), ErrorClass::BadInput, "{err}");
     let started = proxy.started();
     let orders = started
@@ -413,13 +407,8 @@ async fn timeout_stops_every_running_query_and_is_transient() {
         timeout: Duration::from_millis(600),
         ..settings()
     };
-    let athena = AthenaSource::connect(s, &store_config(&proxy.url))
-        .await
-        .unwrap();
     let t0 = Instant::now();
-    let err = repurchase_extract::extract(&lake, d, &Source::Athena(athena))
-        .await
-        .unwrap_err();
+    let err = athena_extract_error(&lake, d, s, &proxy.url).await;
     assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
     assert_eq!(err.class(), ErrorClass::Transient, "{err}");
     assert!(err.to_string().contains("still RUNNING after"), "{err}");
@@ -444,12 +433,7 @@ async fn persistent_throttling_is_transient_and_unknown_workgroup_is_bad_input()
     )
     .await;
     proxy.throttle_starts(1000);
-    let athena = AthenaSource::connect(settings(), &store_config(&proxy.url))
-        .await
-        .unwrap();
-    let err = repurchase_extract::extract(&lake, d, &Source::Athena(athena))
-        .await
-        .unwrap_err();
+    let err = athena_extract_error(&lake, d, settings(), &proxy.url).await;
     assert_eq!(err.class(), ErrorClass::Transient, "{err}");
     assert!(err.to_string().contains("ThrottlingException"), "{err}");
     assert_eq!(proxy.throttled(), 3, "the SDK tried api_max_attempts times");
@@ -461,12 +445,7 @@ async fn persistent_throttling_is_transient_and_unknown_workgroup_is_bad_input()
         workgroup: "no_such_workgroup".parse().unwrap(),
         ..settings()
     };
-    let athena = AthenaSource::connect(s, &store_config(&proxy.url))
-        .await
-        .unwrap();
-    let err = repurchase_extract::extract(&lake, d, &Source::Athena(athena))
-        .await
-        .unwrap_err();
+    let err = athena_extract_error(&lake, d, s, &proxy.url).await;
     assert_eq!(err.class(), ErrorClass::BadInput, "{err}");
     assert!(
         err.to_string().contains("WorkGroup does not exist"),
@@ -477,14 +456,25 @@ async fn persistent_throttling_is_transient_and_unknown_workgroup_is_bad_input()
 #[tokio::test]
 async fn athena_needs_an_s3_data_root() {
     let lake = memory_root("athena-not-s3");
-    let athena = AthenaSource::connect(settings(), &store_config(&moto_endpoint()))
-        .await
-        .unwrap();
-    let err = repurchase_extract::extract(&lake, date(RUN_DATE), &Source::Athena(athena))
-        .await
-        .unwrap_err();
+    let err = athena_extract_error(&lake, date(RUN_DATE), settings(), &moto_endpoint()).await;
     assert_eq!(err.class(), ErrorClass::BadInput);
     assert!(err.to_string().contains("not an s3:// URL"), "{err}");
+}
+
+/// Extracts to `lake` for `d` through Athena reached at `endpoint` with `settings`, for a test
+/// that expects the extract to fail: its error.
+async fn athena_extract_error(
+    lake: &DataRoot,
+    d: RunDate,
+    settings: AthenaSettings,
+    endpoint: &str,
+) -> repurchase_extract::ExtractError {
+    let athena = AthenaSource::connect(settings, &store_config(endpoint))
+        .await
+        .unwrap();
+    repurchase_extract::extract(lake, d, &Source::Athena(athena))
+        .await
+        .unwrap_err()
 }
 
 fn extract_command(proxy_url: &str, data_root: &str) -> Command {
@@ -781,7 +771,7 @@ async fn extraction_sql_and_ddl_parse_with_sqlglot_and_match_the_schemas() {
 
     // Features: what build-features writes (read from its manifests); scores: the score schema.
     let d = date(RUN_DATE);
-    let source = generated_source(300, 5, RUN_DATE, Profile::Signal, OutputFormat::Parquet).await;
+    let source = signal_source(300, 5, RUN_DATE).await;
     let lake = memory_root("athena-ddl");
     repurchase_extract::extract(&lake, d, &Source::Files(source))
         .await

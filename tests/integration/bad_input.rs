@@ -21,7 +21,7 @@ use repurchase_core::{Classify, DataRoot, ErrorClass, Manifest};
 use repurchase_datagen::{OutputFormat, Profile};
 use repurchase_extract::Source;
 
-use crate::support::{binary, date, generated_source, memory_root, parquet_batches};
+use crate::support::{binary, date, generated_source, memory_root, parquet_batches, signal_source};
 
 const RUN_DATE: &str = "2025-06-30";
 
@@ -820,10 +820,7 @@ async fn bad_input_corpus() {
     let csv =
         read_all(&generated_source(300, 11, RUN_DATE, Profile::Signal, OutputFormat::Csv).await)
             .await;
-    let parquet = read_all(
-        &generated_source(300, 11, RUN_DATE, Profile::Signal, OutputFormat::Parquet).await,
-    )
-    .await;
+    let parquet = read_all(&signal_source(300, 11, RUN_DATE).await).await;
 
     // The clean export: counters every repair is measured against.
     let clean_lake = memory_root("bad-input-clean");

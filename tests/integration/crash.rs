@@ -12,12 +12,11 @@ use repurchase_core::hash::SplitMix64;
 use repurchase_core::manifest::sha256_hex;
 use repurchase_core::schema::Table;
 use repurchase_core::{CoreError, DataRoot, Dataset, Manifest, RunDate, StoreConfig};
-use repurchase_datagen::{OutputFormat, Profile};
 use repurchase_extract::Source;
 use repurchase_features::AnchorMode;
 use repurchase_model::BoosterParams;
 
-use crate::support::{binary, date, generated_source};
+use crate::support::{binary, date, signal_source};
 
 /// Every file under `dir`, by path relative to it. Files whose name holds `#` are the local
 /// store's staging files of an interrupted upload: never listed by a manifest, never read; they
@@ -133,6 +132,30 @@ async fn assert_no_partial_partition(dir: &Path, context: &str) -> (usize, usize
     (published, unpublished)
 }
 
+/// Writes a generated source of `users` users from `seed`, ending at `end_date`, into `out`
+/// through the `repurchase generate` binary.
+fn generate_with_cli(users: &str, seed: &str, end_date: &str, out: &Path) {
+    let generated = Command::new(binary("repurchase"))
+        .args([
+            "generate",
+            "--users",
+            users,
+            "--seed",
+            seed,
+            "--end-date",
+            end_date,
+        ])
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        generated.status.success(),
+        "generate: {}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+}
+
 fn worker(name: &str, args: &[String], lake: &Path, run_date: &str) -> Command {
     let mut cmd = Command::new(binary(name));
     cmd.args(args)
@@ -167,18 +190,7 @@ async fn sigkill_at_random_points_never_exposes_a_partial_partition() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("source");
     let lake = tmp.path().join("lake");
-    let generated = Command::new(binary("repurchase"))
-        .args(["generate", "--users", "4000", "--seed", "23", "--end-date"])
-        .arg(RUN_DATE)
-        .arg("--out")
-        .arg(&src)
-        .output()
-        .unwrap();
-    assert!(
-        generated.status.success(),
-        "generate: {}",
-        String::from_utf8_lossy(&generated.stderr)
-    );
+    generate_with_cli("4000", "23", RUN_DATE, &src);
     let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
     let stages: Vec<(&str, Vec<String>)> = vec![
         ("extract", s(&["--source", src.to_str().unwrap()])),
@@ -349,14 +361,7 @@ async fn run_date_chain(source: DataRoot, lake: DataRoot, d: RunDate, model_date
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn seven_run_dates_in_parallel_match_one_by_one() {
     let started = Instant::now();
-    let source = generated_source(
-        5000,
-        31,
-        "2025-06-30",
-        Profile::Signal,
-        OutputFormat::Parquet,
-    )
-    .await;
+    let source = signal_source(5000, 31, "2025-06-30").await;
     let model_date = date("2025-06-16");
     let dates: Vec<RunDate> = (24..=30).map(|d| date(&format!("2025-06-{d}"))).collect();
 
@@ -462,25 +467,7 @@ async fn two_runs_of_one_stage_for_one_date_never_interleave() {
         .iter()
         .map(|(name, seed)| {
             let dir = tmp.path().join(name);
-            let out = Command::new(binary("repurchase"))
-                .args([
-                    "generate",
-                    "--users",
-                    "2000",
-                    "--seed",
-                    seed,
-                    "--end-date",
-                    RUN_DATE,
-                ])
-                .arg("--out")
-                .arg(&dir)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            generate_with_cli("2000", seed, RUN_DATE, &dir);
             dir
         })
         .collect();

@@ -8,14 +8,13 @@ use arrow::array::{Array, Float64Array, StringArray};
 use repurchase_contracts::CalibratedCard;
 use repurchase_core::layout::Dataset;
 use repurchase_core::{DataRoot, RunDate};
-use repurchase_datagen::{OutputFormat, Profile};
 use repurchase_extract::Source;
 use repurchase_features::AnchorMode;
 use repurchase_model::io::load_features;
 use repurchase_model::split::Part;
 use repurchase_model::table::is_identifier;
 
-use crate::support::{col, date, generated_source, memory_root, parquet_batches, run_pipeline};
+use crate::support::{col, date, memory_root, parquet_batches, run_pipeline, signal_source};
 
 /// Surrogate keys of the TheLook tables; none may reach the model in any form.
 const SURROGATE_KEYS: [&str; 8] = [
@@ -50,14 +49,7 @@ async fn scores(root: &DataRoot, d: RunDate) -> Vec<arrow::array::RecordBatch> {
 #[tokio::test]
 async fn every_order_model_is_honest_about_ids_censoring_and_time() {
     let d = date("2025-06-30");
-    let source = generated_source(
-        8_000,
-        21,
-        "2025-06-30",
-        Profile::Signal,
-        OutputFormat::Parquet,
-    )
-    .await;
+    let source = signal_source(8_000, 21, "2025-06-30").await;
     let lake = memory_root("honest");
     run_pipeline(&source, &lake, d, AnchorMode::EveryOrder, 150).await;
     let card = card(&lake, d).await;
@@ -185,14 +177,7 @@ async fn every_order_model_is_honest_about_ids_censoring_and_time() {
 #[tokio::test]
 async fn backtest_shows_scores_are_calibrated_for_elapsed_time() {
     let (d0, d1) = (date("2025-06-30"), date("2025-09-15"));
-    let source = generated_source(
-        60_000,
-        17,
-        "2025-09-15",
-        Profile::Signal,
-        OutputFormat::Parquet,
-    )
-    .await;
+    let source = signal_source(60_000, 17, "2025-09-15").await;
     let lake = memory_root("backtest");
     let run = run_pipeline(&source, &lake, d0, AnchorMode::EveryOrder, 150).await;
     assert!(run.score.scored > 400, "{} scored", run.score.scored);

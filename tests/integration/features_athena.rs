@@ -23,14 +23,13 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use repurchase_core::layout::Dataset;
 use repurchase_core::parquet_io::register_partition_with;
 use repurchase_core::{Classify, DataRoot, ErrorClass, RunDate, StoreConfig};
-use repurchase_datagen::{OutputFormat, Profile};
 use repurchase_extract::Source;
 use repurchase_features::AnchorMode;
 use repurchase_features::athena::{self as engine, AthenaSettings, Shutdown};
 
 use crate::athena::proxy::{Fate, FaultProxy, Hook, Started};
 use crate::athena::{relative, s3_lake, store_config, user_error};
-use crate::support::{date, generated_source, memory_root, moto_endpoint, venv_python};
+use crate::support::{date, memory_root, moto_endpoint, signal_source, venv_python};
 use repurchase_features::INPUT_TABLES;
 
 const RUN_DATE: &str = "2025-06-30";
@@ -51,8 +50,7 @@ fn settings() -> AthenaSettings {
 /// A fresh bucket on moto holding the raw partitions of a generated TheLook for `RUN_DATE`.
 async fn extracted_lake(tag: &str, users: u64) -> DataRoot {
     let (_, lake) = s3_lake(&format!("features-{tag}")).await;
-    let source =
-        generated_source(users, 11, RUN_DATE, Profile::Signal, OutputFormat::Parquet).await;
+    let source = signal_source(users, 11, RUN_DATE).await;
     repurchase_extract::extract(&lake, date(RUN_DATE), &Source::Files(source))
         .await
         .expect("extract");

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, SchemaRef};
 use bytes::Bytes;
@@ -55,55 +55,27 @@ pub fn s(v: &str) -> V {
     V::S(v.to_string())
 }
 
+/// The cells of one column, each kept when it is the `$variant` cell and null otherwise.
+macro_rules! column {
+    ($cells:expr, $array:ty, $variant:path) => {
+        $cells
+            .map(|v| match v {
+                $variant(x) => Some(x),
+                _ => None,
+            })
+            .collect::<$array>()
+    };
+}
+
 pub fn build(schema: &SchemaRef, rows: &[Vec<V>]) -> RecordBatch {
     let mut cols: Vec<ArrayRef> = Vec::new();
     for (c, field) in schema.fields().iter().enumerate() {
         let cells = rows.iter().map(|r| r[c].clone());
         let arr: ArrayRef = match field.data_type() {
-            DataType::Int64 => {
-                let mut b = Int64Builder::new();
-                cells.for_each(|v| {
-                    if let V::I(x) = v {
-                        b.append_value(x)
-                    } else {
-                        b.append_null()
-                    }
-                });
-                Arc::new(b.finish())
-            }
-            DataType::Float64 => {
-                let mut b = Float64Builder::new();
-                cells.for_each(|v| {
-                    if let V::F(x) = v {
-                        b.append_value(x)
-                    } else {
-                        b.append_null()
-                    }
-                });
-                Arc::new(b.finish())
-            }
-            DataType::Utf8 => {
-                let mut b = StringBuilder::new();
-                cells.for_each(|v| {
-                    if let V::S(x) = v {
-                        b.append_value(x)
-                    } else {
-                        b.append_null()
-                    }
-                });
-                Arc::new(b.finish())
-            }
-            _ => {
-                let mut b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-                cells.for_each(|v| {
-                    if let V::T(x) = v {
-                        b.append_value(x)
-                    } else {
-                        b.append_null()
-                    }
-                });
-                Arc::new(b.finish())
-            }
+            DataType::Int64 => Arc::new(column!(cells, Int64Array, V::I)),
+            DataType::Float64 => Arc::new(column!(cells, Float64Array, V::F)),
+            DataType::Utf8 => Arc::new(column!(cells, StringArray, V::S)),
+            _ => Arc::new(column!(cells, TimestampMicrosecondArray, V::T).with_timezone("UTC")),
         };
         cols.push(arr);
     }

@@ -267,14 +267,7 @@ fn turned(today: &Labelled, tomorrow: &Labelled) -> (usize, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settled_labels_do_not_change_from_one_day_to_the_next() {
-    let source = crate::support::generated_source(
-        30_000,
-        29,
-        "2025-06-30",
-        repurchase_datagen::Profile::Signal,
-        repurchase_datagen::OutputFormat::Parquet,
-    )
-    .await;
+    let source = crate::support::signal_source(30_000, 29, "2025-06-30").await;
     let first = date("2025-06-10");
     let days: Vec<repurchase_core::RunDate> = (0..10).map(|k| first.plus_days(k)).collect();
     let mut outcome = BTreeMap::new();

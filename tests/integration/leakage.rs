@@ -11,14 +11,13 @@ use bytes::Bytes;
 use repurchase_core::layout::Dataset;
 use repurchase_core::schema::Table;
 use repurchase_core::{DataRoot, RunDate};
-use repurchase_datagen::{OutputFormat, Profile};
 use repurchase_extract::Source;
 use repurchase_features::AnchorMode;
 use repurchase_model::FeatureTable;
 use repurchase_model::io::load_features;
 
 use crate::fixtures::{V, build, s};
-use crate::support::{col, date, generated_source, memory_root, parquet_batches};
+use crate::support::{col, date, memory_root, parquet_batches, signal_source};
 
 async fn read_table(root: &DataRoot, table: Table) -> Vec<RecordBatch> {
     let bytes = root
@@ -228,14 +227,7 @@ fn change_later_rows(
 
 async fn check(mode: AnchorMode) {
     let d = date("2025-06-30");
-    let source = generated_source(
-        2_000,
-        7,
-        "2025-06-30",
-        Profile::Signal,
-        OutputFormat::Parquet,
-    )
-    .await;
+    let source = signal_source(2_000, 7, "2025-06-30").await;
     let before = features(&source, d, mode).await;
     assert!(before.len() > 200, "enough anchors: {}", before.len());
     let feature_count = row(&before, before.order_id[0]).len() - 2;

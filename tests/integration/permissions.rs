@@ -15,11 +15,10 @@ use std::process::{Command, Output};
 
 use bytes::Bytes;
 use repurchase_core::{DataRoot, Dataset, Manifest};
-use repurchase_datagen::{OutputFormat, Profile};
 use serde_json::{Value, json};
 
 use crate::s3::{PrivateMoto, create_bucket, http, iam_user, s3_config, unique_bucket};
-use crate::support::{binary, date, generated_source};
+use crate::support::{binary, date, signal_source};
 
 const RUN_DATE: &str = "2025-06-30";
 const PREFIX: &str = "prod";
@@ -106,8 +105,7 @@ async fn each_worker_runs_with_exactly_its_roles_policy_and_no_other() {
     create_bucket(&moto.endpoint, &source);
 
     // The export, put in place while moto's auth is still off.
-    let generated =
-        generated_source(4000, 23, RUN_DATE, Profile::Signal, OutputFormat::Parquet).await;
+    let generated = signal_source(4000, 23, RUN_DATE).await;
     let admin = s3_config(&moto.endpoint, "testing", "testing");
     let src_root = DataRoot::open(&format!("s3://{source}/{SOURCE_PREFIX}"), &admin).unwrap();
     for meta in generated.list("").await.unwrap() {

@@ -10,7 +10,9 @@ use repurchase_datagen::{OutputFormat, Profile};
 use repurchase_features::AnchorMode;
 use repurchase_model::BoosterParams;
 
-use crate::support::{date, generated_source, memory_root, run_pipeline, run_pipeline_with};
+use crate::support::{
+    date, generated_source, memory_root, run_pipeline, run_pipeline_with, signal_source,
+};
 
 async fn snapshot(root: &DataRoot) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
@@ -117,14 +119,7 @@ async fn thelook_profile_is_barely_predictable() {
 #[tokio::test]
 async fn reruns_are_byte_identical() {
     let d = date("2025-06-30");
-    let source = generated_source(
-        6_000,
-        3,
-        "2025-06-30",
-        Profile::Signal,
-        OutputFormat::Parquet,
-    )
-    .await;
+    let source = signal_source(6_000, 3, "2025-06-30").await;
     let lake = memory_root("idem");
     run_pipeline(&source, &lake, d, AnchorMode::EveryOrder, 180).await;
     let first = snapshot(&lake).await;
@@ -150,14 +145,7 @@ async fn reruns_are_byte_identical() {
 #[tokio::test]
 async fn readers_refuse_partitions_without_manifest() {
     let d = date("2025-06-30");
-    let source = generated_source(
-        3_000,
-        4,
-        "2025-06-30",
-        Profile::Signal,
-        OutputFormat::Parquet,
-    )
-    .await;
+    let source = signal_source(3_000, 4, "2025-06-30").await;
     let lake = memory_root("unpublished");
     repurchase_extract::extract(&lake, d, &repurchase_extract::Source::Files(source))
         .await
@@ -215,14 +203,7 @@ async fn readers_refuse_partitions_without_manifest() {
 #[tokio::test]
 async fn a_file_swapped_after_publication_is_refused() {
     let (d1, d2) = (date("2025-06-29"), date("2025-06-30"));
-    let source = generated_source(
-        2_000,
-        4,
-        "2025-06-30",
-        Profile::Signal,
-        OutputFormat::Parquet,
-    )
-    .await;
+    let source = signal_source(2_000, 4, "2025-06-30").await;
     let lake = memory_root("swapped");
     for d in [d1, d2] {
         repurchase_extract::extract(&lake, d, &repurchase_extract::Source::Files(source.clone()))

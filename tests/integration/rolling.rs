@@ -5,11 +5,10 @@
 use repurchase_cli::rolling::{JSON_FILE, PAGE_FILE, RollingBacktest, RollingConfig};
 use repurchase_core::RunDate;
 use repurchase_core::layout::Dataset;
-use repurchase_datagen::{OutputFormat, Profile};
 use repurchase_features::AnchorMode;
 
 use crate::report::{console_lines, page_requests, run_browser, svg_element, work_dir};
-use crate::support::{date, generated_source, memory_root};
+use crate::support::{date, memory_root, signal_source};
 
 const PANELS: [&str; 7] = [
     "calibration-ratio",
@@ -42,14 +41,7 @@ fn config(
 
 #[tokio::test]
 async fn rolling_backtest_replays_the_procedure_and_judges_it_with_the_oracle() {
-    let source = generated_source(
-        12_000,
-        23,
-        "2025-06-30",
-        Profile::Signal,
-        OutputFormat::Parquet,
-    )
-    .await;
+    let source = signal_source(12_000, 23, "2025-06-30").await;
     let lake = memory_root("rolling");
     let outcome = date("2025-06-30");
     let cfg = config(&source, &lake, outcome);

@@ -22,13 +22,15 @@ use datafusion::prelude::SessionContext;
 use object_store::ObjectStoreExt;
 use repurchase_core::layout::Dataset;
 use repurchase_core::manifest::sha256_hex;
-use repurchase_core::publish::{MULTIPART_PART_BYTES, PartitionWriter, Provenance};
+use repurchase_core::publish::{MULTIPART_PART_BYTES, PartitionWriter};
 use repurchase_core::schema::Table;
 use repurchase_core::{CoreError, DataRoot, ErrorClass, Manifest, StoreConfig, parquet_io};
 use repurchase_datagen::{GenConfig, OutputFormat, Profile};
 use repurchase_features::AnchorMode;
 
-use crate::support::{binary, date, generated_source, memory_root, moto_endpoint, run_pipeline};
+use crate::support::{
+    binary, date, generated_source, memory_root, moto_endpoint, run_pipeline, test_provenance,
+};
 
 static BUCKETS: AtomicU64 = AtomicU64::new(0);
 
@@ -303,13 +305,7 @@ async fn s3_large_parquet_is_a_multipart_upload_and_round_trips() {
         .await
         .unwrap();
     let m = w
-        .commit(Provenance {
-            stage: "test",
-            parameters: serde_json::json!({}),
-            schema: Some(&schema),
-            inputs: vec![],
-            counters: BTreeMap::new(),
-        })
+        .commit(test_provenance(serde_json::json!({}), &schema))
         .await
         .unwrap();
 
@@ -645,14 +641,7 @@ async fn extract_binary_on_s3_exits_0_2_75() {
 #[tokio::test]
 async fn awkward_key_prefixes_are_taken_as_typed() {
     let d: repurchase_core::RunDate = "2025-06-30".parse().unwrap();
-    let source = crate::support::generated_source(
-        1_000,
-        4,
-        "2025-06-30",
-        repurchase_datagen::Profile::Signal,
-        repurchase_datagen::OutputFormat::Parquet,
-    )
-    .await;
+    let source = crate::support::signal_source(1_000, 4, "2025-06-30").await;
     for prefix in ["lake é", "a#1", "p%41", "t~x", "b[1]", "q?x", "s*t"] {
         let (bucket, root) = s3_root("awkward", prefix);
         repurchase_extract::extract(&root, d, &repurchase_extract::Source::Files(source.clone()))

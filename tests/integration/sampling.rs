@@ -9,7 +9,6 @@ use std::time::Instant;
 use repurchase_contracts::ModelCard;
 use repurchase_core::layout::Dataset;
 use repurchase_core::{DataRoot, RunDate};
-use repurchase_datagen::{OutputFormat, Profile};
 use repurchase_extract::Source;
 use repurchase_features::AnchorMode;
 use repurchase_model::io::load_features;
@@ -17,7 +16,7 @@ use repurchase_model::table::FeatureTable;
 use repurchase_model::{BoosterParams, ModelArtifact};
 use repurchase_train::Sampling;
 
-use crate::support::{date, generated_source, memory_root};
+use crate::support::{date, memory_root, signal_source};
 
 /// Generated customers and validation/test window days; `REPURCHASE_TEST_SAMPLING_USERS` and
 /// `REPURCHASE_TEST_SAMPLING_DAYS` override them to measure other sizes.
@@ -164,12 +163,10 @@ async fn fit(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weighted_negative_sampling_keeps_auc_and_calibration() {
     let d = date("2025-06-30");
-    let source = generated_source(
+    let source = signal_source(
         knob("REPURCHASE_TEST_SAMPLING_USERS", USERS),
         29,
         "2025-06-30",
-        Profile::Signal,
-        OutputFormat::Parquet,
     )
     .await;
     let base = memory_root("sampling-base");

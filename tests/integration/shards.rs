@@ -9,13 +9,12 @@ use std::process::Command;
 use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use repurchase_core::layout::Dataset;
 use repurchase_core::{Classify, DataRoot, ErrorClass, RunDate, StoreConfig};
-use repurchase_datagen::{OutputFormat, Profile};
 use repurchase_features::AnchorMode;
 use repurchase_model::ModelArtifact;
 use repurchase_model::io::{load_features, read_artifact};
 use repurchase_score::{Shard, shard_of};
 
-use crate::support::{binary, col, date, generated_source, parquet_batches, run_pipeline};
+use crate::support::{binary, col, date, parquet_batches, run_pipeline, signal_source};
 
 fn read_rows(path: &Path) -> Vec<RecordBatch> {
     let file = std::fs::File::open(path).expect("parquet file");
@@ -56,14 +55,7 @@ fn score_binary(lake: &Path, d: RunDate, extra: &[&str]) -> std::process::Output
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shards_union_is_the_unsharded_output_and_the_merge_is_byte_identical() {
-    let source = generated_source(
-        20_000,
-        5,
-        "2025-06-30",
-        Profile::Signal,
-        OutputFormat::Parquet,
-    )
-    .await;
+    let source = signal_source(20_000, 5, "2025-06-30").await;
     let tmp = tempfile::tempdir().unwrap();
     let lake_dir = tmp.path().join("lake");
     let lake = DataRoot::open(&lake_dir.to_string_lossy(), &StoreConfig::default()).unwrap();

@@ -2,7 +2,6 @@
 //! local disk (`file://`) and S3 (the moto server). Objects, the publish protocol and the stage
 //! locks must behave the same on all three, or a test on one would prove nothing about another.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema};
@@ -10,11 +9,11 @@ use bytes::Bytes;
 use repurchase_core::layout::Dataset;
 use repurchase_core::manifest::sha256_hex;
 use repurchase_core::parquet_io;
-use repurchase_core::publish::{MULTIPART_PART_BYTES, ParquetSink, PartitionWriter, Provenance};
+use repurchase_core::publish::{MULTIPART_PART_BYTES, ParquetSink, PartitionWriter};
 use repurchase_core::{CoreError, DataRoot, ErrorClass, Manifest, StoreConfig};
 
 use crate::s3::{count_and_sum, int_batch, s3_root};
-use crate::support::{date, memory_root};
+use crate::support::{date, memory_root, test_provenance};
 
 async fn conformance(root: DataRoot, sibling: DataRoot) {
     objects(&root, &sibling).await;
@@ -188,15 +187,9 @@ async fn streamed_and_adopted(root: &DataRoot) {
     w.adopt("part-00000.parquet", staged, written)
         .await
         .unwrap();
-    w.commit(Provenance {
-        stage: "test",
-        parameters: serde_json::json!({}),
-        schema: Some(&schema),
-        inputs: vec![],
-        counters: BTreeMap::new(),
-    })
-    .await
-    .unwrap();
+    w.commit(test_provenance(serde_json::json!({}), &schema))
+        .await
+        .unwrap();
     assert!(listed(root, "staging").await.is_empty());
     let sum: i64 = (0..2_500_000i64).map(|i| i * 7919 % 1_000_003).sum();
     assert_eq!(count_and_sum(root, ds, d).await, (2_500_000, sum));
@@ -242,13 +235,7 @@ async fn publish_protocol(root: &DataRoot) {
     );
 
     let m = w
-        .commit(Provenance {
-            stage: "test",
-            parameters: serde_json::json!({"k": 1}),
-            schema: Some(&schema),
-            inputs: vec![],
-            counters: BTreeMap::new(),
-        })
+        .commit(test_provenance(serde_json::json!({"k": 1}), &schema))
         .await
         .unwrap();
     assert_eq!(m.row_count, 4);
@@ -278,15 +265,9 @@ async fn publish_protocol(root: &DataRoot) {
     )
     .await
     .unwrap();
-    w.commit(Provenance {
-        stage: "test",
-        parameters: serde_json::json!({"k": 2}),
-        schema: Some(&schema),
-        inputs: vec![],
-        counters: BTreeMap::new(),
-    })
-    .await
-    .unwrap();
+    w.commit(test_provenance(serde_json::json!({"k": 2}), &schema))
+        .await
+        .unwrap();
     let names: Vec<String> = listed(&root, &ds.partition(d)).await;
     assert_eq!(
         names,

@@ -41,6 +41,11 @@ pub async fn generated_source(
     source
 }
 
+/// The usual test source: the signal profile written as Parquet.
+pub async fn signal_source(users: u64, seed: u64, end: &str) -> DataRoot {
+    generated_source(users, seed, end, Profile::Signal, OutputFormat::Parquet).await
+}
+
 pub struct PipelineRun {
     pub features: repurchase_features::Outcome,
     pub train: repurchase_train::Outcome,
@@ -164,4 +169,19 @@ pub fn venv_python() -> std::path::PathBuf {
         python.display()
     );
     python
+}
+
+/// What a test that publishes a partition by hand records as its provenance: stage `test`, the
+/// given parameters and schema, no inputs, no counters.
+pub fn test_provenance(
+    parameters: serde_json::Value,
+    schema: &arrow::datatypes::Schema,
+) -> repurchase_core::publish::Provenance<'_> {
+    repurchase_core::publish::Provenance {
+        stage: "test",
+        parameters,
+        schema: Some(schema),
+        inputs: vec![],
+        counters: std::collections::BTreeMap::new(),
+    }
 }

@@ -764,6 +764,19 @@ mod tests {
     #[test]
     fn local_disk_errors_are_bad_input_unless_they_may_pass() {
         use std::io::{Error, ErrorKind};
+        let io = |kind: ErrorKind| {
+            CoreError::Io {
+                path: "./afile".into(),
+                source: Error::from(kind),
+            }
+            .class()
+        };
+        let store = |store: &'static str, kind: ErrorKind| {
+            classify_store_error(&object_store::Error::Generic {
+                store,
+                source: Box::new(Error::from(kind)),
+            })
+        };
         for kind in [
             ErrorKind::AlreadyExists,
             ErrorKind::NotADirectory,
@@ -772,33 +785,17 @@ mod tests {
             ErrorKind::ReadOnlyFilesystem,
             ErrorKind::StorageFull,
         ] {
-            let io = CoreError::Io {
-                path: "./afile".into(),
-                source: Error::from(kind),
-            };
-            assert_eq!(io.class(), ErrorClass::BadInput, "{kind:?}");
-            let store = object_store::Error::Generic {
-                store: "LocalFileSystem",
-                source: Box::new(Error::from(kind)),
-            };
+            assert_eq!(io(kind), ErrorClass::BadInput, "{kind:?}");
             assert_eq!(
-                classify_store_error(&store),
+                store("LocalFileSystem", kind),
                 ErrorClass::BadInput,
                 "{kind:?}"
             );
         }
         for kind in [ErrorKind::Interrupted, ErrorKind::TimedOut] {
-            let io = CoreError::Io {
-                path: "x".into(),
-                source: Error::from(kind),
-            };
-            assert_eq!(io.class(), ErrorClass::Transient, "{kind:?}");
+            assert_eq!(io(kind), ErrorClass::Transient, "{kind:?}");
         }
         // The same kinds from another store are not read as a local disk's.
-        let s3 = object_store::Error::Generic {
-            store: "S3",
-            source: Box::new(Error::from(ErrorKind::NotADirectory)),
-        };
-        assert_eq!(classify_store_error(&s3), ErrorClass::Transient);
+        assert_eq!(store("S3", ErrorKind::NotADirectory), ErrorClass::Transient);
     }
 }

@@ -822,38 +822,34 @@ mod tests {
         assert_eq!(names.value(0), "Memphis, TN");
     }
 
+    /// The message `load_csv` refuses `csv` with, read as the distribution centres table.
+    fn dc_csv_error(csv: &str) -> String {
+        load_csv(
+            Table::DistributionCenters,
+            "dc.csv",
+            Bytes::from(csv.to_string()),
+            0,
+        )
+        .unwrap_err()
+        .to_string()
+    }
+
     #[test]
     fn csv_errors_name_column_and_row() {
         let csv = format!("{HEADER}1,a,1.0,2.0\n2,b,north,2.0\n");
-        let err = load_csv(Table::DistributionCenters, "dc.csv", Bytes::from(csv), 0)
-            .unwrap_err()
-            .to_string();
+        let err = dc_csv_error(&csv);
         assert!(
             err.contains("distribution_centers")
                 && err.contains("\"latitude\"")
                 && err.contains("row 2"),
             "{err}"
         );
-        let missing = load_csv(
-            Table::DistributionCenters,
-            "dc.csv",
-            Bytes::from("id,name,latitude\n1,a,2\n"),
-            0,
-        )
-        .unwrap_err()
-        .to_string();
+        let missing = dc_csv_error("id,name,latitude\n1,a,2\n");
         assert!(
             missing.contains("missing column \"longitude\""),
             "{missing}"
         );
-        let extra = load_csv(
-            Table::DistributionCenters,
-            "dc.csv",
-            Bytes::from("id,name,latitude,longitude,x\n"),
-            0,
-        )
-        .unwrap_err()
-        .to_string();
+        let extra = dc_csv_error("id,name,latitude,longitude,x\n");
         assert!(extra.contains("unexpected column \"x\""), "{extra}");
     }
 

@@ -511,6 +511,24 @@ pub(crate) fn assert_sane_page(html: &str, again: &str, svgs: usize, name: &str)
     assert_eq!(html, again, "{name}: not deterministic");
 }
 
+/// Asserts that a page loads nothing from elsewhere: no URL, script, stylesheet link or image
+/// source, so that it renders the same offline.
+#[cfg(test)]
+pub(crate) fn assert_self_contained(html: &str) {
+    for needle in [
+        "http",
+        "src=",
+        "url(",
+        "@import",
+        "<script",
+        "<link",
+        "xlink:href",
+        "href=",
+    ] {
+        assert!(!html.contains(needle), "found {needle:?}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Axis;
