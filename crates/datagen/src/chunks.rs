@@ -19,8 +19,9 @@ use crate::error::DatagenError;
 use crate::reference::{self, Reference};
 use crate::simulate::{Chunk, Simulator};
 
-/// Users per chunk: about 100,000 events and 20 MB of CSV, small enough that a group of chunks
-/// per core stays in the hundreds of megabytes, large enough that a chunk's fixed costs vanish.
+/// Users per chunk: about 120,000 events and 24 MB of CSV, small enough that two groups of a
+/// chunk per core stay in the hundreds of megabytes, large enough that a chunk's fixed costs
+/// vanish.
 pub(crate) const CHUNK_USERS: u64 = 4_096;
 
 /// Walks the users of a [`GenConfig`] chunk by chunk, in order. Owns what it needs (the catalog

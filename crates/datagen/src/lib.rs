@@ -81,10 +81,9 @@ impl FromStr for Profile {
     }
 }
 
-/// Memory does not grow with the users ([`generate_into`] streams), but one file does: an S3
-/// object is at most 10,000 parts of `MULTIPART_PART_BYTES` (10 MiB), ~98 GiB, and the thelook
-/// profile's events.csv takes ~4.3 KiB per user, ~82 GiB at this count. Generate several roots
-/// for more.
+/// Memory does not grow with the users ([`generate_into`] streams), but one file does: the signal
+/// profile's events.csv takes ~4.7 kB per user (2019 to mid-2025), ~94 GB at this count, and one
+/// S3 upload holds at most 10,000 parts of 10 MiB (~105 GB). Generate several roots for more.
 const MAX_USERS: u64 = 20_000_000;
 
 /// What to generate: how many users, from which seed, over which dates, with which profile.

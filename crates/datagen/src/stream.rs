@@ -3,8 +3,9 @@
 //!
 //! One group of chunks is simulated (and, for CSV, formatted) on a blocking thread while the
 //! previous group is being written, so memory holds two groups and the writers' row groups,
-//! whatever the number of users. The files are finished together at the end; if anything fails
-//! before, every writer is aborted and no file, whole or truncated, is left.
+//! whatever the number of users. The files are finished together at the end: if anything fails
+//! before, every writer is aborted and no file is left; a failure while finishing leaves only
+//! whole files.
 
 use repurchase_core::DataRoot;
 use repurchase_core::schema::Table;
