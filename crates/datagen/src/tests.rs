@@ -884,8 +884,8 @@ fn assert_same_files(
 
 #[tokio::test]
 async fn streaming_writes_the_bytes_of_the_whole_tables_encoded_at_once() {
-    // Chunks of 700 users: a row group of events spans several chunks and is cut inside one, and
-    // the events table (~24 per user for thelook, ~13 for signal) has more than one row group.
+    // Chunks of 700 users: a row group spans several chunks and is cut inside one. The thelook
+    // events (~24 per user) fill more than one row group and more than `write` formats at once.
     const CHUNK: u64 = 700;
     for (profile, users) in [(Profile::Thelook, 14_000), (Profile::Signal, 3_000)] {
         let c = cfg(users, 8, profile);

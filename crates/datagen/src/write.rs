@@ -75,7 +75,7 @@ pub struct WriteSummary {
 pub const TRUTH_PATH: &str = "truth/anchor_truth.parquet";
 
 /// Rows of an in-memory batch formatted as CSV at once: bounds the text held per upload.
-const CSV_SLICE_ROWS: usize = 1 << 20;
+const CSV_SLICE_ROWS: usize = 1 << 18;
 
 /// Writes every generated table below `root` as `<table>.<extension>` in `format`, and the truth
 /// table, if any, at [`TRUTH_PATH`]. For tables already in memory (tests, edited tables); the
