@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use repurchase_core::{CoreError, DataRoot, RunDate, StoreConfig};
+use repurchase_core::{DataRoot, RunDate, StoreConfig};
 use repurchase_datagen::{GenConfig, OutputFormat, Profile};
 use repurchase_extract::Source;
 use repurchase_features::AnchorMode;
@@ -96,11 +96,10 @@ pub async fn run_demo(cfg: &DemoConfig) -> Result<DemoReport> {
 
     let t = Instant::now();
     let gen_cfg = GenConfig::new(cfg.users, cfg.seed, d.date(), cfg.profile);
-    let generated = tokio::task::spawn_blocking(move || repurchase_datagen::generate(&gen_cfg))
-        .await
-        .map_err(|e| CoreError::task("generator", e))??;
+    // A bad config is refused before the old export is cleared.
+    gen_cfg.validate()?;
     source.delete_prefix("").await?;
-    let written = repurchase_datagen::write(&source, &generated, cfg.format).await?;
+    let written = repurchase_datagen::generate_into(&source, &gen_cfg, cfg.format).await?;
     let gen_rows: u64 = written.rows.iter().map(|(_, r)| r).sum();
     stages.push(StageLine {
         stage: "generate",
@@ -190,7 +189,7 @@ pub async fn run_demo(cfg: &DemoConfig) -> Result<DemoReport> {
         seconds: t.elapsed().as_secs_f64(),
     });
 
-    let oracle_auc = if generated.truth.is_some() {
+    let oracle_auc = if cfg.profile == Profile::Signal {
         let truth = oracle::read_truth(&source).await?;
         oracle::oracle_test_auc(&lake, d, &truth).await?.0
     } else {

@@ -215,8 +215,7 @@ fn generate(a: GenerateArgs) -> ExitCode {
     let result: Result<(), CliError> = rt.block_on(async {
         let cfg = GenConfig::new(a.users, a.seed, a.end_date.date(), a.profile);
         let root = DataRoot::open(&a.out, &StoreConfig::from_env())?;
-        let generated = repurchase_datagen::generate(&cfg)?;
-        let summary = repurchase_datagen::write(&root, &generated, a.format).await?;
+        let summary = repurchase_datagen::generate_into(&root, &cfg, a.format).await?;
         for (table, rows) in &summary.rows {
             println!("{table:<22} {rows:>10}");
         }

@@ -16,6 +16,7 @@ use crate::catalog::Catalog;
 use crate::error::DatagenError;
 use crate::reference::Reference;
 use crate::simulate::{BROWSERS, Chunk, EVENT_TRAFFIC, EventKind, USER_TRAFFIC};
+use crate::write::Output;
 
 /// Rows of every id-bearing table that come before a chunk; a row's id is `offset + index + 1`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -45,6 +46,30 @@ pub(crate) struct ChunkBatches {
     pub inventory: RecordBatch,
     pub events: RecordBatch,
     pub truth: RecordBatch,
+}
+
+impl ChunkBatches {
+    /// The file each batch of [`ChunkBatches::into_batches`] belongs to, in the same order.
+    pub(crate) const OUTPUTS: [Output; 6] = [
+        Output::Table(Table::Users),
+        Output::Table(Table::Orders),
+        Output::Table(Table::OrderItems),
+        Output::Table(Table::InventoryItems),
+        Output::Table(Table::Events),
+        Output::Truth,
+    ];
+
+    /// The batches in the order of [`ChunkBatches::OUTPUTS`].
+    pub(crate) fn into_batches(self) -> [RecordBatch; 6] {
+        [
+            self.users,
+            self.orders,
+            self.items,
+            self.inventory,
+            self.events,
+            self.truth,
+        ]
+    }
 }
 
 /// Schema of the truth table: per Complete anchor order, the true probability of a Complete

@@ -2,15 +2,17 @@
 //! field needs it, NULL as an empty field, timestamps as `YYYY-MM-DD hh:mm:ss[.ffffff] UTC`,
 //! floats in Rust's shortest round-trip form.
 //!
-//! Fields are written straight into one byte buffer (no per-field strings), and large batches
-//! are formatted in slices on several threads; the events table has millions of rows.
+//! A file is written as its [`header`] followed by the [`rows`] of its batches in order, so a
+//! table streamed chunk by chunk gives the same bytes as the whole table at once. Fields are
+//! written straight into one byte buffer (no per-field strings), and large batches are formatted
+//! in slices on several threads.
 
 use std::fmt::Write as _;
 
 use arrow::array::{
     Array, BooleanArray, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
 };
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::datatypes::{DataType, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use rayon::prelude::*;
 
@@ -19,9 +21,8 @@ use crate::timefmt::write_bigquery_ts;
 /// Below this many rows a batch is formatted on the calling thread.
 const PARALLEL_MIN_ROWS: usize = 200_000;
 
-/// Encodes a batch as CSV. Fails only on a column type the project never writes.
-pub(crate) fn encode(batch: &RecordBatch) -> Result<Vec<u8>, String> {
-    let schema = batch.schema();
+/// The header row: the column names, comma-separated, ending in a newline.
+pub(crate) fn header(schema: &Schema) -> Vec<u8> {
     let mut out = Vec::new();
     for (i, f) in schema.fields().iter().enumerate() {
         if i > 0 {
@@ -30,9 +31,15 @@ pub(crate) fn encode(batch: &RecordBatch) -> Result<Vec<u8>, String> {
         write_str_field(&mut out, f.name());
     }
     out.push(b'\n');
+    out
+}
 
+/// The rows of a batch, one line each, without the header: a file is its header followed by
+/// the rows of its batches in order. Fails only on a column type the project never writes.
+pub(crate) fn rows(batch: &RecordBatch) -> Result<Vec<u8>, String> {
     let rows = batch.num_rows();
     let threads = rayon::current_num_threads();
+    let mut out = Vec::new();
     if rows < PARALLEL_MIN_ROWS || threads == 1 {
         write_rows(&mut out, batch)?;
         return Ok(out);
@@ -161,12 +168,14 @@ fn write_f64(out: &mut Vec<u8>, v: f64) {
 mod tests {
     use std::sync::Arc;
 
-    use arrow::datatypes::{Field, Schema};
+    use arrow::datatypes::Field;
 
     use super::*;
 
     fn text(batch: &RecordBatch) -> String {
-        String::from_utf8(encode(batch).expect("encode")).expect("utf8")
+        let mut out = header(&batch.schema());
+        out.extend(rows(batch).expect("rows"));
+        String::from_utf8(out).expect("utf8")
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub enum DatagenError {
         source: Box<CoreError>,
     },
 
-    /// A blocking task (encoding a table) panicked or was cancelled.
+    /// A blocking task (simulating users, formatting a table) panicked or was cancelled.
     #[error("worker for {what} failed: {reason}")]
     Task {
         /// What the task was doing.

@@ -1,8 +1,10 @@
 //! Synthetic data shaped like Google's TheLook eCommerce dataset, for demos and end-to-end tests
 //! of the repurchase pipeline.
 //!
-//! [`generate`] builds the seven TheLook tables in memory, deterministically for a [`GenConfig`];
-//! [`write`] stores them below a data root as BigQuery-style CSV or Parquet. Two profiles exist:
+//! [`generate_into`] writes the seven TheLook tables below a data root as BigQuery-style CSV or
+//! Parquet, deterministically for a [`GenConfig`] and in bounded memory: users are simulated and
+//! appended to the files chunk by chunk. [`generate`] builds the same tables in memory (small runs,
+//! tests) and [`write`] stores such tables, with the same bytes. Two profiles exist:
 //!
 //! * [`Profile::Thelook`] mimics TheLook's own generator: orders at random times with independent
 //!   statuses, so nothing about a customer predicts repurchase.
@@ -18,12 +20,14 @@
 
 mod build;
 mod catalog;
+mod chunks;
 mod csv;
 mod error;
 mod names;
 mod reference;
 mod signal;
 mod simulate;
+mod stream;
 mod timefmt;
 mod write;
 
@@ -37,12 +41,11 @@ use repurchase_core::schema::Table;
 pub use build::truth_schema;
 pub use error::DatagenError;
 pub use signal::repurchase_delay_cdf;
+pub use stream::generate_into;
 pub use timefmt::format_bigquery_ts;
 pub use write::{OutputFormat, TRUTH_PATH, WriteSummary, write};
 
-use crate::build::{ChunkBatches, Offsets};
-use crate::catalog::Catalog;
-use crate::simulate::{Chunk, Simulator};
+use crate::chunks::{CHUNK_USERS, Pipeline};
 
 /// How orders are drawn: with a planted, known repurchase signal or like TheLook's own generator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -78,7 +81,9 @@ impl FromStr for Profile {
     }
 }
 
-/// Users beyond this would need tens of gigabytes in memory; generate several roots instead.
+/// Memory does not grow with the users ([`generate_into`] streams), but one file does: the signal
+/// profile's events.csv takes ~4.7 kB per user (2019 to mid-2025), ~94 GB at this count, and one
+/// S3 upload holds at most 10,000 parts of 10 MiB (~105 GB). Generate several roots for more.
 const MAX_USERS: u64 = 20_000_000;
 
 /// What to generate: how many users, from which seed, over which dates, with which profile.
@@ -114,8 +119,8 @@ impl GenConfig {
         }
     }
 
-    /// Checks there is at least one user, no more than one in-memory run supports, and that the
-    /// start date is before the end date.
+    /// Checks there is at least one user, no more than one export supports, and that the start
+    /// date is before the end date.
     pub fn validate(&self) -> Result<(), DatagenError> {
         if self.users < 1 {
             return Err(DatagenError::InvalidConfig(
@@ -124,7 +129,8 @@ impl GenConfig {
         }
         if self.users > MAX_USERS {
             return Err(DatagenError::InvalidConfig(format!(
-                "{} users is more than the {MAX_USERS} one in-memory run supports",
+                "{} users is more than the {MAX_USERS} one export supports (its events \
+                 file would outgrow an S3 upload); generate several instead",
                 self.users
             )));
         }
@@ -158,82 +164,53 @@ impl Generated {
     }
 }
 
-/// Generates every table for `cfg`. Pure: the same config always gives identical batches,
-/// whatever the number of threads used.
+/// Generates every table for `cfg` in memory. Pure: the same config always gives identical
+/// batches, whatever the number of threads used. The tables of a large run do not fit in memory:
+/// [`generate_into`] writes the same data, chunk by chunk.
 pub fn generate(cfg: &GenConfig) -> Result<Generated, DatagenError> {
-    cfg.validate()?;
-    let reference = reference::reference()?;
-    let catalog = Catalog::generate(cfg.seed, reference);
-    let sim = Simulator::new(cfg, &catalog, reference);
+    generate_chunked(cfg, CHUNK_USERS)
+}
 
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1) as u64;
-    // Small runs are not worth a thread each.
-    let parts = threads.min(cfg.users.div_ceil(2_000)).max(1);
-    let per = cfg.users.div_ceil(parts);
-    let ranges: Vec<(i64, i64)> = (0..parts)
-        .map(|k| (k * per + 1, ((k + 1) * per).min(cfg.users)))
-        .filter(|(a, b)| a <= b)
-        .map(|(a, b)| (a as i64, b as i64))
-        .collect();
-
-    let chunks: Vec<Chunk> = parallel(ranges, |(a, b)| Ok(sim.simulate(a, b)))?;
-    let mut offsets = Vec::with_capacity(chunks.len());
-    let mut off = Offsets::default();
-    for c in &chunks {
-        offsets.push(off);
-        off = off.after(c);
-    }
-    let built: Vec<ChunkBatches> =
-        parallel(chunks.into_iter().zip(offsets).collect(), |(chunk, off)| {
-            build::chunk_batches(&chunk, off, &catalog, reference)
-        })?;
-
+/// [`generate`] walking the users `chunk_users` at a time (which changes nothing in the output).
+pub(crate) fn generate_chunked(
+    cfg: &GenConfig,
+    chunk_users: u64,
+) -> Result<Generated, DatagenError> {
+    let mut pipeline = Pipeline::new(cfg, chunk_users)?;
     let mut users = Vec::new();
     let mut orders = Vec::new();
     let mut items = Vec::new();
     let mut inventory = Vec::new();
     let mut events = Vec::new();
     let mut truth = Vec::new();
-    for b in built {
-        users.push(b.users);
-        orders.push(b.orders);
-        items.push(b.items);
-        inventory.push(b.inventory);
-        events.push(b.events);
-        truth.push(b.truth);
+    while !pipeline.is_done() {
+        for b in pipeline.next_group(Ok)? {
+            users.push(b.users);
+            orders.push(b.orders);
+            items.push(b.items);
+            inventory.push(b.inventory);
+            events.push(b.events);
+            truth.push(b.truth);
+        }
     }
     let cat = |t: Table, batches| build::concat(t.name(), t.schema(), batches);
     let tables = vec![
         (Table::Users, cat(Table::Users, users)?),
         (Table::Orders, cat(Table::Orders, orders)?),
         (Table::OrderItems, cat(Table::OrderItems, items)?),
-        (Table::Products, build::products(&catalog)?),
+        (Table::Products, pipeline.products()?),
         (
             Table::InventoryItems,
             cat(Table::InventoryItems, inventory)?,
         ),
         (Table::Events, cat(Table::Events, events)?),
-        (
-            Table::DistributionCenters,
-            build::distribution_centers(reference)?,
-        ),
+        (Table::DistributionCenters, pipeline.distribution_centers()?),
     ];
     let truth = match cfg.profile {
         Profile::Signal => Some(build::concat("anchor_truth", truth_schema(), truth)?),
         Profile::Thelook => None,
     };
     Ok(Generated { tables, truth })
-}
-
-/// Runs `f` on every input on rayon's pool and returns the outputs in input order.
-fn parallel<I: Send, O: Send>(
-    inputs: Vec<I>,
-    f: impl Fn(I) -> Result<O, DatagenError> + Sync + Send,
-) -> Result<Vec<O>, DatagenError> {
-    use rayon::prelude::*;
-    inputs.into_par_iter().map(f).collect()
 }
 
 #[cfg(test)]

@@ -1,13 +1,16 @@
 //! Whole-generator tests: determinism, schemas, marginals, time ordering, referential integrity,
-//! and agreement of the truth table with the generated orders.
+//! agreement of the truth table with the generated orders, and streamed files equal to the whole
+//! tables encoded at once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
+use repurchase_core::parquet_io;
 use repurchase_core::{Classify, DataRoot, StoreConfig};
 
 use super::*;
+use crate::write::{Output, Piece, TableWriter};
 
 const END: NaiveDate = match NaiveDate::from_ymd_opt(2024, 6, 30) {
     Some(d) => d,
@@ -823,4 +826,148 @@ fn repurchase_delays_follow_the_published_timing() {
     assert_eq!(crate::repurchase_delay_cdf(0.0), 0.0);
     assert_eq!(crate::repurchase_delay_cdf(60.0), 1.0);
     assert_eq!(crate::repurchase_delay_cdf(f64::NAN), 0.0);
+}
+
+/// Bytes of every file below `root`, by root-relative path.
+async fn files(root: &DataRoot) -> BTreeMap<String, bytes::Bytes> {
+    let mut out = BTreeMap::new();
+    for meta in root.list("").await.expect("list") {
+        let rel = root.relative(&meta.location);
+        let bytes = root.get(&rel).await.expect("get");
+        out.insert(rel, bytes);
+    }
+    out
+}
+
+/// The files as the generator wrote them before it streamed: each table whole, in one batch,
+/// encoded at once (its CSV header and rows, or `parquet_io::encode` of the batch).
+fn encoded_whole(g: &Generated, format: OutputFormat) -> BTreeMap<String, Vec<u8>> {
+    let parquet = |b: &RecordBatch| parquet_io::encode(&b.schema(), std::slice::from_ref(b));
+    let mut out = BTreeMap::new();
+    for (t, b) in &g.tables {
+        let bytes = match format {
+            OutputFormat::Csv => {
+                let mut text = crate::csv::header(&b.schema());
+                text.extend(crate::csv::rows(b).expect("csv"));
+                text
+            }
+            OutputFormat::Parquet => parquet(b).expect("parquet"),
+        };
+        out.insert(format!("{}.{format}", t.name()), bytes);
+    }
+    if let Some(truth) = &g.truth {
+        out.insert(TRUTH_PATH.into(), parquet(truth).expect("parquet"));
+    }
+    out
+}
+
+fn assert_same_files(
+    what: &str,
+    got: &BTreeMap<String, bytes::Bytes>,
+    want: &BTreeMap<String, Vec<u8>>,
+) {
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "{what}: files"
+    );
+    for (path, bytes) in want {
+        // Compared without printing megabytes on a mismatch.
+        assert!(
+            got[path].as_ref() == bytes.as_slice(),
+            "{what}: {path} differs ({} bytes, expected {})",
+            got[path].len(),
+            bytes.len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn streaming_writes_the_bytes_of_the_whole_tables_encoded_at_once() {
+    // Chunks of 700 users: a row group spans several chunks and is cut inside one. The thelook
+    // events (~24 per user) fill more than one row group and more than `write` formats at once.
+    const CHUNK: u64 = 700;
+    for (profile, users) in [(Profile::Thelook, 14_000), (Profile::Signal, 3_000)] {
+        let c = cfg(users, 8, profile);
+        // One chunk: the tables exactly as the pre-streaming generator built them.
+        let whole = generate_chunked(&c, u64::MAX).expect("generate");
+        let in_chunks = generate_chunked(&c, CHUNK).expect("generate in chunks");
+        for ((t, a), (_, b)) in whole.tables.iter().zip(&in_chunks.tables) {
+            assert_eq!(a, b, "{t} depends on the chunk size");
+        }
+        assert_eq!(whole.truth, in_chunks.truth);
+        let rows: Vec<(String, u64)> = whole
+            .tables
+            .iter()
+            .map(|(t, b)| (t.name().to_string(), b.num_rows() as u64))
+            .chain(
+                whole
+                    .truth
+                    .iter()
+                    .map(|b| ("anchor_truth".to_string(), b.num_rows() as u64)),
+            )
+            .collect();
+
+        for format in [OutputFormat::Csv, OutputFormat::Parquet] {
+            let want = encoded_whole(&whole, format);
+            let what = format!("{profile} {format}");
+            let root = DataRoot::open(
+                &format!("memory://datagen-stream/{profile}/{format}"),
+                &StoreConfig::default(),
+            )
+            .expect("root");
+            let summary = stream::stream(&root, &c, format, CHUNK)
+                .await
+                .expect("stream");
+            assert_eq!(summary.rows, rows, "{what}: rows");
+            let got = files(&root).await;
+            assert_eq!(
+                summary.bytes,
+                got.values().map(|b| b.len() as u64).sum::<u64>()
+            );
+            assert_same_files(&format!("{what} streamed"), &got, &want);
+
+            let root = DataRoot::open(
+                &format!("memory://datagen-write/{profile}/{format}"),
+                &StoreConfig::default(),
+            )
+            .expect("root");
+            write(&root, &whole, format).await.expect("write");
+            assert_same_files(&format!("{what} written"), &files(&root).await, &want);
+
+            if profile == Profile::Thelook && format == OutputFormat::Parquet {
+                let events = got["events.parquet"].clone();
+                let meta = parquet::file::serialized_reader::SerializedFileReader::new(events)
+                    .expect("parquet");
+                let groups = parquet::file::reader::FileReader::metadata(&meta).num_row_groups();
+                assert!(groups >= 2, "events has {groups} row group(s)");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_aborted_file_leaves_nothing() {
+    let dir = std::env::temp_dir().join(format!("datagen-abort-{}", std::process::id()));
+    let root = DataRoot::open(&dir.to_string_lossy(), &StoreConfig::default()).expect("root");
+    let events = table(&gen_ok(&cfg(2_000, 4, Profile::Thelook)), Table::Events).clone();
+    let output = Output::Table(Table::Events);
+    // Past one multipart part (10 MiB) each, so an upload is under way when it is given up: ~10
+    // MB of CSV per push, and Parquet bytes only once a row group of 262,144 rows fills.
+    for (format, pushes) in [(OutputFormat::Csv, 3), (OutputFormat::Parquet, 12)] {
+        let mut w = TableWriter::open(&root, output, format)
+            .await
+            .expect("open");
+        for _ in 0..pushes {
+            let piece = Piece::new(output, events.clone(), format).expect("piece");
+            w.push(piece).await.expect("push");
+        }
+        w.abort().await;
+        // On disk, not through the store's listing, which hides upload staging files.
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{format}: {left:?} left behind");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
