@@ -158,6 +158,21 @@ pub fn stream_csv(
             .iter()
             .position(|(_, c)| memchr::memchr(b'"', c).is_some());
         let parallel = &chunks[..quoted.unwrap_or(chunks.len())];
+        // One quote-free chunk checked and parsed; `rows` and `bytes` (rows and bytes of the file
+        // before it) are for the errors to name the file row.
+        let parse_chunk = |chunk: &[u8], rows: u64, bytes: u64, emit: &mut Emit<'_>| {
+            check_utf8(table, file, &header, chunk, rows, bytes)?;
+            parse_records(
+                table,
+                file,
+                &text_schema,
+                &mut &chunk[..],
+                false,
+                row_offset + rows,
+                rows,
+                emit,
+            )
+        };
         // Chunks are parsed without row numbers (their offsets are known only in order); a
         // failed one is parsed again, alone, with its offset, for the error to name its row.
         let parsed: Vec<Result<Vec<RecordBatch>, CoreError>> = parallel
@@ -168,17 +183,7 @@ pub fn stream_csv(
                     out.push(b);
                     Ok(())
                 };
-                check_utf8(table, file, &header, chunk, 0, 0)?;
-                parse_records(
-                    table,
-                    file,
-                    &text_schema,
-                    &mut &chunk[..],
-                    false,
-                    0,
-                    0,
-                    &mut push,
-                )?;
+                parse_chunk(chunk, 0, 0, &mut push)?;
                 Ok(out)
             })
             .collect();
@@ -186,19 +191,7 @@ pub fn stream_csv(
             let batches = match batches {
                 Ok(b) => b,
                 Err(_) => {
-                    let before = row_offset + rows;
-                    check_utf8(table, file, &header, chunk, rows, at - header_end as u64)?;
-                    let mut sink = |_| Ok(());
-                    parse_records(
-                        table,
-                        file,
-                        &text_schema,
-                        &mut &chunk[..],
-                        false,
-                        before,
-                        rows,
-                        &mut sink,
-                    )?;
+                    parse_chunk(chunk, rows, at - header_end as u64, &mut |_| Ok(()))?;
                     return Err(CoreError::Bug {
                         what: format!("parsing {file}"),
                         reason: "a chunk failed in parallel but not alone".into(),
