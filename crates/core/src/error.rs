@@ -416,21 +416,6 @@ fn io_error_under<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a st
     None
 }
 
-/// S3 error codes that no retry can fix: the bucket, the region, the credentials or the policy
-/// is wrong.
-const S3_CONFIGURATION_CODES: &[&str] = &[
-    "NoSuchBucket",
-    "InvalidBucketName",
-    "AccessDenied",
-    "AllAccessDisabled",
-    "AccountProblem",
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "InvalidToken",
-    "AuthorizationHeaderMalformed",
-    "PermanentRedirect",
-];
-
 /// S3 codes meaning the credentials or their policy refused the request.
 pub const S3_DENIED_CODES: &[&str] = &[
     "AccessDenied",
@@ -439,6 +424,15 @@ pub const S3_DENIED_CODES: &[&str] = &[
     "InvalidAccessKeyId",
     "SignatureDoesNotMatch",
     "InvalidToken",
+];
+
+/// S3 codes meaning the bucket or its region is wrong. With [`S3_DENIED_CODES`], the codes no
+/// retry can fix.
+const S3_LOCATION_CODES: &[&str] = &[
+    "NoSuchBucket",
+    "InvalidBucketName",
+    "AuthorizationHeaderMalformed",
+    "PermanentRedirect",
 ];
 
 /// The S3 error code behind an object-store error: `<Code>…</Code>` of the response body, or the
@@ -564,7 +558,9 @@ pub fn s3_transient_fault(e: &(dyn std::error::Error + 'static)) -> (Option<usiz
 
 fn is_s3_configuration_error(e: &object_store::Error) -> bool {
     if let Some(code) = s3_error_code(e) {
-        return S3_CONFIGURATION_CODES.contains(&code.as_str());
+        return [S3_LOCATION_CODES, S3_DENIED_CODES]
+            .iter()
+            .any(|codes| codes.contains(&code.as_str()));
     }
     // A redirect without a Location header is how S3 answers a request sent to the wrong region.
     error_chain_contains(e, "incorrectly configured region")
