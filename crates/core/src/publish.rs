@@ -321,8 +321,16 @@ impl ParquetSink {
         let rows = encoder.rows();
         let tail = tokio::task::spawn_blocking(move || encoder.finish())
             .await
-            .map_err(|e| CoreError::task(format!("encoding {}", self.sink.rel), e))?
-            .map_err(|source| self.parquet_error(source))?;
+            .map_err(|e| CoreError::task(format!("encoding {}", self.sink.rel), e))
+            .and_then(|encoded| encoded.map_err(|source| self.parquet_error(source)));
+        let tail = match tail {
+            Ok(tail) => tail,
+            Err(e) => {
+                // `finish` consumes the sink, so the caller cannot abort the upload: done here.
+                self.sink.abort().await;
+                return Err(e);
+            }
+        };
         self.sink.write(&tail).await?;
         let (bytes, sha256) = self.sink.finish().await?;
         Ok(Written {
