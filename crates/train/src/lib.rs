@@ -383,6 +383,15 @@ fn stats(t: &FeatureTable) -> Result<WindowStats> {
     })
 }
 
+/// [`stats`] of the rows `rows` of `t`, without copying them out.
+fn stats_of(t: &FeatureTable, rows: &[usize]) -> Result<WindowStats> {
+    let labels = t.labels()?;
+    Ok(WindowStats {
+        rows: rows.len() as u64,
+        positives: rows.iter().filter(|&&i| labels[i]).count() as u64,
+    })
+}
+
 fn check_window(name: &str, s: &WindowStats, start: &str, end: &str) -> Result<()> {
     if (s.rows as usize) < MIN_ROWS
         || (s.positives as usize) < MIN_POSITIVES
@@ -400,9 +409,9 @@ fn check_window(name: &str, s: &WindowStats, start: &str, end: &str) -> Result<(
 }
 
 /// The training rows of `t` after negative sampling, with their weights (`None` unsampled).
-fn sampled(t: &FeatureTable, sampling: &Sampling) -> Result<(FeatureTable, Option<Vec<f64>>)> {
+fn sampled(t: FeatureTable, sampling: &Sampling) -> Result<(FeatureTable, Option<Vec<f64>>)> {
     if !sampling.is_active() {
-        return Ok((t.clone(), None));
+        return Ok((t, None));
     }
     let labels = t.labels()?;
     let keep: Vec<usize> = (0..t.len())
@@ -419,15 +428,28 @@ fn sampled(t: &FeatureTable, sampling: &Sampling) -> Result<(FeatureTable, Optio
 }
 
 /// One fixed-size fit of the chosen configuration: the served refit or a cross-fitting fold.
+/// Rows are indices into the feature table, taken out only while the fit runs, so that no more
+/// copies of the table are alive than fits run at once.
 struct FixedFit {
     /// `None` for the served refit.
     fold: Option<Fold>,
-    train: FeatureTable,
-    /// `train` before negative sampling.
+    /// The rows fitted on, before negative sampling.
+    train_rows: Vec<usize>,
+    /// `train_rows`' counts.
     train_stats: WindowStats,
-    weights: Option<Vec<f64>>,
-    /// The fold's rows to predict (empty for the refit).
+    /// The fold's rows to predict (none for the refit).
+    predict_rows: Vec<usize>,
+}
+
+/// A [`FixedFit`] fitted: the model and its raw predictions of the fold's rows.
+struct Refit {
+    fold: Option<Fold>,
+    train_stats: WindowStats,
+    /// Rows fitted on, after negative sampling.
+    fitted_rows: u64,
     predict: FeatureTable,
+    model: ModelArtifact,
+    raw: Vec<f64>,
 }
 
 /// Measures the procedure on the out-of-time windows, cross-fits the chosen configuration and
@@ -467,7 +489,7 @@ pub async fn train(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -> Res
 
     // Negative downsampling of the training window only, with weights restoring the base rate.
     let (train_t, weights, sampling_card) = if sampling.is_active() {
-        let (sampled_t, weights) = sampled(&train_t, &sampling)?;
+        let (sampled_t, weights) = sampled(train_t, &sampling)?;
         let s_sampled = stats(&sampled_t)?;
         check_window("sampled training", &s_sampled, "the beginning", &r[0].1)?;
         info!(
@@ -497,22 +519,19 @@ pub async fn train(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -> Res
             .filter(|&i| table.anchor_us[i] < end)
             .collect()
     };
-    let all = table.take(&before(labelled_end));
-    let served_stats = stats(&all)?;
+    let all = before(labelled_end);
+    let served_stats = stats_of(&table, &all)?;
     check_window("served model's", &served_stats, "the beginning", &r[4].1)?;
-    let mut fixed = Vec::new();
-    let (all_sampled, all_weights) = sampled(&all, &sampling)?;
-    fixed.push(FixedFit {
+    let mut fixed = vec![FixedFit {
         fold: None,
-        train: all_sampled,
+        train_rows: all,
         train_stats: served_stats.clone(),
-        weights: all_weights,
-        predict: FeatureTable::default(),
-    });
+        predict_rows: Vec::new(),
+    }];
     let mut fold_rows = Vec::new();
     for fold in windows.cross_fit_folds(cfg.calibration_folds) {
-        let fold_train = table.take(&before(fold.train_end_us));
-        let fs = stats(&fold_train)?;
+        let fold_train = before(fold.train_end_us);
+        let fs = stats_of(&table, &fold_train)?;
         let (start, end) = (format_micros(fold.start_us), format_micros(fold.end_us));
         check_window(
             &format!("cross-fitting fold {} training", fold.index),
@@ -523,15 +542,12 @@ pub async fn train(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -> Res
         let rows: Vec<usize> = (0..table.len())
             .filter(|&i| fold.contains(table.anchor_us[i]))
             .collect();
-        let predict = table.take(&rows);
-        fold_rows.push((start, end, stats(&predict)?));
-        let (train, weights) = sampled(&fold_train, &sampling)?;
+        fold_rows.push((start, end, stats_of(&table, &rows)?));
         fixed.push(FixedFit {
             fold: Some(fold),
-            train,
+            train_rows: fold_train,
             train_stats: fs,
-            weights,
-            predict,
+            predict_rows: rows,
         });
     }
 
@@ -545,7 +561,7 @@ pub async fn train(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -> Res
     }
 
     let timer = StepTimer::start("fit");
-    let (train_c, valid_c) = (train_t.clone(), valid_t.clone());
+    let train_rows = train_t.len() as u64;
     let base = cfg.params.clone();
     let depths = cfg.depths.clone();
     // Fitting is CPU-bound: it runs on the blocking pool, the fits side by side on rayon's pool,
@@ -555,7 +571,8 @@ pub async fn train(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -> Res
     let (artifact, raw_validation, candidates, refits) =
         tokio::task::spawn_blocking(move || -> Result<_> {
             let prepared =
-                ModelArtifact::prepare(&train_c, Some(&valid_c), &base, weights.as_deref())?;
+                ModelArtifact::prepare(&train_t, Some(&valid_t), &base, weights.as_deref())?;
+            drop(train_t);
             let side_by_side = depths.len() > 1;
             let fit_one = |depth: usize| -> Result<(ModelArtifact, Candidate, Summary)> {
                 let p = BoosterParams {
@@ -563,7 +580,7 @@ pub async fn train(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -> Res
                     ..base.clone()
                 };
                 let a = ModelArtifact::fit_prepared(&prepared, &p, !side_by_side)?;
-                let s = summary(&a.predict(&valid_c)?, valid_c.labels()?);
+                let s = summary(&a.predict(&valid_t)?, valid_t.labels()?);
                 let candidate = Candidate {
                     max_depth: depth,
                     iterations: a.iterations,
@@ -591,33 +608,39 @@ pub async fn train(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -> Res
                 max_iterations: artifact.iterations.max(1),
                 ..artifact.params.clone()
             };
-            let refits: Vec<Result<(ModelArtifact, Vec<f64>)>> = fixed
-                .par_iter()
-                .map(|f| {
-                    let m =
-                        ModelArtifact::fit_fixed(&f.train, &chosen, f.weights.as_deref(), false)?;
-                    let p = m.predict(&f.predict)?;
-                    Ok((m, p))
-                })
-                .collect();
+            drop(prepared);
             let refits = fixed
-                .into_iter()
-                .zip(refits)
-                .map(|(f, r)| r.map(|(m, p)| (f, m, p)))
+                .into_par_iter()
+                .map(|f| {
+                    let (train, weights) = sampled(table.take(&f.train_rows), &sampling)?;
+                    let m = ModelArtifact::fit_fixed(&train, &chosen, weights.as_deref(), false)?;
+                    let fitted_rows = train.len() as u64;
+                    drop(train);
+                    let predict = table.take(&f.predict_rows);
+                    let p = m.predict(&predict)?;
+                    Ok(Refit {
+                        fold: f.fold,
+                        train_stats: f.train_stats,
+                        fitted_rows,
+                        predict,
+                        model: m,
+                        raw: p,
+                    })
+                })
                 .collect::<Result<Vec<_>>>()?;
             Ok((artifact, raw_validation, candidates, refits))
         })
         .await
         .map_err(|e| CoreError::task("training", e))??;
     let params = &artifact.params.clone();
-    timer.finish(train_t.len() as u64, artifact.iterations as u64);
+    timer.finish(train_rows, artifact.iterations as u64);
 
     let raw_test = summary(&artifact.predict(&test_t)?, test_t.labels()?);
     let mut served = None;
     let mut cross_fit = CrossFit::default();
-    for (f, model, preds) in refits {
+    for f in refits {
         let Some(fold) = f.fold else {
-            served = Some((model, f.train.len() as u64));
+            served = Some((f.model, f.fitted_rows));
             continue;
         };
         let labels = f.predict.labels()?;
@@ -635,7 +658,7 @@ pub async fn train(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -> Res
             train_positives: f.train_stats.positives,
             rows: f.predict.len() as u64,
             positives: labels.iter().filter(|y| **y).count() as u64,
-            raw_auc: roc_auc(&preds, labels),
+            raw_auc: roc_auc(&f.raw, labels),
         });
         cross_fit.user_id.extend(&f.predict.user_id);
         cross_fit.order_id.extend(&f.predict.order_id);
@@ -643,7 +666,7 @@ pub async fn train(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -> Res
         cross_fit
             .fold
             .extend(std::iter::repeat_n(fold.index, f.predict.len()));
-        cross_fit.raw.extend(preds);
+        cross_fit.raw.extend(f.raw);
         cross_fit.label.extend(labels);
         cross_fit
             .days_to_repurchase
