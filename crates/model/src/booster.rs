@@ -238,7 +238,7 @@ impl ModelArtifact {
             .set_seed(params.seed)
             .set_evaluation_metric(early_stopping.then_some(Metric::LogLoss))
             .set_early_stopping_rounds(early_stopping.then_some(params.early_stopping_rounds));
-        let mut booster = booster.set_parallel(parallel);
+        let mut booster = booster.set_parallel(parallel).set_tiled_histograms(true);
         let train_m = Matrix::new(&prepared.x_train, n_train, p);
         let w_valid = prepared
             .valid

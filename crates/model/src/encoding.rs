@@ -67,7 +67,7 @@ impl TargetEncoder {
         // (rows, weighted rows, weighted positives); with unit weights the sums are exact
         // integers, so the result equals the unweighted encoder bit for bit.
         let mut total = (0.0f64, 0.0f64);
-        let mut stats: HashMap<&str, (u64, f64, f64)> = HashMap::new();
+        let mut stats: HashMap<&str, (u64, f64, f64), FixedState> = HashMap::default();
         for i in 0..n {
             let (w, l) = (weight(i), labels[i]);
             total.0 += w;
