@@ -26,18 +26,14 @@
 -- days of week (Sunday = 0, as DataFusion) and months.
 SET TimeZone = 'UTC';
 
-CREATE OR REPLACE TEMP VIEW users AS
-    SELECT * FROM read_parquet(getvariable('data_root') || '/raw/users/run_date=' || getvariable('run_date') || '/*.parquet');
-CREATE OR REPLACE TEMP VIEW orders AS
-    SELECT * FROM read_parquet(getvariable('data_root') || '/raw/orders/run_date=' || getvariable('run_date') || '/*.parquet');
-CREATE OR REPLACE TEMP VIEW order_items AS
-    SELECT * FROM read_parquet(getvariable('data_root') || '/raw/order_items/run_date=' || getvariable('run_date') || '/*.parquet');
-CREATE OR REPLACE TEMP VIEW products AS
-    SELECT * FROM read_parquet(getvariable('data_root') || '/raw/products/run_date=' || getvariable('run_date') || '/*.parquet');
-CREATE OR REPLACE TEMP VIEW events AS
-    SELECT * FROM read_parquet(getvariable('data_root') || '/raw/events/run_date=' || getvariable('run_date') || '/*.parquet');
-CREATE OR REPLACE TEMP VIEW distribution_centers AS
-    SELECT * FROM read_parquet(getvariable('data_root') || '/raw/distribution_centers/run_date=' || getvariable('run_date') || '/*.parquet');
+CREATE OR REPLACE TEMP MACRO raw_partition(t) AS TABLE
+    SELECT * FROM read_parquet(getvariable('data_root') || '/raw/' || t || '/run_date=' || getvariable('run_date') || '/*.parquet');
+CREATE OR REPLACE TEMP VIEW users AS SELECT * FROM raw_partition('users');
+CREATE OR REPLACE TEMP VIEW orders AS SELECT * FROM raw_partition('orders');
+CREATE OR REPLACE TEMP VIEW order_items AS SELECT * FROM raw_partition('order_items');
+CREATE OR REPLACE TEMP VIEW products AS SELECT * FROM raw_partition('products');
+CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM raw_partition('events');
+CREATE OR REPLACE TEMP VIEW distribution_centers AS SELECT * FROM raw_partition('distribution_centers');
 
 CREATE OR REPLACE TEMP TABLE features AS
 WITH
@@ -206,15 +202,11 @@ basket AS (
   JOIN basket_distinct AS d
     ON d.order_id = s.order_id
 ),
--- Category, department, brand, product and distribution centre of the basket's most expensive item.
+-- Category, department, brand, product and distribution centre of the basket's most expensive item
+-- (and its rank, 1, which nothing reads).
 main_item AS (
   SELECT
-    order_id,
-    category,
-    department,
-    brand,
-    product_name,
-    dc_name
+    *
   FROM (
     SELECT
       order_id,

@@ -103,9 +103,10 @@ basket AS (
     ) s
     JOIN basket_distinct d ON d.order_id = s.order_id
 ),
--- Category, department, brand, product and distribution centre of the basket's most expensive item.
+-- Category, department, brand, product and distribution centre of the basket's most expensive item
+-- (and its rank, 1, which nothing reads).
 main_item AS (
-    SELECT order_id, category, department, brand, product_name, dc_name
+    SELECT *
     FROM (
         SELECT order_id, category, department, brand, product_name, dc_name,
                ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY sale_cents DESC, item_id) AS rn

@@ -249,15 +249,11 @@ basket AS (
   JOIN basket_distinct AS d
     ON d.order_id = s.order_id
 ),
--- Category, department, brand, product and distribution centre of the basket's most expensive item.
+-- Category, department, brand, product and distribution centre of the basket's most expensive item
+-- (and its rank, 1, which nothing reads).
 main_item AS (
   SELECT
-    order_id,
-    category,
-    department,
-    brand,
-    product_name,
-    dc_name
+    *
   FROM (
     SELECT
       order_id,

@@ -109,6 +109,17 @@ impl Fixture {
                 ]
             })
             .collect();
+        // The one product's columns after its id, which inventory items repeat after theirs.
+        let product = [
+            V::F(12.5),
+            s("Jeans"),
+            s("Nice Jeans"),
+            s("Acme"),
+            V::F(25.0),
+            s("Women"),
+            s("SKU1"),
+            V::I(1),
+        ];
         let mut orders = Vec::new();
         let mut items = Vec::new();
         let mut inventory = Vec::new();
@@ -143,20 +154,14 @@ impl Fixture {
                 t(returned),
                 V::F(25.0),
             ]);
-            inventory.push(vec![
+            let mut row = vec![
                 V::I(o.id * 10),
                 V::I(1),
                 V::T(o.created - HOUR),
                 V::T(o.created),
-                V::F(12.5),
-                s("Jeans"),
-                s("Nice Jeans"),
-                s("Acme"),
-                V::F(25.0),
-                s("Women"),
-                s("SKU1"),
-                V::I(1),
-            ]);
+            ];
+            row.extend(product.iter().cloned());
+            inventory.push(row);
         }
         let mut all_events = self.events.clone();
         if all_events.is_empty() {
@@ -189,17 +194,7 @@ impl Fixture {
                 ]
             })
             .collect();
-        let products = vec![vec![
-            V::I(1),
-            V::F(12.5),
-            s("Jeans"),
-            s("Nice Jeans"),
-            s("Acme"),
-            V::F(25.0),
-            s("Women"),
-            s("SKU1"),
-            V::I(1),
-        ]];
+        let products: Vec<Vec<V>> = vec![[V::I(1)].into_iter().chain(product).collect()];
         let dcs = vec![vec![V::I(1), s("Memphis TN"), V::F(35.1), V::F(-89.9)]];
         let mut out = vec![
             (Table::Users, build(&Table::Users.schema(), &users)),

@@ -178,6 +178,31 @@ pub(crate) fn page_requests(netlog: &str) -> Vec<String> {
     urls
 }
 
+/// Loads `page` once with [`run_browser`] and asserts that it ran clean: Chromium exited
+/// successfully, and the page (`what`, for the messages) wrote nothing to the console and requested
+/// nothing.
+pub(crate) fn run_clean(page: &Path, dir: &Path, what: &str) -> BrowserRun {
+    let run = run_browser(page, dir);
+    assert!(
+        run.status.success(),
+        "chromium exited with {}; stderr:\n{}",
+        run.status,
+        run.stderr
+    );
+    let console = console_lines(&run.stderr);
+    assert!(
+        console.is_empty(),
+        "console output from {what}:\n{}",
+        console.join("\n")
+    );
+    let requests = page_requests(&run.netlog);
+    assert!(
+        requests.is_empty(),
+        "{what} made network requests: {requests:?}"
+    );
+    run
+}
+
 /// The markup of one `<svg id=…>` element in the dumped DOM.
 pub(crate) fn svg_element<'d>(dom: &'d str, id: &str) -> &'d str {
     let start = dom
@@ -185,6 +210,15 @@ pub(crate) fn svg_element<'d>(dom: &'d str, id: &str) -> &'d str {
         .unwrap_or_else(|| panic!("svg #{id} missing from the rendered DOM"));
     let len = dom[start..].find("</svg>").expect("svg element closed");
     &dom[start..start + len]
+}
+
+/// Asserts that the run's screenshot is a 1000×4000 PNG with more in it than a blank page, and
+/// prints where it is for a look by eye.
+fn assert_screenshot(run: &BrowserRun, what: &str) {
+    let png = std::fs::read(&run.screenshot).expect("screenshot written");
+    assert!(png.len() > 20_000, "screenshot is only {} bytes", png.len());
+    assert_eq!(png_size(&png), (1000, 4000));
+    println!("{what} screenshot: {}", run.screenshot.display());
 }
 
 /// Width and height from a PNG's IHDR chunk.
@@ -322,25 +356,7 @@ fn report_renders_in_headless_chromium_without_errors() {
     let dir = work_dir("report");
     let page = dir.join("report.html");
     std::fs::write(&page, report_html()).expect("write report");
-    let run = run_browser(&page, &dir);
-
-    assert!(
-        run.status.success(),
-        "chromium exited with {}; stderr:\n{}",
-        run.status,
-        run.stderr
-    );
-    let console = console_lines(&run.stderr);
-    assert!(
-        console.is_empty(),
-        "console output from the report:\n{}",
-        console.join("\n")
-    );
-    let requests = page_requests(&run.netlog);
-    assert!(
-        requests.is_empty(),
-        "the report made network requests: {requests:?}"
-    );
+    let run = run_clean(&page, &dir, "the report");
 
     for id in PLOT_IDS {
         let svg = svg_element(&run.dom, id);
@@ -358,10 +374,7 @@ fn report_renders_in_headless_chromium_without_errors() {
     assert!(run.dom.contains("&lt;script&gt;alert"));
     assert!(!run.dom.contains("<script"));
 
-    let png = std::fs::read(&run.screenshot).expect("screenshot written");
-    assert!(png.len() > 20_000, "screenshot is only {} bytes", png.len());
-    assert_eq!(png_size(&png), (1000, 4000));
-    println!("report screenshot: {}", run.screenshot.display());
+    assert_screenshot(&run, "report");
 }
 
 #[test]
@@ -397,6 +410,32 @@ fn browser_check_flags_console_errors_and_network_requests() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A timeline panel titled `[title, y title, caption]`, its y axis `(percent, from zero)`, with
+/// series of `(name, role, values)`.
+fn panel(
+    id: &str,
+    [title, y_title, caption]: [&str; 3],
+    (percent, from_zero): (bool, bool),
+    series: Vec<(&str, Role, Vec<Option<f64>>)>,
+) -> Panel {
+    Panel {
+        id: id.to_string(),
+        title: title.to_string(),
+        y_title: y_title.to_string(),
+        percent,
+        from_zero,
+        series: series
+            .into_iter()
+            .map(|(name, role, values)| Series {
+                name: name.to_string(),
+                role,
+                values,
+            })
+            .collect(),
+        caption: caption.to_string(),
+    }
+}
+
 /// Twelve weekly origins, five panels of three or four series (one with a gap and a lone point),
 /// a table and notes with characters that must be escaped.
 fn timeline_html() -> (String, Vec<String>) {
@@ -419,85 +458,80 @@ fn timeline_html() -> (String, Vec<String>) {
             })
             .collect()
     };
-    let series = |name: &str, role: Role, values: Vec<Option<f64>>| Series {
-        name: name.to_string(),
-        role,
-        values,
-    };
     let mut old_auc = walk(0.66, 0.01);
     // Not measured at origins 4 and 6: origin 5 stands alone between two gaps.
     old_auc[4] = None;
     old_auc[6] = None;
     let panels = vec![
-        Panel {
-            id: "timeline-auc".to_string(),
-            title: "ROC-AUC by origin".to_string(),
-            y_title: "ROC-AUC".to_string(),
-            percent: false,
-            from_zero: false,
-            series: vec![
-                series("new procedure", Role::Model, walk(0.72, 0.01)),
-                series("old procedure", Role::Baseline, old_auc),
-                series("oracle", Role::Oracle, walk(0.80, 0.005)),
+        panel(
+            "timeline-auc",
+            [
+                "ROC-AUC by origin",
+                "ROC-AUC",
+                "Ranking quality at each origin.",
             ],
-            caption: "Ranking quality at each origin.".to_string(),
-        },
-        Panel {
-            id: "timeline-rate".to_string(),
-            title: "Predicted against observed rate".to_string(),
-            y_title: "repurchase rate".to_string(),
-            percent: true,
-            from_zero: true,
-            series: vec![
-                series("new: mean predicted", Role::Model, walk(0.10, 0.004)),
-                series("old: mean predicted", Role::Baseline, walk(0.12, 0.004)),
-                series("observed", Role::Observed, walk(0.10, 0.006)),
+            (false, false),
+            vec![
+                ("new procedure", Role::Model, walk(0.72, 0.01)),
+                ("old procedure", Role::Baseline, old_auc),
+                ("oracle", Role::Oracle, walk(0.80, 0.005)),
             ],
-            caption: "Mean predicted probability and the rate that followed.".to_string(),
-        },
-        Panel {
-            id: "timeline-ece".to_string(),
-            title: "Expected calibration error".to_string(),
-            y_title: "ECE".to_string(),
-            percent: false,
-            from_zero: true,
-            series: vec![
-                series("new procedure", Role::Model, walk(0.010, 0.002)),
-                series("old procedure", Role::Baseline, walk(0.030, 0.003)),
-                series("oracle", Role::Oracle, walk(0.005, 0.001)),
+        ),
+        panel(
+            "timeline-rate",
+            [
+                "Predicted against observed rate",
+                "repurchase rate",
+                "Mean predicted probability and the rate that followed.",
             ],
-            caption: "Lower is better.".to_string(),
-        },
-        Panel {
-            id: "timeline-brier".to_string(),
-            title: "Brier score".to_string(),
-            y_title: "Brier".to_string(),
-            percent: false,
-            from_zero: false,
-            series: vec![
-                series("new procedure", Role::Model, walk(0.085, 0.002)),
-                series("old procedure", Role::Baseline, walk(0.090, 0.002)),
-                series("oracle", Role::Oracle, walk(0.080, 0.001)),
-                series("base rate only", Role::Other, walk(0.092, 0.001)),
+            (true, true),
+            vec![
+                ("new: mean predicted", Role::Model, walk(0.10, 0.004)),
+                ("old: mean predicted", Role::Baseline, walk(0.12, 0.004)),
+                ("observed", Role::Observed, walk(0.10, 0.006)),
             ],
-            caption: "Mean squared error of the probability.".to_string(),
-        },
-        Panel {
-            id: "timeline-flags".to_string(),
-            title: "Flag precision and recall".to_string(),
-            y_title: "share".to_string(),
-            percent: true,
-            from_zero: true,
-            series: vec![
-                series("new: precision", Role::Model, walk(0.30, 0.02)),
-                series("old: precision", Role::Baseline, walk(0.26, 0.02)),
-                series("new: recall", Role::Other, walk(0.35, 0.02)),
-                series("oracle: precision", Role::Oracle, walk(0.40, 0.01)),
+        ),
+        panel(
+            "timeline-ece",
+            ["Expected calibration error", "ECE", "Lower is better."],
+            (false, true),
+            vec![
+                ("new procedure", Role::Model, walk(0.010, 0.002)),
+                ("old procedure", Role::Baseline, walk(0.030, 0.003)),
+                ("oracle", Role::Oracle, walk(0.005, 0.001)),
             ],
-            caption: "Of the flagged top tenth, the share that repurchased (precision) and the \
-                      share of all repurchasers flagged (recall)."
-                .to_string(),
-        },
+        ),
+        panel(
+            "timeline-brier",
+            [
+                "Brier score",
+                "Brier",
+                "Mean squared error of the probability.",
+            ],
+            (false, false),
+            vec![
+                ("new procedure", Role::Model, walk(0.085, 0.002)),
+                ("old procedure", Role::Baseline, walk(0.090, 0.002)),
+                ("oracle", Role::Oracle, walk(0.080, 0.001)),
+                ("base rate only", Role::Other, walk(0.092, 0.001)),
+            ],
+        ),
+        panel(
+            "timeline-flags",
+            [
+                "Flag precision and recall",
+                "share",
+                "Of the flagged top tenth, the share that repurchased (precision) and the \
+                 share of all repurchasers flagged (recall).",
+            ],
+            (true, true),
+            vec![
+                ("new: precision", Role::Model, walk(0.30, 0.02)),
+                ("old: precision", Role::Baseline, walk(0.26, 0.02)),
+                ("new: recall", Role::Other, walk(0.35, 0.02)),
+                ("oracle: precision", Role::Oracle, walk(0.40, 0.01)),
+            ],
+        ),
     ];
     let ids = panels.iter().map(|p| p.id.clone()).collect();
     let input = TimelineInput {
@@ -558,25 +592,7 @@ fn timeline_page_renders_in_headless_chromium_without_errors() {
     let page = dir.join("timeline.html");
     let (html, ids) = timeline_html();
     std::fs::write(&page, html).expect("write timeline page");
-    let run = run_browser(&page, &dir);
-
-    assert!(
-        run.status.success(),
-        "chromium exited with {}; stderr:\n{}",
-        run.status,
-        run.stderr
-    );
-    let console = console_lines(&run.stderr);
-    assert!(
-        console.is_empty(),
-        "console output from the timeline page:\n{}",
-        console.join("\n")
-    );
-    let requests = page_requests(&run.netlog);
-    assert!(
-        requests.is_empty(),
-        "the timeline page made network requests: {requests:?}"
-    );
+    let run = run_clean(&page, &dir, "the timeline page");
 
     assert_eq!(ids.len(), 5);
     for id in &ids {
@@ -596,8 +612,5 @@ fn timeline_page_renders_in_headless_chromium_without_errors() {
     assert!(!run.dom.contains("<script"));
     assert!(!run.dom.contains("<b>measured"));
 
-    let png = std::fs::read(&run.screenshot).expect("screenshot written");
-    assert!(png.len() > 20_000, "screenshot is only {} bytes", png.len());
-    assert_eq!(png_size(&png), (1000, 4000));
-    println!("timeline screenshot: {}", run.screenshot.display());
+    assert_screenshot(&run, "timeline");
 }

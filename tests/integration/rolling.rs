@@ -7,7 +7,7 @@ use repurchase_core::RunDate;
 use repurchase_core::layout::Dataset;
 use repurchase_features::AnchorMode;
 
-use crate::report::{console_lines, page_requests, run_browser, svg_element, work_dir};
+use crate::report::{run_clean, svg_element, work_dir};
 use crate::support::{date, memory_root, signal_source};
 
 const PANELS: [&str; 7] = [
@@ -165,10 +165,7 @@ async fn rolling_backtest_replays_the_procedure_and_judges_it_with_the_oracle() 
     let page = dir.join(PAGE_FILE);
     let html = lake.get(&format!("{part}/{PAGE_FILE}")).await.unwrap();
     std::fs::write(&page, &html).unwrap();
-    let run = run_browser(&page, &dir);
-    assert!(run.status.success(), "stderr:\n{}", run.stderr);
-    assert!(console_lines(&run.stderr).is_empty(), "{}", run.stderr);
-    assert!(page_requests(&run.netlog).is_empty());
+    let run = run_clean(&page, &dir, "the rolling page");
     for id in PANELS {
         let svg = svg_element(&run.dom, id);
         assert!(svg.contains("<polyline"), "svg #{id} has no line");

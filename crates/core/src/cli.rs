@@ -102,24 +102,16 @@ pub trait WorkerArgs: clap::Args + clap::FromArgMatches {
     }
 }
 
-/// The whole `main` of a worker binary: parses `A` from the command line under `stage` (with
-/// `about` as the help's summary) and runs `run` through [`run_args`].
-pub fn worker_main<A, F, Fut, T, E>(stage: &'static str, about: &'static str, run: F) -> ExitCode
-where
-    A: WorkerArgs,
-    F: FnOnce(A) -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-    T: std::fmt::Debug,
-    E: Classify + From<CoreError>,
-{
+/// A worker binary's flags: parses `A` from the command line under `stage` (with `about` as the
+/// help's summary), exiting with clap's message and code on a usage error. A worker's `main` hands
+/// them to [`run_args`].
+pub fn parse_args<A: WorkerArgs>(stage: &'static str, about: &'static str) -> A {
     // The summary goes on after the flags: a flattened struct's doc comment would replace it.
     let mut command = A::augment_args(clap::Command::new(stage).version(env!("CARGO_PKG_VERSION")))
         .about(about)
         .long_about(None);
     let mut matches = command.clone().get_matches();
-    let args =
-        A::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.format(&mut command).exit());
-    run_args(stage, args, run)
+    A::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.format(&mut command).exit())
 }
 
 /// Runs a worker on parsed flags: its lock, its span, its exit code ([`run_worker`]).

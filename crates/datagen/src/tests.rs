@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
+use arrow::array::{Array, AsArray, BooleanArray};
+use arrow::datatypes::{ArrowPrimitiveType, Float64Type, Int64Type, TimestampMicrosecondType};
 use repurchase_core::parquet_io;
 use repurchase_core::{Classify, DataRoot, StoreConfig};
 
@@ -29,14 +29,17 @@ fn table(g: &Generated, t: Table) -> &RecordBatch {
     g.table(t).expect("table present")
 }
 
-fn i64s(b: &RecordBatch, col: &str) -> Vec<Option<i64>> {
-    let a = b
-        .column_by_name(col)
+/// The values of a primitive column, `None` where null.
+fn primitives<T: ArrowPrimitiveType>(b: &RecordBatch, col: &str) -> Vec<Option<T::Native>> {
+    b.column_by_name(col)
         .expect("column")
-        .as_primitive::<Int64Type>();
-    (0..a.len())
-        .map(|i| a.is_valid(i).then(|| a.value(i)))
+        .as_primitive::<T>()
+        .iter()
         .collect()
+}
+
+fn i64s(b: &RecordBatch, col: &str) -> Vec<Option<i64>> {
+    primitives::<Int64Type>(b, col)
 }
 
 fn req_i64s(b: &RecordBatch, col: &str) -> Vec<i64> {
@@ -55,13 +58,15 @@ fn f64s(b: &RecordBatch, col: &str) -> Vec<f64> {
 }
 
 fn tss(b: &RecordBatch, col: &str) -> Vec<Option<i64>> {
-    let a = b
-        .column_by_name(col)
+    primitives::<TimestampMicrosecondType>(b, col)
+}
+
+/// The truth table's `repurchased` column.
+fn labels(truth: &RecordBatch) -> &BooleanArray {
+    truth
+        .column_by_name("repurchased")
         .expect("column")
-        .as_primitive::<TimestampMicrosecondType>();
-    (0..a.len())
-        .map(|i| a.is_valid(i).then(|| a.value(i)))
-        .collect()
+        .as_boolean()
 }
 
 fn strs(b: &RecordBatch, col: &str) -> Vec<Option<String>> {
@@ -98,6 +103,20 @@ fn assert_shares(what: &str, values: &[String], expected: &[(&str, f64)], tol: f
             "{what}: share of {k} is {g:.3}, expected {p} ± {tol}; all: {got:?}"
         );
     }
+}
+
+/// Both profiles keep TheLook's number of items per order.
+fn assert_items_per_order(orders: &RecordBatch) {
+    let n_items: Vec<String> = req_i64s(orders, "num_of_item")
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_shares(
+        "items per order",
+        &n_items,
+        &[("1", 0.70), ("2", 0.20), ("3", 0.05), ("4", 0.05)],
+        0.03,
+    );
 }
 
 fn end_exclusive_micros() -> i64 {
@@ -273,16 +292,7 @@ fn thelook_marginals() {
         &[("M", 0.5), ("F", 0.5)],
         0.03,
     );
-    let n_items: Vec<String> = req_i64s(orders, "num_of_item")
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
-    assert_shares(
-        "items per order",
-        &n_items,
-        &[("1", 0.70), ("2", 0.20), ("3", 0.05), ("4", 0.05)],
-        0.03,
-    );
+    assert_items_per_order(orders);
     let orders_per_user = orders.num_rows() as f64 / n_users;
     assert!(
         (orders_per_user - 1.25).abs() < 0.08,
@@ -356,16 +366,7 @@ fn signal_marginals_stay_close_to_thelook() {
         ],
         0.04,
     );
-    let n_items: Vec<String> = req_i64s(orders, "num_of_item")
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
-    assert_shares(
-        "items per order",
-        &n_items,
-        &[("1", 0.70), ("2", 0.20), ("3", 0.05), ("4", 0.05)],
-        0.03,
-    );
+    assert_items_per_order(orders);
     let users = table(&g, Table::Users).num_rows() as f64;
     let per_user = orders.num_rows() as f64 / users;
     assert!(
@@ -567,10 +568,7 @@ fn truth_agrees_with_the_orders_table() {
         let users = req_i64s(truth, "user_id");
         let anchor = tss(truth, "anchor_time");
         let p = f64s(truth, "p_true");
-        let label = truth
-            .column_by_name("repurchased")
-            .expect("column")
-            .as_boolean();
+        let label = labels(truth);
         assert_eq!(
             ids.len(),
             expected.len(),
@@ -613,10 +611,7 @@ fn signal_labels_are_calibrated_where_the_window_is_closed() {
     let truth = g.truth.as_ref().expect("truth");
     let anchor = tss(truth, "anchor_time");
     let p = f64s(truth, "p_true");
-    let label = truth
-        .column_by_name("repurchased")
-        .expect("column")
-        .as_boolean();
+    let label = labels(truth);
     let cutoff = end_exclusive_micros() - 60 * repurchase_core::run_date::DAY_US;
     let closed: Vec<usize> = (0..p.len())
         .filter(|&i| anchor[i].is_some_and(|a| a < cutoff))
@@ -726,10 +721,7 @@ async fn timing_100k() {
             println!("  {t}: {n} rows");
         }
         if let Some(truth) = &g.truth {
-            let label = truth
-                .column_by_name("repurchased")
-                .expect("column")
-                .as_boolean();
+            let label = labels(truth);
             println!(
                 "  positive rate {:.3}",
                 label.true_count() as f64 / truth.num_rows() as f64
@@ -752,10 +744,7 @@ fn signal_stats() {
     s.sort_by(|a, b| a.0.cmp(&b.0));
     println!("status {s:?}");
     let truth = g.truth.as_ref().expect("truth");
-    let label = truth
-        .column_by_name("repurchased")
-        .expect("column")
-        .as_boolean();
+    let label = labels(truth);
     let p = f64s(truth, "p_true");
     println!(
         "anchors {} rate {:.3} mean p {:.3}",
@@ -778,10 +767,7 @@ fn repurchase_delays_follow_the_published_timing() {
     let truth = g.truth.as_ref().expect("truth");
     let users = req_i64s(truth, "user_id");
     let anchor = tss(truth, "anchor_time");
-    let label = truth
-        .column_by_name("repurchased")
-        .expect("column")
-        .as_boolean();
+    let label = labels(truth);
     let (o_user, o_created, o_status) = (
         req_i64s(orders, "user_id"),
         tss(orders, "created_at"),

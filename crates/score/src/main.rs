@@ -1,7 +1,9 @@
 //! `score` binary: the worker behind the binary edge (flags, lock, exit code).
 
+use repurchase_core::cli;
 use repurchase_score as worker;
 
 fn main() -> std::process::ExitCode {
-    repurchase_core::cli::worker_main(worker::STAGE, worker::ABOUT, worker::run)
+    let args = cli::parse_args(worker::STAGE, worker::ABOUT);
+    cli::run_args(worker::STAGE, args, worker::run)
 }

@@ -40,10 +40,36 @@ fn panel(id: &str, title: &str, percent: bool, series: Vec<Series>) -> Panel {
     }
 }
 
+/// A panel of `n` origins whose series are waves `(name, role, base, amp, phase)`.
+fn wave_panel(
+    n: usize,
+    id: &str,
+    title: &str,
+    percent: bool,
+    waves: &[(&str, Role, f64, f64, f64)],
+) -> Panel {
+    let series = waves
+        .iter()
+        .map(|&(name, role, base, amp, phase)| series(name, role, wave(n, base, amp, phase)))
+        .collect();
+    panel(id, title, percent, series)
+}
+
 fn sample(n: usize) -> TimelineInput {
-    let mut old = wave(n, 0.66, 0.02, 1.0);
+    let mut auc = wave_panel(
+        n,
+        "auc",
+        "ROC-AUC",
+        false,
+        &[
+            ("new procedure", Role::Model, 0.72, 0.02, 0.0),
+            ("old procedure", Role::Baseline, 0.66, 0.02, 1.0),
+            ("oracle", Role::Oracle, 0.80, 0.01, 2.0),
+        ],
+    );
     if n > 5 {
-        old[4] = None;
+        // The old procedure was not measured at origin 4: its line breaks there.
+        auc.series[1].values[4] = None;
     }
     TimelineInput {
         title: "Backtest 2025-06-30".to_string(),
@@ -54,41 +80,35 @@ fn sample(n: usize) -> TimelineInput {
         x_title: "origin (week start)".to_string(),
         x_labels: weeks(n),
         panels: vec![
-            panel(
-                "auc",
-                "ROC-AUC",
-                false,
-                vec![
-                    series("new procedure", Role::Model, wave(n, 0.72, 0.02, 0.0)),
-                    series("old procedure", Role::Baseline, old),
-                    series("oracle", Role::Oracle, wave(n, 0.80, 0.01, 2.0)),
-                ],
-            ),
-            panel(
+            auc,
+            wave_panel(
+                n,
                 "rate",
                 "Predicted and observed rate",
                 true,
-                vec![
-                    series("mean predicted", Role::Model, wave(n, 0.1, 0.01, 0.0)),
-                    series("observed", Role::Observed, wave(n, 0.1, 0.02, 0.5)),
+                &[
+                    ("mean predicted", Role::Model, 0.1, 0.01, 0.0),
+                    ("observed", Role::Observed, 0.1, 0.02, 0.5),
                 ],
             ),
-            panel(
+            wave_panel(
+                n,
                 "ece",
                 "ECE",
                 false,
-                vec![
-                    series("new procedure", Role::Model, wave(n, 0.01, 0.005, 0.0)),
-                    series("old procedure", Role::Baseline, wave(n, 0.03, 0.01, 1.0)),
+                &[
+                    ("new procedure", Role::Model, 0.01, 0.005, 0.0),
+                    ("old procedure", Role::Baseline, 0.03, 0.01, 1.0),
                 ],
             ),
-            panel(
+            wave_panel(
+                n,
                 "flags",
                 "Flag precision and recall",
                 true,
-                vec![
-                    series("precision", Role::Model, wave(n, 0.3, 0.05, 0.0)),
-                    series("recall", Role::Other, wave(n, 0.4, 0.05, 1.0)),
+                &[
+                    ("precision", Role::Model, 0.3, 0.05, 0.0),
+                    ("recall", Role::Other, 0.4, 0.05, 1.0),
                 ],
             ),
         ],
