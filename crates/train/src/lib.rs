@@ -570,9 +570,12 @@ pub async fn train(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -> Res
     // the folds are always at least two fits, so each takes one core.
     let (artifact, raw_validation, candidates, refits) =
         tokio::task::spawn_blocking(move || -> Result<_> {
+            let step = StepTimer::start("encode-windows");
             let prepared =
                 ModelArtifact::prepare(&train_t, Some(&valid_t), &base, weights.as_deref())?;
+            step.finish(train_rows, train_t.len() as u64);
             drop(train_t);
+            let step = StepTimer::start("fit-depths");
             let side_by_side = depths.len() > 1;
             let fit_one = |depth: usize| -> Result<(ModelArtifact, Candidate, Summary)> {
                 let p = BoosterParams {
@@ -603,12 +606,15 @@ pub async fn train(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -> Res
             }
             let (artifact, raw_validation) =
                 best.ok_or_else(|| TrainError::Bug("no tree depth to try".into()))?;
+            step.finish(train_rows, candidates.len() as u64);
             // The chosen configuration, with the number of trees early stopping kept.
             let chosen = BoosterParams {
                 max_iterations: artifact.iterations.max(1),
                 ..artifact.params.clone()
             };
             drop(prepared);
+            let step = StepTimer::start("fit-refits");
+            let fits = fixed.len() as u64;
             let refits = fixed
                 .into_par_iter()
                 .map(|f| {
@@ -628,6 +634,7 @@ pub async fn train(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -> Res
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
+            step.finish(fits, refits.len() as u64);
             Ok((artifact, raw_validation, candidates, refits))
         })
         .await
