@@ -109,14 +109,19 @@ class Failed(Exception):
 RSS_LIMIT_BYTES: int | None = None  # set from --rss-limit-gib in main()
 
 
-def rss_bytes(pid: int) -> int | None:
+def proc_status_bytes(pid: int, field: str) -> int | None:
+    """A size field of /proc/PID/status (`VmRSS`: resident now, `VmHWM`: its high-water mark)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def rss_bytes(pid: int) -> int | None:
+    return proc_status_bytes(pid, "VmRSS")
 
 
 def measured(name: str, cmd: list[str], logs: Path, timeout: float, env: dict | None = None) -> dict:
@@ -135,6 +140,11 @@ def measured(name: str, cmd: list[str], logs: Path, timeout: float, env: dict | 
     timed_out = threading.Event()
     over_rss = threading.Event()
     done = threading.Event()
+    # Linux keeps ru_maxrss across execve: a child starts with this process's own high-water mark,
+    # so a child smaller than the harness would report the harness. Below that mark the child's
+    # own VmHWM (which execve does reset), polled every 0.1 s, is taken instead.
+    harness_hwm = proc_status_bytes(os.getpid(), "VmHWM") or 0
+    polled_hwm = [0]
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=REPO_DIR)
@@ -151,6 +161,9 @@ def measured(name: str, cmd: list[str], logs: Path, timeout: float, env: dict | 
 
         def guard():
             while not done.wait(0.1):
+                hwm = proc_status_bytes(proc.pid, "VmHWM")
+                if hwm:
+                    polled_hwm[0] = max(polled_hwm[0], hwm)
                 rss = rss_bytes(proc.pid)
                 if RSS_LIMIT_BYTES and rss and rss > RSS_LIMIT_BYTES:
                     over_rss.set()
@@ -176,7 +189,9 @@ def measured(name: str, cmd: list[str], logs: Path, timeout: float, env: dict | 
         "user_s": ru.ru_utime,
         "sys_s": ru.ru_stime,
         "cpu_s": ru.ru_utime + ru.ru_stime,
-        "peak_rss_bytes": ru.ru_maxrss * 1024,  # KiB on Linux
+        # ru_maxrss is in KiB on Linux.
+        "peak_rss_bytes": (ru.ru_maxrss * 1024 if ru.ru_maxrss * 1024 > harness_hwm
+                           else polled_hwm[0] or ru.ru_maxrss * 1024),
         "other_processes_cores": watch.other_cores(),
         "load_average_at_start": load0,
         "stdout": str(out_path),
