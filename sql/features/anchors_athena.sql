@@ -118,12 +118,9 @@ items AS (
     pr.name AS product_name,
     dc.name AS dc_name
   FROM anchors AS a
-  JOIN order_items AS oi
-    ON oi.order_id = a.order_id
-  LEFT JOIN products AS pr
-    ON pr.id = oi.product_id
-  LEFT JOIN distribution_centers AS dc
-    ON dc.id = pr.distribution_center_id
+  JOIN order_items AS oi ON oi.order_id = a.order_id
+  LEFT JOIN products AS pr ON pr.id = oi.product_id
+  LEFT JOIN distribution_centers AS dc ON dc.id = pr.distribution_center_id
 ),
 o AS (
   SELECT
@@ -152,14 +149,11 @@ labels AS (
   SELECT
     a.order_id,
     MIN(
-      CASE
-        WHEN c.created_us > a.anchor_us AND c.created_us <= a.anchor_us + params.horizon_us
-        THEN c.created_us
-      END
+      CASE WHEN c.created_us > a.anchor_us AND c.created_us <= a.anchor_us + params.horizon_us
+        THEN c.created_us END
     ) AS next_us
   FROM anchors AS a
-  LEFT JOIN complete AS c
-    ON c.user_id = a.user_id AND c.order_id <> a.order_id
+  LEFT JOIN complete AS c ON c.user_id = a.user_id AND c.order_id <> a.order_id
   CROSS JOIN params
   GROUP BY
     a.order_id
@@ -171,8 +165,7 @@ in_transit AS (
     a.order_id,
     COUNT(*) AS orders_in_transit
   FROM anchors AS a
-  JOIN o AS p
-    ON p.user_id = a.user_id
+  JOIN o AS p ON p.user_id = a.user_id
   CROSS JOIN params
   WHERE
     p.status IN ('Processing', 'Shipped')
@@ -197,8 +190,7 @@ history AS (
     MAX(CASE WHEN p.delivered_us < a.anchor_us THEN p.created_us END) AS last_completed_us,
     AVG(CAST(EXTRACT(HOUR FROM p.created_at) AS DOUBLE)) AS prev_order_hour_mean
   FROM anchors AS a
-  LEFT JOIN o AS p
-    ON p.user_id = a.user_id AND p.created_us < a.anchor_us
+  LEFT JOIN o AS p ON p.user_id = a.user_id AND p.created_us < a.anchor_us
   GROUP BY
     a.order_id
 ),
@@ -246,8 +238,7 @@ basket AS (
     GROUP BY
       order_id
   ) AS s
-  JOIN basket_distinct AS d
-    ON d.order_id = s.order_id
+  JOIN basket_distinct AS d ON d.order_id = s.order_id
 ),
 -- Category, department, brand, product and distribution centre of the basket's most expensive item
 -- (and its rank, 1, which nothing reads).
@@ -280,11 +271,9 @@ prev_rows AS (
     pr.category,
     pr.brand
   FROM anchors AS a
-  JOIN order_items AS oi
-    ON oi.user_id = a.user_id
+  JOIN order_items AS oi ON oi.user_id = a.user_id
     AND CAST(ROUND(TO_UNIXTIME(oi.created_at) * 1E6) AS BIGINT) < a.anchor_us
-  LEFT JOIN products AS pr
-    ON pr.id = oi.product_id
+  LEFT JOIN products AS pr ON pr.id = oi.product_id
 ),
 prev_distinct AS (
   SELECT
@@ -333,13 +322,11 @@ prev_items AS (
       SUM(CASE WHEN p.category = m.category THEN 1 ELSE 0 END) AS prev_items_same_category,
       SUM(CASE WHEN p.brand = m.brand THEN 1 ELSE 0 END) AS prev_items_same_brand
     FROM prev_rows AS p
-    LEFT JOIN main_item AS m
-      ON m.order_id = p.order_id
+    LEFT JOIN main_item AS m ON m.order_id = p.order_id
     GROUP BY
       p.order_id
   ) AS s
-  JOIN prev_distinct AS d
-    ON d.order_id = s.order_id
+  JOIN prev_distinct AS d ON d.order_id = s.order_id
 ),
 -- The customer's web events before the anchor (anonymous events have no user).
 ev_rows AS (
@@ -569,10 +556,8 @@ SELECT
   CAST(b.basket_cents AS DOUBLE) / 100.0E0 AS basket_value,
   CAST(b.basket_retail_cents AS DOUBLE) / 100.0E0 AS basket_retail_value,
   CAST(b.basket_max_cents AS DOUBLE) / 100.0E0 AS basket_max_item_value,
-  CASE
-    WHEN b.basket_retail_cents > 0
-    THEN 1.0E0 - CAST(b.basket_cents AS DOUBLE) / CAST(b.basket_retail_cents AS DOUBLE)
-  END AS basket_discount,
+  CASE WHEN b.basket_retail_cents > 0
+    THEN 1.0E0 - CAST(b.basket_cents AS DOUBLE) / CAST(b.basket_retail_cents AS DOUBLE) END AS basket_discount,
   CAST(b.basket_categories AS DOUBLE) AS basket_categories,
   CAST(b.basket_brands AS DOUBLE) AS basket_brands,
   CAST(b.basket_distribution_centers AS DOUBLE) AS basket_distribution_centers,
@@ -593,20 +578,14 @@ SELECT
   CAST(COALESCE(pi.prev_items, 0) AS DOUBLE) AS prev_items,
   CAST(COALESCE(pi.prev_item_cents, 0) AS DOUBLE) / 100.0E0 AS prev_item_value,
   CAST(COALESCE(pi.prev_delivered_cents, 0) AS DOUBLE) / 100.0E0 AS prev_delivered_value,
-  CASE
-    WHEN pi.prev_items > 0
-    THEN CAST(pi.prev_items_returned AS DOUBLE) / CAST(pi.prev_items AS DOUBLE)
-  END AS prev_item_return_rate,
+  CASE WHEN pi.prev_items > 0
+    THEN CAST(pi.prev_items_returned AS DOUBLE) / CAST(pi.prev_items AS DOUBLE) END AS prev_item_return_rate,
   CAST(COALESCE(pi.prev_categories, 0) AS DOUBLE) AS prev_categories,
   CAST(COALESCE(pi.prev_brands, 0) AS DOUBLE) AS prev_brands,
-  CASE
-    WHEN pi.prev_items > 0
-    THEN CAST(pi.prev_items_same_category AS DOUBLE) / CAST(pi.prev_items AS DOUBLE)
-  END AS prev_same_category_share,
-  CASE
-    WHEN pi.prev_items > 0
-    THEN CAST(pi.prev_items_same_brand AS DOUBLE) / CAST(pi.prev_items AS DOUBLE)
-  END AS prev_same_brand_share,
+  CASE WHEN pi.prev_items > 0
+    THEN CAST(pi.prev_items_same_category AS DOUBLE) / CAST(pi.prev_items AS DOUBLE) END AS prev_same_category_share,
+  CASE WHEN pi.prev_items > 0
+    THEN CAST(pi.prev_items_same_brand AS DOUBLE) / CAST(pi.prev_items AS DOUBLE) END AS prev_same_brand_share,
   -- features: web events and sessions before the anchor
   CAST(COALESCE(ev.events_7d, 0) AS DOUBLE) AS events_7d,
   CAST(COALESCE(ev.events_14d, 0) AS DOUBLE) AS events_14d,
@@ -641,21 +620,13 @@ SELECT
   ev.events_per_session,
   CAST(a.anchor_us - ev.last_browse_us AS DOUBLE) / 86400000000.0E0 AS days_since_last_browse
 FROM anchors AS a
-JOIN labels AS l
-  ON l.order_id = a.order_id
-LEFT JOIN basket AS b
-  ON b.order_id = a.order_id
-LEFT JOIN main_item AS m
-  ON m.order_id = a.order_id
-LEFT JOIN history AS h
-  ON h.order_id = a.order_id
-LEFT JOIN prev_items AS pi
-  ON pi.order_id = a.order_id
-LEFT JOIN ev
-  ON ev.order_id = a.order_id
-LEFT JOIN in_transit AS t
-  ON t.order_id = a.order_id
+JOIN labels AS l ON l.order_id = a.order_id
+LEFT JOIN basket AS b ON b.order_id = a.order_id
+LEFT JOIN main_item AS m ON m.order_id = a.order_id
+LEFT JOIN history AS h ON h.order_id = a.order_id
+LEFT JOIN prev_items AS pi ON pi.order_id = a.order_id
+LEFT JOIN ev ON ev.order_id = a.order_id
+LEFT JOIN in_transit AS t ON t.order_id = a.order_id
 -- last: the only join not on order_id, so the wide rows are repartitioned once, not twice
-LEFT JOIN users AS u
-  ON u.id = a.user_id
+LEFT JOIN users AS u ON u.id = a.user_id
 CROSS JOIN params

@@ -135,33 +135,36 @@ pub(crate) fn confusion_block(out: &mut String, heading: &str, explanation: &str
     );
 }
 
+/// The decile table's columns: header and cell, so that the two cannot drift apart.
+type DecileColumn = (&'static str, fn(&DecileRow) -> String);
+const DECILE_COLUMNS: [DecileColumn; 8] = [
+    ("decile", |d| d.decile.to_string()),
+    ("rows", |d| int(d.rows)),
+    ("positives", |d| int(d.positives)),
+    ("rate", |d| pct(d.rate, 1)),
+    ("lift", |d| num(d.lift, 2)),
+    ("cumulative gain", |d| pct(d.cumulative_gain, 1)),
+    ("min score", |d| num(d.min_score, 4)),
+    ("max score", |d| num(d.max_score, 4)),
+];
+
 /// One row per score decile, highest scores first.
 pub(crate) fn decile_table(out: &mut String, deciles: &[DecileRow]) {
     if deciles.is_empty() {
         out.push_str("<p class=\"muted\">No rows, so no decile table.</p>\n");
         return;
     }
-    out.push_str(
-        "<table class=\"deciles\">\n<thead><tr><th class=\"num\">decile</th><th class=\"num\">rows</th>\
-         <th class=\"num\">positives</th><th class=\"num\">rate</th><th class=\"num\">lift</th>\
-         <th class=\"num\">cumulative gain</th><th class=\"num\">min score</th>\
-         <th class=\"num\">max score</th></tr></thead>\n<tbody>\n",
-    );
+    out.push_str("<table class=\"deciles\">\n<thead><tr>");
+    for (header, _) in DECILE_COLUMNS {
+        w!(out, "<th class=\"num\">{header}</th>");
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
     for d in deciles {
-        w!(
-            out,
-            "<tr><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
-            d.decile,
-            int(d.rows),
-            int(d.positives),
-            pct(d.rate, 1),
-            num(d.lift, 2),
-            pct(d.cumulative_gain, 1),
-            num(d.min_score, 4),
-            num(d.max_score, 4)
-        );
+        out.push_str("<tr>");
+        for (_, cell) in DECILE_COLUMNS {
+            w!(out, "<td class=\"num\">{}</td>", cell(d));
+        }
+        out.push_str("</tr>\n");
     }
     out.push_str("</tbody>\n</table>\n");
 }

@@ -23,12 +23,6 @@ const LEGEND_GAP: f64 = 14.0;
 const RIGHT_MARGIN: f64 = 12.0;
 /// Longest series name written in the legend (the full name is in the tooltips).
 const LEGEND_CHARS: usize = 28;
-/// Longest x label written under the axis (the full label is in the tooltips).
-const X_LABEL_CHARS: usize = 16;
-/// Approximate advance of one character of 12 px text, and the space kept between two tick
-/// labels; both only decide how many tick labels fit.
-const CHAR_PX: f64 = 7.0;
-const LABEL_GAP: f64 = 12.0;
 const DOT_RADIUS: f64 = 3.5;
 
 /// The series' value at each of the `n` origins: missing positions and non-finite values are
@@ -45,9 +39,14 @@ fn measured(series: &Series, n: usize) -> Vec<Option<f64>> {
         })
         .collect()
 }
+
 /// Write every `k`-th tick label so that labels of `longest` characters, centred on slots of
 /// `plot_width / n` pixels, do not overlap.
 fn label_step(n: usize, longest: usize, plot_width: f64) -> usize {
+    // Approximate advance of one character of 12 px text, and the space kept between two tick
+    // labels; both only decide how many tick labels fit.
+    const CHAR_PX: f64 = 7.0;
+    const LABEL_GAP: f64 = 12.0;
     if n == 0 || plot_width.is_nan() || plot_width <= 0.0 {
         return 1;
     }
@@ -158,6 +157,8 @@ pub(crate) fn panel_svg(
         x: Axis::plain(-0.5, n as f64 - 0.5),
         y,
     };
+    // The longest x label written under the axis (the full label is in the tooltips).
+    const X_LABEL_CHARS: usize = 16;
     let shown: Vec<String> = x_labels.iter().map(|l| shorten(l, X_LABEL_CHARS)).collect();
     let widest = shown.iter().map(|l| l.chars().count()).max().unwrap_or(0);
     let step = label_step(n, widest, plot.width);
