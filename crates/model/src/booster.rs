@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::error::ModelError;
 use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, StringViewArray};
+use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Schema};
 use foldhash::fast::FixedState;
 use forust_ml::Matrix;
@@ -447,29 +448,19 @@ impl Predictor {
         if n == 0 {
             return Ok(Vec::new());
         }
-        // Row-major: the trees read one row's features at a time.
-        let mut x = vec![f64::NAN; n * p];
-        // Column j of the row-major matrix.
-        fn fill(x: &mut [f64], j: usize, p: usize, values: impl Iterator<Item = f64>) {
-            for (slot, v) in x[j..].iter_mut().step_by(p).zip(values) {
-                *slot = v;
-            }
-        }
-        for (j, spec) in self.used.iter().enumerate() {
+        // Each used column as the trees read it; blocks of rows are copied out of these into the
+        // row-major block the forest walks.
+        let mut columns: Vec<Column> = Vec::with_capacity(p);
+        for spec in &self.used {
             let col = batch.column_by_name(&spec.name).ok_or_else(|| {
                 ModelError::model(format!("feature {:?} missing from input", spec.name))
             })?;
-            match spec.kind {
+            columns.push(match spec.kind {
                 FeatureKind::Numeric => {
                     if let Some(a) = col.as_any().downcast_ref::<Float64Array>() {
-                        fill(&mut x, j, p, a.iter().map(|v| v.unwrap_or(f64::NAN)));
+                        Column::Float(a.values(), a.nulls().filter(|b| b.null_count() > 0))
                     } else if let Some(a) = col.as_any().downcast_ref::<Int64Array>() {
-                        fill(
-                            &mut x,
-                            j,
-                            p,
-                            a.iter().map(|v| v.map_or(f64::NAN, |v| v as f64)),
-                        );
+                        Column::Owned(a.iter().map(|v| v.map_or(f64::NAN, |v| v as f64)).collect())
                     } else {
                         return Err(ModelError::model(format!(
                             "feature {:?} is {} where a number is expected",
@@ -493,35 +484,77 @@ impl Predictor {
                     // looked up once per batch instead of hashing the text of every row.
                     let views = a.views();
                     let mut seen: HashMap<u128, f64, FixedState> = HashMap::default();
-                    fill(
-                        &mut x,
-                        j,
-                        p,
-                        (0..n).map(|i| {
-                            if a.is_null(i) {
-                                enc.get(None)
-                            } else {
-                                *seen
-                                    .entry(views[i])
-                                    .or_insert_with(|| enc.get(Some(a.value(i))))
-                            }
-                        }),
-                    );
+                    Column::Owned(
+                        (0..n)
+                            .map(|i| {
+                                if a.is_null(i) {
+                                    enc.get(None)
+                                } else {
+                                    *seen
+                                        .entry(views[i])
+                                        .or_insert_with(|| enc.get(Some(a.value(i))))
+                                }
+                            })
+                            .collect(),
+                    )
                 }
-            }
+            });
         }
         Ok(self
             .forest
-            .predict_row_major(&x, n)
+            .predict_blocks(n, |first, block| {
+                for (j, column) in columns.iter().enumerate() {
+                    column.fill(first, &mut block[j..], p);
+                }
+            })
             .into_iter()
             .map(sigmoid)
             .collect())
     }
 }
 
+/// One feature column of a batch, as numbers the trees compare (NaN is missing).
+enum Column<'a> {
+    /// A Float64 column read in place, with its validity.
+    Float(&'a [f64], Option<&'a NullBuffer>),
+    /// Integers converted, or categories encoded, once per batch.
+    Owned(Vec<f64>),
+}
+
+impl Column<'_> {
+    /// Writes rows `first..` into every `stride`-th slot of `out` (one column of a row-major
+    /// block), as many as the block holds.
+    fn fill(&self, first: usize, out: &mut [f64], stride: usize) {
+        let slots = out.iter_mut().step_by(stride);
+        match self {
+            Column::Float(values, None) => {
+                for (slot, v) in slots.zip(&values[first..]) {
+                    *slot = *v;
+                }
+            }
+            Column::Float(values, Some(nulls)) => {
+                for (k, (slot, v)) in slots.zip(&values[first..]).enumerate() {
+                    *slot = if nulls.is_valid(first + k) {
+                        *v
+                    } else {
+                        f64::NAN
+                    };
+                }
+            }
+            Column::Owned(values) => {
+                for (slot, v) in slots.zip(&values[first..]) {
+                    *slot = *v;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::ArrayRef;
+    use std::sync::Arc;
 
     /// A window of `n` rows: two numeric features (one with gaps) and a categorical one, with
     /// labels that depend on all three.
@@ -605,6 +638,66 @@ mod tests {
             ..params
         };
         assert!(ModelArtifact::fit_prepared(&prepared, &other, true).is_err());
+    }
+
+    #[test]
+    fn the_batch_predictor_gives_the_in_memory_numbers() {
+        let train = window(3000, 11);
+        let params = BoosterParams {
+            max_iterations: 40,
+            max_depth: 4,
+            ..BoosterParams::default()
+        };
+        let model = ModelArtifact::fit_fixed(&train, &params, None, true).unwrap();
+        // 1,000 rows: 15 full blocks and a partial one; a few countries missing.
+        let mut rows = window(1000, 13);
+        for (i, c) in rows
+            .categorical
+            .get_mut("country")
+            .unwrap()
+            .iter_mut()
+            .enumerate()
+        {
+            if i % 97 == 0 {
+                *c = None;
+            }
+        }
+        let want = model.predict(&rows).unwrap();
+        // age as integers, basket_value as floats with nulls where the table has NaN, country as
+        // dictionary-free text: the column types a features partition has.
+        let age = Int64Array::from_iter_values(rows.numeric["age"].iter().map(|v| *v as i64));
+        let basket: Float64Array = rows.numeric["basket_value"]
+            .iter()
+            .map(|v| (!v.is_nan()).then_some(*v))
+            .collect();
+        assert!(basket.null_count() > 50);
+        let country = arrow::array::StringArray::from(rows.categorical["country"].clone());
+        let batch = RecordBatch::try_from_iter([
+            ("age", Arc::new(age) as ArrayRef),
+            ("basket_value", Arc::new(basket) as ArrayRef),
+            ("country", Arc::new(country) as ArrayRef),
+        ])
+        .unwrap();
+        let got = model.predictor().unwrap().predict_batch(&batch).unwrap();
+        assert_eq!(got, want);
+        // A numeric column of text is refused with its name.
+        let text = RecordBatch::try_from_iter([
+            (
+                "age",
+                Arc::new(arrow::array::StringArray::from(vec!["x"; 3])) as ArrayRef,
+            ),
+            (
+                "basket_value",
+                Arc::new(Float64Array::from(vec![1.0; 3])) as ArrayRef,
+            ),
+            (
+                "country",
+                Arc::new(arrow::array::StringArray::from(vec!["Spain"; 3])) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        let e = model.predictor().unwrap().predict_batch(&text).unwrap_err();
+        assert!(e.to_string().contains("\"age\""), "{e}");
     }
 
     #[test]

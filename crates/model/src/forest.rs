@@ -44,15 +44,17 @@ impl Node {
         self.left as usize == index
     }
 
+    /// Written as two selects rather than nested branches, so that it compiles to conditional
+    /// moves: which way a row turns is data, and a mispredicted branch per step costs more than
+    /// the step.
     #[inline(always)]
     fn next(&self, v: f64) -> u32 {
-        if v.is_nan() {
-            self.missing
-        } else if v < self.value {
+        let child = if v < self.value {
             self.left
         } else {
             self.right
-        }
+        };
+        if v.is_nan() { self.missing } else { child }
     }
 }
 
@@ -199,18 +201,19 @@ impl Forest {
         self.roots.len()
     }
 
-    /// Log-odds of every row of a row-major matrix (`n_features` values per row).
-    pub fn predict_row_major(&self, x: &[f64], rows: usize) -> Vec<f64> {
+    /// Log-odds of `rows` rows handed over a block at a time: `fill(first, block)` writes rows
+    /// `first..first + block.len() / n_features` into `block`, row-major. The caller builds each
+    /// block from wherever its columns live, so no matrix of all the rows is ever made and the
+    /// block being walked stays in the L1 cache.
+    pub fn predict_blocks(&self, rows: usize, mut fill: impl FnMut(usize, &mut [f64])) -> Vec<f64> {
         let p = self.n_features;
-        assert_eq!(
-            x.len(),
-            rows * p,
-            "a row-major matrix of {rows} rows of {p}"
-        );
         let mut out = vec![self.base_score; rows];
+        let mut block = vec![f64::NAN; BLOCK * p];
         let mut at = [0u32; BLOCK];
         for (b, sums) in out.chunks_mut(BLOCK).enumerate() {
-            let block = &x[b * BLOCK * p..][..sums.len() * p];
+            let block = &mut block[..sums.len() * p];
+            fill(b * BLOCK, block);
+            let block = &*block;
             let at = &mut at[..sums.len()];
             for (&root, &depth) in self.roots.iter().zip(&self.depths) {
                 at.fill(root);
@@ -229,6 +232,19 @@ impl Forest {
         out
     }
 
+    /// Log-odds of every row of a row-major matrix (`n_features` values per row).
+    pub fn predict_row_major(&self, x: &[f64], rows: usize) -> Vec<f64> {
+        let p = self.n_features;
+        assert_eq!(
+            x.len(),
+            rows * p,
+            "a row-major matrix of {rows} rows of {p}"
+        );
+        self.predict_blocks(rows, |first, block| {
+            block.copy_from_slice(&x[first * p..][..block.len()]);
+        })
+    }
+
     /// Log-odds of every row of a column-major matrix of `rows` rows (as forust's `Matrix`).
     pub fn predict_column_major(&self, x: &[f64], rows: usize) -> Vec<f64> {
         let p = self.n_features;
@@ -237,13 +253,13 @@ impl Forest {
             rows * p,
             "a column-major matrix of {rows} rows of {p}"
         );
-        let mut row_major = vec![0.0; x.len()];
-        for (j, col) in x.chunks_exact(rows.max(1)).enumerate() {
-            for (r, v) in col.iter().enumerate() {
-                row_major[r * p + j] = *v;
+        self.predict_blocks(rows, |first, block| {
+            for (j, col) in x.chunks_exact(rows.max(1)).enumerate() {
+                for (slot, v) in block[j..].iter_mut().step_by(p).zip(&col[first..]) {
+                    *slot = *v;
+                }
             }
-        }
-        self.predict_row_major(&row_major, rows)
+        })
     }
 }
 
