@@ -23,7 +23,8 @@ For each scale (1× = 100,000 users, ~2.4M events with the default `thelook` dat
    own process, and reads our held-out test AUC from calibration/metrics.json;
 7. measures scoring throughput: `score` over a scratch data root whose features/score partition
    lists features/train's file K times (hard links), K chosen for ≥ 2M rows, since the real score
-   partition (open windows) holds only a few thousand rows;
+   partition (open windows) holds only a few thousand rows, with --no-reasons; and scoring with
+   the reasons (Shapley values per row, as the daily run does) over features/train once;
 8. runs the other head-to-head pairs N - 1 more times (--repeat N, default 3), alternating ours and
    the peer (build-features / DuckDB, train / LightGBM, scoring throughput); the summary and the
    goals then use each one's median wall time (LightGBM: median read + fit), since single runs on
@@ -255,11 +256,11 @@ def snapshot_binaries(bin_dir: Path, dest: Path) -> dict:
     return out
 
 
-def score_throughput_root(lake: Path, run_date: str, root: Path) -> tuple[int, int]:
+def score_throughput_root(lake: Path, run_date: str, root: Path, copies: int | None = None) -> tuple[int, int]:
     """A scratch data root for measuring scoring speed: the model and its calibration, and a
     features/score partition listing features/train's Parquet file K times (hard links), so
     that score reads K × train rows. features/train has no repurchased_so_far column, so score
-    skips no row (as bench/peers.py relies on)."""
+    skips no row (as bench/peers.py relies on). `copies` sets K instead (the reasons run: once)."""
     if root.exists():
         shutil.rmtree(root)
     part = f"run_date={run_date}"
@@ -268,7 +269,7 @@ def score_throughput_root(lake: Path, run_date: str, root: Path) -> tuple[int, i
     m = json.loads((src / "_manifest.json").read_text())
     files = [f for f in m["files"] if f["name"].endswith(".parquet")]
     rows = sum(f["rows"] for f in files)
-    k = max(1, math.ceil(SCORE_THROUGHPUT_ROWS / max(rows, 1)))
+    k = copies or max(1, math.ceil(SCORE_THROUGHPUT_ROWS / max(rows, 1)))
     dst = root / "features" / "score" / part
     dst.mkdir(parents=True)
     listed = []
@@ -532,14 +533,22 @@ def run_scale(scale: int, args, bins: Path, py: str, check_must_pass: bool, res:
         "test_positives": metrics["test"]["positives"],
     }
 
-    # 7. Scoring throughput on ≥ 2M rows.
+    # 7. Scoring throughput on ≥ 2M rows, without the reasons; and with them (Shapley values per
+    # row, what the daily run does) on features/train once.
     tp_root = base / "score-throughput"
     k, rows = score_throughput_root(lake, d, tp_root)
-    tp_common = ["--run-date", d, "--data-root", str(tp_root), "--log-format", "json"]
+    tp_common = ["--run-date", d, "--data-root", str(tp_root), "--log-format", "json", "--no-reasons"]
     st["score-throughput"] = measured("score-throughput", [str(bins / "score"), *tp_common], logs, timeout, env)
     scored = manifest(tp_root, "scores", d)["row_count"]
     st["score-throughput"].update(rows_out=scored, copies_of_train=k, rows_in=rows,
                                   rows_per_s=scored / st["score-throughput"]["wall_s"])
+    rs_root = base / "score-reasons"
+    k1, rows1 = score_throughput_root(lake, d, rs_root, copies=1)
+    rs_common = ["--run-date", d, "--data-root", str(rs_root), "--log-format", "json"]
+    st["score-reasons"] = measured("score-reasons", [str(bins / "score"), *rs_common], logs, timeout, env)
+    explained = manifest(rs_root, "scores", d)["counters"]["explained"]
+    st["score-reasons"].update(rows_out=explained, copies_of_train=k1, rows_in=rows1,
+                               rows_per_s=explained / st["score-reasons"]["wall_s"])
 
     # 8. Repeats of the other head-to-head stages, ours and the peer alternating (--repeat).
     # `repeats` keeps each run's wall, CPU and peak RSS (the head-to-head table); `runs` their
@@ -551,7 +560,8 @@ def run_scale(scale: int, args, bins: Path, py: str, check_must_pass: bool, res:
                     "duckdb-features": [brief(st["duckdb-features"])],
                     "train": [brief(st["train"])],
                     "lightgbm": [lightgbm_brief(st["lightgbm"])],
-                    "score-throughput": [brief(st["score-throughput"])]})
+                    "score-throughput": [brief(st["score-throughput"])],
+                    "score-reasons": [brief(st["score-reasons"])]})
     for k in range(2, args.repeat + 1):
         repeats["build-features"].append(
             brief(measured(f"build-features-{k}", [str(bins / "build-features"), *common], logs, timeout, env)))
@@ -562,7 +572,10 @@ def run_scale(scale: int, args, bins: Path, py: str, check_must_pass: bool, res:
         repeats["lightgbm"].append(lightgbm_brief(measured(f"lightgbm-{k}", lightgbm_cmd, logs, timeout)))
         repeats["score-throughput"].append(
             brief(measured(f"score-throughput-{k}", [str(bins / "score"), *tp_common], logs, timeout, env)))
+        repeats["score-reasons"].append(
+            brief(measured(f"score-reasons-{k}", [str(bins / "score"), *rs_common], logs, timeout, env)))
     shutil.rmtree(tp_root)
+    shutil.rmtree(rs_root)
     res["status"] = "ok" if res["check"]["ok"] else "check failed"
     return res
 
@@ -669,9 +682,10 @@ def scale_table(r: dict, profile_label: str) -> str:
         "duckdb-extract": lambda s: f"DuckDB {s['report']['duckdb_version']}, threads {s['report']['settings'].get('threads')}; every row (no run-date cut), Parquet {s['report']['parquet_bytes'] / 2**20:,.0f} MiB",
         "duckdb-features": lambda s: f"DuckDB {s['report']['duckdb_version']}, threads {s['report']['settings'].get('threads')}; query {s['report']['query_seconds']:.2f} s + write {s['report']['write_seconds']:.2f} s",
         "lightgbm": lambda s: f"{s['report']['model']}, {s['report']['iterations']} rounds; read {s['report']['read_s']:.2f} s + fit {s['report']['fit_s']:.2f} s (imports {s['report']['import_s']:.2f} s)",
-        "score-throughput": lambda s: f"features/train ×{s['copies_of_train']}: {s['rows_per_s']:,.0f} rows/s",
+        "score-throughput": lambda s: f"features/train ×{s['copies_of_train']}, --no-reasons: {s['rows_per_s']:,.0f} rows/s",
+        "score-reasons": lambda s: f"features/train ×{s['copies_of_train']}, with reasons: {s['rows_per_s']:,.0f} rows/s",
     }
-    order = ["generate", *WORKERS, "duckdb-extract", "duckdb-features", "lightgbm", "score-throughput"]
+    order = ["generate", *WORKERS, "duckdb-extract", "duckdb-features", "lightgbm", "score-throughput", "score-reasons"]
     # Failed repeats (`extract-2`) too: a stage killed in its third run is still news.
     for name in order + [n for n, s in st.items() if n not in order and s.get("failed")]:
         s = st.get(name)
@@ -705,7 +719,7 @@ def head_to_head_table(r: dict) -> str:
     def cells(f):
         return f"{f2(f and f['wall_s'])} | {f2(f and f['cpu_s'])} | {mib(f and f['peak_rss_bytes'])}"
 
-    for name in [*WORKERS, "score-throughput"]:
+    for name in [*WORKERS, "score-throughput", "score-reasons"]:
         ours = figures(r, name)
         if not ours and name not in r.get("stages", {}):
             continue
@@ -727,11 +741,11 @@ def summarize(results: list[dict]) -> dict:
         if "stages" not in r:
             continue
         st = r["stages"]
-        fig = {name: figures(r, name) for name in ["generate", *WORKERS, *(p for p, _ in PEERS.values()), "score-throughput"]}
+        fig = {name: figures(r, name) for name in ["generate", *WORKERS, *(p for p, _ in PEERS.values()), "score-throughput", "score-reasons"]}
         wall = {name: (f or {}).get("wall_s") for name, f in fig.items()}
         lg = (st.get("lightgbm") or {}).get("report") or {}
         a = r.get("auc") or {}
-        tp = fig["score-throughput"]
+        tp, rs = fig["score-throughput"], fig["score-reasons"]
         rows.append({
             "scale": r["scale"],
             "users": r["users"],
@@ -759,6 +773,7 @@ def summarize(results: list[dict]) -> dict:
             "auc_diff": (a["ours_test_auc"] - a["lightgbm_test_auc"]) if a else None,
             "score_rows_per_s": st["score-throughput"]["rows_out"] / tp["wall_s"] if tp else None,
             "score_throughput_rows": st["score-throughput"]["rows_out"] if tp else None,
+            "score_reasons_rows_per_s": st["score-reasons"]["rows_out"] / rs["wall_s"] if rs else None,
             "max_peak_rss_bytes": max((f["peak_rss_bytes"] for n, f in fig.items() if f and n in WORKERS), default=None),
         })
     # Growth from each scale to the next (1× → 10×, 10× → 30×): time against raw rows.
@@ -901,13 +916,13 @@ def summary_markdown(summary: dict, goal_rows: list[dict], profile_label: str) -
     lines += md_table(
         ["scale", "users", "events", "raw rows", "pipeline s", "extract s (ours / DuckDB)", "ours ÷ DuckDB",
          "features s (ours / DuckDB)", "ours ÷ DuckDB", "train s (worker / LightGBM read+fit)", "ours ÷ LightGBM",
-         "fit step ÷ LightGBM fit", "score rows/s", "generate s"],
+         "fit step ÷ LightGBM fit", "score rows/s", "with reasons rows/s", "generate s"],
         [[f"{r['scale']}×", f"{r['users']:,}", f2(r["events"], 0), f2(r["raw_rows"], 0), f2(r["pipeline_wall_s"]),
           pair(s["extract"], s["duckdb-extract"]), f2(r["extract_over_duckdb"]),
           pair(s["build-features"], s["duckdb-features"]), f2(r["features_over_duckdb"]),
           f"{f2((s['train'] or {}).get('wall_s'))} / {f2((s['lightgbm'] or {}).get('read_fit_s'))}",
           f2(r["train_over_lightgbm"]), f2(r["fit_over_lightgbm_fit"]), f2(r["score_rows_per_s"], 0),
-          f2((s["generate"] or {}).get("wall_s"), 1)]
+          f2(r["score_reasons_rows_per_s"], 0), f2((s["generate"] or {}).get("wall_s"), 1)]
          for r in rows for s in [r["stages"]]])
     lines += ["", "Peak RSS, MiB (the largest over the runs):", ""]
     lines += md_table(
@@ -1042,7 +1057,7 @@ def main() -> int:
         stay. --keep-data keeps it all."""
         r["runs"] = runs_of(r.get("repeats") or {})
         if not args.keep_data:
-            for sub in ("source", "lake", "duckdb-extract", "duckdb-features", "score-throughput"):
+            for sub in ("source", "lake", "duckdb-extract", "duckdb-features", "score-throughput", "score-reasons"):
                 shutil.rmtree(Path(r["dir"]) / sub, ignore_errors=True)
             (Path(r["dir"]) / "generate.json").unlink(missing_ok=True)
 

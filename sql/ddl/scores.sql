@@ -15,7 +15,20 @@ CREATE EXTERNAL TABLE IF NOT EXISTS scores (
     `probability_at_anchor` DOUBLE,
     `decile`                BIGINT,
     `predicted_repurchase`  BOOLEAN,
-    `model_version`         STRING
+    `model_version`         STRING,
+    `log_odds`              DOUBLE,
+    `reason_up_1`           STRING,
+    `reason_up_1_value`     STRING,
+    `reason_up_1_log_odds`  DOUBLE,
+    `reason_up_2`           STRING,
+    `reason_up_2_value`     STRING,
+    `reason_up_2_log_odds`  DOUBLE,
+    `reason_up_3`           STRING,
+    `reason_up_3_value`     STRING,
+    `reason_up_3_log_odds`  DOUBLE,
+    `reason_down`           STRING,
+    `reason_down_value`     STRING,
+    `reason_down_log_odds`  DOUBLE
 )
 PARTITIONED BY (`run_date` DATE)
 STORED AS PARQUET

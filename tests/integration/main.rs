@@ -16,6 +16,7 @@ mod leakage;
 mod locks;
 mod permissions;
 mod pipeline;
+mod reasons;
 mod report;
 mod rolling;
 mod s3;

@@ -4,17 +4,16 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use repurchase_core::layout::Dataset;
-use repurchase_core::{Classify, DataRoot, ErrorClass, RunDate, StoreConfig};
+use repurchase_core::{Classify, DataRoot, ErrorClass, StoreConfig};
 use repurchase_features::AnchorMode;
 use repurchase_model::ModelArtifact;
 use repurchase_model::io::{load_features, read_artifact};
 use repurchase_score::{Shard, shard_of};
 
-use crate::support::{binary, col, date, parquet_batches, run_pipeline, signal_source};
+use crate::support::{col, date, parquet_batches, run_pipeline, score_binary, signal_source};
 
 fn read_rows(path: &Path) -> Vec<RecordBatch> {
     let file = std::fs::File::open(path).expect("parquet file");
@@ -40,17 +39,6 @@ fn rows_of(batches: &[RecordBatch]) -> BTreeMap<(i64, i64), Row> {
         }
     }
     out
-}
-
-fn score_binary(lake: &Path, d: RunDate, extra: &[&str]) -> std::process::Output {
-    Command::new(binary("score"))
-        .arg("--run-date")
-        .arg(d.to_string())
-        .arg("--data-root")
-        .arg(lake)
-        .args(extra)
-        .output()
-        .expect("run score")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -105,6 +105,18 @@ pub async fn run_pipeline_with(
     }
 }
 
+/// The `score` binary on the data root folder `lake` for `d`, with `extra` flags.
+pub fn score_binary(lake: &std::path::Path, d: RunDate, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(binary("score"))
+        .arg("--run-date")
+        .arg(d.to_string())
+        .arg("--data-root")
+        .arg(lake)
+        .args(extra)
+        .output()
+        .expect("run score")
+}
+
 /// Path of a built workspace binary (the test script builds them before running the tests).
 pub fn binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test exe");

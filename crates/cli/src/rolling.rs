@@ -1124,7 +1124,7 @@ mod tests {
     fn scores(status: &[&str], prob: &[Option<f64>]) -> RecordBatch {
         let n = status.len();
         let ids: Vec<i64> = (1..=n as i64).collect();
-        let columns: Vec<ArrayRef> = vec![
+        let mut columns: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from(
                 ids.iter().map(|i| i * 10).collect::<Vec<_>>(),
             )),
@@ -1140,7 +1140,12 @@ mod tests {
             )),
             Arc::new(StringArray::from(vec!["2025-04-21-abc"; n])),
         ];
-        RecordBatch::try_new(repurchase_score::output_schema(), columns).unwrap()
+        // log_odds and the reason columns: empty, nothing here reads them.
+        let schema = repurchase_score::output_schema();
+        for f in &schema.fields()[columns.len()..] {
+            columns.push(arrow::array::new_null_array(f.data_type(), n));
+        }
+        RecordBatch::try_new(schema, columns).unwrap()
     }
 
     #[test]

@@ -13,14 +13,15 @@ use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Schema};
 use foldhash::fast::FixedState;
 use forust_ml::Matrix;
-use forust_ml::gradientbooster::GradientBooster;
 use forust_ml::gradientbooster::ImportanceMethod;
+use forust_ml::gradientbooster::{ContributionsMethod, GradientBooster};
 use forust_ml::metric::Metric;
 use forust_ml::objective::ObjectiveType;
 use forust_ml::sampler::SampleMethod;
 use serde::{Deserialize, Serialize};
 
 use crate::encoding::{EncoderLookup, TargetEncoder, out_of_fold_weighted};
+use crate::explain::Contributions;
 use crate::forest::{Forest, sigmoid};
 use crate::table::{FeatureKind, FeatureSpec, FeatureTable, is_identifier};
 
@@ -327,11 +328,14 @@ impl ModelArtifact {
 
     /// The compiled trees with the artefact's encoders, for scoring many batches.
     pub fn predictor(&self) -> Result<Predictor, ModelError> {
-        let (forest, used) = self.forest()?.compact();
+        let booster = self.booster()?;
+        let (forest, used) = Forest::compile(&booster, self.features.len())?.compact();
         Ok(Predictor {
             features: self.features.clone(),
             used: used.iter().map(|&i| self.features[i].clone()).collect(),
+            used_index: used,
             forest,
+            booster,
             lookups: self
                 .encoders
                 .iter()
@@ -415,7 +419,11 @@ pub struct Predictor {
     features: Vec<FeatureSpec>,
     /// Those the trees split on, in the compacted forest's column order.
     used: Vec<FeatureSpec>,
+    /// Where each of `used` stands in `features`.
+    used_index: Vec<usize>,
     forest: Forest,
+    /// The trees as forust holds them, for Shapley values.
+    booster: GradientBooster,
     lookups: BTreeMap<String, EncoderLookup>,
 }
 
@@ -441,16 +449,67 @@ impl Predictor {
         self.used.iter().map(|f| f.name.as_str())
     }
 
+    /// The model's features, in the order of [`Contributions::row`].
+    pub fn feature_names(&self) -> impl Iterator<Item = &str> {
+        self.features.iter().map(|f| f.name.as_str())
+    }
+
     /// Uncalibrated probabilities for every row of `batch` (null features are missing values).
     pub fn predict_batch(&self, batch: &RecordBatch) -> Result<Vec<f64>, ModelError> {
+        Ok(self
+            .log_odds_batch(batch)?
+            .into_iter()
+            .map(sigmoid)
+            .collect())
+    }
+
+    /// The raw log-odds of every row of `batch`.
+    pub fn log_odds_batch(&self, batch: &RecordBatch) -> Result<Vec<f64>, ModelError> {
         let n = batch.num_rows();
         let p = self.used.len();
         if n == 0 {
             return Ok(Vec::new());
         }
-        // Each used column as the trees read it; blocks of rows are copied out of these into the
-        // row-major block the forest walks.
-        let mut columns: Vec<Column> = Vec::with_capacity(p);
+        let columns = self.columns(batch)?;
+        Ok(self.forest.predict_blocks(n, |first, block| {
+            for (j, column) in columns.iter().enumerate() {
+                column.fill(first, &mut block[j..], p);
+            }
+        }))
+    }
+
+    /// Exact tree Shapley values of every row of `batch` (forust's TreeSHAP over the prediction
+    /// trees, one core): each row's values and bias sum to its [`Predictor::log_odds_batch`].
+    pub fn contributions_batch(&self, batch: &RecordBatch) -> Result<Contributions, ModelError> {
+        let n = batch.num_rows();
+        let p = self.features.len();
+        let x = self.feature_matrix(batch)?;
+        let values = self.booster.predict_contributions(
+            &Matrix::new(&x, n, p),
+            ContributionsMethod::Shapley,
+            false,
+        );
+        Ok(Contributions::new(p, values))
+    }
+
+    /// The column-major matrix of every model feature (categories encoded, NaN for missing) that
+    /// forust's own prediction and Shapley values read for `batch`. A feature no tree splits on is
+    /// never read, so it is left NaN (and `batch` need not hold it).
+    pub fn feature_matrix(&self, batch: &RecordBatch) -> Result<Vec<f64>, ModelError> {
+        let n = batch.num_rows();
+        let columns = self.columns(batch)?;
+        let mut x = vec![f64::NAN; n * self.features.len()];
+        for (column, &j) in columns.iter().zip(&self.used_index) {
+            column.fill(0, &mut x[j * n..][..n], 1);
+        }
+        Ok(x)
+    }
+
+    /// Each used column of `batch` as the trees read it; blocks of rows are copied out of these
+    /// into the row-major block the forest walks.
+    fn columns<'a>(&self, batch: &'a RecordBatch) -> Result<Vec<Column<'a>>, ModelError> {
+        let n = batch.num_rows();
+        let mut columns: Vec<Column> = Vec::with_capacity(self.used.len());
         for spec in &self.used {
             let col = batch.column_by_name(&spec.name).ok_or_else(|| {
                 ModelError::model(format!("feature {:?} missing from input", spec.name))
@@ -500,16 +559,7 @@ impl Predictor {
                 }
             });
         }
-        Ok(self
-            .forest
-            .predict_blocks(n, |first, block| {
-                for (j, column) in columns.iter().enumerate() {
-                    column.fill(first, &mut block[j..], p);
-                }
-            })
-            .into_iter()
-            .map(sigmoid)
-            .collect())
+        Ok(columns)
     }
 }
 
@@ -678,8 +728,18 @@ mod tests {
             ("country", Arc::new(country) as ArrayRef),
         ])
         .unwrap();
-        let got = model.predictor().unwrap().predict_batch(&batch).unwrap();
+        let predictor = model.predictor().unwrap();
+        let got = predictor.predict_batch(&batch).unwrap();
         assert_eq!(got, want);
+        // Shapley values: every row's sum is its log-odds; a feature no tree uses adds nothing.
+        let log_odds = predictor.log_odds_batch(&batch).unwrap();
+        let c = predictor.contributions_batch(&batch).unwrap();
+        assert_eq!(c.rows(), 1000);
+        for (i, l) in log_odds.iter().enumerate() {
+            assert!((c.log_odds(i) - l).abs() < 1e-6, "row {i}");
+            assert_eq!(sigmoid(*l), want[i]);
+        }
+        assert!((0..1000).any(|i| c.row(i).iter().all(|v| *v != 0.0)));
         // A numeric column of text is refused with its name.
         let text = RecordBatch::try_from_iter([
             (

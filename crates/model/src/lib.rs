@@ -5,6 +5,7 @@
 //! - [`encoding`]: categorical → number, fitted on the training window only.
 //! - [`booster`]: the gradient-boosted trees (forust-ml) and the saved model artefact.
 //! - [`forest`]: the trees compiled for fast, exact prediction.
+//! - [`explain`]: Shapley values per row, and the reasons they give.
 //! - [`calibration`] and [`metrics`]: probability calibration and evaluation.
 //! - [`split`]: the out-of-time train / validation / test windows and the cross-fitting folds.
 //! - [`crossfit`]: the fold models' predictions the served model is calibrated on.
@@ -19,6 +20,7 @@ pub mod calibration;
 pub mod crossfit;
 pub mod encoding;
 pub mod error;
+pub mod explain;
 pub mod forest;
 pub mod io;
 pub mod metrics;

@@ -90,6 +90,11 @@ pub struct Args {
     /// those at or above the model's threshold.
     #[arg(long, value_name = "S", env = "REPURCHASE_FLAG_TOP_SHARE", value_parser = parse_share)]
     pub flag_top_share: Option<f64>,
+
+    /// Skip the reasons: leave the reason_* columns empty instead of computing each open
+    /// customer's Shapley values, which cost far more per row than the score itself.
+    #[arg(long, env = "REPURCHASE_NO_REASONS")]
+    pub no_reasons: bool,
 }
 
 impl repurchase_core::cli::WorkerArgs for Args {
@@ -185,7 +190,7 @@ pub struct Outcome {
 
 /// Schema of `scores/` and `score_shards/`.
 pub fn output_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
+    let mut fields = vec![
         Field::new("user_id", DataType::Int64, false),
         Field::new("anchor_order_id", DataType::Int64, false),
         Field::new("anchor_time", ts_type(), false),
@@ -196,8 +201,23 @@ pub fn output_schema() -> SchemaRef {
         Field::new("decile", DataType::UInt32, true),
         Field::new("predicted_repurchase", DataType::Boolean, true),
         Field::new("model_version", DataType::Utf8, false),
-    ]))
+        Field::new("log_odds", DataType::Float64, true),
+    ];
+    for slot in REASON_SLOTS {
+        fields.extend([
+            Field::new(slot, DataType::Utf8, true),
+            Field::new(format!("{slot}_value"), DataType::Utf8, true),
+            Field::new(format!("{slot}_log_odds"), DataType::Float64, true),
+        ]);
+    }
+    Arc::new(Schema::new(fields))
 }
+
+/// The reason columns' prefixes: the three features pushing an open customer's log-odds up the
+/// most, then the one pushing it down the most ([`repurchase_model::explain`]).
+pub const REASON_SLOTS: [&str; 4] = ["reason_up_1", "reason_up_2", "reason_up_3", "reason_down"];
+/// How many of [`REASON_SLOTS`] push up.
+pub(crate) const REASONS_UP: usize = 3;
 
 /// Which model scores and how the flag is raised.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -207,6 +227,8 @@ pub struct ScoreOptions {
     /// Flag the top share of the open customers (a fixed budget) instead of those at or above
     /// the model's threshold.
     pub flag_top_share: Option<f64>,
+    /// Leave the reason columns empty (no Shapley values computed).
+    pub no_reasons: bool,
 }
 
 /// `score` as its binary runs it: the flags resolved, then [`score`] or [`score_shard`].
@@ -216,6 +238,7 @@ pub async fn run(args: Args) -> Result<Outcome> {
     let options = ScoreOptions {
         model_date: args.model_date,
         flag_top_share: args.flag_top_share,
+        no_reasons: args.no_reasons,
     };
     match (args.shard, args.merge_shards) {
         (Some(shard), _) => score_shard(&root, d, shard, &options).await,

@@ -9,6 +9,7 @@ use arrow::array::{
     Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray, UInt32Array,
 };
+use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use repurchase_contracts::calibration::{read_calibration, read_timing};
@@ -24,12 +25,14 @@ use repurchase_core::{CoreError, DataRoot, RunDate};
 use repurchase_model::ModelArtifact;
 use repurchase_model::booster::Predictor;
 use repurchase_model::calibration::Calibrator;
+use repurchase_model::forest::sigmoid;
 use repurchase_model::io::{read_artifact, read_json_artifact};
 use repurchase_model::timing::RepurchaseTiming;
 
 use crate::rank::sorted;
 use crate::{
-    Result, ScoreError, ScoreOptions, Scored, Shard, Variant, bad, int64, output_schema, shard_of,
+    REASONS_UP, Result, ScoreError, ScoreOptions, Scored, Shard, Variant, bad, int64,
+    output_schema, shard_of,
 };
 
 /// Scores the open anchors of `run_date` (of `shard`'s customers, when given) with `variant` of
@@ -123,11 +126,13 @@ pub(crate) async fn score_rows(
         .map_err(|e| CoreError::query("read features/score", e))?;
 
     let scorer = Arc::new(BatchScorer {
+        names: predictor.feature_names().map(str::to_string).collect(),
         predictor,
         cal,
         timing,
         run_end: run_date.end_exclusive_micros(),
         shard,
+        reasons: !options.no_reasons,
     });
     // Decoding runs on the runtime's workers; predicting on the blocking pool, one batch per core
     // at a time. Rows are sorted at the end, so the order parts arrive in does not matter.
@@ -158,9 +163,10 @@ pub(crate) async fn score_rows(
             count(Status::AlreadyRepurchased),
         ),
         ("repurchase_pending".to_string(), count(Status::Pending)),
+        ("explained".to_string(), rows.explained()),
     ]);
     let scored = count(Status::Open);
-    let batch = rows.into_batch(&model_version)?;
+    let batch = rows.into_batch(&model_version, &scorer.names)?;
     timer.finish(rows_in, scored);
     let flag = match options.flag_top_share {
         Some(share) => FlagRule::TopShare { share },
@@ -249,6 +255,36 @@ struct Rows {
     elapsed: Vec<f64>,
     prob: Vec<Option<f64>>,
     at_anchor: Vec<Option<f64>>,
+    log_odds: Vec<Option<f64>>,
+    /// One per [`REASON_SLOTS`].
+    reasons: [ReasonColumn; 4],
+}
+
+/// One reason slot of every row: the feature (its index in the model's list), the row's value of
+/// it as text, and its push in log-odds; all three null where the row has no such reason.
+#[derive(Default)]
+struct ReasonColumn {
+    feature: Vec<Option<u32>>,
+    value: Vec<Option<String>>,
+    log_odds: Vec<Option<f64>>,
+}
+
+impl ReasonColumn {
+    fn push(&mut self, reason: Option<(u32, Option<String>, f64)>) {
+        let (f, v, l) = match reason {
+            Some((f, v, l)) => (Some(f), v, Some(l)),
+            None => (None, None, None),
+        };
+        self.feature.push(f);
+        self.value.push(v);
+        self.log_odds.push(l);
+    }
+
+    fn extend(&mut self, other: ReasonColumn) {
+        self.feature.extend(other.feature);
+        self.value.extend(other.value);
+        self.log_odds.extend(other.log_odds);
+    }
 }
 
 /// One anchor's result.
@@ -260,6 +296,9 @@ struct Row {
     elapsed: f64,
     prob: Option<f64>,
     at_anchor: Option<f64>,
+    log_odds: Option<f64>,
+    /// Per [`REASON_SLOTS`]: feature index, value as text, log-odds.
+    reasons: [Option<(u32, Option<String>, f64)>; 4],
 }
 
 impl Rows {
@@ -271,6 +310,20 @@ impl Rows {
         self.elapsed.push(row.elapsed);
         self.prob.push(row.prob);
         self.at_anchor.push(row.at_anchor);
+        self.log_odds.push(row.log_odds);
+        for (column, reason) in self.reasons.iter_mut().zip(row.reasons) {
+            column.push(reason);
+        }
+    }
+
+    /// Rows given at least one reason.
+    fn explained(&self) -> u64 {
+        let [up, .., down] = &self.reasons;
+        up.feature
+            .iter()
+            .zip(&down.feature)
+            .filter(|(u, d)| u.is_some() || d.is_some())
+            .count() as u64
     }
 
     fn extend(&mut self, other: Rows) {
@@ -281,13 +334,17 @@ impl Rows {
         self.elapsed.extend(other.elapsed);
         self.prob.extend(other.prob);
         self.at_anchor.extend(other.at_anchor);
+        self.log_odds.extend(other.log_odds);
+        for (column, part) in self.reasons.iter_mut().zip(other.reasons) {
+            column.extend(part);
+        }
     }
 
     /// The output batch without deciles and flags, sorted by anchor time then anchor order
     /// (DataFusion may read files and row groups in any order).
-    fn into_batch(self, model_version: &str) -> Result<RecordBatch> {
+    fn into_batch(self, model_version: &str, names: &[String]) -> Result<RecordBatch> {
         let n = self.user_id.len();
-        let columns: Vec<ArrayRef> = vec![
+        let mut columns: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from(self.user_id)),
             Arc::new(Int64Array::from(self.order_id)),
             Arc::new(TimestampMicrosecondArray::from(self.anchor_us).with_timezone("UTC")),
@@ -300,7 +357,16 @@ impl Rows {
             Arc::new(UInt32Array::from(vec![None::<u32>; n])),
             Arc::new(BooleanArray::from(vec![None::<bool>; n])),
             Arc::new(StringArray::from(vec![model_version; n])),
+            Arc::new(Float64Array::from(self.log_odds)),
         ];
+        for r in self.reasons {
+            let name = |f: Option<u32>| f.map(|f| names[f as usize].as_str());
+            columns.extend([
+                Arc::new(StringArray::from_iter(r.feature.into_iter().map(name))) as ArrayRef,
+                Arc::new(StringArray::from(r.value)),
+                Arc::new(Float64Array::from(r.log_odds)),
+            ]);
+        }
         let batch = RecordBatch::try_new(output_schema(), columns)
             .map_err(|e| CoreError::arrow("scores", e))?;
         Ok(sorted(&batch)?)
@@ -310,6 +376,10 @@ impl Rows {
 /// Everything needed to score one batch of features, shared by the scoring tasks.
 struct BatchScorer {
     predictor: Predictor,
+    /// The model's features, by index.
+    names: Vec<String>,
+    /// Whether open rows get their reasons.
+    reasons: bool,
     cal: Calibrator,
     timing: RepurchaseTiming,
     run_end: i64,
@@ -368,7 +438,9 @@ impl BatchScorer {
         );
         let open = arrow::compute::filter_record_batch(&batch, &open_mask)
             .map_err(|e| CoreError::arrow("open anchors", e))?;
-        let mut raw = self.predictor.predict_batch(&open)?.into_iter();
+        let log_odds = self.predictor.log_odds_batch(&open)?;
+        let mut explained = self.explain(&open)?.into_iter();
+        let mut raw = log_odds.into_iter();
         let users = int64(&batch, "user_id")?;
         let orders = int64(&batch, "order_id")?;
         let anchors = batch
@@ -378,13 +450,18 @@ impl BatchScorer {
         for (i, &st) in status.iter().enumerate() {
             let anchor_us = anchors.value(i);
             let elapsed = (self.run_end - anchor_us) as f64 / DAY_US as f64;
-            let (at_anchor, prob) = if st == Status::Open {
-                let p = self
-                    .cal
-                    .predict(raw.next().ok_or_else(|| bad("prediction count"))?);
-                (Some(p), Some(self.timing.conditional(p, elapsed)))
+            let (log_odds, at_anchor, prob, reasons) = if st == Status::Open {
+                let l = raw.next().ok_or_else(|| bad("prediction count"))?;
+                let p = self.cal.predict(sigmoid(l));
+                let reasons = explained.next().unwrap_or_default();
+                (
+                    Some(l),
+                    Some(p),
+                    Some(self.timing.conditional(p, elapsed)),
+                    reasons,
+                )
             } else {
-                (None, None)
+                (None, None, None, Default::default())
             };
             rows.push(Row {
                 user_id: users.value(i),
@@ -394,8 +471,56 @@ impl BatchScorer {
                 elapsed,
                 prob,
                 at_anchor,
+                log_odds,
+                reasons,
             });
         }
         Ok((rows_in, rows))
+    }
+
+    /// The reasons of every row of `open` (none when reasons are off): per [`REASON_SLOTS`], the
+    /// feature, the row's value of it as text and its Shapley value.
+    #[allow(clippy::type_complexity)]
+    fn explain(&self, open: &RecordBatch) -> Result<Vec<[Option<(u32, Option<String>, f64)>; 4]>> {
+        if !self.reasons || open.num_rows() == 0 {
+            return Ok(Vec::new());
+        }
+        let c = self.predictor.contributions_batch(open)?;
+        let options = FormatOptions::default().with_null("");
+        // Only features the trees split on can have a value other than 0, and those are the
+        // columns the batch was read with.
+        let mut formatters = BTreeMap::new();
+        for (f, name) in self.names.iter().enumerate() {
+            if let Some(col) = open.column_by_name(name) {
+                let fmt = ArrayFormatter::try_new(col.as_ref(), &options)
+                    .map_err(|e| CoreError::arrow("reason values", e))?;
+                formatters.insert(f, (col.clone(), fmt));
+            }
+        }
+        let value = |f: usize, i: usize| -> Option<String> {
+            let (col, fmt) = formatters.get(&f)?;
+            col.is_valid(i).then(|| fmt.value(i).to_string())
+        };
+        Ok((0..c.rows())
+            .map(|i| {
+                let r = c.reasons(i, REASONS_UP, 1);
+                let mut slots: [Option<(u32, Option<String>, f64)>; 4] = Default::default();
+                for (k, reason) in r.up.iter().enumerate() {
+                    slots[k] = Some((
+                        reason.feature as u32,
+                        value(reason.feature, i),
+                        reason.log_odds,
+                    ));
+                }
+                if let Some(reason) = r.down.first() {
+                    slots[REASONS_UP] = Some((
+                        reason.feature as u32,
+                        value(reason.feature, i),
+                        reason.log_odds,
+                    ));
+                }
+                slots
+            })
+            .collect())
     }
 }
