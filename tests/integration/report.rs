@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use repurchase_core::hash::SplitMix64;
 use repurchase_model::calibration::Calibrator;
+use repurchase_model::explain::FeatureEffect;
 use repurchase_model::metrics;
 use repurchase_model::report::timeline::{self, Panel, Role, Series, Table, TimelineInput};
 use repurchase_model::report::{PLOT_IDS, ReportInput, render};
@@ -314,6 +315,25 @@ fn report_html() -> String {
         .rev()
         .map(|(i, name)| (name.to_string(), 1.0 / (i + 1) as f64 / total))
         .collect();
+    // Shapley effects: a feature's values push scores by about its importance, high values up
+    // for even features and down for odd ones; one value in ten missing.
+    let effects: Vec<FeatureEffect> = importance
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, (name, imp))| FeatureEffect {
+            name: name.clone(),
+            mean_abs: imp * 0.8,
+            points: (0..300)
+                .map(|_| {
+                    let q = rng.next_f64();
+                    let sign = if i % 2 == 0 { 1.0 } else { -1.0 };
+                    let v = sign * (q - 0.5) * 2.0 * imp + 0.1 * imp * rng.normal();
+                    (v, (rng.next_f64() > 0.1).then_some(q))
+                })
+                .collect(),
+        })
+        .collect();
     let input = ReportInput {
         title: "Repurchase model 2025-06-30-abc123".to_string(),
         facts: vec![
@@ -339,6 +359,7 @@ fn report_html() -> String {
         threshold,
         top_k_fraction: 0.10,
         importance: &importance,
+        effects: &effects,
         auc_ci: metrics::bootstrap_auc_ci(&probs, &labels, &keys, 200, 7),
         notes: vec![
             "Synthetic data for the browser test: labels drawn from known probabilities, raw \
@@ -370,6 +391,13 @@ fn report_renders_in_headless_chromium_without_errors() {
             "svg #{id} has no curve"
         );
     }
+    // The beeswarm: ten features of 300 sampled rows each, and the legend's missing dot.
+    assert_eq!(
+        svg_element(&run.dom, "shap-beeswarm")
+            .matches("<circle")
+            .count(),
+        10 * 300 + 1
+    );
     // The escaped note came through as text, not as an element.
     assert!(run.dom.contains("&lt;script&gt;alert"));
     assert!(!run.dom.contains("<script"));

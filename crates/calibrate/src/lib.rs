@@ -41,11 +41,12 @@ use repurchase_core::publish::{PartitionWriter, Provenance};
 use repurchase_core::{Classify, CoreError, DataRoot, ErrorClass, RunDate};
 use repurchase_model::calibration::{Calibrator, choose_calibrator};
 use repurchase_model::crossfit::CrossFit;
+use repurchase_model::explain::global;
 use repurchase_model::io::{load_features, read_artifact, read_json_artifact};
 use repurchase_model::metrics::{
     bootstrap_auc_ci, confusion_at, deciles, f1_optimal_threshold, summary, top_k_confusion,
 };
-use repurchase_model::report::{ReportInput, render};
+use repurchase_model::report::{BEESWARM_FEATURES, ReportInput, render};
 use repurchase_model::timing::{RepurchaseTiming, open_snapshots};
 use repurchase_model::{ModelArtifact, ModelError};
 
@@ -64,6 +65,8 @@ pub const TOP_K_FRACTION: f64 = 0.10;
 /// Elapsed days at which the conditional probabilities are checked on the test window.
 const ELAPSED_CHECKS: [f64; 4] = [0.0, 15.0, 30.0, 45.0];
 const BOOTSTRAP_RESAMPLES: usize = 1000;
+/// Test rows drawn in the report's Shapley beeswarm (the mean |value| uses every row).
+const BEESWARM_POINTS: usize = 300;
 
 #[allow(missing_docs)] // clap turns doc comments here into --help text
 #[derive(Debug, Clone, ClapArgs)]
@@ -337,6 +340,16 @@ pub async fn calibrate(
     )
     .await?;
     info!(promoted = promotion.promoted, champion = %promotion.champion.model_version, reason = %promotion.reason, "champion decided");
+    // Global explanations of the evaluated model on the test window, for the report.
+    let (shapley, x_test) = model.contributions(&test)?;
+    let effects = global(
+        &model.feature_names(),
+        &shapley,
+        &x_test,
+        &test.order_id,
+        BEESWARM_FEATURES,
+        BEESWARM_POINTS,
+    );
     let mut facts = report_facts(&card, &metrics, cal.name(), &timing);
     facts.push(("Champion".into(), promotion.reason.clone()));
     let report = render(&ReportInput {
@@ -349,6 +362,7 @@ pub async fn calibrate(
         threshold: metrics.threshold_at_anchor,
         top_k_fraction: TOP_K_FRACTION,
         importance: &card.feature_importance,
+        effects: &effects,
         auc_ci: metrics.test_auc_ci,
         notes: report_notes(&card, &metrics),
     });

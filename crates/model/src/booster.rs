@@ -358,6 +358,27 @@ impl ModelArtifact {
             .collect())
     }
 
+    /// Exact tree Shapley values of every row of `t` (forust's TreeSHAP over the prediction trees,
+    /// on all cores), with the column-major matrix they were computed from (categories encoded).
+    pub fn contributions(&self, t: &FeatureTable) -> Result<(Contributions, Vec<f64>), ModelError> {
+        let p = self.features.len();
+        if t.is_empty() {
+            return Ok((Contributions::new(p, Vec::new()), Vec::new()));
+        }
+        let x = self.matrix(t)?;
+        let values = self.booster()?.predict_contributions(
+            &Matrix::new(&x, t.len(), p),
+            ContributionsMethod::Shapley,
+            true,
+        );
+        Ok((Contributions::new(p, values), x))
+    }
+
+    /// The model's feature names, in the order of its matrices and [`Contributions::row`].
+    pub fn feature_names(&self) -> Vec<String> {
+        self.features.iter().map(|f| f.name.clone()).collect()
+    }
+
     /// Total gain per feature, normalised to sum to 1, highest first.
     pub fn importance(&self) -> Result<Vec<(String, f64)>, ModelError> {
         let booster = self.booster()?;

@@ -44,5 +44,5 @@ mod page;
 mod svg;
 pub mod timeline;
 
-pub use evaluation::{PLOT_IDS, ReportInput, render};
+pub use evaluation::{BEESWARM_FEATURES, PLOT_IDS, ReportInput, render};
 pub use page::escape;

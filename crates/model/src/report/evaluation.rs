@@ -4,8 +4,9 @@
 //! [`render`] turns a [`ReportInput`] (calibrated and raw scores on the held-out test window,
 //! labels, the operating threshold, feature importance and a few facts about the run) into one
 //! HTML5 document: a facts table, headline metrics, confusion matrices at the threshold and at
-//! top-k, six inline SVG plots (ROC, precision–recall, reliability, lift and cumulative gains,
-//! score distribution by class, feature importance), a decile table and free-text notes.
+//! top-k, eight inline SVG plots (ROC, precision–recall, reliability, lift and cumulative gains,
+//! score distribution by class, gain importance, mean |Shapley value| and the Shapley beeswarm),
+//! a decile table and free-text notes.
 //!
 //! This file assembles the page in reading order; the tables are in `evaluation/tables.rs` and
 //! the charts in one file per section of the page (`ranking.rs`: ROC and PR; `calibration.rs`:
@@ -19,10 +20,12 @@
 use super::format::{int, num, pct_short};
 use super::page;
 use super::svg::{Axis, Plot};
+use crate::explain::FeatureEffect;
 use crate::metrics;
 
 mod calibration;
 mod importance;
+pub use importance::BEESWARM_FEATURES;
 mod ranking;
 mod tables;
 mod targeting;
@@ -30,13 +33,15 @@ mod targeting;
 mod tests;
 
 /// The `id` of every chart on the evaluation page, in page order (each an inline `<svg>`).
-pub const PLOT_IDS: [&str; 6] = [
+pub const PLOT_IDS: [&str; 8] = [
     "roc",
     "pr",
     "reliability",
     "gains",
     "score-distribution",
     "importance",
+    "shap-importance",
+    "shap-beeswarm",
 ];
 
 /// Everything the report shows. Scores and labels are paired by position.
@@ -60,6 +65,9 @@ pub struct ReportInput<'a> {
     pub top_k_fraction: f64,
     /// Feature importance in any order; the top 25 are plotted.
     pub importance: &'a [(String, f64)],
+    /// Shapley effects of the features on the same rows, strongest first
+    /// ([`crate::explain::global`]); empty when not computed.
+    pub effects: &'a [FeatureEffect],
     /// Bootstrap 95% interval of ROC-AUC, if computed.
     pub auc_ci: Option<(f64, f64)>,
     /// Plain-text paragraphs shown at the end.
@@ -218,9 +226,30 @@ pub fn render(input: &ReportInput<'_>) -> String {
         &mut out,
         &importance::importance_svg(input.importance),
         &format!(
-            "The {} most important of {} features, highest first.",
+            "The {} most important of {} features by the booster's total split gain, highest \
+             first.",
             TOP_FEATURES.min(input.importance.len()),
             input.importance.len()
+        ),
+    );
+    page::figure(
+        &mut out,
+        &importance::mean_abs_svg(input.effects),
+        "How far each feature moves a prediction on average: the mean absolute Shapley value \
+         over the test rows, in log-odds (exact tree Shapley values of this model; a row's values \
+         and the model's expected log-odds add up to its prediction). Unlike gain, it says how \
+         much a feature changes the scores customers get.",
+    );
+    page::figure(
+        &mut out,
+        &importance::beeswarm_svg(input.effects),
+        &format!(
+            "Each dot is one test row (a sample of {} rows, the same for every feature) placed at \
+             the feature's Shapley value for it: right of the line the feature raises that \
+             customer's score, left lowers it. The colour is the row's value of the feature, from \
+             its lowest (blue) to its highest (red) in the sample, grey where missing; categories \
+             are coloured by their encoding, the repurchase rate the model learned for them.",
+            int(input.effects.first().map_or(0, |e| e.points.len() as u64))
         ),
     );
     out.push_str("</section>\n");

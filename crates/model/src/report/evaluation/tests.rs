@@ -11,6 +11,7 @@ struct Data {
     raw: Vec<f64>,
     labels: Vec<bool>,
     importance: Vec<(String, f64)>,
+    effects: Vec<FeatureEffect>,
 }
 
 fn data(n: usize, seed: u64) -> Data {
@@ -28,11 +29,33 @@ fn data(n: usize, seed: u64) -> Data {
     let importance = (0..40)
         .map(|i| (format!("feature_{i:02}"), 1.0 / f64::from(i + 1)))
         .collect();
+    // Forty features, the first twelve with 50 points each (values spread around 0, one in
+    // five missing).
+    let effects = (0..40)
+        .map(|i| FeatureEffect {
+            name: format!("feature_{i:02}"),
+            mean_abs: 0.5 / f64::from(i + 1),
+            points: if i < 12 {
+                (0..50)
+                    .map(|_| {
+                        let q = rng.next_f64();
+                        (
+                            (q - 0.5) / f64::from(i + 1),
+                            (rng.next_f64() > 0.2).then_some(q),
+                        )
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        })
+        .collect();
     Data {
         probs,
         raw,
         labels,
         importance,
+        effects,
     }
 }
 
@@ -50,6 +73,7 @@ fn input(d: &Data) -> ReportInput<'_> {
         threshold: 0.2,
         top_k_fraction: 0.1,
         importance: &d.importance,
+        effects: &d.effects,
         auc_ci: Some((0.7, 0.8)),
         notes: vec!["Trained on generated data.".to_string()],
     }
@@ -67,6 +91,7 @@ fn empty_input() -> ReportInput<'static> {
         threshold: 0.5,
         top_k_fraction: 0.1,
         importance: &[],
+        effects: &[],
         auc_ci: None,
         notes: vec![],
     }
@@ -110,6 +135,14 @@ fn every_plot_is_present_with_a_title_and_marks() {
         svg_of(&html, "importance").matches("<rect x=").count(),
         1 + 25
     );
+    assert_eq!(
+        svg_of(&html, "shap-importance").matches("<rect x=").count(),
+        1 + 25
+    );
+    // Ten features of 50 points each, and the legend's missing dot.
+    let swarm = svg_of(&html, "shap-beeswarm");
+    assert_eq!(swarm.matches("<circle").count(), 10 * 50 + 1);
+    assert!(swarm.contains(">feature_09</text>") && !swarm.contains(">feature_10</text>"));
     for heading in [
         "Headline metrics",
         "Operating points",
@@ -211,7 +244,19 @@ fn degenerate_inputs_do_not_panic() {
         ),
     ];
     for (name, probs, raw, labels) in &cases {
-        for importance in [vec![], vec![("only".to_string(), f64::NAN)]] {
+        let odd = [FeatureEffect {
+            name: "only".to_string(),
+            mean_abs: f64::NAN,
+            points: vec![
+                (f64::NAN, None),
+                (f64::INFINITY, Some(2.0)),
+                (0.0, Some(-1.0)),
+            ],
+        }];
+        for (importance, effects) in [
+            (vec![], &[][..]),
+            (vec![("only".to_string(), f64::NAN)], &odd[..]),
+        ] {
             let inp = ReportInput {
                 title: (*name).to_string(),
                 probs,
@@ -220,9 +265,10 @@ fn degenerate_inputs_do_not_panic() {
                 threshold: f64::NAN,
                 top_k_fraction: 0.0,
                 importance: &importance,
+                effects,
                 ..empty_input()
             };
-            assert_sane_page(&render(&inp), &render(&inp), 6, name);
+            assert_sane_page(&render(&inp), &render(&inp), PLOT_IDS.len(), name);
         }
     }
     let empty = render(&empty_input());
