@@ -148,7 +148,7 @@ pub(crate) async fn score_rows(
             }
         })
         .buffered(parallel);
-    let mut rows = Rows::default();
+    let mut rows = Rows::new(scorer.reasons);
     let mut rows_in = 0u64;
     while let Some(part) = parts.next().await {
         let (n_in, part) = part?;
@@ -256,8 +256,8 @@ struct Rows {
     prob: Vec<Option<f64>>,
     at_anchor: Vec<Option<f64>>,
     log_odds: Vec<Option<f64>>,
-    /// One per [`REASON_SLOTS`].
-    reasons: [ReasonColumn; 4],
+    /// One per [`REASON_SLOTS`]; none when reasons are off (the columns are then all null).
+    reasons: Option<[ReasonColumn; 4]>,
 }
 
 /// One reason slot of every row: the feature (its index in the model's list), the row's value of
@@ -302,6 +302,13 @@ struct Row {
 }
 
 impl Rows {
+    fn new(reasons: bool) -> Rows {
+        Rows {
+            reasons: reasons.then(Default::default),
+            ..Rows::default()
+        }
+    }
+
     fn push(&mut self, row: Row) {
         self.user_id.push(row.user_id);
         self.order_id.push(row.order_id);
@@ -311,14 +318,18 @@ impl Rows {
         self.prob.push(row.prob);
         self.at_anchor.push(row.at_anchor);
         self.log_odds.push(row.log_odds);
-        for (column, reason) in self.reasons.iter_mut().zip(row.reasons) {
-            column.push(reason);
+        if let Some(columns) = &mut self.reasons {
+            for (column, reason) in columns.iter_mut().zip(row.reasons) {
+                column.push(reason);
+            }
         }
     }
 
     /// Rows given at least one reason.
     fn explained(&self) -> u64 {
-        let [up, .., down] = &self.reasons;
+        let Some([up, .., down]) = &self.reasons else {
+            return 0;
+        };
         up.feature
             .iter()
             .zip(&down.feature)
@@ -335,8 +346,10 @@ impl Rows {
         self.prob.extend(other.prob);
         self.at_anchor.extend(other.at_anchor);
         self.log_odds.extend(other.log_odds);
-        for (column, part) in self.reasons.iter_mut().zip(other.reasons) {
-            column.extend(part);
+        if let (Some(columns), Some(parts)) = (&mut self.reasons, other.reasons) {
+            for (column, part) in columns.iter_mut().zip(parts) {
+                column.extend(part);
+            }
         }
     }
 
@@ -359,13 +372,24 @@ impl Rows {
             Arc::new(StringArray::from(vec![model_version; n])),
             Arc::new(Float64Array::from(self.log_odds)),
         ];
-        for r in self.reasons {
-            let name = |f: Option<u32>| f.map(|f| names[f as usize].as_str());
-            columns.extend([
-                Arc::new(StringArray::from_iter(r.feature.into_iter().map(name))) as ArrayRef,
-                Arc::new(StringArray::from(r.value)),
-                Arc::new(Float64Array::from(r.log_odds)),
-            ]);
+        match self.reasons {
+            Some(reasons) => {
+                for r in reasons {
+                    let name = |f: Option<u32>| f.map(|f| names[f as usize].as_str());
+                    columns.extend([
+                        Arc::new(StringArray::from_iter(r.feature.into_iter().map(name)))
+                            as ArrayRef,
+                        Arc::new(StringArray::from(r.value)),
+                        Arc::new(Float64Array::from(r.log_odds)),
+                    ]);
+                }
+            }
+            None => {
+                let schema = output_schema();
+                for f in &schema.fields()[columns.len()..] {
+                    columns.push(arrow::array::new_null_array(f.data_type(), n));
+                }
+            }
         }
         let batch = RecordBatch::try_new(output_schema(), columns)
             .map_err(|e| CoreError::arrow("scores", e))?;
@@ -390,7 +414,7 @@ impl BatchScorer {
     /// Rows read and the scored rows of one feature batch (of this shard's customers).
     fn score(&self, batch: &RecordBatch) -> Result<(u64, Rows)> {
         let rows_in = batch.num_rows() as u64;
-        let mut rows = Rows::default();
+        let mut rows = Rows::new(self.reasons);
         let batch = match self.shard {
             Some(s) => {
                 let users = int64(batch, "user_id")?;
