@@ -13,8 +13,8 @@ use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Schema};
 use foldhash::fast::FixedState;
 use forust_ml::Matrix;
+use forust_ml::gradientbooster::GradientBooster;
 use forust_ml::gradientbooster::ImportanceMethod;
-use forust_ml::gradientbooster::{ContributionsMethod, GradientBooster};
 use forust_ml::metric::Metric;
 use forust_ml::objective::ObjectiveType;
 use forust_ml::sampler::SampleMethod;
@@ -328,14 +328,12 @@ impl ModelArtifact {
 
     /// The compiled trees with the artefact's encoders, for scoring many batches.
     pub fn predictor(&self) -> Result<Predictor, ModelError> {
-        let booster = self.booster()?;
-        let (forest, used) = Forest::compile(&booster, self.features.len())?.compact();
+        let (forest, used) = self.forest()?.compact();
         Ok(Predictor {
             features: self.features.clone(),
             used: used.iter().map(|&i| self.features[i].clone()).collect(),
             used_index: used,
             forest,
-            booster,
             lookups: self
                 .encoders
                 .iter()
@@ -358,19 +356,15 @@ impl ModelArtifact {
             .collect())
     }
 
-    /// Exact tree Shapley values of every row of `t` (forust's TreeSHAP over the prediction trees,
-    /// on all cores), with the column-major matrix they were computed from (categories encoded).
+    /// Exact tree Shapley values of every row of `t` ([`Forest::contributions_blocks`]), with the
+    /// column-major matrix they were computed from (categories encoded).
     pub fn contributions(&self, t: &FeatureTable) -> Result<(Contributions, Vec<f64>), ModelError> {
         let p = self.features.len();
         if t.is_empty() {
             return Ok((Contributions::new(p, Vec::new()), Vec::new()));
         }
         let x = self.matrix(t)?;
-        let values = self.booster()?.predict_contributions(
-            &Matrix::new(&x, t.len(), p),
-            ContributionsMethod::Shapley,
-            true,
-        );
+        let values = self.forest()?.contributions_column_major(&x, t.len());
         Ok((Contributions::new(p, values), x))
     }
 
@@ -443,8 +437,6 @@ pub struct Predictor {
     /// Where each of `used` stands in `features`.
     used_index: Vec<usize>,
     forest: Forest,
-    /// The trees as forust holds them, for Shapley values.
-    booster: GradientBooster,
     lookups: BTreeMap<String, EncoderLookup>,
 }
 
@@ -499,17 +491,28 @@ impl Predictor {
         }))
     }
 
-    /// Exact tree Shapley values of every row of `batch` (forust's TreeSHAP over the prediction
-    /// trees, one core): each row's values and bias sum to its [`Predictor::log_odds_batch`].
+    /// Exact tree Shapley values of every row of `batch` over the compiled trees, on the calling
+    /// thread: each row's values and bias sum to its [`Predictor::log_odds_batch`].
     pub fn contributions_batch(&self, batch: &RecordBatch) -> Result<Contributions, ModelError> {
         let n = batch.num_rows();
-        let p = self.features.len();
-        let x = self.feature_matrix(batch)?;
-        let values = self.booster.predict_contributions(
-            &Matrix::new(&x, n, p),
-            ContributionsMethod::Shapley,
-            false,
-        );
+        let (p, q) = (self.features.len(), self.used.len());
+        let columns = self.columns(batch)?;
+        let compact = self.forest.contributions_blocks(n, |first, block| {
+            for (j, column) in columns.iter().enumerate() {
+                column.fill(first, &mut block[j..], q);
+            }
+        });
+        // Back to every model feature: one no tree splits on has no value but 0.
+        let mut values = vec![0.0; n * (p + 1)];
+        for (row, phi) in values
+            .chunks_exact_mut(p + 1)
+            .zip(compact.chunks_exact(q + 1))
+        {
+            for (&j, v) in self.used_index.iter().zip(phi) {
+                row[j] = *v;
+            }
+            row[p] = phi[q];
+        }
         Ok(Contributions::new(p, values))
     }
 

@@ -14,6 +14,8 @@
 use crate::error::ModelError;
 use forust_ml::gradientbooster::GradientBooster;
 
+mod shap;
+
 /// Rows walked through a tree together.
 const BLOCK: usize = 64;
 
@@ -36,6 +38,11 @@ pub struct Forest {
     /// Splits from root to the deepest leaf, per tree.
     depths: Vec<u32>,
     nodes: Vec<Node>,
+    /// Each node's cover (forust's hessian sum): the weight of the training rows through it,
+    /// which Shapley values average over ([`crate::shap`]).
+    covers: Vec<f64>,
+    /// Each tree's expected log-odds: its leaves averaged by cover.
+    expected: Vec<f64>,
     n_features: usize,
 }
 
@@ -79,6 +86,8 @@ impl Forest {
             roots: Vec::with_capacity(n_trees),
             depths: Vec::with_capacity(n_trees),
             nodes: Vec::new(),
+            covers: Vec::new(),
+            expected: Vec::with_capacity(n_trees),
             n_features,
         };
         for (t, tree) in booster.trees[..n_trees].iter().enumerate() {
@@ -97,6 +106,7 @@ impl Forest {
             };
             forest.roots.push(index(0)?);
             for (i, node) in tree.nodes.iter().enumerate() {
+                forest.covers.push(f64::from(node.hessian_sum));
                 forest.nodes.push(if node.is_leaf {
                     let me = index(i)?;
                     Node {
@@ -147,7 +157,24 @@ impl Forest {
             }
             forest.depths.push(depth);
         }
+        forest.expected = forest.roots.iter().map(|&r| forest.average(r)).collect();
         Ok(forest)
+    }
+
+    /// The leaf values below node `i` averaged by cover, added in forust's order (left, right,
+    /// then a separate missing branch), so that the bias of the Shapley values is forust's.
+    fn average(&self, i: u32) -> f64 {
+        let n = &self.nodes[i as usize];
+        if n.is_leaf(i as usize) {
+            return n.value;
+        }
+        let part = |c: u32| self.covers[c as usize] * self.average(c);
+        let mut w = part(n.left);
+        w += part(n.right);
+        if n.missing != n.left && n.missing != n.right {
+            w += part(n.missing);
+        }
+        w / self.covers[i as usize]
     }
 
     /// The features (by index) the trees split on, ascending.
@@ -191,6 +218,8 @@ impl Forest {
             roots: self.roots.clone(),
             depths: self.depths.clone(),
             nodes,
+            covers: self.covers.clone(),
+            expected: self.expected.clone(),
             n_features: used.len(),
         };
         (forest, used)
@@ -254,12 +283,31 @@ impl Forest {
             "a column-major matrix of {rows} rows of {p}"
         );
         self.predict_blocks(rows, |first, block| {
-            for (j, col) in x.chunks_exact(rows.max(1)).enumerate() {
-                for (slot, v) in block[j..].iter_mut().step_by(p).zip(&col[first..]) {
-                    *slot = *v;
-                }
-            }
+            fill_from_columns(x, rows, p, first, block);
         })
+    }
+
+    /// Shapley values of every row of a column-major matrix of `rows` rows (as forust's
+    /// `Matrix`): per row, one value per feature then the bias.
+    pub fn contributions_column_major(&self, x: &[f64], rows: usize) -> Vec<f64> {
+        let p = self.n_features;
+        assert_eq!(
+            x.len(),
+            rows * p,
+            "a column-major matrix of {rows} rows of {p}"
+        );
+        self.contributions_blocks(rows, |first, block| {
+            fill_from_columns(x, rows, p, first, block);
+        })
+    }
+}
+
+/// Rows `first..` of a column-major matrix of `rows` rows of `p` into a row-major `block`.
+fn fill_from_columns(x: &[f64], rows: usize, p: usize, first: usize, block: &mut [f64]) {
+    for (j, col) in x.chunks_exact(rows.max(1)).enumerate() {
+        for (slot, v) in block[j..].iter_mut().step_by(p).zip(&col[first..]) {
+            *slot = *v;
+        }
     }
 }
 
@@ -322,6 +370,68 @@ mod tests {
         let m = Matrix::new(&x, rows, p);
         b.fit(&m, &y, &vec![1.0; rows], None).unwrap();
         (b, x)
+    }
+
+    #[test]
+    fn shapley_values_are_forusts_and_sum_to_the_prediction() {
+        use forust_ml::gradientbooster::ContributionsMethod;
+        let (rows, p) = (3000, 5);
+        let (x, y) = data(rows, p, 7);
+        // With and without a separate branch for missing values (three children per split).
+        for missing_branch in [false, true] {
+            let mut booster = GradientBooster::default()
+                .set_objective_type(ObjectiveType::LogLoss)
+                .set_iterations(30)
+                .set_max_depth(4)
+                .set_learning_rate(0.3)
+                .set_create_missing_branch(missing_branch)
+                .set_parallel(false);
+            booster
+                .fit(&Matrix::new(&x, rows, p), &y, &vec![1.0; rows], None)
+                .unwrap();
+            let forest = Forest::compile(&booster, p).unwrap();
+            let three = forest
+                .nodes
+                .iter()
+                .any(|n| n.missing != n.left && n.missing != n.right);
+            assert_eq!(three, missing_branch);
+            let (test, _) = data(500, p, 99);
+            let matrix = Matrix::new(&test, 500, p);
+            let theirs =
+                booster.predict_contributions(&matrix, ContributionsMethod::Shapley, false);
+            let ours = forest.contributions_column_major(&test, 500);
+            assert_eq!(ours.len(), theirs.len());
+            let mut worst = 0f64;
+            for (a, b) in ours.iter().zip(&theirs) {
+                worst = worst.max((a - b).abs());
+            }
+            assert!(worst < 1e-6, "largest difference from forust {worst:e}");
+            let log_odds = forest.predict_column_major(&test, 500);
+            for (r, phi) in ours.chunks_exact(p + 1).enumerate() {
+                let sum: f64 = phi.iter().sum();
+                assert!(
+                    (sum - log_odds[r]).abs() < 1e-9,
+                    "row {r}: {sum} vs {}",
+                    log_odds[r]
+                );
+            }
+            // Compacted: the same values on the used columns.
+            let (compact, used) = forest.compact();
+            let narrow: Vec<f64> = used
+                .iter()
+                .flat_map(|&j| test[j * 500..][..500].to_vec())
+                .collect();
+            let small = compact.contributions_column_major(&narrow, 500);
+            for (wide, phi) in ours
+                .chunks_exact(p + 1)
+                .zip(small.chunks_exact(used.len() + 1))
+            {
+                for (k, &j) in used.iter().enumerate() {
+                    assert_eq!(wide[j], phi[k]);
+                }
+                assert_eq!(wide[p], phi[used.len()]);
+            }
+        }
     }
 
     #[test]
