@@ -79,8 +79,87 @@ pub struct DemoReport {
     pub lake: String,
     /// Where the run's HTML report is (a URL of the data root).
     pub report: String,
+    /// The open customer with the highest probability, and why.
+    pub top_customer: Option<TopCustomer>,
     /// Wall-clock seconds of the whole demo.
     pub total_seconds: f64,
+}
+
+/// The highest-scored open customer of the run and the reasons `score` published for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopCustomer {
+    /// The customer.
+    pub user_id: i64,
+    /// Its probability of a repurchase in the rest of the window.
+    pub probability: f64,
+    /// Reasons up, then the reason down: feature, the customer's value, log-odds.
+    pub up: Vec<(String, Option<String>, f64)>,
+    /// The strongest push down, if any.
+    pub down: Option<(String, Option<String>, f64)>,
+}
+
+/// The open customer with the highest probability in the scores of `d` (ties: the lowest anchor
+/// order), with its reasons.
+async fn top_customer(lake: &DataRoot, d: RunDate) -> Result<Option<TopCustomer>> {
+    use arrow::array::{Array, Float64Array, Int64Array, StringArray};
+    use repurchase_core::CoreError;
+    let ctx = datafusion::prelude::SessionContext::new();
+    repurchase_core::parquet_io::register_partition(
+        &ctx,
+        lake,
+        repurchase_core::layout::Dataset::Scores,
+        d,
+        "scores",
+    )
+    .await?;
+    let batches = ctx
+        .sql(
+            "SELECT * FROM scores WHERE status = 'open' \
+             ORDER BY probability DESC, anchor_order_id LIMIT 1",
+        )
+        .await
+        .map_err(|e| CoreError::query("read scores", e))?
+        .collect()
+        .await
+        .map_err(|e| CoreError::query("read scores", e))?;
+    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(None);
+    };
+    // DataFusion may read text as Utf8View.
+    let text = |name: &str| {
+        let c = arrow::compute::cast(b.column_by_name(name)?, &arrow::datatypes::DataType::Utf8)
+            .ok()?;
+        let a = c.as_any().downcast_ref::<StringArray>()?;
+        a.is_valid(0).then(|| a.value(0).to_string())
+    };
+    let number = |name: &str| {
+        b.column_by_name(name)
+            .and_then(|c| c.as_any().downcast_ref::<Float64Array>())
+            .filter(|a| a.is_valid(0))
+            .map(|a| a.value(0))
+    };
+    let reason = |slot: &str| {
+        Some((
+            text(slot)?,
+            text(&format!("{slot}_value")),
+            number(&format!("{slot}_log_odds"))?,
+        ))
+    };
+    let user_id = b
+        .column_by_name("user_id")
+        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+        .map(|a| a.value(0))
+        .ok_or_else(|| CoreError::BadTable {
+            table: "scores".into(),
+            message: "no integer column user_id".into(),
+        })?;
+    let slots = repurchase_score::REASON_SLOTS;
+    Ok(Some(TopCustomer {
+        user_id,
+        probability: number("probability").unwrap_or(f64::NAN),
+        up: slots[..3].iter().filter_map(|s| reason(s)).collect(),
+        down: reason(slots[3]),
+    }))
 }
 
 /// Generates the data, runs the five workers in order on local disk and summarises the run.
@@ -189,6 +268,7 @@ pub async fn run_demo(cfg: &DemoConfig) -> Result<DemoReport> {
         seconds: t.elapsed().as_secs_f64(),
     });
 
+    let top = top_customer(&lake, d).await?;
     let oracle_auc = if cfg.profile == Profile::Signal {
         let truth = oracle::read_truth(&source).await?;
         oracle::oracle_test_auc(&lake, d, &truth).await?.0
@@ -212,8 +292,20 @@ pub async fn run_demo(cfg: &DemoConfig) -> Result<DemoReport> {
             "{}/report.html",
             repurchase_core::layout::Dataset::Calibration.partition(d)
         )),
+        top_customer: top,
         total_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// A reason's value as the summary shows it: numbers to two decimals (whole ones without), text
+/// as it is, "missing" for none. The scores keep the exact value.
+fn readable(value: &Option<String>) -> String {
+    match value.as_deref().map(|v| (v, v.parse::<f64>())) {
+        None => "missing".to_string(),
+        Some((_, Ok(x))) if x.is_finite() && x.fract() == 0.0 => format!("{x:.0}"),
+        Some((_, Ok(x))) if x.is_finite() => format!("{x:.2}"),
+        Some((v, _)) => v.to_string(),
+    }
 }
 
 impl fmt::Display for DemoReport {
@@ -261,11 +353,51 @@ impl fmt::Display for DemoReport {
             "  Brier {:.4}, ECE {:.4}, calibration: {}",
             self.brier, self.ece, self.calibration
         )?;
+        if let Some(t) = &self.top_customer {
+            let list = |rs: &[&(String, Option<String>, f64)]| {
+                rs.iter()
+                    .map(|(name, value, l)| format!("{name} = {} ({l:+.2})", readable(value)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            writeln!(
+                f,
+                "\nhighest-scored open customer: user {}, probability {:.1}%",
+                t.user_id,
+                100.0 * t.probability
+            )?;
+            writeln!(
+                f,
+                "  raised by    {}",
+                list(&t.up.iter().collect::<Vec<_>>())
+            )?;
+            if let Some(d) = &t.down {
+                writeln!(f, "  lowered by   {}", list(&[d]))?;
+            }
+            writeln!(
+                f,
+                "  (Shapley values in log-odds; every customer's are in the reason_* columns of scores/)"
+            )?;
+        }
         writeln!(
             f,
             "\noutputs under {} (scores/, models/, features/, raw/); total {:.1} s",
             self.lake, self.total_seconds
         )?;
         writeln!(f, "report: {}", self.report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_values_read_as_short_numbers_or_text() {
+        let r = |v: Option<&str>| readable(&v.map(str::to_string));
+        assert_eq!(r(Some("10.003101842037037")), "10.00");
+        assert_eq!(r(Some("7.0")), "7");
+        assert_eq!(r(Some("Sleep & Lounge")), "Sleep & Lounge");
+        assert_eq!(r(None), "missing");
     }
 }
