@@ -980,7 +980,7 @@ def main() -> int:
     ap.add_argument("--scales", default="1,10", help="comma-separated multiples of 100,000 users (default 1,10; --scales 1,10,30 for issue 18's goals)")
     ap.add_argument("--unit-users", type=int, default=USERS_1X,
                     help=f"users per 1× (default {USERS_1X:,}, TheLook's size); smaller only to try the harness quickly "
-                         "(e.g. --unit-users 5000 --scales 1,10,30): the figures are then not TheLook scale")
+                         "(e.g. --data-profile signal --unit-users 5000 --scales 1,10,30; the thelook profile at 5,000 users is refused by calibrate's AUC floor): the figures are then not TheLook scale")
     ap.add_argument("--bin-dir", default=None, help="folder of the worker binaries (default $CARGO_TARGET_DIR/<release|debug>)")
     ap.add_argument("--profile", choices=["release", "dev"], default="release", help="which build's binaries (label and default --bin-dir)")
     ap.add_argument("--work-dir", default=str(BENCH_DIR / "results" / "scale-data"), help="data folders xN/ go here (default bench/results/scale-data)")

@@ -4,7 +4,7 @@
 use arrow::array::{
     Array, BooleanArray, Float64Array, RecordBatch, TimestampMicrosecondArray, UInt32Array,
 };
-use arrow::compute::take_record_batch;
+use arrow::compute::take;
 use repurchase_contracts::FlagRule;
 use repurchase_core::hash::tie_break;
 use std::sync::Arc;
@@ -31,7 +31,21 @@ pub(crate) fn sorted(batch: &RecordBatch) -> Result<RecordBatch, CoreError> {
     // A stable (run-adaptive) sort: each feature file arrives already in anchor order.
     keys.sort();
     let idx = UInt32Array::from_iter_values(keys.into_iter().map(|k| k.2));
-    take_record_batch(batch, &idx).map_err(|e| CoreError::arrow("sort scores", e))
+    // A column of nulls only (the deciles and flags before `finish`, the reasons when off) reads
+    // the same in any order: it is kept, not copied.
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| {
+            if c.null_count() == c.len() {
+                Ok(c.clone())
+            } else {
+                take(c.as_ref(), &idx, None)
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CoreError::arrow("sort scores", e))?;
+    RecordBatch::try_new(batch.schema(), columns).map_err(|e| CoreError::arrow("sort scores", e))
 }
 
 /// Fills `decile` (1 = highest tenth of `probability` among open anchors; ties by a hash of the
