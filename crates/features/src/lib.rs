@@ -436,10 +436,18 @@ async fn apply_gates(
 }
 
 /// Session settings fixed here so results do not depend on the machine's core count.
+///
+/// Two settings beyond the partitions and batch size, measured on the 10× `signal` lake (34M raw
+/// rows; the same output bytes either way): joins are not repartitioned (hash-repartitioning
+/// both inputs of every join cost more CPU than the parallelism it bought on 2 cores), and
+/// filters are evaluated inside the Parquet scan, so rows a WHERE clause drops are never
+/// materialised into batches. Together: 10.4 → 8.0 s wall and 16.2 → 11.8 CPU s, medians of 3.
 pub fn session() -> SessionContext {
-    let config = SessionConfig::new()
+    let mut config = SessionConfig::new()
         .with_target_partitions(4)
-        .with_batch_size(8192);
+        .with_batch_size(8192)
+        .with_repartition_joins(false);
+    config.options_mut().execution.parquet.pushdown_filters = true;
     SessionContext::new_with_config(config)
 }
 
