@@ -535,20 +535,19 @@ def run_scale(scale: int, args, bins: Path, py: str, check_must_pass: bool, res:
 
     # 7. Scoring throughput on ≥ 2M rows, without the reasons; and with them (Shapley values per
     # row, what the daily run does) on features/train once.
-    tp_root = base / "score-throughput"
-    k, rows = score_throughput_root(lake, d, tp_root)
-    tp_common = ["--run-date", d, "--data-root", str(tp_root), "--log-format", "json", "--no-reasons"]
-    st["score-throughput"] = measured("score-throughput", [str(bins / "score"), *tp_common], logs, timeout, env)
-    scored = manifest(tp_root, "scores", d)["row_count"]
-    st["score-throughput"].update(rows_out=scored, copies_of_train=k, rows_in=rows,
-                                  rows_per_s=scored / st["score-throughput"]["wall_s"])
-    rs_root = base / "score-reasons"
-    k1, rows1 = score_throughput_root(lake, d, rs_root, copies=1)
-    rs_common = ["--run-date", d, "--data-root", str(rs_root), "--log-format", "json"]
-    st["score-reasons"] = measured("score-reasons", [str(bins / "score"), *rs_common], logs, timeout, env)
-    explained = manifest(rs_root, "scores", d)["counters"]["explained"]
-    st["score-reasons"].update(rows_out=explained, copies_of_train=k1, rows_in=rows1,
-                               rows_per_s=explained / st["score-reasons"]["wall_s"])
+    def scoring(name, copies, flags, counted):
+        """`score` over a scratch root of `copies` × features/train (None: ≥ 2M rows); rows/s
+        of the rows `counted` reads off the scores manifest. Returns the command's arguments."""
+        root = base / name
+        k, rows = score_throughput_root(lake, d, root, copies)
+        args = ["--run-date", d, "--data-root", str(root), "--log-format", "json", *flags]
+        st[name] = measured(name, [str(bins / "score"), *args], logs, timeout, env)
+        n = counted(manifest(root, "scores", d))
+        st[name].update(rows_out=n, copies_of_train=k, rows_in=rows, rows_per_s=n / st[name]["wall_s"])
+        return root, args
+
+    tp_root, tp_common = scoring("score-throughput", None, ["--no-reasons"], lambda m: m["row_count"])
+    rs_root, rs_common = scoring("score-reasons", 1, [], lambda m: m["counters"]["explained"])
 
     # 8. Repeats of the other head-to-head stages, ours and the peer alternating (--repeat).
     # `repeats` keeps each run's wall, CPU and peak RSS (the head-to-head table); `runs` their

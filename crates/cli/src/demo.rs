@@ -153,12 +153,15 @@ async fn top_customer(lake: &DataRoot, d: RunDate) -> Result<Option<TopCustomer>
             table: "scores".into(),
             message: "no integer column user_id".into(),
         })?;
-    let slots = repurchase_score::REASON_SLOTS;
+    // The slots up, then the one down.
+    let (down, up) = repurchase_score::REASON_SLOTS
+        .split_last()
+        .expect("reason slots");
     Ok(Some(TopCustomer {
         user_id,
         probability: number("probability").unwrap_or(f64::NAN),
-        up: slots[..3].iter().filter_map(|s| reason(s)).collect(),
-        down: reason(slots[3]),
+        up: up.iter().filter_map(|s| reason(s)).collect(),
+        down: reason(down),
     }))
 }
 

@@ -479,16 +479,11 @@ impl Predictor {
     /// The raw log-odds of every row of `batch`.
     pub fn log_odds_batch(&self, batch: &RecordBatch) -> Result<Vec<f64>, ModelError> {
         let n = batch.num_rows();
-        let p = self.used.len();
         if n == 0 {
             return Ok(Vec::new());
         }
         let columns = self.columns(batch)?;
-        Ok(self.forest.predict_blocks(n, |first, block| {
-            for (j, column) in columns.iter().enumerate() {
-                column.fill(first, &mut block[j..], p);
-            }
-        }))
+        Ok(self.forest.predict_blocks(n, rows_of(&columns)))
     }
 
     /// Exact tree Shapley values of every row of `batch` over the compiled trees, on the calling
@@ -497,11 +492,7 @@ impl Predictor {
         let n = batch.num_rows();
         let (p, q) = (self.features.len(), self.used.len());
         let columns = self.columns(batch)?;
-        let compact = self.forest.contributions_blocks(n, |first, block| {
-            for (j, column) in columns.iter().enumerate() {
-                column.fill(first, &mut block[j..], q);
-            }
-        });
+        let compact = self.forest.contributions_blocks(n, rows_of(&columns));
         // Back to every model feature: one no tree splits on has no value but 0.
         let mut values = vec![0.0; n * (p + 1)];
         for (row, phi) in values
@@ -584,6 +575,16 @@ impl Predictor {
             });
         }
         Ok(columns)
+    }
+}
+
+/// The block filler of the forest's walks: rows `first..` of `columns` into a row-major block of
+/// `columns.len()` values per row.
+fn rows_of<'c>(columns: &'c [Column<'_>]) -> impl FnMut(usize, &mut [f64]) + 'c {
+    move |first, block| {
+        for (j, column) in columns.iter().enumerate() {
+            column.fill(first, &mut block[j..], columns.len());
+        }
     }
 }
 

@@ -276,37 +276,30 @@ impl Forest {
 
     /// Log-odds of every row of a column-major matrix of `rows` rows (as forust's `Matrix`).
     pub fn predict_column_major(&self, x: &[f64], rows: usize) -> Vec<f64> {
-        let p = self.n_features;
-        assert_eq!(
-            x.len(),
-            rows * p,
-            "a column-major matrix of {rows} rows of {p}"
-        );
-        self.predict_blocks(rows, |first, block| {
-            fill_from_columns(x, rows, p, first, block);
-        })
+        self.predict_blocks(rows, self.column_major(x, rows))
     }
 
     /// Shapley values of every row of a column-major matrix of `rows` rows (as forust's
     /// `Matrix`): per row, one value per feature then the bias.
     pub fn contributions_column_major(&self, x: &[f64], rows: usize) -> Vec<f64> {
+        self.contributions_blocks(rows, self.column_major(x, rows))
+    }
+
+    /// The block filler of a column-major matrix of `rows` rows of this forest's features: rows
+    /// `first..` into a row-major block.
+    fn column_major<'a>(&self, x: &'a [f64], rows: usize) -> impl FnMut(usize, &mut [f64]) + 'a {
         let p = self.n_features;
         assert_eq!(
             x.len(),
             rows * p,
             "a column-major matrix of {rows} rows of {p}"
         );
-        self.contributions_blocks(rows, |first, block| {
-            fill_from_columns(x, rows, p, first, block);
-        })
-    }
-}
-
-/// Rows `first..` of a column-major matrix of `rows` rows of `p` into a row-major `block`.
-fn fill_from_columns(x: &[f64], rows: usize, p: usize, first: usize, block: &mut [f64]) {
-    for (j, col) in x.chunks_exact(rows.max(1)).enumerate() {
-        for (slot, v) in block[j..].iter_mut().step_by(p).zip(&col[first..]) {
-            *slot = *v;
+        move |first, block| {
+            for (j, col) in x.chunks_exact(rows.max(1)).enumerate() {
+                for (slot, v) in block[j..].iter_mut().step_by(p).zip(&col[first..]) {
+                    *slot = *v;
+                }
+            }
         }
     }
 }

@@ -25,6 +25,7 @@ use repurchase_core::{CoreError, DataRoot, RunDate};
 use repurchase_model::ModelArtifact;
 use repurchase_model::booster::Predictor;
 use repurchase_model::calibration::Calibrator;
+use repurchase_model::explain::Reason;
 use repurchase_model::forest::sigmoid;
 use repurchase_model::io::{read_artifact, read_json_artifact};
 use repurchase_model::timing::RepurchaseTiming;
@@ -528,21 +529,12 @@ impl BatchScorer {
         Ok((0..c.rows())
             .map(|i| {
                 let r = c.reasons(i, REASONS_UP, 1);
+                let entry = |r: &Reason| Some((r.feature as u32, value(r.feature, i), r.log_odds));
                 let mut slots: [Option<(u32, Option<String>, f64)>; 4] = Default::default();
                 for (k, reason) in r.up.iter().enumerate() {
-                    slots[k] = Some((
-                        reason.feature as u32,
-                        value(reason.feature, i),
-                        reason.log_odds,
-                    ));
+                    slots[k] = entry(reason);
                 }
-                if let Some(reason) = r.down.first() {
-                    slots[REASONS_UP] = Some((
-                        reason.feature as u32,
-                        value(reason.feature, i),
-                        reason.log_odds,
-                    ));
-                }
+                slots[REASONS_UP] = r.down.first().and_then(entry);
                 slots
             })
             .collect())

@@ -39,9 +39,8 @@ pub(crate) fn mean_abs_svg(effects: &[FeatureEffect]) -> String {
 
 /// Horizontal bars of the `TOP_FEATURES` largest `values`, ties by name.
 fn bars_svg(id: &str, title: &str, empty: &str, values: &[(String, f64)]) -> String {
-    let importance = values;
     let width = 900.0;
-    let mut top: Vec<(&str, f64)> = importance
+    let mut top: Vec<(&str, f64)> = values
         .iter()
         .map(|(name, v)| (name.as_str(), if v.is_finite() { *v } else { 0.0 }))
         .collect();
