@@ -221,7 +221,7 @@ TABLES = ("distribution_centers", "events", "inventory_items", "order_items", "o
           "users")
 ASSETS = {name: Asset(name=f"repurchase/{name}", uri=f"repurchase://lake/{name}", group="repurchase")
           for name in ("thelook", "raw", "features_train", "features_score", "models",
-                       "calibrations", "score_shards", "scores")}
+                       "calibrations", "score_shards", "scores", "monitoring")}
 # worker (score: its shard and merge tasks) → (assets read, assets written)
 WORKER_ASSETS = {
     "extract": (("thelook",), ("raw",)),
@@ -229,7 +229,7 @@ WORKER_ASSETS = {
     "train": (("features_train",), ("models",)),
     "calibrate": (("models", "features_train"), ("calibrations",)),
     "score-shard": (("features_score", "models", "calibrations"), ("score_shards",)),
-    "score-merge": (("score_shards",), ("scores",)),
+    "score-merge": (("score_shards",), ("scores", "monitoring")),
 }
 
 
@@ -248,6 +248,7 @@ def partitions(asset: str, day: str, shard: tuple[int, int] | None = None,
                          if shard else [f"score_shards/run_date={day}/shard={i:04}-of-{shards:04}"
                                         for i in range(shards or 0)]),
         "scores": [f"scores/run_date={day}"],
+        "monitoring": [f"monitoring/run_date={day}"],
     }.get(asset, [])
 
 

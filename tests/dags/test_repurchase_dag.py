@@ -244,7 +244,8 @@ def test_ecs_runner_renders_overrides(dag, airflow_db, monkeypatch):
     # Lineage: each worker task's asset events name the partitions it wrote and read.
     events = _asset_events(run)
     assert sorted(events) == ["repurchase/features_score", "repurchase/features_train",
-                              "repurchase/raw", "repurchase/score_shards", "repurchase/scores"]
+                              "repurchase/monitoring", "repurchase/raw", "repurchase/score_shards",
+                              "repurchase/scores"]
     (raw,) = events["repurchase/raw"]
     assert raw == {"run_date": "2025-07-01", "data_root": "s3://lake/prod", "inputs": ["athena"],
                    "partitions": [f"raw/{t}/run_date=2025-07-01" for t in (
@@ -258,6 +259,9 @@ def test_ecs_runner_renders_overrides(dag, airflow_db, monkeypatch):
                for e in events["repurchase/score_shards"])
     (scores,) = events["repurchase/scores"]
     assert scores["partitions"] == ["scores/run_date=2025-07-01"]
+    (monitoring,) = events["repurchase/monitoring"]
+    assert monitoring["partitions"] == ["monitoring/run_date=2025-07-01"]
+    assert monitoring["inputs"] == scores["inputs"]
     assert scores["inputs"] == [f"score_shards/run_date=2025-07-01/shard={i:04}-of-0003"
                                 for i in range(3)]
     assert {a.name for a in dag.get_task("score_shard").outlets} == {"repurchase/score_shards"}

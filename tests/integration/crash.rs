@@ -73,6 +73,7 @@ fn partition_of(rel: &str) -> Option<(Dataset, RunDate)> {
         ["models", p] => Some((Dataset::Model, d(p)?)),
         ["models", p, "calibration"] => Some((Dataset::Calibration, d(p)?)),
         ["scores", p] => Some((Dataset::Scores, d(p)?)),
+        ["monitoring", p] => Some((Dataset::Monitoring, d(p)?)),
         _ => None,
     }
 }
@@ -351,6 +352,11 @@ async fn run_date_chain(source: DataRoot, lake: DataRoot, d: RunDate, model_date
         d,
         &repurchase_score::ScoreOptions {
             model_date: Some(model_date),
+            // The same for the drift report's previous run.
+            drift: repurchase_score::DriftOptions {
+                previous: (d > model_date).then_some(model_date),
+                ..Default::default()
+            },
             ..Default::default()
         },
     )

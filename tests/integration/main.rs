@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod crash;
 mod docs;
+mod drift;
 mod evaluation;
 mod features_athena;
 mod fixtures;

@@ -173,6 +173,9 @@ async fn each_worker_runs_with_exactly_its_roles_policy_and_no_other() {
         .await
         .expect("scores published by the merge");
     assert!(scores.row_count > 0);
+    Manifest::read(&reader, Dataset::Monitoring, date(RUN_DATE))
+        .await
+        .expect("drift report published by the merge");
 
     // Controls: a worker holding another worker's policy is refused, naming what it was denied.
     for (worker, args, holding, key_part) in [

@@ -52,6 +52,9 @@ async fn shards_union_is_the_unsharded_output_and_the_merge_is_byte_identical() 
     let scores_dir = lake_dir.join("scores/run_date=2025-06-30");
     let parquet = std::fs::read(scores_dir.join("part-00000.parquet")).unwrap();
     let manifest = std::fs::read(scores_dir.join("_manifest.json")).unwrap();
+    // The drift report: the shards' populations summed give the same bytes.
+    let monitoring_dir = lake_dir.join("monitoring/run_date=2025-06-30");
+    let drift = std::fs::read(monitoring_dir.join("drift.json")).unwrap();
     let whole = rows_of(&read_rows(&scores_dir.join("part-00000.parquet")));
     let open = whole.values().filter(|r| r.0 == "open").count();
     assert!(
@@ -128,7 +131,9 @@ async fn shards_union_is_the_unsharded_output_and_the_merge_is_byte_identical() 
                 String::from_utf8_lossy(&out.stderr)
             );
         } else {
-            repurchase_score::merge_shards(&lake, d, n).await.unwrap();
+            repurchase_score::merge_shards(&lake, d, n, &Default::default())
+                .await
+                .unwrap();
         }
         assert!(
             std::fs::read(scores_dir.join("part-00000.parquet")).unwrap() == parquet,
@@ -138,6 +143,10 @@ async fn shards_union_is_the_unsharded_output_and_the_merge_is_byte_identical() 
             String::from_utf8(std::fs::read(scores_dir.join("_manifest.json")).unwrap()).unwrap(),
             String::from_utf8(manifest.clone()).unwrap(),
             "{n} shards: merged manifest differs"
+        );
+        assert!(
+            std::fs::read(monitoring_dir.join("drift.json")).unwrap() == drift,
+            "{n} shards: drift report differs"
         );
     }
 
@@ -174,14 +183,16 @@ async fn shards_union_is_the_unsharded_output_and_the_merge_is_byte_identical() 
         .unwrap();
     }
     std::fs::remove_dir_all(&scores_dir).unwrap();
-    repurchase_score::merge_shards(&lake, d, 3).await.unwrap();
+    repurchase_score::merge_shards(&lake, d, 3, &Default::default())
+        .await
+        .unwrap();
     assert!(
         std::fs::read(scores_dir.join("part-00000.parquet")).unwrap() == budget,
         "budget flags differ after merging shards"
     );
 
     // A missing shard, a shard out of range and conflicting flags are refused (exit 2).
-    let err = repurchase_score::merge_shards(&lake, d, 5)
+    let err = repurchase_score::merge_shards(&lake, d, 5, &Default::default())
         .await
         .unwrap_err();
     assert_eq!(err.class(), ErrorClass::BadInput);

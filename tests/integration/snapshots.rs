@@ -73,9 +73,13 @@ fn shape(text: &str) -> String {
     out
 }
 
-/// The top customer's reasons as their shape: which features they are depends on the model, how
-/// they read does not.
+/// The top customer's reasons and the largest drift as their shape: which features they are
+/// depends on the model, how they read does not.
 fn mask_reasons(line: &str) -> String {
+    if let Some(rest) = line.strip_prefix("  largest PSI  ") {
+        let figures = rest.split_once(' ').map_or("", |(_, f)| f);
+        return format!("  largest PSI  <feature> {figures}");
+    }
     for prefix in ["  raised by ", "  lowered by "] {
         if let Some(rest) = line.strip_prefix(prefix) {
             let n = rest.split("), ").count();

@@ -5,11 +5,13 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use repurchase_contracts::monitoring::read_report;
 use repurchase_core::{DataRoot, RunDate, StoreConfig};
 use repurchase_datagen::{GenConfig, OutputFormat, Profile};
 use repurchase_extract::Source;
 use repurchase_features::AnchorMode;
 use repurchase_model::BoosterParams;
+use repurchase_model::drift::{Comparison, Level};
 
 use crate::error::Result;
 use crate::oracle;
@@ -81,6 +83,8 @@ pub struct DemoReport {
     pub report: String,
     /// The open customer with the highest probability, and why.
     pub top_customer: Option<TopCustomer>,
+    /// The scoring run's drift report (`monitoring/`), when the model had a reference.
+    pub drift: Option<Comparison>,
     /// Wall-clock seconds of the whole demo.
     pub total_seconds: f64,
 }
@@ -272,6 +276,10 @@ pub async fn run_demo(cfg: &DemoConfig) -> Result<DemoReport> {
     });
 
     let top = top_customer(&lake, d).await?;
+    let drift = match sc.drift {
+        Some(_) => Some(read_report(&lake, d).await?.0.comparison),
+        None => None,
+    };
     let oracle_auc = if cfg.profile == Profile::Signal {
         let truth = oracle::read_truth(&source).await?;
         oracle::oracle_test_auc(&lake, d, &truth).await?.0
@@ -296,6 +304,7 @@ pub async fn run_demo(cfg: &DemoConfig) -> Result<DemoReport> {
             repurchase_core::layout::Dataset::Calibration.partition(d)
         )),
         top_customer: top,
+        drift,
         total_seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -382,9 +391,37 @@ impl fmt::Display for DemoReport {
                 "  (Shapley values in log-odds; every customer's are in the reason_* columns of scores/)"
             )?;
         }
+        if let Some(c) = &self.drift {
+            let level = match (c.judged, c.level) {
+                (false, _) => "not judged",
+                (true, Level::Ok) => "ok",
+                (true, Level::Warn) => "warn",
+                (true, Level::Fail) => "fail",
+            };
+            writeln!(
+                f,
+                "\ndrift against the served model's reference: {level} ({} anchors, reference {})",
+                c.rows, c.reference_rows
+            )?;
+            let judged = c.features.iter().chain([&c.score]).filter(|h| !h.exempt);
+            if let Some(h) =
+                judged.max_by(|a, b| a.psi.unwrap_or(0.0).total_cmp(&b.psi.unwrap_or(0.0)))
+            {
+                writeln!(
+                    f,
+                    "  largest PSI  {} {:.3} (sampling alone: up to {:.3})",
+                    h.name,
+                    h.psi.unwrap_or(0.0),
+                    h.psi_noise.unwrap_or(0.0)
+                )?;
+            }
+            for a in &c.alerts {
+                writeln!(f, "  {:<12} {a}", format!("{:?}", a.level).to_lowercase())?;
+            }
+        }
         writeln!(
             f,
-            "\noutputs under {} (scores/, models/, features/, raw/); total {:.1} s",
+            "\noutputs under {} (scores/, models/, features/, raw/, monitoring/); total {:.1} s",
             self.lake, self.total_seconds
         )?;
         writeln!(f, "report: {}", self.report)

@@ -9,6 +9,9 @@ pub const EVALUATION_MODEL: &str = "evaluation_model.json";
 pub const MODEL_CARD: &str = "model_card.json";
 /// `models/run_date=D/`: the cross-fitted predictions the served calibrator is fitted on.
 pub const CROSS_FIT: &str = "cross_fit.json";
+/// `models/run_date=D/`: the served model's drift reference
+/// ([`repurchase_model::drift::Reference`]).
+pub const REFERENCE: &str = "reference.json";
 /// `models/run_date=D/calibration/`: the served model's calibrator.
 pub const CALIBRATOR: &str = "calibrator.json";
 /// `models/run_date=D/calibration/`: the evaluated model's calibrator.
@@ -21,3 +24,8 @@ pub const METRICS: &str = "metrics.json";
 pub const PROMOTION: &str = "promotion.json";
 /// `models/run_date=D/calibration/`: the evaluation report page.
 pub const REPORT: &str = "report.html";
+/// `score_shards/…/`: one shard's population counted into the reference's bins
+/// ([`repurchase_model::drift::Population`]), summed by the merge.
+pub const POPULATION: &str = "population.json";
+/// `monitoring/run_date=D/`: the day's drift report ([`crate::monitoring::DriftReport`]).
+pub const DRIFT: &str = "drift.json";

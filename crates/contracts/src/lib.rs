@@ -15,6 +15,7 @@ pub mod calibration;
 pub mod card;
 pub mod champion;
 pub mod files;
+pub mod monitoring;
 pub mod params;
 
 pub use calibration::{CalibratedCard, ElapsedCheck, Metrics, ServedCalibration};

@@ -9,6 +9,8 @@
 //! scores/run_date=D/                 score
 //! score_shards/run_date=D/shard=IIII-of-NNNN/   `score --shard I/N` (merged into scores/ by
 //!                                              `score --merge-shards N`)
+//! monitoring/run_date=D/             score: the day's population against the served model's
+//!                                    reference and the previous run (drift.json)
 //! backtests/run_date=D/              `repurchase backtest`: the scores of D against later outcomes
 //! ```
 //! Every partition holds a `_manifest.json`, written last; see [`crate::manifest`].
@@ -43,6 +45,8 @@ pub enum Dataset {
         /// Shards in all.
         count: u32,
     },
+    /// `monitoring/`: the scored population's drift (`score`).
+    Monitoring,
     /// `backtests/`: one day's scores judged against later outcomes (`repurchase backtest`).
     Backtest,
     /// A rolling-origin backtest, keyed by its outcome date (`repurchase backtest --origins`).
@@ -59,6 +63,7 @@ impl Dataset {
             Dataset::Model | Dataset::Calibration => "models".into(),
             Dataset::Scores => "scores".into(),
             Dataset::ScoreShard { .. } => "score_shards".into(),
+            Dataset::Monitoring => "monitoring".into(),
             Dataset::Backtest => "backtests".into(),
             Dataset::RollingBacktest => "rolling_backtests".into(),
         }

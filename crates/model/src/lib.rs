@@ -9,6 +9,7 @@
 //! - [`calibration`] and [`metrics`]: probability calibration and evaluation.
 //! - [`split`]: the out-of-time train / validation / test windows and the cross-fitting folds.
 //! - [`crossfit`]: the fold models' predictions the served model is calibrated on.
+//! - [`drift`]: the scored population against the served model's reference (PSI, unknown categories).
 //! - [`report`]: the self-contained HTML evaluation report (metrics, curves, deciles).
 //! - [`error`]: [`ModelError`], what the functions above refuse.
 //! - [`timing`]: when repurchases happen inside the window, for scores part-way through it.
@@ -18,6 +19,7 @@
 pub mod booster;
 pub mod calibration;
 pub mod crossfit;
+pub mod drift;
 pub mod encoding;
 pub mod error;
 pub mod explain;

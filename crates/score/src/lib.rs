@@ -27,6 +27,12 @@
 //! population).
 //! The merged partition is byte-identical to an unsharded run, so the DAG can fan out at will.
 //!
+//! Every run is monitored: while scoring, the population (every anchor, open or not, at its
+//! anchor) is counted into the bins of the served model's drift reference; `score` (or the merge)
+//! compares it with the reference and with the previous run, publishes
+//! `monitoring/run_date=D/drift.json`, and refuses the run (exit 65, no scores) when a figure
+//! fails against the reference ([`repurchase_model::drift`]).
+//!
 //! The model is by default the champion in force on the run date: the one named by the latest
 //! calibration at or before it ([`repurchase_contracts::champion`]), so a retrained model that
 //! scored worse than the champion on held-out data is never served. `--model-date` overrides
@@ -35,6 +41,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod merge;
+mod monitor;
 mod rank;
 mod shard;
 mod stream;
@@ -45,9 +52,10 @@ use std::sync::Arc;
 use arrow::array::{Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use clap::Args as ClapArgs;
-use repurchase_contracts::FlagRule;
+use monitor::Monitored;
 use repurchase_contracts::ScoresParams;
 use repurchase_contracts::params::to_value;
+use repurchase_contracts::{FlagRule, files};
 use repurchase_core::cli::{CommonArgs, parse_run_date};
 use repurchase_core::layout::Dataset;
 use repurchase_core::manifest::InputRef;
@@ -55,6 +63,7 @@ use repurchase_core::publish::{PartitionWriter, Provenance};
 use repurchase_core::schema::ts_type;
 use repurchase_core::{Classify, CoreError, DataRoot, ErrorClass, RunDate};
 use repurchase_model::ModelError;
+use repurchase_model::drift::{Level, Thresholds};
 use serde::Serialize;
 use tracing::info;
 
@@ -95,6 +104,45 @@ pub struct Args {
     /// customer's Shapley values, which cost far more per row than the score itself.
     #[arg(long, env = "REPURCHASE_NO_REASONS")]
     pub no_reasons: bool,
+
+    /// PSI of a feature or of the score, against the model's reference or the previous run, at
+    /// or above which monitoring/ warns.
+    #[arg(long, env = "REPURCHASE_DRIFT_PSI_WARN", default_value_t = Thresholds::default().psi_warn, value_parser = parse_threshold)]
+    pub drift_psi_warn: f64,
+
+    /// PSI against the model's reference at or above which the run is refused (exit 65, no
+    /// scores published; `off` never refuses).
+    #[arg(long, env = "REPURCHASE_DRIFT_PSI_FAIL", default_value_t = Thresholds::default().psi_fail, value_parser = parse_threshold)]
+    pub drift_psi_fail: f64,
+
+    /// Rise in the share of a category the model does not know, over the reference's, at or
+    /// above which monitoring/ warns.
+    #[arg(long, env = "REPURCHASE_DRIFT_UNKNOWN_WARN", default_value_t = Thresholds::default().unknown_warn, value_parser = parse_threshold)]
+    pub drift_unknown_warn: f64,
+
+    /// The same rise at or above which the run is refused (`off`: never).
+    #[arg(long, env = "REPURCHASE_DRIFT_UNKNOWN_FAIL", default_value_t = Thresholds::default().unknown_fail, value_parser = parse_threshold)]
+    pub drift_unknown_fail: f64,
+
+    /// Features reported but never judged, comma-separated (calendar features, whose values move
+    /// with the date by construction).
+    #[arg(
+        long,
+        env = "REPURCHASE_DRIFT_EXEMPT",
+        value_delimiter = ',',
+        default_value = "anchor_month"
+    )]
+    pub drift_exempt: Vec<String>,
+
+    /// Compare with the drift report of this earlier date instead of the latest one before the
+    /// run date (a backfill run out of order).
+    #[arg(long, env = "REPURCHASE_DRIFT_PREVIOUS", value_parser = parse_run_date)]
+    pub drift_previous: Option<RunDate>,
+
+    /// Fewest rows, in the reference and in the day's population, for drift to be judged (the
+    /// figures are always reported).
+    #[arg(long, env = "REPURCHASE_DRIFT_MIN_ROWS", default_value_t = Thresholds::default().min_rows)]
+    pub drift_min_rows: u64,
 }
 
 impl repurchase_core::cli::WorkerArgs for Args {
@@ -109,6 +157,20 @@ impl repurchase_core::cli::WorkerArgs for Args {
             Some(Shard { index, count }) => format!("{stage}/shard={index:04}-of-{count:04}"),
             None => stage.to_string(),
         }
+    }
+}
+
+/// A drift threshold: a finite number of 0 or more, or `off` (never reached; the largest finite
+/// number, so the report stays valid JSON).
+fn parse_threshold(s: &str) -> std::result::Result<f64, String> {
+    match s.trim() {
+        "off" => Ok(f64::MAX),
+        t => match t.parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+            _ => Err(format!(
+                "{s:?} is not a threshold: a number of 0 or more, or off"
+            )),
+        },
     }
 }
 
@@ -158,6 +220,23 @@ pub enum ScoreError {
     /// The shards to merge were scored with other inputs or models.
     #[error("{0}")]
     ShardsDiffer(String),
+    /// Thresholds that cannot be applied.
+    #[error("{0}")]
+    Settings(String),
+    /// The scored population moved past a failing threshold against the served model's
+    /// reference: no scores were published.
+    #[error(
+        "drift: the population scored on {run_date} moved away from the reference of model {model_version}: {}; no scores published. The figures are in monitoring/run_date={run_date}/drift.json: check the features' inputs, or retrain, or raise --drift-psi-fail / --drift-unknown-fail to score anyway",
+        failed.join("; ")
+    )]
+    Drift {
+        /// The run date.
+        run_date: RunDate,
+        /// The served model.
+        model_version: String,
+        /// Each failed figure, naming the feature.
+        failed: Vec<String>,
+    },
 }
 
 impl Classify for ScoreError {
@@ -167,7 +246,9 @@ impl Classify for ScoreError {
             ScoreError::Model(e) => e.class(),
             ScoreError::ModelFromTheFuture { .. }
             | ScoreError::VersionMismatch(_)
-            | ScoreError::ShardsDiffer(_) => ErrorClass::BadInput,
+            | ScoreError::ShardsDiffer(_)
+            | ScoreError::Settings(_) => ErrorClass::BadInput,
+            ScoreError::Drift { .. } => ErrorClass::DataRefused,
         }
     }
 }
@@ -186,6 +267,9 @@ pub struct Outcome {
     pub already_repurchased: u64,
     /// Rows of customers with a repurchase on its way, created but not complete (no probability).
     pub repurchase_pending: u64,
+    /// The drift report's level, when the run was monitored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Level>,
 }
 
 /// Schema of `scores/` and `score_shards/`.
@@ -219,8 +303,8 @@ pub const REASON_SLOTS: [&str; 4] = ["reason_up_1", "reason_up_2", "reason_up_3"
 /// How many of [`REASON_SLOTS`] push up.
 pub(crate) const REASONS_UP: usize = 3;
 
-/// Which model scores and how the flag is raised.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// Which model scores, how the flag is raised and when drift refuses a run.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ScoreOptions {
     /// Score with the model of this run date instead of the champion in force on the run date.
     pub model_date: Option<RunDate>,
@@ -229,29 +313,100 @@ pub struct ScoreOptions {
     pub flag_top_share: Option<f64>,
     /// Leave the reason columns empty (no Shapley values computed).
     pub no_reasons: bool,
+    /// When the drift report warns and refuses, and what it compares with.
+    pub drift: DriftOptions,
+}
+
+/// How a run's drift is judged.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DriftOptions {
+    /// When a figure warns and when it refuses the run.
+    pub thresholds: Thresholds,
+    /// The earlier report to compare with, instead of the latest before the run date: backfills
+    /// run out of order name it, so the report does not depend on which neighbour published first.
+    pub previous: Option<RunDate>,
 }
 
 /// `score` as its binary runs it: the flags resolved, then [`score`] or [`score_shard`].
 pub async fn run(args: Args) -> Result<Outcome> {
     let root = args.common.open_root()?;
     let d = args.common.run_date;
+    let drift = Thresholds {
+        psi_warn: args.drift_psi_warn,
+        psi_fail: args.drift_psi_fail,
+        unknown_warn: args.drift_unknown_warn,
+        unknown_fail: args.drift_unknown_fail,
+        exempt: args.drift_exempt,
+        min_rows: args.drift_min_rows,
+    };
+    check_thresholds(&drift)?;
     let options = ScoreOptions {
         model_date: args.model_date,
         flag_top_share: args.flag_top_share,
         no_reasons: args.no_reasons,
+        drift: DriftOptions {
+            thresholds: drift,
+            previous: args.drift_previous,
+        },
     };
     match (args.shard, args.merge_shards) {
         (Some(shard), _) => score_shard(&root, d, shard, &options).await,
-        (None, Some(n)) => merge_shards(&root, d, n).await,
+        (None, Some(n)) => merge_shards(&root, d, n, &options.drift).await,
         (None, None) => score(&root, d, &options).await,
     }
 }
 
+/// Each warning threshold at or below its failing one.
+fn check_thresholds(t: &Thresholds) -> Result<()> {
+    for (name, warn, fail) in [
+        ("--drift-psi", t.psi_warn, t.psi_fail),
+        ("--drift-unknown", t.unknown_warn, t.unknown_fail),
+    ] {
+        if warn > fail {
+            return Err(ScoreError::Settings(format!(
+                "{name}-warn {warn} is above {name}-fail {fail}: the warning must come first"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Scores every open anchor of `run_date` into `scores/` with the served model.
 pub async fn score(root: &DataRoot, run_date: RunDate, options: &ScoreOptions) -> Result<Outcome> {
-    let mut scored = stream::score_rows(root, run_date, None, Variant::Served, options).await?;
+    let mut scored =
+        stream::score_rows(root, run_date, None, Variant::Served, options, true).await?;
     scored.batch = rank::finish(&scored.batch, scored.flag)?;
-    publish(root, Dataset::Scores, run_date, scored).await
+    monitor_and_publish(root, run_date, scored, &options.drift).await
+}
+
+/// Publishes the drift report of a whole day (when the model has a reference), refusing the run
+/// when it fails, then the scores.
+pub(crate) async fn monitor_and_publish(
+    root: &DataRoot,
+    run_date: RunDate,
+    mut scored: Scored,
+    options: &DriftOptions,
+) -> Result<Outcome> {
+    let mut drift = None;
+    if let Some(monitored) = scored.monitored.take() {
+        let report = monitor::publish_drift(
+            root,
+            run_date,
+            (scored.params.model_date, &scored.model_version),
+            monitored,
+            scored.inputs.clone(),
+            options,
+        )
+        .await?;
+        scored.counters.insert(
+            "drift_alerts".to_string(),
+            report.comparison.alerts.len() as u64,
+        );
+        drift = Some(report.comparison.level);
+    }
+    let mut outcome = publish(root, Dataset::Scores, run_date, scored).await?;
+    outcome.drift = drift;
+    Ok(outcome)
 }
 
 /// The rows [`score`] would publish, scored by `variant` of the champion (or of the model of
@@ -263,7 +418,7 @@ pub async fn score_in_memory(
     variant: Variant,
     options: &ScoreOptions,
 ) -> Result<RecordBatch> {
-    let scored = stream::score_rows(root, run_date, None, variant, options).await?;
+    let scored = stream::score_rows(root, run_date, None, variant, options, false).await?;
     Ok(rank::finish(&scored.batch, scored.flag)?)
 }
 
@@ -276,7 +431,7 @@ pub async fn score_shard(
     options: &ScoreOptions,
 ) -> Result<Outcome> {
     let mut scored =
-        stream::score_rows(root, run_date, Some(shard), Variant::Served, options).await?;
+        stream::score_rows(root, run_date, Some(shard), Variant::Served, options, true).await?;
     scored.params.shard = Some(shard.to_string());
     publish(root, shard.dataset(), run_date, scored).await
 }
@@ -290,6 +445,8 @@ pub(crate) struct Scored {
     pub(crate) model_version: String,
     pub(crate) counters: BTreeMap<String, u64>,
     pub(crate) flag: FlagRule,
+    /// The population counted for drift, when the run is monitored.
+    pub(crate) monitored: Option<Monitored>,
 }
 
 pub(crate) async fn publish(
@@ -302,6 +459,10 @@ pub(crate) async fn publish(
     let mut w = PartitionWriter::begin(root, dataset, run_date).await?;
     w.write_parquet("part-00000.parquet", schema.clone(), &[scored.batch])
         .await?;
+    // A shard's population, for the merge to sum and judge.
+    if let Some(m) = &scored.monitored {
+        w.write_json(files::POPULATION, &m.population).await?;
+    }
     w.commit(Provenance {
         stage: STAGE,
         parameters: to_value(&scored.params)?,
@@ -317,6 +478,7 @@ pub(crate) async fn publish(
         already_repurchased: count("already_repurchased"),
         repurchase_pending: count("repurchase_pending"),
         model_version: scored.model_version,
+        drift: None,
     })
 }
 

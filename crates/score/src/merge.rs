@@ -1,27 +1,40 @@
 //! Joining the published score shards of a run date into `scores/`: the same rows, order,
-//! deciles, parameters and inputs as scoring unsharded.
+//! deciles, parameters and inputs as scoring unsharded, and the same drift report (the shards'
+//! populations summed).
 
 use std::collections::BTreeMap;
 
 use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
 use datafusion::prelude::SessionContext;
-use repurchase_contracts::ScoresParams;
+use repurchase_contracts::monitoring::read_reference;
 use repurchase_contracts::params::read_params;
-use repurchase_core::layout::Dataset;
+use repurchase_contracts::{ScoresParams, files};
 use repurchase_core::logging::StepTimer;
 use repurchase_core::manifest::InputRef;
 use repurchase_core::parquet_io::register_partition;
 use repurchase_core::{CoreError, DataRoot, RunDate};
+use repurchase_model::drift::Population;
+use repurchase_model::io::read_json_artifact;
 
+use crate::monitor::Monitored;
 use crate::rank::{finish, sorted};
-use crate::{Outcome, Result, ScoreError, Scored, Shard, bad, output_schema, publish};
+use crate::{
+    DriftOptions, Outcome, Result, ScoreError, Scored, Shard, bad, monitor_and_publish,
+    output_schema,
+};
 
 /// Joins the `count` published shards of `run_date` into `scores/`: the same rows, order, deciles,
 /// parameters and inputs as scoring unsharded.
-pub async fn merge_shards(root: &DataRoot, run_date: RunDate, count: u32) -> Result<Outcome> {
+pub async fn merge_shards(
+    root: &DataRoot,
+    run_date: RunDate,
+    count: u32,
+    options: &DriftOptions,
+) -> Result<Outcome> {
     let timer = StepTimer::start("merge-shards");
     let mut batches = Vec::new();
+    let mut populations = Vec::new();
     let mut first: Option<(ScoresParams, Vec<InputRef>)> = None;
     let mut counters: BTreeMap<String, u64> = BTreeMap::new();
     for index in 0..count {
@@ -41,6 +54,11 @@ pub async fn merge_shards(root: &DataRoot, run_date: RunDate, count: u32) -> Res
                 )));
             }
             Some(_) => {}
+        }
+        if manifest.file(files::POPULATION).is_some() {
+            let (p, _): (Population, _) =
+                read_json_artifact(root, shard.dataset(), run_date, files::POPULATION).await?;
+            populations.push(p);
         }
         for (k, v) in &manifest.counters {
             *counters.entry(k.clone()).or_insert(0) += v;
@@ -79,6 +97,23 @@ pub async fn merge_shards(root: &DataRoot, run_date: RunDate, count: u32) -> Res
     let (params, inputs) = first;
     let batch = finish(&sorted(&all)?, params.flag)?;
     timer.finish(all.num_rows() as u64, all.num_rows() as u64);
+    // Every shard counted its population, or none did (the model has no drift reference).
+    let monitored = match populations.len() {
+        0 => None,
+        n if n == count as usize => {
+            let (reference, reference_input) = read_reference(root, params.model_date).await?;
+            Some(Monitored {
+                population: Population::merge(&populations)?,
+                reference,
+                reference_input,
+            })
+        }
+        n => {
+            return Err(ScoreError::ShardsDiffer(format!(
+                "{n} of the {count} shards of {run_date} counted their population for drift: rerun the shards"
+            )));
+        }
+    };
     let scored = Scored {
         batch,
         model_version: params.model_version.clone(),
@@ -86,6 +121,7 @@ pub async fn merge_shards(root: &DataRoot, run_date: RunDate, count: u32) -> Res
         params,
         inputs,
         counters,
+        monitored,
     };
-    publish(root, Dataset::Scores, run_date, scored).await
+    monitor_and_publish(root, run_date, scored, options).await
 }

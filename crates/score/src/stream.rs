@@ -14,6 +14,7 @@ use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use repurchase_contracts::calibration::{read_calibration, read_timing};
 use repurchase_contracts::champion::champion_on;
+use repurchase_contracts::monitoring::read_reference;
 use repurchase_contracts::params::{ModelParams, read_params};
 use repurchase_contracts::{FlagRule, ScoresParams, files};
 use repurchase_core::layout::Dataset;
@@ -25,11 +26,14 @@ use repurchase_core::{CoreError, DataRoot, RunDate};
 use repurchase_model::ModelArtifact;
 use repurchase_model::booster::Predictor;
 use repurchase_model::calibration::Calibrator;
+use repurchase_model::drift::PopulationCounter;
 use repurchase_model::explain::Reason;
 use repurchase_model::forest::sigmoid;
 use repurchase_model::io::{read_artifact, read_json_artifact};
 use repurchase_model::timing::RepurchaseTiming;
+use tracing::warn;
 
+use crate::monitor::Monitored;
 use crate::rank::sorted;
 use crate::{
     REASONS_UP, Result, ScoreError, ScoreOptions, Scored, Shard, Variant, bad, int64,
@@ -45,6 +49,7 @@ pub(crate) async fn score_rows(
     shard: Option<Shard>,
     variant: Variant,
     options: &ScoreOptions,
+    monitor: bool,
 ) -> Result<Scored> {
     let (model_date, decision_input, named) = match options.model_date {
         Some(d) if d > run_date => {
@@ -98,6 +103,15 @@ pub(crate) async fn score_rows(
         }
     };
     let timing = read_timing(root, model_date).await?;
+    // The served model's drift reference; models trained before references existed have none.
+    let reference = match (monitor, model_manifest.file(files::REFERENCE)) {
+        (true, Some(_)) => Some(read_reference(root, model_date).await?),
+        (true, None) => {
+            warn!(model_version = %model_version, "the served model has no drift reference (trained before drift monitoring): no drift report for this run");
+            None
+        }
+        (false, _) => None,
+    };
 
     let ctx = SessionContext::new();
     let (_, features_input) =
@@ -119,6 +133,13 @@ pub(crate) async fn score_rows(
     .filter(|c| features.schema().has_column_with_unqualified_name(c))
     .collect();
     columns.extend(predictor.input_columns());
+    if let Some((r, _)) = &reference {
+        for h in &r.features {
+            if !columns.contains(&h.name.as_str()) {
+                columns.push(&h.name);
+            }
+        }
+    }
     let stream = features
         .select_columns(&columns)
         .map_err(|e| CoreError::query("read features/score", e))?
@@ -126,7 +147,15 @@ pub(crate) async fn score_rows(
         .await
         .map_err(|e| CoreError::query("read features/score", e))?;
 
+    let population = reference
+        .as_ref()
+        .map(|(r, _)| PopulationCounter::new(r, &model.encoders));
     let scorer = Arc::new(BatchScorer {
+        population: population.clone(),
+        reference_names: reference
+            .as_ref()
+            .map(|(r, _)| r.features.iter().map(|h| h.name.clone()).collect())
+            .unwrap_or_default(),
         names: predictor.feature_names().map(str::to_string).collect(),
         predictor,
         cal,
@@ -151,11 +180,22 @@ pub(crate) async fn score_rows(
         .buffered(parallel);
     let mut rows = Rows::new(scorer.reasons);
     let mut rows_in = 0u64;
+    let mut population = population;
     while let Some(part) = parts.next().await {
-        let (n_in, part) = part?;
+        let (n_in, part, counted) = part?;
         rows_in += n_in;
         rows.extend(part);
+        if let (Some(total), Some(counted)) = (&mut population, counted) {
+            total.absorb(counted);
+        }
     }
+    let monitored = population
+        .zip(reference)
+        .map(|(p, (reference, reference_input))| Monitored {
+            population: p.finish(&reference),
+            reference,
+            reference_input,
+        });
     let count = |status: Status| rows.status.iter().filter(|s| **s == status).count() as u64;
     let counters = BTreeMap::from([
         ("scored".to_string(), count(Status::Open)),
@@ -191,6 +231,7 @@ pub(crate) async fn score_rows(
         model_version,
         counters,
         flag,
+        monitored,
     })
 }
 
@@ -401,6 +442,10 @@ impl Rows {
 /// Everything needed to score one batch of features, shared by the scoring tasks.
 struct BatchScorer {
     predictor: Predictor,
+    /// An empty count over the drift reference's bins, when the run is monitored.
+    population: Option<PopulationCounter>,
+    /// The reference's features, in its order.
+    reference_names: Vec<String>,
     /// The model's features, by index.
     names: Vec<String>,
     /// Whether open rows get their reasons.
@@ -412,8 +457,9 @@ struct BatchScorer {
 }
 
 impl BatchScorer {
-    /// Rows read and the scored rows of one feature batch (of this shard's customers).
-    fn score(&self, batch: &RecordBatch) -> Result<(u64, Rows)> {
+    /// Rows read, the scored rows of one feature batch (of this shard's customers) and, when
+    /// monitored, the batch counted into the reference's bins.
+    fn score(&self, batch: &RecordBatch) -> Result<(u64, Rows, Option<PopulationCounter>)> {
         let rows_in = batch.num_rows() as u64;
         let mut rows = Rows::new(self.reasons);
         let batch = match self.shard {
@@ -429,7 +475,7 @@ impl BatchScorer {
             None => batch.clone(),
         };
         if batch.num_rows() == 0 {
-            return Ok((rows_in, rows));
+            return Ok((rows_in, rows, None));
         }
         // Anchors that already repurchased, or have a repurchase on its way, are reported, not
         // predicted.
@@ -463,9 +509,19 @@ impl BatchScorer {
         );
         let open = arrow::compute::filter_record_batch(&batch, &open_mask)
             .map_err(|e| CoreError::arrow("open anchors", e))?;
-        let log_odds = self.predictor.log_odds_batch(&open)?;
+        // Every anchor's log-odds, open or not: the drift is of the population at its anchors, as
+        // the reference is.
+        let log_odds = self.predictor.log_odds_batch(&batch)?;
+        let counted = match &self.population {
+            Some(empty) => {
+                let mut c = empty.clone();
+                let raw: Vec<f64> = log_odds.iter().map(|l| sigmoid(*l)).collect();
+                c.add(&self.reference_names, &batch, &raw)?;
+                Some(c)
+            }
+            None => None,
+        };
         let mut explained = self.explain(&open)?.into_iter();
-        let mut raw = log_odds.into_iter();
         let users = int64(&batch, "user_id")?;
         let orders = int64(&batch, "order_id")?;
         let anchors = batch
@@ -476,7 +532,7 @@ impl BatchScorer {
             let anchor_us = anchors.value(i);
             let elapsed = (self.run_end - anchor_us) as f64 / DAY_US as f64;
             let (log_odds, at_anchor, prob, reasons) = if st == Status::Open {
-                let l = raw.next().ok_or_else(|| bad("prediction count"))?;
+                let l = log_odds[i];
                 let p = self.cal.predict(sigmoid(l));
                 let reasons = explained.next().unwrap_or_default();
                 (
@@ -500,7 +556,7 @@ impl BatchScorer {
                 reasons,
             });
         }
-        Ok((rows_in, rows))
+        Ok((rows_in, rows, counted))
     }
 
     /// The reasons of every row of `open` (none when reasons are off): per [`REASON_SLOTS`], the

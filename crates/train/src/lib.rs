@@ -14,7 +14,10 @@
 //!    (`model.json`, what `score` uses), so the outcomes of the last months reach the model that
 //!    scores today.
 //!
-//! `model_card.json` states the evaluated and the served model's training windows side by side.
+//! `model_card.json` states the evaluated and the served model's training windows side by side;
+//! `reference.json` summarises the newest fold's features and the served model's scores of them in
+//! fixed bins, the reference `score` measures each day's drift against
+//! ([`repurchase_model::drift`]).
 //!
 //! With `--negative-rate R < 1` the training window keeps every repurchase and a deterministic
 //! share `R` of the other anchors (chosen by a hash of the anchor's order id and the seed, so a
@@ -41,6 +44,7 @@ use repurchase_core::publish::{PartitionWriter, Provenance};
 use repurchase_core::run_date::format_micros;
 use repurchase_core::{Classify, CoreError, DataRoot, ErrorClass, RunDate};
 use repurchase_model::crossfit::{CrossFit, FoldStats};
+use repurchase_model::drift;
 use repurchase_model::io::load_features;
 use repurchase_model::metrics::{Summary, roc_auc, summary};
 use repurchase_model::split::{Fold, Windows};
@@ -645,6 +649,7 @@ pub async fn train(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -> Res
     let raw_test = summary(&artifact.predict(&test_t)?, test_t.labels()?);
     let mut served = None;
     let mut cross_fit = CrossFit::default();
+    let mut newest_fold = None;
     for f in refits {
         let Some(fold) = f.fold else {
             served = Some((f.model, f.fitted_rows));
@@ -678,11 +683,28 @@ pub async fn train(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -> Res
         cross_fit
             .days_to_repurchase
             .extend(days.iter().map(|d| d.is_finite().then_some(*d)));
+        if fold.index == 0 {
+            newest_fold = Some((fold, f.predict));
+        }
     }
     cross_fit.sort();
     let (served_model, served_fitted) =
         served.ok_or_else(|| TrainError::Bug("the served refit is missing".into()))?;
 
+    // The drift reference: the newest fold's anchors, scored by the served model itself (a fold
+    // model's level differs wherever the repurchase rate moves over time, and that difference is
+    // the models', not the population's).
+    let (fold, fold_rows) = newest_fold
+        .ok_or_else(|| TrainError::Bug("the newest cross-fitting fold is missing".into()))?;
+    let reference = drift::reference(
+        &fold_rows,
+        &(0..fold_rows.len()).collect::<Vec<_>>(),
+        &served_model.features,
+        &served_model.encoders,
+        &served_model.predict(&fold_rows)?,
+        (format_micros(fold.start_us), format_micros(fold.end_us)),
+    )?;
+    drop(fold_rows);
     let labelled_end_text = r[4].1.clone();
     let evaluation_bytes = artifact.to_bytes();
     let model_bytes = served_model.to_bytes();
@@ -741,6 +763,7 @@ pub async fn train(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -> Res
         .await?;
     w.write_json(files::CROSS_FIT, &cross_fit).await?;
     w.write_json(files::MODEL_CARD, &card).await?;
+    w.write_json(files::REFERENCE, &reference).await?;
     let mut counters = BTreeMap::from([
         ("train_rows".to_string(), card.train.rows),
         ("validation_rows".to_string(), card.validation.rows),
@@ -748,6 +771,7 @@ pub async fn train(root: &DataRoot, run_date: RunDate, cfg: &TrainConfig) -> Res
         ("iterations".to_string(), artifact.iterations as u64),
         ("served_train_rows".to_string(), served_stats.rows),
         ("cross_fit_rows".to_string(), cross_fit.len() as u64),
+        ("reference_rows".to_string(), reference.rows),
     ]);
     if let Some(sc) = &sampling_card {
         counters.insert("train_rows_sampled".to_string(), sc.rows_after);
