@@ -156,7 +156,7 @@ variable "lake_expiration_days" {
       features     features/train and features/score (at least 90). train and calibrate of a date read its features/train, a backtest reads the labels in features/train of an outcome date at least 60 + 14 days after its score date, and the quality gates compare with the latest earlier run.
       scores       scores/ (at least 90). A backtest judges a run date's scores once its 60-day windows have closed and settled (60 + 14 days).
       score_shards score_shards/, the input of score --merge-shards (at least 3). Once merged into scores/ nothing reads them; a failed merge is rerun from them.
-      backtests    backtests/, rolling_backtests/ and monitoring/, the small JSON and HTML reports of `repurchase backtest` and score's drift reports (at least 30; default never: the record of how the served model and its population moved). score compares each day's population with the latest earlier report.
+      backtests    backtests/, rolling_backtests/, monitoring/ and monitoring_pages/, the small JSON and HTML reports of `repurchase backtest`, score's drift reports and `repurchase monitor`'s pages (at least 30; default never: the record of how the served model and its population moved). score compares each day's population with the latest earlier report.
       staging      staging/, Athena UNLOAD output and query results, read back within the task that wrote them (at least 1).
       locks        _locks/<stage>/run_date=D.json lock leases (1 to 30). A held lock is rewritten every two minutes (10-minute lease), so expiry only removes leases of finished or dead runs.
     models/ (models, calibrations and the champion decisions in calibration/promotion.json) has no key: it never expires (s3.tf, local.lake_never_expire).

@@ -11,13 +11,14 @@ use crate::support::binary;
 
 /// The worker binaries and `repurchase`'s own subcommands, as their `--help` is invoked; each has
 /// a `### \`<command>\`` section under "Flags" in docs/WORKERS.md.
-const COMMANDS: [&str; 8] = [
+const COMMANDS: [&str; 9] = [
     "extract",
     "build-features",
     "train",
     "calibrate",
     "score",
     "repurchase backtest",
+    "repurchase monitor",
     "repurchase generate",
     "repurchase demo",
 ];

@@ -2,7 +2,8 @@
 //! population with the served model's reference and with the previous run. An unchanged day
 //! raises nothing; a shifted feature, a renamed category and a collapse of the scores are each
 //! refused with exit 65 naming what moved, with the report published and no scores; the
-//! thresholds let a person score anyway.
+//! thresholds let a person score anyway; `repurchase monitor` puts the days on a page, checked in
+//! Chromium.
 
 use std::sync::Arc;
 
@@ -17,8 +18,11 @@ use repurchase_model::ModelArtifact;
 use repurchase_model::drift::{Level, SCORE};
 use repurchase_model::io::read_artifact;
 
+use repurchase_cli::monitor::PAGE_FILE;
+
+use crate::report::{run_clean, svg_element, work_dir};
 use crate::support::{
-    date, parquet_batches, run_pipeline, score_binary, signal_source, test_provenance,
+    binary, date, parquet_batches, run_pipeline, score_binary, signal_source, test_provenance,
 };
 
 /// Publishes `features/score` of `from` again as the partition of `to`, every batch through `f`.
@@ -268,4 +272,76 @@ async fn an_unchanged_day_raises_nothing_and_injected_drifts_are_refused_by_name
     assert!(String::from_utf8_lossy(&out.stderr).contains("--drift-psi-warn 0.5 is above"));
     let out = score_binary(&dir, dk, &["--drift-psi-fail", "inf"]);
     assert_eq!(out.status.code(), Some(2));
+
+    // The monitoring page of those days, in a real browser: every day a point, the shifted
+    // feature with a panel of its own.
+    let last = date("2025-07-04");
+    let out = std::process::Command::new(binary("repurchase"))
+        .args([
+            "monitor",
+            "--run-date",
+            "2025-07-04",
+            "--days",
+            "10",
+            "--data-root",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let part = dir.join(Dataset::MonitoringPage.partition(last));
+    let browser_dir = work_dir("monitoring");
+    let page = browser_dir.join(PAGE_FILE);
+    std::fs::copy(part.join(PAGE_FILE), &page).unwrap();
+    let run = run_clean(&page, &browser_dir, "the monitoring page");
+    let score_svg = svg_element(&run.dom, "psi-score");
+    for day in [
+        "2025-06-30",
+        "2025-07-01",
+        "2025-07-02",
+        "2025-07-03",
+        "2025-07-04",
+    ] {
+        assert!(
+            score_svg.contains(&format!("against the reference, {day}")),
+            "no score point for {day}"
+        );
+    }
+    // The feature that moved most in the window has a panel.
+    let mut peak = (0.0, String::new());
+    for day in [
+        "2025-06-30",
+        "2025-07-01",
+        "2025-07-02",
+        "2025-07-03",
+        "2025-07-04",
+    ] {
+        for h in report(&lake, date(day)).await.comparison.features {
+            if !h.exempt && h.psi.unwrap_or(0.0) > peak.0 {
+                peak = (h.psi.unwrap_or(0.0), h.name.clone());
+            }
+        }
+    }
+    let id = format!("psi-{}", peak.1.replace('_', "-"));
+    assert!(svg_element(&run.dom, &id).contains("<polyline"), "{id}");
+    assert!(svg_element(&run.dom, "alerts").contains("failed (run refused)"));
+    assert!(svg_element(&run.dom, "rows").contains("<polyline"));
+    // The page is rebuilt from the published reports alone: a rerun gives the same bytes.
+    let first = std::fs::read(part.join(PAGE_FILE)).unwrap();
+    repurchase_cli::monitor::monitor(&lake, last, 10)
+        .await
+        .unwrap();
+    assert!(std::fs::read(part.join(PAGE_FILE)).unwrap() == first);
+    // No report in the window is an error naming the window.
+    let err = repurchase_cli::monitor::monitor(&lake, date("2025-01-31"), 10)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("from 2025-01-22 to 2025-01-31"),
+        "{err}"
+    );
 }

@@ -564,6 +564,8 @@ fn timeline_html() -> (String, Vec<String>) {
     let ids = panels.iter().map(|p| p.id.clone()).collect();
     let input = TimelineInput {
         title: "Rolling-origin backtest 2025-06-30".to_string(),
+        points: "origins of the rolling-origin backtest".into(),
+        facts_heading: "Backtest".into(),
         facts: vec![
             ("origins".to_string(), N.to_string()),
             (

@@ -19,6 +19,7 @@ const COMMANDS: &[(&str, &[&str])] = &[
     ("repurchase", &["generate"]),
     ("repurchase", &["demo"]),
     ("repurchase", &["backtest"]),
+    ("repurchase", &["monitor"]),
 ];
 
 /// `--help` as a user sees it, with no `REPURCHASE_*` variable set (clap shows a variable's

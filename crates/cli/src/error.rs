@@ -42,6 +42,9 @@ pub enum CliError {
     /// that is not empty, outcomes not yet known).
     #[error("{0}")]
     Backtest(String),
+    /// A monitoring page with no drift report to show.
+    #[error("{0}")]
+    Monitor(String),
 }
 
 /// `From` for the boxed variants, so that `?` wraps each library's error.
@@ -76,7 +79,7 @@ impl Classify for CliError {
             CliError::Train(e) => e.class(),
             CliError::Calibrate(e) => e.class(),
             CliError::Score(e) => e.class(),
-            CliError::Backtest(_) => ErrorClass::BadInput,
+            CliError::Backtest(_) | CliError::Monitor(_) => ErrorClass::BadInput,
         }
     }
 }

@@ -6,5 +6,6 @@
 pub mod backtest;
 pub mod demo;
 pub mod error;
+pub mod monitor;
 pub mod oracle;
 pub mod rolling;

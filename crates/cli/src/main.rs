@@ -42,6 +42,19 @@ enum Command {
     /// Compare the scores of --run-date with the outcomes known on a later --outcome-date; with
     /// --origins N, first replay the whole procedure from --run-date on over N weekly origins.
     Backtest(BacktestArgs),
+    /// Put the drift reports of the last --days run dates on one page
+    /// (monitoring_pages/run_date=D/monitoring.html).
+    Monitor(MonitorArgs),
+}
+
+#[derive(Debug, Args)]
+struct MonitorArgs {
+    /// --run-date is the last day shown.
+    #[command(flatten)]
+    common: repurchase_core::cli::CommonArgs,
+    /// Run dates shown, ending at --run-date.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3660))]
+    days: u32,
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +171,16 @@ fn dispatch(command: Command) -> ExitCode {
         Command::Score(a) => run_args(repurchase_score::STAGE, a, repurchase_score::run),
         Command::Generate(a) => generate(a),
         Command::Demo(a) => demo(a),
+        Command::Monitor(a) => {
+            let common = a.common.clone();
+            run_worker("monitor", "monitor", &common, async move {
+                let root = a.common.open_root()?;
+                let out =
+                    repurchase_cli::monitor::monitor(&root, a.common.run_date, a.days).await?;
+                println!("{}", pretty(&out)?);
+                Ok::<_, CliError>(out.days as u64)
+            })
+        }
         Command::Backtest(a) => {
             let common = a.common.clone();
             run_worker("backtest", "backtest", &common, async move {

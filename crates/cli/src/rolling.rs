@@ -973,6 +973,8 @@ pub fn page(r: &RollingBacktest) -> String {
             "Rolling-origin backtest: {} origins from {}",
             r.origins, r.first_origin
         ),
+        points: "origins of the rolling-origin backtest".into(),
+        facts_heading: "Backtest".into(),
         facts: vec![
             ("first origin".into(), r.first_origin.to_string()),
             (

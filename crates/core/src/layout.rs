@@ -11,6 +11,7 @@
 //!                                              `score --merge-shards N`)
 //! monitoring/run_date=D/             score: the day's population against the served model's
 //!                                    reference and the previous run (drift.json)
+//! monitoring_pages/run_date=D/       `repurchase monitor`: the last N days' drift reports on a page
 //! backtests/run_date=D/              `repurchase backtest`: the scores of D against later outcomes
 //! ```
 //! Every partition holds a `_manifest.json`, written last; see [`crate::manifest`].
@@ -47,6 +48,9 @@ pub enum Dataset {
     },
     /// `monitoring/`: the scored population's drift (`score`).
     Monitoring,
+    /// `monitoring_pages/`: the drift reports of the last N run dates on one page
+    /// (`repurchase monitor`).
+    MonitoringPage,
     /// `backtests/`: one day's scores judged against later outcomes (`repurchase backtest`).
     Backtest,
     /// A rolling-origin backtest, keyed by its outcome date (`repurchase backtest --origins`).
@@ -64,6 +68,7 @@ impl Dataset {
             Dataset::Scores => "scores".into(),
             Dataset::ScoreShard { .. } => "score_shards".into(),
             Dataset::Monitoring => "monitoring".into(),
+            Dataset::MonitoringPage => "monitoring_pages".into(),
             Dataset::Backtest => "backtests".into(),
             Dataset::RollingBacktest => "rolling_backtests".into(),
         }

@@ -126,6 +126,11 @@ pub struct Table {
 pub struct TimelineInput {
     /// Page heading and `<title>`.
     pub title: String,
+    /// What the x axis's points are, plural, for the lead sentence ("origins of the rolling-origin
+    /// backtest", "run dates").
+    pub points: String,
+    /// Heading of the facts table.
+    pub facts_heading: String,
     /// Key/value table shown at the top (run date, number of origins, horizon, …).
     pub facts: Vec<(String, String)>,
     /// Title of the shared x axis, e.g. "origin (week start)".
@@ -185,20 +190,21 @@ pub fn render(input: &TimelineInput) -> String {
     match (input.x_labels.first(), input.x_labels.last()) {
         (Some(first), Some(last)) => w!(
             out,
-            "<p class=\"lead\">Metrics of the rolling-origin backtest at {} origin{}, {} to {}. \
-             A break in a line is an origin where that metric was not measured; each point's \
-             tooltip gives its value.</p>\n",
+            "<p class=\"lead\">Metrics at {} {}, {} to {}. A break in a line is a point where \
+             that metric was not measured; each point's tooltip gives its value.</p>\n",
             int(n as u64),
-            if n == 1 { "" } else { "s" },
+            escape(&input.points),
             escape(first),
             escape(last)
         ),
-        _ => out.push_str(
-            "<p class=\"lead\">Metrics of the rolling-origin backtest: no origins to show.</p>\n",
+        _ => w!(
+            out,
+            "<p class=\"lead\">Metrics at {}: no origins to show.</p>\n",
+            escape(&input.points)
         ),
     }
     page::warnings(&mut out, &warnings);
-    page::facts_section(&mut out, "Backtest", &input.facts);
+    page::facts_section(&mut out, &input.facts_heading, &input.facts);
 
     if !input.panels.is_empty() {
         // Every panel reserves room for the widest legend on the page, so all plot areas have

@@ -73,6 +73,8 @@ fn sample(n: usize) -> TimelineInput {
     }
     TimelineInput {
         title: "Backtest 2025-06-30".to_string(),
+        points: "origins of the rolling-origin backtest".into(),
+        facts_heading: "Backtest".into(),
         facts: vec![
             ("origins".to_string(), n.to_string()),
             ("horizon".to_string(), "60 days".to_string()),
@@ -156,7 +158,7 @@ fn every_panel_is_present_with_title_lines_and_legend() {
     let auc = svg_of(&html, "auc");
     assert_eq!(auc.matches("\">2025-").count(), 6);
     assert!(auc.contains("\">2025-03-24</text>") && !auc.contains("\">2025-03-17</text>"));
-    assert!(html.contains("12 origins, 2025-01-06 to 2025-03-24"));
+    assert!(html.contains("12 origins of the rolling-origin backtest, 2025-01-06 to 2025-03-24"));
     assert!(html.contains("<caption>Mean over origins</caption>"));
     // The short row is padded; numeric columns are right-aligned.
     assert!(html.contains(
@@ -222,6 +224,8 @@ fn gaps_break_the_line_and_lone_points_keep_a_dot() {
     ];
     let input = TimelineInput {
         title: "gaps".to_string(),
+        points: "origins of the rolling-origin backtest".into(),
+        facts_heading: "Backtest".into(),
         facts: vec![],
         x_title: "origin".to_string(),
         x_labels: (0..values.len()).map(|i| format!("L{i}")).collect(),
@@ -391,6 +395,8 @@ fn degenerate_inputs_do_not_panic() {
             p.from_zero = from_zero;
             let input = TimelineInput {
                 title: name.to_string(),
+                points: "origins of the rolling-origin backtest".into(),
+                facts_heading: "Backtest".into(),
                 facts: vec![],
                 x_title: String::new(),
                 x_labels: labels.clone(),
@@ -408,6 +414,8 @@ fn degenerate_inputs_do_not_panic() {
 
     let empty = render(&TimelineInput {
         title: String::new(),
+        points: "origins of the rolling-origin backtest".into(),
+        facts_heading: "Backtest".into(),
         facts: vec![],
         x_title: String::new(),
         x_labels: vec![],
