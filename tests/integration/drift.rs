@@ -262,6 +262,10 @@ async fn an_unchanged_day_raises_nothing_and_injected_drifts_are_refused_by_name
     );
     assert_eq!(report(&lake, dk).await.comparison.level, Level::Warn);
     assert!(dir.join(Dataset::Scores.manifest_path(dk)).exists());
+    // Refused again at the default thresholds: those scores, from the same drifted day, go.
+    let out = score_binary(&dir, dk, &[]);
+    assert_eq!(out.status.code(), Some(65));
+    assert!(!dir.join(Dataset::Scores.manifest_path(dk)).exists());
     // Thresholds that contradict each other are refused before anything runs.
     let out = score_binary(
         &dir,

@@ -389,7 +389,7 @@ pub(crate) async fn monitor_and_publish(
 ) -> Result<Outcome> {
     let mut drift = None;
     if let Some(monitored) = scored.monitored.take() {
-        let report = monitor::publish_drift(
+        let report = match monitor::publish_drift(
             root,
             run_date,
             (scored.params.model_date, &scored.model_version),
@@ -397,7 +397,16 @@ pub(crate) async fn monitor_and_publish(
             scored.inputs.clone(),
             options,
         )
-        .await?;
+        .await
+        {
+            // A refused day has no scores: an earlier run's, from other inputs, are unpublished.
+            Err(e @ ScoreError::Drift { .. }) => {
+                root.delete(&Dataset::Scores.manifest_path(run_date))
+                    .await?;
+                return Err(e);
+            }
+            r => r?,
+        };
         scored.counters.insert(
             "drift_alerts".to_string(),
             report.comparison.alerts.len() as u64,
