@@ -10,7 +10,8 @@ use repurchase_core::layout::Dataset;
 use repurchase_core::{DataRoot, RunDate};
 use repurchase_extract::Source;
 use repurchase_features::AnchorMode;
-use repurchase_model::io::load_features;
+use repurchase_model::BoosterParams;
+use repurchase_model::io::{load_features, read_json_artifact};
 use repurchase_model::split::Part;
 use repurchase_model::table::is_identifier;
 
@@ -238,6 +239,40 @@ async fn backtest_shows_scores_are_calibrated_for_elapsed_time() {
         .unwrap();
     assert_eq!(m.inputs.len(), 2);
     assert_eq!(m.counters["resolved"], bt.resolved);
+
+    // calibrate of the outcome date records the same figures as the served model's realised
+    // performance: 2025-06-30 is the latest score date at least 60 + 14 days back.
+    repurchase_train::train(
+        &lake,
+        d1,
+        &repurchase_train::TrainConfig::new(150, 150, &BoosterParams::default()),
+    )
+    .await
+    .unwrap();
+    let cal = repurchase_calibrate::calibrate(&lake, d1, &Default::default())
+        .await
+        .unwrap();
+    let (realised, _): (repurchase_contracts::backtest::Backtest, _) =
+        read_json_artifact(&lake, Dataset::Calibration, d1, "realised.json")
+            .await
+            .unwrap();
+    assert_eq!(realised.score_date, d0);
+    assert_eq!(
+        serde_json::to_value(&realised).unwrap(),
+        serde_json::to_value(&bt).unwrap()
+    );
+    assert_eq!(cal.realised_auc, bt.probability.roc_auc);
+    let (m, _) = repurchase_core::Manifest::read(&lake, Dataset::Calibration, d1)
+        .await
+        .unwrap();
+    assert_eq!(m.counters["realised_resolved"], bt.resolved);
+    assert!(
+        m.inputs
+            .iter()
+            .any(|i| i.dataset == "scores" && i.run_date == d0)
+    );
+    // Before any score is that old there is nothing to record.
+    assert_eq!(run.calibrate.realised_auc, None);
 
     // Status and elapsed days in the scores.
     let mut statuses = HashSet::new();

@@ -19,6 +19,11 @@
 //! model), `evaluation_calibrator.json`, `metrics.json`, `model_card.json` (the trainer's card plus
 //! calibration, thresholds and held-out metrics), `promotion.json` (whether this model becomes the
 //! champion `score` serves; [`champion`]) and a self-contained `report.html`.
+//!
+//! - **Record what was served**: once outcomes have arrived, `realised.json` judges the scores
+//!   published `horizon + settle` days before (the latest within a week) against the labels of the
+//!   run date: ROC-AUC, calibration and the flag of what customers were actually given
+//!   ([`repurchase_contracts::backtest`]).
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -28,6 +33,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use clap::Args as ClapArgs;
+use repurchase_contracts::backtest::{Backtest, judge};
 use repurchase_contracts::card::read_card;
 use repurchase_contracts::params::{CalibrationParams, to_value};
 use repurchase_contracts::{
@@ -37,6 +43,7 @@ use repurchase_contracts::{
 use repurchase_core::cli::{CommonArgs, parse_run_date};
 use repurchase_core::layout::Dataset;
 use repurchase_core::logging::StepTimer;
+use repurchase_core::manifest::InputRef;
 use repurchase_core::publish::{PartitionWriter, Provenance};
 use repurchase_core::{Classify, CoreError, DataRoot, ErrorClass, RunDate};
 use repurchase_model::calibration::{Calibrator, choose_calibrator};
@@ -192,6 +199,9 @@ pub struct Outcome {
     pub promoted: bool,
     /// The champion from this date on.
     pub champion: String,
+    /// ROC-AUC of the scores served `horizon + settle` days ago against what happened, when
+    /// there were such scores.
+    pub realised_auc: Option<f64>,
 }
 
 /// Runs the worker on its flags: builds the [`ChampionPolicy`] from them and [`calibrate`]s the
@@ -372,6 +382,13 @@ pub async fn calibrate(
     );
     info!(method = cal.name(), test_auc = ?metrics.test.roc_auc, test_brier = metrics.test.brier, test_ece = metrics.test.ece, served_method = served_choice.chosen.name(), threshold = metrics.threshold, "calibrated");
 
+    let realised = realised(
+        root,
+        run_date,
+        card.windows.horizon_days,
+        card.windows.settle_days,
+    )
+    .await?;
     let mut w = PartitionWriter::begin(root, Dataset::Calibration, run_date).await?;
     w.write_json(files::CALIBRATOR, &served_choice.chosen)
         .await?;
@@ -401,6 +418,16 @@ pub async fn calibrate(
     };
     let mut inputs = vec![model_input, features_input];
     inputs.extend(champion_inputs);
+    let mut counters = counters;
+    let realised_auc = match &realised {
+        Some((r, realised_inputs)) => {
+            w.write_json(files::REALISED, r).await?;
+            counters.insert("realised_resolved".to_string(), r.resolved);
+            inputs.extend(realised_inputs.iter().cloned());
+            r.probability.roc_auc
+        }
+        None => None,
+    };
     w.commit(Provenance {
         stage: STAGE,
         parameters: to_value(&params)?,
@@ -416,7 +443,43 @@ pub async fn calibrate(
         test_brier: metrics.test.brier,
         promoted: promotion.promoted,
         champion: promotion.champion.model_version,
+        realised_auc,
     })
+}
+
+/// Days before the latest settled score date searched for a scores partition: the DAG scores
+/// daily, a lake scored weekly still finds one.
+const REALISED_SEARCH_DAYS: i64 = 7;
+
+/// The realised performance of what was served: the latest scores published at least
+/// `horizon + settle` days before `run_date` (so every window they scored has closed and settled),
+/// no more than [`REALISED_SEARCH_DAYS`] earlier, judged against `run_date`'s labels; none when no
+/// such scores exist.
+async fn realised(
+    root: &DataRoot,
+    run_date: RunDate,
+    horizon_days: u32,
+    settle_days: u32,
+) -> Result<Option<(Backtest, Vec<InputRef>)>> {
+    let latest = run_date.plus_days(-i64::from(horizon_days + settle_days));
+    let earliest = latest.plus_days(-REALISED_SEARCH_DAYS);
+    let mut dates: Vec<RunDate> = root
+        .list_dirs(&Dataset::Scores.dir())
+        .await?
+        .iter()
+        .filter_map(|name| Dataset::parse_partition_dir(name))
+        .filter(|d| *d > earliest && *d <= latest)
+        .collect();
+    dates.sort_unstable_by(|a, b| b.cmp(a));
+    for d in dates {
+        if root.exists(&Dataset::Scores.manifest_path(d)).await? {
+            let (report, inputs, _) = judge(root, d, run_date).await?;
+            info!(score_date = %d, resolved = report.resolved, auc = ?report.probability.roc_auc, mean_probability = report.mean_probability, observed = report.probability.positive_rate, "realised performance");
+            return Ok(Some((report, inputs)));
+        }
+    }
+    info!(from = %earliest.plus_days(1), to = %latest, "no scores old enough to judge yet");
+    Ok(None)
 }
 
 /// Test anchors that are still without a repurchase `elapsed` days in, with the conditional

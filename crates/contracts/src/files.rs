@@ -22,6 +22,9 @@ pub const TIMING: &str = "timing.json";
 pub const METRICS: &str = "metrics.json";
 /// `models/run_date=D/calibration/` ([`crate::Promotion`]): the champion decision.
 pub const PROMOTION: &str = "promotion.json";
+/// `models/run_date=D/calibration/` ([`crate::backtest::Backtest`]): the served models' realised
+/// performance, the scores of `horizon + settle` days before against the labels known now.
+pub const REALISED: &str = "realised.json";
 /// `models/run_date=D/calibration/`: the evaluation report page.
 pub const REPORT: &str = "report.html";
 /// `score_shards/…/`: one shard's population counted into the reference's bins

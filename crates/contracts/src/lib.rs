@@ -11,6 +11,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod backtest;
 pub mod calibration;
 pub mod card;
 pub mod champion;
