@@ -303,13 +303,14 @@ async fn an_unchanged_day_raises_nothing_and_injected_drifts_are_refused_by_name
     std::fs::copy(part.join(PAGE_FILE), &page).unwrap();
     let run = run_clean(&page, &browser_dir, "the monitoring page");
     let score_svg = svg_element(&run.dom, "psi-score");
-    for day in [
+    let days = [
         "2025-06-30",
         "2025-07-01",
         "2025-07-02",
         "2025-07-03",
         "2025-07-04",
-    ] {
+    ];
+    for day in days {
         assert!(
             score_svg.contains(&format!("against the reference, {day}")),
             "no score point for {day}"
@@ -317,13 +318,7 @@ async fn an_unchanged_day_raises_nothing_and_injected_drifts_are_refused_by_name
     }
     // The feature that moved most in the window has a panel.
     let mut peak = (0.0, String::new());
-    for day in [
-        "2025-06-30",
-        "2025-07-01",
-        "2025-07-02",
-        "2025-07-03",
-        "2025-07-04",
-    ] {
+    for day in days {
         for h in report(&lake, date(day)).await.comparison.features {
             if !h.exempt && h.psi.unwrap_or(0.0) > peak.0 {
                 peak = (h.psi.unwrap_or(0.0), h.name.clone());
