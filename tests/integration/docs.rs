@@ -11,7 +11,7 @@ use crate::support::binary;
 
 /// The worker binaries and `repurchase`'s own subcommands, as their `--help` is invoked; each has
 /// a `### \`<command>\`` section under "Flags" in docs/WORKERS.md.
-const COMMANDS: [&str; 9] = [
+const COMMANDS: [&str; 10] = [
     "extract",
     "build-features",
     "train",
@@ -19,6 +19,7 @@ const COMMANDS: [&str; 9] = [
     "score",
     "repurchase backtest",
     "repurchase monitor",
+    "repurchase diagnose",
     "repurchase generate",
     "repurchase demo",
 ];

@@ -274,6 +274,49 @@ async fn backtest_shows_scores_are_calibrated_for_elapsed_time() {
     // Before any score is that old there is nothing to record.
     assert_eq!(run.calibrate.realised_auc, None);
 
+    // The monitoring page of the outcome date plots it and names the day scored: the drift
+    // thresholds are off, since only the page is under test here.
+    let mut options = repurchase_score::ScoreOptions::default();
+    options.drift.thresholds.psi_fail = f64::MAX;
+    options.drift.thresholds.unknown_fail = f64::MAX;
+    repurchase_score::score(&lake, d1, &options).await.unwrap();
+    let out = repurchase_cli::monitor::monitor(&lake, d1, 30)
+        .await
+        .unwrap();
+    assert_eq!(out.days, 1);
+    let (m, _) = repurchase_core::Manifest::read(&lake, Dataset::MonitoringPage, d1)
+        .await
+        .unwrap();
+    assert_eq!(m.counters["realised"], 1);
+    let html = lake
+        .get(&format!(
+            "{}/{}",
+            Dataset::MonitoringPage.partition(d1),
+            repurchase_cli::monitor::PAGE_FILE
+        ))
+        .await
+        .unwrap();
+    let dir = crate::report::work_dir("monitoring-realised");
+    let page = dir.join(repurchase_cli::monitor::PAGE_FILE);
+    std::fs::write(&page, &html).unwrap();
+    let run = crate::report::run_clean(&page, &dir, "the monitoring page with realised figures");
+    let auc_svg = crate::report::svg_element(&run.dom, "realised-auc");
+    assert!(
+        auc_svg.contains(&format!("realised ROC-AUC, {d1}: 0.")),
+        "{auc_svg}"
+    );
+    assert!(
+        crate::report::svg_element(&run.dom, "realised-calibration").contains("observed rate, ")
+    );
+    assert!(
+        run.dom
+            .contains("Realised performance recorded by calibrate")
+    );
+    assert!(
+        run.dom.contains(&format!(">{d0}</td>")),
+        "the day scored is named"
+    );
+
     // Status and elapsed days in the scores.
     let mut statuses = HashSet::new();
     for b in scores(&lake, d0).await {

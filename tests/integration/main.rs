@@ -5,6 +5,7 @@ mod athena;
 mod bad_input;
 mod cli;
 mod crash;
+mod diagnose;
 mod docs;
 mod drift;
 mod evaluation;

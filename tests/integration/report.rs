@@ -215,7 +215,7 @@ pub(crate) fn svg_element<'d>(dom: &'d str, id: &str) -> &'d str {
 
 /// Asserts that the run's screenshot is a 1000×4000 PNG with more in it than a blank page, and
 /// prints where it is for a look by eye.
-fn assert_screenshot(run: &BrowserRun, what: &str) {
+pub(crate) fn assert_screenshot(run: &BrowserRun, what: &str) {
     let png = std::fs::read(&run.screenshot).expect("screenshot written");
     assert!(png.len() > 20_000, "screenshot is only {} bytes", png.len());
     assert_eq!(png_size(&png), (1000, 4000));

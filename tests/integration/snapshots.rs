@@ -20,6 +20,7 @@ const COMMANDS: &[(&str, &[&str])] = &[
     ("repurchase", &["demo"]),
     ("repurchase", &["backtest"]),
     ("repurchase", &["monitor"]),
+    ("repurchase", &["diagnose"]),
 ];
 
 /// `--help` as a user sees it, with no `REPURCHASE_*` variable set (clap shows a variable's

@@ -81,6 +81,8 @@ pub struct DemoReport {
     pub lake: String,
     /// Where the run's HTML report is (a URL of the data root).
     pub report: String,
+    /// Where the business diagnostics page is (`repurchase diagnose`).
+    pub diagnostics: String,
     /// The open customer with the highest probability, and why.
     pub top_customer: Option<TopCustomer>,
     /// The scoring run's drift report (`monitoring/`), when the model had a reference.
@@ -275,6 +277,20 @@ pub async fn run_demo(cfg: &DemoConfig) -> Result<DemoReport> {
         seconds: t.elapsed().as_secs_f64(),
     });
 
+    let t = Instant::now();
+    let diag = crate::diagnose::diagnose(&lake, d, crate::diagnose::DEFAULT_HORIZON_DAYS).await?;
+    stages.push(StageLine {
+        stage: "diagnose",
+        rows: diag.closed_customers,
+        detail: format!(
+            "{} months; repurchase {} of first buyers",
+            diag.months,
+            diag.repurchase_rate
+                .map_or("n/a".to_string(), |r| format!("{:.1}%", r * 100.0))
+        ),
+        seconds: t.elapsed().as_secs_f64(),
+    });
+
     let top = top_customer(&lake, d).await?;
     let drift = match sc.drift {
         Some(_) => Some(read_report(&lake, d).await?.0.comparison),
@@ -303,6 +319,7 @@ pub async fn run_demo(cfg: &DemoConfig) -> Result<DemoReport> {
             "{}/report.html",
             repurchase_core::layout::Dataset::Calibration.partition(d)
         )),
+        diagnostics: diag.page,
         top_customer: top,
         drift,
         total_seconds: started.elapsed().as_secs_f64(),
@@ -421,10 +438,11 @@ impl fmt::Display for DemoReport {
         }
         writeln!(
             f,
-            "\noutputs under {} (scores/, models/, features/, raw/, monitoring/); total {:.1} s",
+            "\noutputs under {} (scores/, models/, features/, raw/, monitoring/, diagnostics/); total {:.1} s",
             self.lake, self.total_seconds
         )?;
-        writeln!(f, "report: {}", self.report)
+        writeln!(f, "report: {}", self.report)?;
+        writeln!(f, "diagnostics: {}", self.diagnostics)
     }
 }
 

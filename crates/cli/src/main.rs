@@ -45,6 +45,20 @@ enum Command {
     /// Put the drift reports of the last --days run dates on one page
     /// (monitoring_pages/run_date=D/monitoring.html).
     Monitor(MonitorArgs),
+    /// The business figures of --run-date's raw data (orders, status mix, traffic sources, items
+    /// per order, funnel, repurchase rate by month and segment) in diagnostics/run_date=D/, with a
+    /// page (diagnostics.html).
+    Diagnose(DiagnoseArgs),
+}
+
+#[derive(Debug, Args)]
+struct DiagnoseArgs {
+    /// --run-date is the day whose raw partitions (extract's output) are read.
+    #[command(flatten)]
+    common: repurchase_core::cli::CommonArgs,
+    /// Label horizon in days: a repurchase is another completed order within this many days.
+    #[arg(long, env = "REPURCHASE_HORIZON_DAYS", default_value_t = repurchase_cli::diagnose::DEFAULT_HORIZON_DAYS, value_parser = clap::value_parser!(u32).range(1..=365))]
+    horizon_days: u32,
 }
 
 #[derive(Debug, Args)]
@@ -179,6 +193,17 @@ fn dispatch(command: Command) -> ExitCode {
                     repurchase_cli::monitor::monitor(&root, a.common.run_date, a.days).await?;
                 println!("{}", pretty(&out)?);
                 Ok::<_, CliError>(out.days as u64)
+            })
+        }
+        Command::Diagnose(a) => {
+            let common = a.common.clone();
+            run_worker("diagnose", "diagnose", &common, async move {
+                let root = a.common.open_root()?;
+                let out =
+                    repurchase_cli::diagnose::diagnose(&root, a.common.run_date, a.horizon_days)
+                        .await?;
+                println!("{}", pretty(&out)?);
+                Ok::<_, CliError>(out.closed_customers)
             })
         }
         Command::Backtest(a) => {

@@ -10,6 +10,8 @@
 
 use std::collections::BTreeMap;
 
+use repurchase_contracts::backtest::Backtest;
+use repurchase_contracts::calibration::read_realised;
 use repurchase_contracts::monitoring::{DriftReport, read_report};
 use repurchase_contracts::params::to_value;
 use repurchase_core::layout::Dataset;
@@ -66,7 +68,18 @@ pub async fn monitor(root: &DataRoot, run_date: RunDate, days: u32) -> Result<Mo
         reports.push(r);
         inputs.push(input);
     }
-    let html = page(&reports, days);
+    // The realised performance that the window's calibrations recorded.
+    let mut realised = Vec::new();
+    for d in Manifest::published_dates(root, Dataset::Calibration).await? {
+        if !(first..=run_date).contains(&d) {
+            continue;
+        }
+        if let Some((r, input)) = read_realised(root, d).await? {
+            realised.push((d, r));
+            inputs.push(input);
+        }
+    }
+    let html = page(&reports, &realised, days);
     let latest_alerts = reports.last().map_or(0, |r| r.comparison.alerts.len());
     let mut w = PartitionWriter::begin(root, Dataset::MonitoringPage, run_date).await?;
     w.write_bytes(PAGE_FILE, html.into_bytes().into()).await?;
@@ -82,6 +95,7 @@ pub async fn monitor(root: &DataRoot, run_date: RunDate, days: u32) -> Result<Mo
         counters: BTreeMap::from([
             ("days".to_string(), reports.len() as u64),
             ("latest_alerts".to_string(), latest_alerts as u64),
+            ("realised".to_string(), realised.len() as u64),
         ]),
     })
     .await?;
@@ -157,12 +171,108 @@ fn psi_panel(reports: &[DriftReport], name: &str, title: &str, caption: &str) ->
     }
 }
 
+/// The realised performance at the calibration dates that are also report dates: the served
+/// scores' AUC, and their mean probability against the observed rate.
+fn realised_panels(reports: &[DriftReport], realised: &[(RunDate, Backtest)]) -> Vec<Panel> {
+    let at = |f: &dyn Fn(&Backtest) -> Option<f64>| -> Vec<Option<f64>> {
+        reports
+            .iter()
+            .map(|r| {
+                realised
+                    .iter()
+                    .find(|(d, _)| *d == r.run_date)
+                    .and_then(|(_, b)| f(b))
+            })
+            .collect()
+    };
+    vec![
+        Panel {
+            id: "realised-auc".into(),
+            title: "Realised ROC-AUC of the served scores".into(),
+            y_title: "ROC-AUC".into(),
+            percent: false,
+            from_zero: false,
+            series: vec![Series {
+                name: "realised ROC-AUC".into(),
+                role: Role::Model,
+                values: at(&|b| b.probability.roc_auc),
+            }],
+            caption:
+                "At each calibration date, calibrate judges the latest scores whose windows have \
+                      closed (the horizon plus the settling days earlier) against the outcomes; \
+                      the table below names the day scored."
+                    .into(),
+        },
+        Panel {
+            id: "realised-calibration".into(),
+            title: "Realised calibration of the served scores".into(),
+            y_title: "repurchase".into(),
+            percent: true,
+            from_zero: true,
+            series: vec![
+                Series {
+                    name: "mean probability served".into(),
+                    role: Role::Model,
+                    values: at(&|b| Some(b.mean_probability)),
+                },
+                Series {
+                    name: "observed rate".into(),
+                    role: Role::Observed,
+                    values: at(&|b| Some(b.probability.positive_rate)),
+                },
+            ],
+            caption: "The probability served against the share that repurchased, over the \
+                      resolved customers of the day scored."
+                .into(),
+        },
+    ]
+}
+
+/// One row per calibration of the window that recorded a realised performance.
+fn realised_table(realised: &[(RunDate, Backtest)]) -> Table {
+    Table {
+        caption: "Realised performance recorded by calibrate".into(),
+        header: [
+            "calibration date",
+            "scores of",
+            "model",
+            "resolved",
+            "ROC-AUC",
+            "mean probability",
+            "observed rate",
+            "ECE",
+            "flag precision",
+            "flag recall",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: realised
+            .iter()
+            .map(|(d, b)| {
+                vec![
+                    d.to_string(),
+                    b.score_date.to_string(),
+                    b.model_version.clone(),
+                    b.resolved.to_string(),
+                    fmt(b.probability.roc_auc),
+                    format!("{:.1}%", 100.0 * b.mean_probability),
+                    format!("{:.1}%", 100.0 * b.probability.positive_rate),
+                    format!("{:.3}", b.probability.ece),
+                    format!("{:.3}", b.flag.precision),
+                    format!("{:.3}", b.flag.recall),
+                ]
+            })
+            .collect(),
+    }
+}
+
 fn fmt(v: Option<f64>) -> String {
     v.map_or("–".into(), |v| format!("{v:.3}"))
 }
 
-/// The page of `reports` (ascending run dates, at least one).
-pub fn page(reports: &[DriftReport], days: u32) -> String {
+/// The page of `reports` (ascending run dates, at least one) and of the realised performance
+/// the calibrations of the window recorded (by calibration date, ascending).
+pub fn page(reports: &[DriftReport], realised: &[(RunDate, Backtest)], days: u32) -> String {
     let x_labels: Vec<String> = reports.iter().map(|r| r.run_date.to_string()).collect();
     let count = |level: Level| -> Vec<Option<f64>> {
         reports
@@ -235,6 +345,9 @@ pub fn page(reports: &[DriftReport], days: u32) -> String {
             caption: "A day with a failure published no scores.".into(),
         },
     ];
+    if !realised.is_empty() {
+        panels.extend(realised_panels(reports, realised));
+    }
     // The features whose PSI against the reference peaked highest in the window, judged ones
     // first (an exempt feature moves by construction).
     let latest = reports.last().expect("at least one report");
@@ -361,7 +474,11 @@ pub fn page(reports: &[DriftReport], days: u32) -> String {
         x_title: "run date".into(),
         x_labels,
         panels,
-        tables: vec![alerts, psi_table],
+        tables: if realised.is_empty() {
+            vec![alerts, psi_table]
+        } else {
+            vec![alerts, psi_table, realised_table(realised)]
+        },
         notes: vec![
             "PSI (population stability index) compares a day's share of anchors in each bin with \
              the reference's: under 0.1 little has moved, 0.1–0.25 some, above 0.25 a lot. Bins are \

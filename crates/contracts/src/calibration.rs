@@ -2,7 +2,7 @@
 //! timing and the calibrated model card, with the readers `score` and `calibrate` use.
 
 use repurchase_core::layout::Dataset;
-use repurchase_core::manifest::InputRef;
+use repurchase_core::manifest::{InputRef, Manifest};
 use repurchase_core::{DataRoot, Result, RunDate};
 use repurchase_model::calibration::{CalibrationChoice, Calibrator};
 use repurchase_model::io::read_json_artifact;
@@ -10,6 +10,7 @@ use repurchase_model::metrics::{Confusion, DecileRow, Summary};
 use repurchase_model::timing::RepurchaseTiming;
 use serde::{Deserialize, Serialize};
 
+use crate::backtest::Backtest;
 use crate::champion::Promotion;
 use crate::{ModelCard, files};
 
@@ -111,6 +112,21 @@ pub async fn read_promotion(root: &DataRoot, run_date: RunDate) -> Result<Promot
     read_json_artifact(root, Dataset::Calibration, run_date, files::PROMOTION)
         .await
         .map(|(p, _)| p)
+}
+
+/// Reads the realised performance a published calibration recorded (`realised.json`): `None`
+/// when it recorded none (no scores were yet old enough to be judged).
+pub async fn read_realised(
+    root: &DataRoot,
+    run_date: RunDate,
+) -> Result<Option<(Backtest, InputRef)>> {
+    let (manifest, _) = Manifest::read(root, Dataset::Calibration, run_date).await?;
+    if manifest.file(files::REALISED).is_none() {
+        return Ok(None);
+    }
+    read_json_artifact(root, Dataset::Calibration, run_date, files::REALISED)
+        .await
+        .map(Some)
 }
 
 /// Reads the repurchase timing of a published calibration partition.

@@ -12,6 +12,7 @@
 //! monitoring/run_date=D/             score: the day's population against the served model's
 //!                                    reference and the previous run (drift.json)
 //! monitoring_pages/run_date=D/       `repurchase monitor`: the last N days' drift reports on a page
+//! diagnostics/run_date=D/            `repurchase diagnose`: the business figures of the raw data
 //! backtests/run_date=D/              `repurchase backtest`: the scores of D against later outcomes
 //! ```
 //! Every partition holds a `_manifest.json`, written last; see [`crate::manifest`].
@@ -51,6 +52,9 @@ pub enum Dataset {
     /// `monitoring_pages/`: the drift reports of the last N run dates on one page
     /// (`repurchase monitor`).
     MonitoringPage,
+    /// `diagnostics/`: the business figures of a run date's raw data, with their page
+    /// (`repurchase diagnose`).
+    Diagnostics,
     /// `backtests/`: one day's scores judged against later outcomes (`repurchase backtest`).
     Backtest,
     /// A rolling-origin backtest, keyed by its outcome date (`repurchase backtest --origins`).
@@ -69,6 +73,7 @@ impl Dataset {
             Dataset::ScoreShard { .. } => "score_shards".into(),
             Dataset::Monitoring => "monitoring".into(),
             Dataset::MonitoringPage => "monitoring_pages".into(),
+            Dataset::Diagnostics => "diagnostics".into(),
             Dataset::Backtest => "backtests".into(),
             Dataset::RollingBacktest => "rolling_backtests".into(),
         }
