@@ -37,6 +37,7 @@ locals {
     "rolling_backtests/" = { days = var.lake_expiration_days.backtests, noncurrent_days = null }
     "monitoring/"        = { days = var.lake_expiration_days.backtests, noncurrent_days = null }
     "monitoring_pages/"  = { days = var.lake_expiration_days.backtests, noncurrent_days = null }
+    "diagnostics/"       = { days = var.lake_expiration_days.backtests, noncurrent_days = null }
     # Athena's UNLOAD output and result files, read back by the task that wrote them.
     "staging/" = { days = var.lake_expiration_days.staging, noncurrent_days = 1 }
     # Lock leases: renewed every two minutes while held, so each held lock leaves ~720 noncurrent
@@ -59,7 +60,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
 
   # One rule per prefix with a retention (local.lake_retention); ids expire-raw, expire-features,
   # expire-scores, expire-score_shards, expire-backtests, expire-rolling_backtests,
-  # expire-monitoring, expire-monitoring_pages, expire-staging, expire-locks.
+  # expire-monitoring, expire-monitoring_pages, expire-diagnostics, expire-staging, expire-locks.
   dynamic "rule" {
     for_each = local.lake_expiring
     content {
