@@ -29,3 +29,4 @@ mod snapshots;
 mod sql_source;
 mod storage;
 mod support;
+mod tracking;
