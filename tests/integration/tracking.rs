@@ -225,6 +225,14 @@ async fn runs_metrics_artefacts_and_the_champion_alias_read_back_through_mlflows
         }
     };
     assert_eq!(alias(cfg.clone()).await, "1");
+    // A registered model whose first version is not promoted has no champion yet.
+    let fresh = TrackingConfig {
+        registered_model: format!("test-unpromoted-{n}"),
+        ..cfg.clone()
+    };
+    let (_, _, version, champion) =
+        tracked(&track(&fresh, &log("m-b", 0.70), Some(&calibration(false))).await);
+    assert_eq!((version.as_deref(), champion), (Some("1"), Some(false)));
     // A third, promoted: version 3 and the alias moves to it.
     let (_, _, version, champion) =
         tracked(&track(&cfg, &log("m-c", 0.78), Some(&calibration(true))).await);

@@ -382,19 +382,19 @@ impl Mlflow {
         .map(|_| ())
     }
 
-    /// The version `alias` of `name` points at, if it is set.
+    /// The version `alias` of `name` points at, if it is set. Read from the registered model's
+    /// aliases: asking for an unset alias directly is an error (INVALID_PARAMETER_VALUE), not an
+    /// empty answer.
     pub async fn alias(&self, name: &str, alias: &str) -> Result<Option<String>> {
-        match self
-            .get(
-                "registered-models/alias",
-                &[("name", name), ("alias", alias)],
-            )
-            .await
-        {
-            Ok(v) => text(&v, "registered-models/alias", &["model_version", "version"]).map(Some),
-            Err(e) if e.code() == Some("RESOURCE_DOES_NOT_EXIST") => Ok(None),
-            Err(e) => Err(e),
-        }
+        let call = "registered-models/get";
+        let v = self.get(call, &[("name", name)]).await?;
+        let aliases = v["registered_model"]["aliases"].as_array();
+        Ok(aliases
+            .into_iter()
+            .flatten()
+            .find(|a| a["alias"] == alias)
+            .and_then(|a| a["version"].as_str())
+            .map(str::to_string))
     }
 }
 
