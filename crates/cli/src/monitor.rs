@@ -5,6 +5,9 @@
 //! model's reference and against the previous run, the rows scored, the alerts per day, and the
 //! features that moved most in the window, each plotted over the run dates with its thresholds
 //! ([`repurchase_model::report::timeline`]); tables of the latest day's alerts and largest PSI.
+//! Where a calibration in the window recorded the served model's realised performance
+//! (`calibration/realised.json`), its ROC-AUC and its mean probability against the observed rate
+//! are plotted at the calibration date, and a table names the day scored.
 //! The page depends only on the published reports it lists as inputs, so a rerun gives the same
 //! bytes.
 
