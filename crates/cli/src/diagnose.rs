@@ -26,6 +26,7 @@ use repurchase_core::run_date::DAY_US;
 use repurchase_core::schema::Table;
 use repurchase_core::sql::SqlFile;
 use repurchase_core::{CoreError, DataRoot, RunDate, sql_file};
+use repurchase_model::report::int;
 use repurchase_model::report::timeline::{Panel, Role, Series, Table as PageTable, TimelineInput};
 use serde::{Deserialize, Serialize};
 
@@ -718,18 +719,6 @@ fn share_series(shares: &[Share], months: &[String]) -> Vec<Series> {
         .collect()
 }
 
-fn int(v: u64) -> String {
-    let s = v.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn pct(v: f64) -> String {
     format!("{:.1}%", v * 100.0)
 }
@@ -1108,13 +1097,5 @@ mod tests {
         let series = share_series(&shares, &months);
         assert_eq!(series[0].name, "Email");
         assert_eq!(series[0].values, vec![Some(0.9), Some(0.0), None]);
-    }
-
-    #[test]
-    fn thousands_are_separated() {
-        assert_eq!(int(0), "0");
-        assert_eq!(int(999), "999");
-        assert_eq!(int(1_000), "1,000");
-        assert_eq!(int(1_234_567), "1,234,567");
     }
 }

@@ -44,5 +44,8 @@ mod page;
 mod svg;
 pub mod timeline;
 
+/// Integers as every page writes them, with thousands separators (1,234,567).
+pub use format::int;
+
 pub use evaluation::{BEESWARM_FEATURES, PLOT_IDS, ReportInput, render};
 pub use page::escape;

@@ -40,7 +40,7 @@ pub(crate) fn opt(v: Option<f64>, decimals: usize) -> String {
 }
 
 /// Integer with thousands separators: 1234567 → "1,234,567".
-pub(crate) fn int(v: u64) -> String {
+pub fn int(v: u64) -> String {
     let digits = v.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, ch) in digits.chars().enumerate() {
@@ -100,6 +100,7 @@ mod tests {
         assert_eq!(pct_short(0.125), "12.5%");
         assert_eq!(int(0), "0");
         assert_eq!(int(999), "999");
+        assert_eq!(int(1_000), "1,000");
         assert_eq!(int(1_234_567), "1,234,567");
         assert_eq!(sig(1234.6), "1235");
         assert_eq!(sig(0.01234), "0.012");
